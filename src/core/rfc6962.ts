@@ -5,8 +5,9 @@
  *   root of the empty tree = SHA-256("").
  * The one-byte prefixes keep a leaf from ever being confused with an interior node.
  */
-import { check } from "./errors.js";
+
 import { sha256 } from "./crypto.js";
+import { check } from "./errors.js";
 
 export const HASH_SIZE = 32;
 

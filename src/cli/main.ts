@@ -1,0 +1,29 @@
+/**
+ * @module
+ * The `vellum` command. The CLI is the only layer that reads argv and the environment, touches
+ * files and handles signals; everything it runs lives in the libraries under src/.
+ */
+import { Command, CommanderError } from "commander";
+import { installNodeCrypto } from "../platform/node-crypto.js";
+import { registerVectors } from "./vectors.js";
+import { VellumError } from "../core/errors.js";
+
+installNodeCrypto();
+
+const program = new Command()
+  .name("vellum")
+  .description("Vellum: an immutable, verifiable audit log (RFC 6962 / C2SP transparency log)")
+  .version("0.1.0")
+  .showHelpAfterError("(run with --help for usage)")
+  .exitOverride();
+
+registerVectors(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  const message = e instanceof VellumError ? `${e.code}: ${e.message}` : (e as Error).message;
+  process.stderr.write(`vellum: ${message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,151 @@
+/**
+ * @module
+ * Verifying inclusion and consistency proofs (RFC 9162 §2.1.3.2 and §2.1.4.2): recompute the
+ * root(s) from the proof, then compare. Every failure is a VellumError saying what mismatched:
+ * OUT_OF_RANGE (impossible index/sizes), PROOF_LENGTH (wrong number of hashes for the claim),
+ * MALFORMED (a hash that is not 32 bytes), PROOF_MISMATCH (a recomputed root differs).
+ *
+ * The arithmetic halves numbers with Math.floor instead of `>>` so sizes past 2^32 work.
+ */
+import { base64Encode, bytesEqual } from "./bytes.js";
+import { check, VellumError } from "./errors.js";
+import { checkSize, isPowerOfTwo } from "./merkle.js";
+import { consistencyProofPlan, inclusionProofPlan } from "./proof.js";
+import { HASH_SIZE, hashChildren } from "./rfc6962.js";
+
+function checkHashes(proof: readonly Uint8Array[], what: string): void {
+  for (const [i, h] of proof.entries()) {
+    check(h.length === HASH_SIZE, "MALFORMED", `${what} hash ${i} is ${h.length} bytes, not 32`);
+  }
+}
+
+function checkRoot(root: Uint8Array, what: string): void {
+  check(root.length === HASH_SIZE, "MALFORMED", `${what} is ${root.length} bytes, not 32`);
+}
+
+function mismatch(what: string, computed: Uint8Array, expected: Uint8Array): VellumError {
+  return new VellumError(
+    "PROOF_MISMATCH",
+    `${what}: proof computes ${base64Encode(computed)}, expected ${base64Encode(expected)}`,
+  );
+}
+
+/**
+ * The root that an inclusion proof for `leafHash` at `index` implies for a tree of `size`.
+ * Throws if the proof cannot be one for that (index, size).
+ */
+export function rootFromInclusionProof(
+  index: number,
+  size: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+): Uint8Array {
+  checkSize(size);
+  checkSize(index, "leaf index");
+  check(index < size, "OUT_OF_RANGE", `leaf index ${index} is not below tree size ${size}`);
+  check(leafHash.length === HASH_SIZE, "MALFORMED", "leaf hash must be 32 bytes");
+  const want = inclusionProofPlan(index, size).elements.length;
+  check(
+    proof.length === want,
+    "PROOF_LENGTH",
+    `inclusion proof for index ${index} in a tree of size ${size} has ${want} hashes, got ${proof.length}`,
+  );
+  checkHashes(proof, "inclusion proof");
+
+  let fn = index;
+  let sn = size - 1;
+  let r = leafHash;
+  for (const p of proof) {
+    if (fn % 2 === 1 || fn === sn) {
+      r = hashChildren(p, r);
+      // Skip the levels where this node has no right sibling (the tree's ragged right edge).
+      while (fn % 2 === 0 && fn !== 0) {
+        fn /= 2;
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      r = hashChildren(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  // The length check above guarantees the path reached the root.
+  check(sn === 0, "INTERNAL", "inclusion proof did not reach the root");
+  return r;
+}
+
+/** Throws unless `proof` shows `leafHash` at `index` in the tree of `size` with `root`. */
+export function verifyInclusion(
+  index: number,
+  size: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
+): void {
+  checkRoot(root, "root");
+  const computed = rootFromInclusionProof(index, size, leafHash, proof);
+  if (!bytesEqual(computed, root)) {
+    throw mismatch(`inclusion of leaf ${index} in tree of size ${size}`, computed, root);
+  }
+}
+
+/**
+ * Throws unless `proof` shows that the tree of `size2` with `root2` extends the tree of `size1`
+ * with `root1`. From size 0 the proof must be empty (every tree extends the empty one); between
+ * equal sizes it must be empty and the roots equal.
+ */
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  proof: readonly Uint8Array[],
+  root1: Uint8Array,
+  root2: Uint8Array,
+): void {
+  checkSize(size1, "first tree size");
+  checkSize(size2, "second tree size");
+  check(size1 <= size2, "OUT_OF_RANGE", `first tree size ${size1} exceeds second ${size2}`);
+  checkRoot(root1, "first root");
+  checkRoot(root2, "second root");
+  const want = consistencyProofPlan(size1, size2).elements.length;
+  check(
+    proof.length === want,
+    "PROOF_LENGTH",
+    `consistency proof from size ${size1} to ${size2} has ${want} hashes, got ${proof.length}`,
+  );
+  checkHashes(proof, "consistency proof");
+  if (size1 === size2) {
+    if (!bytesEqual(root1, root2)) throw mismatch(`trees of equal size ${size1}`, root2, root1);
+    return;
+  }
+  if (size1 === 0) return;
+
+  // When the old tree is a perfect subtree, its root is the proof's implicit first hash.
+  const path = isPowerOfTwo(size1) ? [root1, ...proof] : proof;
+  let fn = size1 - 1;
+  let sn = size2 - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let fr = path[0]!;
+  let sr = path[0]!;
+  for (let i = 1; i < path.length; i++) {
+    const c = path[i]!;
+    check(sn !== 0, "INTERNAL", "consistency proof longer than the path");
+    if (fn % 2 === 1 || fn === sn) {
+      fr = hashChildren(c, fr);
+      sr = hashChildren(c, sr);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn /= 2;
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      sr = hashChildren(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  check(sn === 0, "INTERNAL", "consistency proof did not reach the root");
+  if (!bytesEqual(fr, root1)) throw mismatch(`old tree of size ${size1}`, fr, root1);
+  if (!bytesEqual(sr, root2)) throw mismatch(`new tree of size ${size2}`, sr, root2);
+}
