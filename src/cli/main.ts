@@ -4,9 +4,9 @@
  * files and handles signals; everything it runs lives in the libraries under src/.
  */
 import { Command, CommanderError } from "commander";
+import { VellumError } from "../core/errors.js";
 import { installNodeCrypto } from "../platform/node-crypto.js";
 import { registerVectors } from "./vectors.js";
-import { VellumError } from "../core/errors.js";
 
 installNodeCrypto();
 

@@ -1,0 +1,42 @@
+/**
+ * A tiny benchmark harness: runs a function in timed rounds and reports the median rate, with the
+ * machine's details, so numbers quoted in the README can be reproduced and compared.
+ */
+import * as os from "node:os";
+
+export function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  return `node ${process.version}, ${os.platform()} ${os.arch()}, ${os.cpus().length} × ${cpu}`;
+}
+
+export interface Result {
+  name: string;
+  opsPerSec: number;
+}
+
+/** Median ops/s over `rounds` rounds of about `ms` milliseconds each (after one warm-up round). */
+export function bench(name: string, fn: () => void, { rounds = 5, ms = 300 } = {}): Result {
+  const rates: number[] = [];
+  for (let r = 0; r <= rounds; r++) {
+    let ops = 0;
+    const start = process.hrtime.bigint();
+    const deadline = start + BigInt(ms) * 1_000_000n;
+    let now = start;
+    while (now < deadline) {
+      for (let i = 0; i < 32; i++) fn();
+      ops += 32;
+      now = process.hrtime.bigint();
+    }
+    if (r > 0) rates.push(ops / (Number(now - start) / 1e9));
+  }
+  rates.sort((a, b) => a - b);
+  const opsPerSec = rates[Math.floor(rates.length / 2)]!;
+  console.log(`${name.padEnd(58)} ${formatRate(opsPerSec).padStart(12)} ops/s`);
+  return { name, opsPerSec };
+}
+
+export function formatRate(rate: number): string {
+  if (rate >= 1e6) return `${(rate / 1e6).toFixed(2)} M`;
+  if (rate >= 1e3) return `${(rate / 1e3).toFixed(1)} k`;
+  return rate.toFixed(0);
+}

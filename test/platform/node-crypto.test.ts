@@ -1,0 +1,70 @@
+/**
+ * The two crypto providers must be interchangeable: the pure-JS default (browser verifier) and
+ * node:crypto (server). Ed25519 is deterministic, so signatures must be byte-identical.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { nobleCrypto } from "../../src/core/crypto.js";
+import { nodeCrypto } from "../../src/platform/node-crypto.js";
+
+const bytes = (max: number) => fc.uint8Array({ minLength: 0, maxLength: max });
+const seed = fc.uint8Array({ minLength: 32, maxLength: 32 });
+
+describe("noble and node:crypto agree", () => {
+  it("SHA-256", () => {
+    fc.assert(
+      fc.property(bytes(2000), (data) => {
+        expect(nodeCrypto.sha256(data)).toEqual(nobleCrypto.sha256(data));
+      }),
+      { numRuns: 300 },
+    );
+    // FIPS 180-2 "abc".
+    expect(Buffer.from(nodeCrypto.sha256(new TextEncoder().encode("abc"))).toString("hex")).toBe(
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    );
+  });
+
+  it("Ed25519 keys and signatures are byte-identical and cross-verify", () => {
+    fc.assert(
+      fc.property(seed, bytes(300), fc.nat(), (s, msg, bit) => {
+        const pub = nodeCrypto.ed25519PublicKey(s);
+        expect(pub).toEqual(nobleCrypto.ed25519PublicKey(s));
+        const sig = nodeCrypto.ed25519Sign(s, msg);
+        expect(sig).toEqual(nobleCrypto.ed25519Sign(s, msg));
+        expect(nobleCrypto.ed25519Verify(pub, msg, sig)).toBe(true);
+        expect(nodeCrypto.ed25519Verify(pub, msg, sig)).toBe(true);
+        const bad = sig.slice();
+        bad[bit % 64]! ^= 1 << (bit % 8);
+        expect(nobleCrypto.ed25519Verify(pub, msg, bad)).toBe(false);
+        expect(nodeCrypto.ed25519Verify(pub, msg, bad)).toBe(false);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("RFC 8032 test 1 (empty message)", () => {
+    const sk = Buffer.from(
+      "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+      "hex",
+    );
+    const want =
+      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    for (const p of [nobleCrypto, nodeCrypto]) {
+      expect(Buffer.from(p.ed25519PublicKey(sk)).toString("hex")).toBe(
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+      );
+      expect(Buffer.from(p.ed25519Sign(sk, new Uint8Array(0))).toString("hex")).toBe(want);
+    }
+  });
+
+  it("both refuse malformed keys and signatures instead of throwing", () => {
+    const s = new Uint8Array(32).fill(1);
+    const pub = nodeCrypto.ed25519PublicKey(s);
+    const sig = nodeCrypto.ed25519Sign(s, new Uint8Array([1]));
+    for (const p of [nobleCrypto, nodeCrypto]) {
+      expect(p.ed25519Verify(pub.slice(0, 31), new Uint8Array([1]), sig)).toBe(false);
+      expect(p.ed25519Verify(pub, new Uint8Array([1]), sig.slice(0, 63))).toBe(false);
+      expect(p.ed25519Verify(new Uint8Array(32).fill(0xff), new Uint8Array([1]), sig)).toBe(false);
+    }
+  });
+});
