@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { base64Decode } from "../src/core/bytes.js";
+import type { VectorsFile } from "../src/tools/vectors.js";
 
 export const VECTORS_DIR = fileURLToPath(new URL("../../shared/vectors/", import.meta.url));
 
@@ -32,36 +33,19 @@ export const b64 = (s: string): Uint8Array => base64Decode(s);
 /** Lenient base64 for vectors that deliberately hold non-hash placeholders. */
 export const b64loose = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "base64"));
 
-export interface ReferenceVectors {
-  format: string;
-  leaves: string[];
-  leafHashes: string[];
-  roots: { treeSize: number; root: string }[];
-  inclusion: {
-    leafIdx: number;
-    treeSize: number;
-    root: string;
-    leafHash: string;
-    leaf: string;
-    proof: string[];
-  }[];
-  consistency: { size1: number; size2: number; root1: string; root2: string; proof: string[] }[];
-  tilePaths: { level: number; index: number; width: number; path: string }[];
-  tiles: {
-    treeSize: number;
-    resources: { path: string; length: number; sha256: string; data?: string }[];
-  }[];
-  checkpoints: {
-    origin: string;
-    logSkey: string;
-    logVkey: string;
-    signed: { treeSize: number; note: string }[];
-    cosignerSkey: string;
-    cosignerVkey: string;
-    cosignTime: number;
-    cosigned: { treeSize: number; note: string }[];
-  };
+/** reference-vectors-300.json (format tlog-vectors/v1), read fresh on every call. */
+export const reference300 = (): VectorsFile =>
+  readVector<VectorsFile>("reference-vectors-300.json");
+
+/** note-golden.json: the golang.org/x/mod sumdb/note example key, note and bad keys. */
+export interface GoldenNote {
+  source: Record<string, string>;
+  skey: string;
+  vkey: string;
+  text: string;
+  signedNote: string;
+  badVkeys: { vkey: string; why: string }[];
 }
 
-export const reference300 = (): ReferenceVectors =>
-  readVector<ReferenceVectors>("reference-vectors-300.json");
+/** note-golden.json, read fresh on every call. */
+export const goldenNote = (): GoldenNote => readVector<GoldenNote>("note-golden.json");

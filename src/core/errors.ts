@@ -26,6 +26,19 @@ export type ErrorCode =
   | "QUORUM_NOT_MET"
   // Two signed statements that cannot both be true (e.g. checkpoints that are not consistent).
   | "INCONSISTENT"
+  // The thing asked for does not exist (an entry id, a leaf hash, a checkpoint size).
+  | "NOT_FOUND"
+  // Back-pressure: the log's queue is full; try again later (the error carries retryAfterMs).
+  | "OVERLOADED"
+  // The log is closed, closing, or stopped after a storage failure; nothing was done.
+  | "UNAVAILABLE"
+  // The storage layer failed (I/O error, disk full); whether a write landed is unknown.
+  | "STORAGE_FAILURE"
+  // Another process owns the data directory.
+  | "LOCKED"
+  // Refusal to start: stored data, signed checkpoints, key or clock disagree (rollback, restore
+  // from an old backup, wrong key, clock behind the last checkpoint). Never auto-repaired.
+  | "STATE_MISMATCH"
   // An internal invariant failed: a bug, never the caller's fault.
   | "INTERNAL";
 
@@ -33,9 +46,17 @@ export class VellumError extends Error {
   override readonly name = "VellumError";
   readonly code: ErrorCode;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** For OVERLOADED: how long the caller should wait before retrying. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterMs?: number },
+  ) {
     super(message, options);
     this.code = code;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

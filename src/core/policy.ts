@@ -101,6 +101,35 @@ function withLine<T>(line: number, f: () => T): T {
   }
 }
 
+const ENTRY_KEYS = {
+  log: { type: SIG_TYPE_ED25519, typeName: "0x01", plural: "logs" },
+  witness: { type: SIG_TYPE_COSIGNATURE, typeName: "0x04", plural: "witnesses" },
+} as const;
+
+/**
+ * Parses the key of a `log` or `witness` line: it must have the role's signature type and a
+ * public key not in `seen` (to which it is then added), and the role must have fewer than
+ * MAX_POLICY_ENTRIES entries (`count`) so far.
+ */
+function parseEntryKey(
+  line: number,
+  text: string,
+  role: keyof typeof ENTRY_KEYS,
+  seen: Set<string>,
+  count: number,
+): VerifierKey {
+  const { type, typeName, plural } = ENTRY_KEYS[role];
+  const key = withLine(line, () => parseVerifierKey(text));
+  if (key.type !== type) {
+    throw new VellumError("BAD_KEY", `policy line ${line}: ${role} key must be type ${typeName}`);
+  }
+  const pk = hexEncode(key.publicKey);
+  if (seen.has(pk)) throw fail(line, `duplicate ${role} public key`);
+  seen.add(pk);
+  check(count < MAX_POLICY_ENTRIES, "TOO_LARGE", `more than ${MAX_POLICY_ENTRIES} ${plural}`);
+  return key;
+}
+
 function resolveThreshold(g: PolicyGroup): number {
   if (g.threshold === "all") return g.members.length;
   if (g.threshold === "any") return 1;
@@ -149,18 +178,7 @@ export function parsePolicy(input: string | Uint8Array): Policy {
     switch (keyword) {
       case "log": {
         if (args.length < 1 || args.length > 2) throw fail(n, "want: log <vkey> [<url>]");
-        const key = withLine(n, () => parseVerifierKey(args[0]!));
-        if (key.type !== SIG_TYPE_ED25519) {
-          throw new VellumError("BAD_KEY", `policy line ${n}: log key must be type 0x01`);
-        }
-        const pk = hexEncode(key.publicKey);
-        if (logKeys.has(pk)) throw fail(n, "duplicate log public key");
-        logKeys.add(pk);
-        check(
-          logs.length < MAX_POLICY_ENTRIES,
-          "TOO_LARGE",
-          `more than ${MAX_POLICY_ENTRIES} logs`,
-        );
+        const key = parseEntryKey(n, args[0]!, "log", logKeys, logs.length);
         logs.push(
           args[1] === undefined ? { vkey: args[0]!, key } : { vkey: args[0]!, key, url: args[1] },
         );
@@ -172,18 +190,7 @@ export function parsePolicy(input: string | Uint8Array): Policy {
         }
         const name = args[0]!;
         if (defined.has(name)) throw fail(n, `name "${clip(name)}" is already defined`);
-        const key = withLine(n, () => parseVerifierKey(args[1]!));
-        if (key.type !== SIG_TYPE_COSIGNATURE) {
-          throw new VellumError("BAD_KEY", `policy line ${n}: witness key must be type 0x04`);
-        }
-        const pk = hexEncode(key.publicKey);
-        if (witnessKeys.has(pk)) throw fail(n, "duplicate witness public key");
-        witnessKeys.add(pk);
-        check(
-          witnesses.length < MAX_POLICY_ENTRIES,
-          "TOO_LARGE",
-          `more than ${MAX_POLICY_ENTRIES} witnesses`,
-        );
+        const key = parseEntryKey(n, args[1]!, "witness", witnessKeys, witnesses.length);
         defined.add(name);
         const vkey = args[1]!;
         witnesses.push(

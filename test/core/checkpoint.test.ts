@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { base64Decode, base64Encode } from "../../src/core/bytes.js";
 import {
@@ -8,41 +7,14 @@ import {
   parseCheckpoint,
 } from "../../src/core/checkpoint.js";
 import { cosignatureVerifierFromKey, cosignerFromKey } from "../../src/core/cosignature.js";
-import { isVellumError } from "../../src/core/errors.js";
 import { signerFromKey, signerFromSeed, verifierFromKey } from "../../src/core/keys.js";
 import { parseNote, signNote } from "../../src/core/note.js";
 import { EMPTY_ROOT } from "../../src/core/rfc6962.js";
+import { codeOf } from "../helpers/errors.js";
+import { reference300 } from "../vectors.js";
 
-interface Vectors {
-  roots: { treeSize: number; root: string }[];
-  checkpoints: {
-    origin: string;
-    logSkey: string;
-    logVkey: string;
-    signed: { treeSize: number; note: string }[];
-    cosignerSkey: string;
-    cosignerVkey: string;
-    cosignTime: number;
-    cosigned: { treeSize: number; note: string }[];
-  };
-}
-const vectors = JSON.parse(
-  readFileSync(
-    new URL("../../../shared/vectors/reference-vectors-300.json", import.meta.url),
-    "utf8",
-  ),
-) as Vectors;
+const vectors = reference300();
 const cps = vectors.checkpoints;
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isVellumError(e)) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 const rootOf = (size: number) => {
   const r = vectors.roots[size]!;

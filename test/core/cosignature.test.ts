@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { base64Decode, utf8Decode, utf8Encode } from "../../src/core/bytes.js";
 import { formatCheckpoint, openCheckpoint } from "../../src/core/checkpoint.js";
@@ -13,7 +12,6 @@ import {
   cosignerFromSeed,
 } from "../../src/core/cosignature.js";
 import { cryptoProvider } from "../../src/core/crypto.js";
-import { isVellumError } from "../../src/core/errors.js";
 import {
   computeKeyId,
   parseSignerKey,
@@ -23,36 +21,10 @@ import {
   verifierFromPublicKey,
 } from "../../src/core/keys.js";
 import { parseNote, signNote, verifyNote } from "../../src/core/note.js";
+import { codeOf } from "../helpers/errors.js";
+import { reference300 } from "../vectors.js";
 
-interface Vectors {
-  checkpoints: {
-    origin: string;
-    logSkey: string;
-    logVkey: string;
-    cosignerSkey: string;
-    cosignerVkey: string;
-    cosignTime: number;
-    cosigned: { treeSize: number; note: string }[];
-  };
-}
-const cps = (
-  JSON.parse(
-    readFileSync(
-      new URL("../../../shared/vectors/reference-vectors-300.json", import.meta.url),
-      "utf8",
-    ),
-  ) as Vectors
-).checkpoints;
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isVellumError(e)) return e.code;
-    throw e;
-  }
-  return "no error";
-}
+const cps = reference300().checkpoints;
 
 const seed = (n: number) => new Uint8Array(32).fill(n);
 const cosigner = cosignerFromKey(cps.cosignerSkey, cps.cosignTime);

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   base64Decode,
@@ -29,35 +28,11 @@ import {
   verifierFromKey,
   verifierFromPublicKey,
 } from "../../src/core/keys.js";
+import { codeOf } from "../helpers/errors.js";
+import { goldenNote, reference300 } from "../vectors.js";
 
-const golden = JSON.parse(
-  readFileSync(new URL("../../../shared/vectors/note-golden.json", import.meta.url), "utf8"),
-) as {
-  skey: string;
-  vkey: string;
-  text: string;
-  signedNote: string;
-  badVkeys: { vkey: string; why: string }[];
-};
-const vectors = JSON.parse(
-  readFileSync(
-    new URL("../../../shared/vectors/reference-vectors-300.json", import.meta.url),
-    "utf8",
-  ),
-) as {
-  checkpoints: { logSkey: string; logVkey: string; cosignerSkey: string; cosignerVkey: string };
-};
-const cps = vectors.checkpoints;
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isVellumError(e)) return e.code;
-    throw e;
-  }
-  return "no error";
-}
+const golden = goldenNote();
+const cps = reference300().checkpoints;
 
 const seed = (n: number) => new Uint8Array(32).fill(n);
 

@@ -1,7 +1,5 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { base64Decode, base64Encode, utf8Encode } from "../../src/core/bytes.js";
-import { isVellumError } from "../../src/core/errors.js";
 import {
   type NoteVerifier,
   SIG_TYPE_COSIGNATURE,
@@ -18,20 +16,10 @@ import {
   verifyKnownSignatures,
   verifyNote,
 } from "../../src/core/note.js";
+import { codeOf } from "../helpers/errors.js";
+import { goldenNote } from "../vectors.js";
 
-const golden = JSON.parse(
-  readFileSync(new URL("../../../shared/vectors/note-golden.json", import.meta.url), "utf8"),
-) as { skey: string; vkey: string; text: string; signedNote: string };
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isVellumError(e)) return e.code;
-    throw e;
-  }
-  return "no error";
-}
+const golden = goldenNote();
 
 const seed = (n: number) => new Uint8Array(32).fill(n);
 const peter = signerFromKey(golden.skey);

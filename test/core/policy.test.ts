@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { utf8Encode } from "../../src/core/bytes.js";
 import { formatCheckpoint } from "../../src/core/checkpoint.js";
@@ -23,33 +22,10 @@ import {
   verifyQuorum,
   witnessVerifiers,
 } from "../../src/core/policy.js";
+import { codeOf } from "../helpers/errors.js";
+import { reference300 } from "../vectors.js";
 
-const cps = (
-  JSON.parse(
-    readFileSync(
-      new URL("../../../shared/vectors/reference-vectors-300.json", import.meta.url),
-      "utf8",
-    ),
-  ) as {
-    checkpoints: {
-      logSkey: string;
-      logVkey: string;
-      cosignerVkey: string;
-      cosignTime: number;
-      cosigned: { treeSize: number; note: string }[];
-    };
-  }
-).checkpoints;
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isVellumError(e)) return e.code;
-    throw e;
-  }
-  return "no error";
-}
+const cps = reference300().checkpoints;
 
 const seed = (n: number) => new Uint8Array(32).fill(n);
 const witnessSeed = (i: number) => seed(100 + i);

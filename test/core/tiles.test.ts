@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { base64Decode, base64Encode, hexEncode } from "../../src/core/bytes.js";
@@ -30,36 +29,12 @@ import {
   tilesBetween,
   tilesForSize,
 } from "../../src/core/tiles.js";
+import { codeOf } from "../helpers/errors.js";
+import { reference300 } from "../vectors.js";
 
-interface Vectors {
-  leaves: string[];
-  leafHashes: string[];
-  tilePaths: { level: number; index: number; width: number; path: string }[];
-  tiles: {
-    treeSize: number;
-    resources: { path: string; length: number; sha256: string; data?: string }[];
-  }[];
-}
-
-const vectors = JSON.parse(
-  readFileSync(
-    new URL("../../../shared/vectors/reference-vectors-300.json", import.meta.url),
-    "utf8",
-  ),
-) as Vectors;
+const vectors = reference300();
 const leaves = vectors.leaves.map((l) => base64Decode(l));
 const leafHashes = leaves.map(hashLeaf);
-
-/** Runs `fn` and returns the VellumError code it throws (fails the test if it does not throw). */
-function codeOf(fn: () => unknown): ErrorCode {
-  try {
-    fn();
-  } catch (e) {
-    if (isVellumError(e)) return e.code;
-    throw e;
-  }
-  throw new Error("expected a VellumError, nothing was thrown");
-}
 
 /** Independent reference: RFC 6962 MTH of a list of leaf hashes, split at the largest 2^k < n. */
 function mth(hashes: Uint8Array[]): Uint8Array {
@@ -100,7 +75,7 @@ describe("constants", () => {
 });
 
 describe("tile paths", () => {
-  const asTile = (v: Vectors["tilePaths"][number]): TileId =>
+  const asTile = (v: (typeof vectors.tilePaths)[number]): TileId =>
     v.level === -1
       ? { level: "entries", index: v.index, width: v.width }
       : { level: v.level, index: v.index, width: v.width };

@@ -1,9 +1,7 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { base64Decode, base64Encode, utf8Encode } from "../../src/core/bytes.js";
 import { formatCheckpoint } from "../../src/core/checkpoint.js";
 import { cosignerFromSeed } from "../../src/core/cosignature.js";
-import { isVellumError } from "../../src/core/errors.js";
 import { signerFromKey, signerFromSeed, verifierFromKey } from "../../src/core/keys.js";
 import { parseNote, signNote } from "../../src/core/note.js";
 import { parsePolicy } from "../../src/core/policy.js";
@@ -15,39 +13,12 @@ import {
   type TlogProof,
   verifyTlogProof,
 } from "../../src/core/tlog-proof.js";
+import { codeOf } from "../helpers/errors.js";
+import { reference300 } from "../vectors.js";
 
-interface Vectors {
-  leafHashes: string[];
-  inclusion: { leafIdx: number; treeSize: number; leafHash: string; proof: string[] }[];
-  roots: { treeSize: number; root: string }[];
-  checkpoints: {
-    origin: string;
-    logSkey: string;
-    logVkey: string;
-    cosignerVkey: string;
-    cosignTime: number;
-    signed: { treeSize: number; note: string }[];
-    cosigned: { treeSize: number; note: string }[];
-  };
-}
-const vectors = JSON.parse(
-  readFileSync(
-    new URL("../../../shared/vectors/reference-vectors-300.json", import.meta.url),
-    "utf8",
-  ),
-) as Vectors;
+const vectors = reference300();
 const cps = vectors.checkpoints;
 const logV = verifierFromKey(cps.logVkey);
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isVellumError(e)) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 const checkpointFor = (size: number) => cps.cosigned.find((c) => c.treeSize === size)!.note;
 const cases = vectors.inclusion.filter((c) => cps.cosigned.some((s) => s.treeSize === c.treeSize));

@@ -1,0 +1,77 @@
+/**
+ * Micro-benchmarks of the verifier core, with each crypto provider: hashing, compact-range
+ * appends, inclusion and consistency proof verification, and checkpoint (signed note)
+ * verification. Prints operations per second and the machine it ran on.
+ *
+ *   npm run bench:core
+ */
+import { formatCheckpoint } from "../src/core/checkpoint.js";
+import { CompactRange, foldRight } from "../src/core/compact.js";
+import { cosignerFromSeed } from "../src/core/cosignature.js";
+import { type CryptoProvider, nobleCrypto, setCryptoProvider } from "../src/core/crypto.js";
+import { signerFromSeed } from "../src/core/keys.js";
+import { type NodeId, rangeNodes } from "../src/core/merkle.js";
+import { signNote, verifyNote } from "../src/core/note.js";
+import { buildProof, consistencyProofPlan, inclusionProofPlan } from "../src/core/proof.js";
+import { hashChildren, hashLeaf } from "../src/core/rfc6962.js";
+import { verifyConsistency, verifyInclusion } from "../src/core/verify.js";
+import { nodeCrypto } from "../src/platform/node-crypto.js";
+import { bench, machine } from "./lib/bench.js";
+
+console.log(`# Vellum core benchmarks — ${machine()}`);
+
+// A real tree of 2^20 leaves is slow to build with pure-JS hashing; proofs only touch O(log n)
+// nodes, so a tree of identical leaves (every subtree of height h has the same hash) gives
+// real-sized proofs at no set-up cost.
+function uniformTree(): { read: (id: NodeId) => Uint8Array; rootOf: (n: number) => Uint8Array } {
+  const P = [hashLeaf(Uint8Array.of(1))];
+  for (let h = 1; h <= 53; h++) P.push(hashChildren(P[h - 1]!, P[h - 1]!));
+  const read = (id: NodeId) => P[id.level]!;
+  return { read, rootOf: (n) => foldRight(rangeNodes(0, n).map(read))! };
+}
+
+function run(provider: CryptoProvider): void {
+  setCryptoProvider(provider);
+  console.log(`\n## provider: ${provider.name}`);
+  const node = new Uint8Array(32).fill(7);
+  const leaf1k = new Uint8Array(1024).fill(9);
+  bench("SHA-256 interior node (hashChildren)", () => hashChildren(node, node));
+  bench("SHA-256 leaf of 1 KiB (hashLeaf)", () => hashLeaf(leaf1k));
+  const range = CompactRange.empty();
+  bench("compact range append (leaf hash given)", () => range.append(node));
+
+  const tree = uniformTree();
+  const size = 1_000_003;
+  const index = 777_777;
+  const root = tree.rootOf(size);
+  const proof = buildProof(inclusionProofPlan(index, size), tree.read);
+  bench(`verify inclusion proof (size ${size}, ${proof.length} hashes)`, () =>
+    verifyInclusion(index, size, tree.read({ level: 0, index }), proof, root),
+  );
+  const old = 654_321;
+  const oldRoot = tree.rootOf(old);
+  const cproof = buildProof(consistencyProofPlan(old, size), tree.read);
+  bench(`verify consistency proof (${old} → ${size}, ${cproof.length} hashes)`, () =>
+    verifyConsistency(old, size, cproof, oldRoot, root),
+  );
+  bench("plan an inclusion proof (node ids only)", () => inclusionProofPlan(index, size));
+
+  const seed = new Uint8Array(32).fill(3);
+  const log = signerFromSeed("example.com/log", seed);
+  const witness = cosignerFromSeed("witness.example/w1", new Uint8Array(32).fill(4), 1_700_000_000);
+  const body = formatCheckpoint({
+    origin: "example.com/log",
+    size,
+    rootHash: root,
+    extensions: [],
+  });
+  const note = signNote(signNote(body, [log]), [witness]);
+  bench("sign a checkpoint (Ed25519 note signature)", () => signNote(body, [log]), { ms: 200 });
+  const verifiers = [log.verifier(), witness.verifier()];
+  bench("verify a checkpoint: log signature + 1 cosignature", () => verifyNote(note, verifiers), {
+    ms: 200,
+  });
+}
+
+run(nodeCrypto);
+run(nobleCrypto);
