@@ -28,6 +28,8 @@ export type ErrorCode =
   | "INCONSISTENT"
   // The thing asked for does not exist (an entry id, a leaf hash, a checkpoint size).
   | "NOT_FOUND"
+  // A request contradicts what the log already holds (an idempotency key reused for another payload).
+  | "CONFLICT"
   // Back-pressure: the log's queue is full; try again later (the error carries retryAfterMs).
   | "OVERLOADED"
   // The log is closed, closing, or stopped after a storage failure; nothing was done.

@@ -1,0 +1,219 @@
+/**
+ * @module
+ * Vellum's leaf encoding: what a Merkle leaf commits to for each entry, as deterministic CBOR
+ * (RFC 8949 §4.2.1: shortest-form heads, definite lengths), so any standard CBOR decoder reads a
+ * leaf out of an entry bundle, and none of its parts can change after the fact:
+ *
+ *   leaf  = [1, id, timestamp, payload]         ; a CBOR array of 4
+ *   id    = bstr .size 16                       ; UUIDv7, big-endian, as RFC 9562 lays it out
+ *   timestamp = uint                            ; server time, milliseconds since the Unix epoch
+ *   payload   = bstr                            ; the submitted bytes, opaque
+ *
+ * The receipt's `extra` (C2SP tlog-proof) holds `[1, id, timestamp]`, the same encoding without
+ * the payload, so a verifier holding the payload can rebuild the exact leaf.
+ *
+ * A leaf must fit an entry bundle (65,535 bytes), which leaves MAX_PAYLOAD_SIZE bytes of payload.
+ * Decoding is strict: anything but the canonical encoding is MALFORMED.
+ */
+import { base64Decode, base64Encode, bytesEqual, hexDecode, hexEncode } from "./bytes.js";
+import { check, VellumError } from "./errors.js";
+import { MAX_ENTRY_SIZE } from "./tiles.js";
+
+export const LEAF_VERSION = 1;
+export const ID_SIZE = 16;
+
+/** Bytes a leaf spends around its payload: array head, version, id, 9-byte timestamp, bstr head. */
+const LEAF_OVERHEAD = 1 + 1 + (1 + ID_SIZE) + 9 + 3;
+/** Largest payload accepted: a leaf (with any timestamp) then still fits an entry bundle. */
+export const MAX_PAYLOAD_SIZE = MAX_ENTRY_SIZE - LEAF_OVERHEAD;
+
+export interface LeafFields {
+  /** 16-byte entry id (UUIDv7). */
+  readonly id: Uint8Array;
+  /** Server timestamp, milliseconds since the Unix epoch. */
+  readonly timestamp: number;
+}
+
+export interface Leaf extends LeafFields {
+  readonly payload: Uint8Array;
+}
+
+// CBOR head: major type in the top 3 bits, then the shortest argument encoding.
+function headSize(value: number): number {
+  if (value < 24) return 1;
+  if (value < 0x100) return 2;
+  if (value < 0x10000) return 3;
+  if (value < 0x100000000) return 5;
+  return 9;
+}
+
+function writeHead(out: Uint8Array, at: number, major: number, value: number): number {
+  const mt = major * 32;
+  if (value < 24) {
+    out[at] = mt + value;
+    return at + 1;
+  }
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  if (value < 0x100) {
+    out[at] = mt + 24;
+    out[at + 1] = value;
+    return at + 2;
+  }
+  if (value < 0x10000) {
+    out[at] = mt + 25;
+    view.setUint16(at + 1, value);
+    return at + 3;
+  }
+  if (value < 0x100000000) {
+    out[at] = mt + 26;
+    view.setUint32(at + 1, value);
+    return at + 5;
+  }
+  out[at] = mt + 27;
+  view.setUint32(at + 1, Math.floor(value / 2 ** 32));
+  view.setUint32(at + 5, value % 2 ** 32);
+  return at + 9;
+}
+
+function checkFields(fields: LeafFields): void {
+  check(fields.id.length === ID_SIZE, "MALFORMED", `entry id must be ${ID_SIZE} bytes`);
+  check(
+    Number.isSafeInteger(fields.timestamp) && fields.timestamp >= 0,
+    "OUT_OF_RANGE",
+    "timestamp must be a non-negative integer number of milliseconds",
+  );
+}
+
+function encode(fields: LeafFields, payload: Uint8Array | undefined): Uint8Array {
+  checkFields(fields);
+  const items = payload === undefined ? 3 : 4;
+  const size =
+    1 +
+    1 +
+    1 +
+    ID_SIZE +
+    headSize(fields.timestamp) +
+    (payload === undefined ? 0 : headSize(payload.length) + payload.length);
+  const out = new Uint8Array(size);
+  let at = writeHead(out, 0, 4, items);
+  at = writeHead(out, at, 0, LEAF_VERSION);
+  at = writeHead(out, at, 2, ID_SIZE);
+  out.set(fields.id, at);
+  at += ID_SIZE;
+  at = writeHead(out, at, 0, fields.timestamp);
+  if (payload !== undefined) {
+    at = writeHead(out, at, 2, payload.length);
+    out.set(payload, at);
+  }
+  return out;
+}
+
+/** The leaf bytes for an entry. Payloads over MAX_PAYLOAD_SIZE are TOO_LARGE. */
+export function encodeLeaf(leaf: Leaf): Uint8Array {
+  check(
+    leaf.payload.length <= MAX_PAYLOAD_SIZE,
+    "TOO_LARGE",
+    `payload is ${leaf.payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE} bytes (a leaf must fit a 65,535-byte entry bundle slot)`,
+  );
+  return encode(leaf, leaf.payload);
+}
+
+/** `[1, id, timestamp]`: the receipt's `extra`, everything of the leaf but the payload. */
+export function encodeLeafFields(fields: LeafFields): Uint8Array {
+  return encode(fields, undefined);
+}
+
+/** Rebuilds the leaf from a receipt's `extra` and the payload. */
+export function leafFromFields(extra: Uint8Array, payload: Uint8Array): Uint8Array {
+  const fields = decode(extra, 3);
+  return encodeLeaf({ ...fields, payload });
+}
+
+function decode(bytes: Uint8Array, items: 3 | 4): Leaf {
+  const fail = (why: string) => new VellumError("MALFORMED", `leaf: ${why}`);
+  let at = 0;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const readHead = (major: number, what: string): number => {
+    if (at >= bytes.length) throw fail(`truncated before ${what}`);
+    const b = bytes[at]!;
+    if (Math.floor(b / 32) !== major) throw fail(`${what} has the wrong CBOR type`);
+    const info = b % 32;
+    at++;
+    let value: number;
+    let need = 0;
+    if (info < 24) value = info;
+    else if (info === 24) need = 1;
+    else if (info === 25) need = 2;
+    else if (info === 26) need = 4;
+    else if (info === 27) need = 8;
+    else throw fail(`${what} has an indefinite or reserved length`);
+    if (need > 0) {
+      if (at + need > bytes.length) throw fail(`truncated in ${what}`);
+      if (need === 1) value = bytes[at]!;
+      else if (need === 2) value = view.getUint16(at);
+      else if (need === 4) value = view.getUint32(at);
+      else value = view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
+      at += need;
+    }
+    if (!Number.isSafeInteger(value!)) throw fail(`${what} exceeds 2^53-1`);
+    if (headSize(value!) !== 1 + need) throw fail(`${what} is not in shortest form`);
+    return value!;
+  };
+  if (readHead(4, "array") !== items) throw fail(`expected an array of ${items}`);
+  if (readHead(0, "version") !== LEAF_VERSION) throw fail(`unknown version`);
+  if (readHead(2, "id") !== ID_SIZE) throw fail(`id must be ${ID_SIZE} bytes`);
+  if (at + ID_SIZE > bytes.length) throw fail("truncated in id");
+  const id = bytes.slice(at, at + ID_SIZE);
+  at += ID_SIZE;
+  const timestamp = readHead(0, "timestamp");
+  let payload = new Uint8Array(0);
+  if (items === 4) {
+    const length = readHead(2, "payload");
+    if (at + length > bytes.length) throw fail("truncated in payload");
+    payload = bytes.slice(at, at + length);
+    at += length;
+  }
+  if (at !== bytes.length) throw fail("trailing bytes");
+  return { id, timestamp, payload };
+}
+
+/** Decodes a leaf; anything but the canonical encoding is MALFORMED. */
+export function decodeLeaf(bytes: Uint8Array): Leaf {
+  return decode(bytes, 4);
+}
+
+/** Decodes a receipt's `extra` (`[1, id, timestamp]`). */
+export function decodeLeafFields(bytes: Uint8Array): LeafFields {
+  const { id, timestamp } = decode(bytes, 3);
+  return { id, timestamp };
+}
+
+// ---- UUID text form (RFC 9562 §4): 8-4-4-4-12 lowercase hex ----
+
+export function formatUuid(id: Uint8Array): string {
+  check(id.length === ID_SIZE, "MALFORMED", `entry id must be ${ID_SIZE} bytes`);
+  const h = hexEncode(id);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export function parseUuid(text: string): Uint8Array {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text)) {
+    throw new VellumError("MALFORMED", "entry id must be a lowercase UUID (8-4-4-4-12 hex)");
+  }
+  return hexDecode(text.replaceAll("-", ""));
+}
+
+/** The millisecond timestamp a UUIDv7 carries in its first 48 bits. */
+export function uuidV7Time(id: Uint8Array): number {
+  let ms = 0;
+  for (let i = 0; i < 6; i++) ms = ms * 256 + id[i]!;
+  return ms;
+}
+
+/** Whether two leaves encode the same entry (a helper for tests and dedup checks). */
+export function sameLeaf(a: Uint8Array, b: Uint8Array): boolean {
+  return bytesEqual(a, b);
+}
+
+export const leafToBase64 = base64Encode;
+export const leafFromBase64 = (text: string) => base64Decode(text, "leaf");

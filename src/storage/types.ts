@@ -1,0 +1,53 @@
+/**
+ * @module
+ * The storage contract: a small ordered key-value store with atomic, durable batch writes.
+ *
+ * Everything a log persists goes through this interface; the key layout lives in one place
+ * (src/log/layout.ts), so drivers stay tiny and every driver runs the same conformance suite
+ * (test/storage/contract.ts). Keys and values are bytes; keys sort bytewise (unsigned), so
+ * integers in keys are written as 8-byte big-endian to make key order numeric order.
+ *
+ * Contract (every driver, including test doubles):
+ * - `write(ops)` applies all of `ops` or none of them, in order (a later op on the same key wins),
+ *   and when it resolves the write is durable: it survives a process crash or kill (for LevelDB:
+ *   one batch with `sync: true`, i.e. the WAL is fdatasync'd). If it rejects, the caller must
+ *   assume nothing about whether it was applied and re-read what it needs.
+ * - Reads see every write that has resolved. A read never returns a partially applied write.
+ * - Returned values are owned by the caller (drivers must not hand out buffers they reuse).
+ * - `close()` waits for in-flight writes, then releases the store; later calls reject.
+ */
+
+export type WriteOp =
+  | { readonly type: "put"; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: "del"; readonly key: Uint8Array };
+
+export interface RangeOptions {
+  /** Inclusive lower bound. */
+  readonly gte: Uint8Array;
+  /** Exclusive upper bound. */
+  readonly lt: Uint8Array;
+  /** At most this many entries (default: no limit). */
+  readonly limit?: number;
+  /** Descending key order instead of ascending. */
+  readonly reverse?: boolean;
+}
+
+export interface KeyValueStore {
+  get(key: Uint8Array): Promise<Uint8Array | undefined>;
+  /** Values of `keys` in the same order; undefined where a key is absent. */
+  getMany(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
+  /** [key, value] pairs with gte <= key < lt, ascending unless `reverse`. */
+  range(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]>;
+  /** Atomic and durable once resolved; see the module contract. */
+  write(ops: readonly WriteOp[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A database that holds several logs: each gets its own key space (namespace), so one process
+ * can host many logs in one LevelDB directory. Namespaces never see each other's keys.
+ */
+export interface Database {
+  namespace(name: string): KeyValueStore;
+  close(): Promise<void>;
+}
