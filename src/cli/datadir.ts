@@ -1,0 +1,132 @@
+/**
+ * @module
+ * A log's data directory: created on first start, checked on every start.
+ *
+ *   DATA/log.key         the signing key (Go sumdb/note signer format; name = origin), mode 0600
+ *   DATA/log.vkey        the verifier key, one line, what integrators and witnesses need
+ *   DATA/checkpoint      the last published checkpoint, kept OUTSIDE the database so a database
+ *                        restored from an older backup is caught at start (rollback guard)
+ *   DATA/db/             LevelDB; one namespace per log hosted here
+ *
+ * The key file is created with O_EXCL and mode 0600 and never logged.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { VellumError } from "../core/errors.js";
+import {
+  formatSignerKey,
+  isValidKeyName,
+  parseSignerKey,
+  SIG_TYPE_ED25519,
+  signerFromSeed,
+} from "../core/keys.js";
+
+export interface LogFiles {
+  readonly dir: string;
+  readonly origin: string;
+  readonly seed: Uint8Array;
+  readonly verifierKey: string;
+  readonly dbPath: string;
+  /** The remembered last published checkpoint, if any. */
+  readonly lastPublished: string | undefined;
+  readonly created: boolean;
+}
+
+/** The default origin: `<host name>/vellum`, reduced to what a key name may hold. */
+export function defaultOrigin(): string {
+  const host = hostname().replace(/[^A-Za-z0-9.-]/g, "-") || "localhost";
+  return `${host}/vellum`;
+}
+
+function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/** Writes a file atomically and durably: temp file, fsync, rename, fsync the directory. */
+export function writeFileDurably(path: string, data: string, mode = 0o644): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w", mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dirFd = openSync(join(path, ".."), "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/** Opens DATA, creating it (and a new key) on first use. */
+export function openDataDir(dir: string, options: { origin?: string } = {}): LogFiles {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const keyPath = join(dir, "log.key");
+  let text = readIfExists(keyPath);
+  let created = false;
+  if (text === undefined) {
+    const origin = options.origin ?? defaultOrigin();
+    if (!isValidKeyName(origin) || origin === "cosignature/v1") {
+      throw new VellumError(
+        "MALFORMED",
+        `origin "${origin}" cannot name a key (no spaces, no "+")`,
+      );
+    }
+    text = `${formatSignerKey({ name: origin, type: SIG_TYPE_ED25519, seed: randomBytes(32) })}\n`;
+    const fd = openSync(keyPath, "wx", 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    created = true;
+  } else {
+    const mode = statSync(keyPath).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw new VellumError(
+        "STATE_MISMATCH",
+        `${keyPath} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${keyPath}`,
+      );
+    }
+  }
+  const key = parseSignerKey(text.trim());
+  if (options.origin !== undefined && options.origin !== key.name) {
+    throw new VellumError(
+      "STATE_MISMATCH",
+      `${dir} holds the log "${key.name}", not "${options.origin}" (the origin cannot change)`,
+    );
+  }
+  const verifierKey = signerFromSeed(key.name, key.seed).verifierKey;
+  const vkeyPath = join(dir, "log.vkey");
+  if (readIfExists(vkeyPath)?.trim() !== verifierKey)
+    writeFileDurably(vkeyPath, `${verifierKey}\n`);
+  return {
+    dir,
+    origin: key.name,
+    seed: key.seed,
+    verifierKey,
+    dbPath: join(dir, "db"),
+    lastPublished: readIfExists(join(dir, "checkpoint")),
+    created,
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * @module
+ * Entry ids and timestamps. Ids are UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, version 7,
+ * a 12-bit counter (method 1 of §6.2, seeded randomly each millisecond), variant 10, and 62
+ * random bits. The generator is monotonic: ids and timestamps never decrease in the order they
+ * are issued, even if the wall clock steps back, so index order is id order is time order.
+ */
+import { randomFillSync } from "node:crypto";
+import { ID_SIZE } from "../core/entry.js";
+
+export interface IssuedId {
+  readonly id: Uint8Array;
+  /** Milliseconds since the Unix epoch; equal to the time in the id. */
+  readonly timestamp: number;
+}
+
+export class IdGenerator {
+  readonly #clock: () => number;
+  #lastMs: number;
+  #counter = 0;
+
+  /** `notBefore`: the timestamp of the last entry already in the log (0 for a new log). */
+  constructor(clock: () => number = Date.now, notBefore = 0) {
+    this.#clock = clock;
+    this.#lastMs = notBefore;
+  }
+
+  /** Issues `count` ids in order (one random fill for the whole batch). */
+  issue(count: number): IssuedId[] {
+    const random = randomFillSync(new Uint8Array(count * 10));
+    const out: IssuedId[] = [];
+    for (let i = 0; i < count; i++) {
+      let ms = Math.max(this.#clock(), this.#lastMs);
+      if (ms === this.#lastMs) {
+        this.#counter++;
+      } else {
+        this.#counter = random[i * 10]! % 0x800; // leave room to count up within the millisecond
+      }
+      if (this.#counter > 0xfff) {
+        ms++; // 4,096 ids in one millisecond: borrow the next one rather than repeat
+        this.#counter = 0;
+      }
+      this.#lastMs = ms;
+      const id = new Uint8Array(ID_SIZE);
+      let t = ms;
+      for (let b = 5; b >= 0; b--) {
+        id[b] = t % 256;
+        t = Math.floor(t / 256);
+      }
+      id[6] = 0x70 + Math.floor(this.#counter / 256);
+      id[7] = this.#counter % 256;
+      id.set(random.subarray(i * 10 + 2, i * 10 + 10), 8);
+      id[8] = 0x80 + (id[8]! % 0x40);
+      out.push({ id, timestamp: ms });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * @module
+ * The key layout of one log inside its KeyValueStore namespace (spec/storage.md). One byte of tag,
+ * then fixed-width big-endian fields, so LevelDB's bytewise order is numeric order and a range
+ * scan over entries or checkpoints is one iterator.
+ *
+ *   "s"                        → tree state (CBOR: size, compact range hashes)
+ *   "e" u64 index              → leaf bytes (src/core/entry.ts)
+ *   "t" u8 level u64 index     → stored tile: all 8 levels of a tile's stratum (strata.ts)
+ *   "i" id(16)                 → u64 index          (lookup by entry id)
+ *   "h" leafHash(32)           → u64 index          (lookup by leaf hash)
+ *   "p" sha256(payload)(32)    → u64 index          (dedup by payload)
+ *   "k" sha256(key)(32)        → u64 index          (dedup by idempotency key)
+ *   "c" u64 size               → signed checkpoint note text (UTF-8), latest signature per size
+ */
+import { getUint64, putUint64 } from "../core/bytes.js";
+
+export const STATE_KEY = Uint8Array.of(0x73); // "s"
+
+const TAG = { entry: 0x65, tile: 0x74, id: 0x69, leaf: 0x68, payload: 0x70, idem: 0x6b, cp: 0x63 };
+
+function tagged(tag: number, body: Uint8Array): Uint8Array {
+  const key = new Uint8Array(1 + body.length);
+  key[0] = tag;
+  key.set(body, 1);
+  return key;
+}
+
+function u64Key(tag: number, value: number): Uint8Array {
+  const key = new Uint8Array(9);
+  key[0] = tag;
+  putUint64(key, 1, value);
+  return key;
+}
+
+export const entryKey = (index: number) => u64Key(TAG.entry, index);
+export const checkpointKey = (size: number) => u64Key(TAG.cp, size);
+export const idKey = (id: Uint8Array) => tagged(TAG.id, id);
+export const leafHashKey = (leafHash: Uint8Array) => tagged(TAG.leaf, leafHash);
+export const payloadKey = (payloadHash: Uint8Array) => tagged(TAG.payload, payloadHash);
+export const idempotencyKey = (keyHash: Uint8Array) => tagged(TAG.idem, keyHash);
+
+export function tileKey(level: number, index: number): Uint8Array {
+  const key = new Uint8Array(10);
+  key[0] = TAG.tile;
+  key[1] = level;
+  putUint64(key, 2, index);
+  return key;
+}
+
+/** Bounds of every checkpoint key, for "latest checkpoint" (reverse scan, limit 1). */
+export const CHECKPOINT_RANGE = { gte: Uint8Array.of(TAG.cp), lt: Uint8Array.of(TAG.cp + 1) };
+
+/** Bounds of the entry keys for indices [start, end). */
+export function entryRange(start: number, end: number): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: entryKey(start), lt: entryKey(end) };
+}
+
+/** The index stored under a lookup key, or under an entry/checkpoint key's suffix. */
+export const encodeIndex = (index: number): Uint8Array => {
+  const out = new Uint8Array(8);
+  putUint64(out, 0, index);
+  return out;
+};
+export const decodeIndex = (bytes: Uint8Array): number => getUint64(bytes, 0, "stored index");
+export const sizeOfCheckpointKey = (key: Uint8Array): number => getUint64(key, 1, "checkpoint key");

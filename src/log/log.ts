@@ -1,0 +1,772 @@
+/**
+ * @module
+ * One log: its queue, sequencer, tree, checkpoints and reads. One instance per log (own origin,
+ * key and storage namespace), so a process can host several.
+ *
+ * Order of durability for every batch (the invariant everything else rests on):
+ *   1. dedup against storage, assign contiguous indices, ids and timestamps;
+ *   2. ONE atomic, synced write: entries, lookup keys, touched strata, new tree state;
+ *   3. sign a checkpoint for the new size (it extends the last one: same tree, more leaves);
+ *   4. a synced write of that checkpoint;
+ *   5. only then answer the submitters, with receipts against that checkpoint.
+ * A failure at 2 or 4 fails the batch's submitters (resubmitting is safe: dedup returns the
+ * original if it did land) and reloads the tree from storage; if reloading fails the log stops.
+ * Reads only ever see published sizes.
+ */
+import { base64Encode, bytesEqual } from "../core/bytes.js";
+import { sha256 } from "../core/crypto.js";
+import { decodeLeaf, encodeLeaf, formatUuid, MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
+import { check, VellumError } from "../core/errors.js";
+import { checkSize } from "../core/merkle.js";
+import { hashLeaf } from "../core/rfc6962.js";
+import { encodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
+import type { KeyValueStore, WriteOp } from "../storage/types.js";
+import { IdGenerator } from "./ids.js";
+import {
+  CHECKPOINT_RANGE,
+  checkpointKey,
+  decodeIndex,
+  encodeIndex,
+  entryKey,
+  entryRange,
+  idempotencyKey,
+  idKey,
+  leafHashKey,
+  payloadKey,
+  STATE_KEY,
+} from "./layout.js";
+import { LruCache } from "./lru.js";
+import { Receipt } from "./receipt.js";
+import { CheckpointSigner, type SignedCheckpoint } from "./signer.js";
+import { decodeState, encodeState } from "./state.js";
+import { Tree } from "./tree.js";
+
+export interface LogConfig {
+  readonly origin: string;
+  /** The 32-byte Ed25519 seed of the log's key. */
+  readonly seed: Uint8Array;
+  /** This log's own namespace. */
+  readonly kv: KeyValueStore;
+  /** Most entries in one batch (one synced write). */
+  readonly batchMaxEntries?: number;
+  /** How long the first queued entry may wait for others before an idle log flushes. */
+  readonly batchMaxAgeMs?: number;
+  /** Back-pressure: most entries waiting to be sequenced. */
+  readonly maxQueueEntries?: number;
+  /** Back-pressure: most payload bytes waiting to be sequenced. */
+  readonly maxQueueBytes?: number;
+  /** An idle log re-signs its checkpoint (new timestamp) this often. 0 disables. */
+  readonly checkpointIntervalMs?: number;
+  /** Milliseconds since the Unix epoch (tests pin it). */
+  readonly clock?: () => number;
+  /**
+   * The last checkpoint this log published, as remembered outside its storage (DATA/checkpoint).
+   * If the storage is behind it, the data was rolled back (e.g. restored from an old backup).
+   */
+  readonly lastPublished?: string;
+  /** Called after each checkpoint is durably stored (e.g. to update DATA/checkpoint). */
+  readonly onCheckpoint?: (checkpoint: SignedCheckpoint) => void;
+  /** Complete strata kept in memory (16 KiB each). */
+  readonly cachedTiles?: number;
+}
+
+export const DEFAULTS = {
+  batchMaxEntries: 4096,
+  batchMaxAgeMs: 0,
+  maxQueueEntries: 100_000,
+  maxQueueBytes: 256 * 1024 * 1024,
+  checkpointIntervalMs: 10_000,
+};
+
+export interface SubmitOptions {
+  /** A client-chosen key: resubmitting with it returns the original entry, never a new one. */
+  readonly idempotencyKey?: string;
+}
+
+export interface LogEntry {
+  readonly index: number;
+  readonly id: string;
+  readonly timestamp: number;
+  readonly payload: Uint8Array;
+  readonly leaf: Uint8Array;
+  readonly leafHash: Uint8Array;
+}
+
+interface Pending {
+  readonly payload: Uint8Array;
+  readonly payloadHash: Uint8Array;
+  readonly keyHash: Uint8Array | undefined;
+  readonly resolve: (r: Receipt) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+type Status = "open" | "recovering" | "failed" | "closing" | "closed";
+
+const hex = (b: Uint8Array) => base64Encode(b);
+
+export class Log {
+  readonly origin: string;
+  readonly signer: CheckpointSigner;
+  readonly #kv: KeyValueStore;
+  readonly #config: LogConfig;
+  readonly #clock: () => number;
+  readonly #opt: typeof DEFAULTS;
+
+  #status: Status = "recovering";
+  #failure: unknown;
+  #tree!: Tree;
+  #ids!: IdGenerator;
+  #latest!: SignedCheckpoint;
+
+  readonly #queue: Pending[] = [];
+  #queuedBytes = 0;
+  /** Payloads (and idempotency keys) queued or being sequenced, for dedup before storage. */
+  readonly #inflight = new Map<string, Promise<Receipt>>();
+  readonly #inflightKeys = new Map<string, string>();
+  #draining: Promise<void> | undefined;
+  #flushTimer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
+  #resignTimer: ReturnType<typeof setInterval> | undefined;
+  /** Serialises everything that writes (batches, re-signs, close). */
+  #exclusive: Promise<unknown> = Promise.resolve();
+  readonly #bundles = new LruCache<number, Uint8Array>(1024);
+  #sequencedCount = 0;
+  #rate = { since: 0, count: 0, perSecond: 0 };
+
+  private constructor(config: LogConfig) {
+    this.#config = config;
+    this.origin = config.origin;
+    this.signer = new CheckpointSigner(config.origin, config.seed);
+    this.#kv = config.kv;
+    this.#clock = config.clock ?? Date.now;
+    this.#opt = {
+      batchMaxEntries: config.batchMaxEntries ?? DEFAULTS.batchMaxEntries,
+      batchMaxAgeMs: config.batchMaxAgeMs ?? DEFAULTS.batchMaxAgeMs,
+      maxQueueEntries: config.maxQueueEntries ?? DEFAULTS.maxQueueEntries,
+      maxQueueBytes: config.maxQueueBytes ?? DEFAULTS.maxQueueBytes,
+      checkpointIntervalMs: config.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs,
+    };
+  }
+
+  /** Opens (or creates) the log, after the start-up guards in `#load` pass. */
+  static async open(config: LogConfig): Promise<Log> {
+    const log = new Log(config);
+    await log.#load();
+    log.#status = "open";
+    if (log.#opt.checkpointIntervalMs > 0) {
+      log.#resignTimer = setInterval(() => log.#resignIfIdle(), log.#opt.checkpointIntervalMs);
+      log.#resignTimer.unref();
+    }
+    return log;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Start-up and recovery
+
+  /**
+   * Loads the tree and latest checkpoint from storage and refuses (STATE_MISMATCH) when they,
+   * the key, the clock or the externally remembered checkpoint disagree. Never repairs.
+   */
+  async #load(): Promise<void> {
+    const kv = this.#kv;
+    const [stateBytes, [latestEntry]] = await Promise.all([
+      kv.get(STATE_KEY),
+      kv.range({ ...CHECKPOINT_RANGE, reverse: true, limit: 1 }),
+    ]);
+    const external = this.#config.lastPublished;
+
+    if (stateBytes === undefined) {
+      const [anything] = await kv.range({
+        gte: new Uint8Array(0),
+        lt: Uint8Array.of(0xff),
+        limit: 1,
+      });
+      if (latestEntry !== undefined || anything !== undefined) {
+        throw new VellumError("STATE_MISMATCH", "storage holds log data but no tree state");
+      }
+      if (external !== undefined) {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          "storage is empty but this log has published checkpoints before (DATA/checkpoint): the data is missing",
+        );
+      }
+      this.#tree = await Tree.load(kv, 0, [], this.#treeOptions());
+      this.#ids = new IdGenerator(this.#clock);
+      // A new log: its state and its first (empty) checkpoint in one write.
+      const signed = this.signer.sign(0, this.#tree.root(), this.#nowSeconds());
+      await kv.write([
+        { type: "put", key: STATE_KEY, value: encodeState({ size: 0, compact: [] }) },
+        { type: "put", key: checkpointKey(0), value: new TextEncoder().encode(signed.note) },
+      ]);
+      this.#latest = signed;
+      this.#config.onCheckpoint?.(signed);
+      return;
+    }
+
+    const state = decodeState(stateBytes);
+    if (latestEntry === undefined) {
+      throw new VellumError("STATE_MISMATCH", "storage holds a tree but no signed checkpoint");
+    }
+    const latest = this.signer.open(new TextDecoder().decode(latestEntry[1]));
+    const tree = await Tree.load(kv, state.size, state.compact, this.#treeOptions());
+    await this.#checkCovers(tree, latest, "the latest stored checkpoint");
+    if (external !== undefined) {
+      let remembered: SignedCheckpoint;
+      try {
+        remembered = this.signer.open(external);
+      } catch (e) {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          `DATA/checkpoint is not a checkpoint of this log: ${(e as Error).message}`,
+        );
+      }
+      await this.#checkCovers(tree, remembered, "the last published checkpoint (DATA/checkpoint)");
+      if (remembered.time > latest.time && remembered.checkpoint.size > latest.checkpoint.size) {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          "storage is older than the last published checkpoint: it was rolled back",
+        );
+      }
+    }
+    const nowSeconds = Math.floor(this.#clock() / 1000);
+    if (nowSeconds < latest.time) {
+      throw new VellumError(
+        "STATE_MISMATCH",
+        `the clock (${nowSeconds}) is ${latest.time - nowSeconds} s behind the last checkpoint's time (${latest.time}); fix the clock before starting`,
+      );
+    }
+    let lastTimestamp = 0;
+    if (state.size > 0) {
+      const last = await kv.get(entryKey(state.size - 1));
+      if (last === undefined) {
+        throw new VellumError("STATE_MISMATCH", `entry ${state.size - 1} is missing from storage`);
+      }
+      lastTimestamp = decodeLeaf(last).timestamp;
+    }
+    this.#tree = tree;
+    this.#ids = new IdGenerator(this.#clock, lastTimestamp);
+    this.#latest = latest;
+    // Entries written durably but never covered by a checkpoint (a crash between steps 2 and 4).
+    if (state.size > latest.checkpoint.size) await this.#publish();
+  }
+
+  /** Refuses a tree that does not contain `cp` (too small, or another root at that size). */
+  async #checkCovers(tree: Tree, cp: SignedCheckpoint, what: string): Promise<void> {
+    const size = cp.checkpoint.size;
+    if (size > tree.size) {
+      throw new VellumError(
+        "STATE_MISMATCH",
+        `${what} has size ${size} but storage holds only ${tree.size} entries: data was lost or rolled back (restored from an old backup?)`,
+      );
+    }
+    let matches = false;
+    try {
+      matches = await tree.verifyRootAt(size, cp.checkpoint.rootHash);
+    } catch (e) {
+      throw new VellumError(
+        "STATE_MISMATCH",
+        `${what} (size ${size}) cannot be checked against storage: ${(e as Error).message}`,
+      );
+    }
+    if (!matches) {
+      throw new VellumError(
+        "STATE_MISMATCH",
+        `${what} (size ${size}) has a different root than the stored tree: storage and checkpoints disagree`,
+      );
+    }
+  }
+
+  #treeOptions() {
+    return this.#config.cachedTiles === undefined ? {} : { cachedTiles: this.#config.cachedTiles };
+  }
+
+  #nowSeconds(): number {
+    const now = Math.floor(this.#clock() / 1000);
+    // Checkpoint timestamps never go backwards, even if the clock does.
+    return this.#latest === undefined ? now : Math.max(now, this.#latest.time);
+  }
+
+  /** Signs and durably stores a checkpoint for the current tree. */
+  async #publish(): Promise<void> {
+    const signed = this.signer.sign(this.#tree.size, this.#tree.root(), this.#nowSeconds());
+    const key = checkpointKey(signed.checkpoint.size);
+    const value = new TextEncoder().encode(signed.note);
+    await this.#kv.write([{ type: "put", key, value }]);
+    await this.#confirm(key, value, "the checkpoint");
+    this.#latest = signed;
+    this.#config.onCheckpoint?.(signed);
+  }
+
+  /**
+   * Reads back a key the last write set. One cheap read per batch that turns a write the storage
+   * acknowledged but did not apply into a failure *before* anything is signed or acknowledged.
+   */
+  async #confirm(key: Uint8Array, value: Uint8Array, what: string): Promise<void> {
+    const stored = await this.#kv.get(key);
+    if (stored === undefined || !bytesEqual(stored, value)) {
+      throw new VellumError("STORAGE_FAILURE", `storage acknowledged ${what} but does not hold it`);
+    }
+  }
+
+  async #recover(cause: unknown): Promise<void> {
+    this.#status = "recovering";
+    try {
+      await this.#load();
+      this.#status = "open";
+    } catch (e) {
+      this.#status = "failed";
+      this.#failure = new VellumError(
+        "UNAVAILABLE",
+        `the log stopped after a storage failure (${(cause as Error).message}) and could not reload (${(e as Error).message}); restart it`,
+        { cause: e },
+      );
+      this.#rejectQueue(this.#failure);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Submissions
+
+  /** Queues one entry; resolves once it is durably in the log under a signed checkpoint. */
+  submit(payload: Uint8Array, options: SubmitOptions = {}): Promise<Receipt> {
+    try {
+      this.#checkAccepting();
+      check(
+        payload.length <= MAX_PAYLOAD_SIZE,
+        "TOO_LARGE",
+        `payload is ${payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE} bytes`,
+      );
+      if (
+        this.#queue.length >= this.#opt.maxQueueEntries ||
+        this.#queuedBytes + payload.length > this.#opt.maxQueueBytes
+      ) {
+        throw new VellumError(
+          "OVERLOADED",
+          `the log's queue is full (${this.#queue.length} entries waiting); try again shortly`,
+          { retryAfterMs: this.#retryAfterMs() },
+        );
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const payloadHash = sha256(payload);
+    const keyHash =
+      options.idempotencyKey === undefined
+        ? undefined
+        : sha256(new TextEncoder().encode(options.idempotencyKey));
+    const payloadId = hex(payloadHash);
+    if (keyHash !== undefined) {
+      const other = this.#inflightKeys.get(hex(keyHash));
+      if (other !== undefined && other !== payloadId) {
+        return Promise.reject(
+          new VellumError("CONFLICT", "this idempotency key is already used by another payload"),
+        );
+      }
+    }
+    const inflight = this.#inflight.get(payloadId);
+    if (inflight !== undefined) return inflight.then((r) => r.asDuplicate());
+
+    const promise = new Promise<Receipt>((resolve, reject) => {
+      this.#queue.push({ payload, payloadHash, keyHash, resolve, reject });
+    });
+    this.#queuedBytes += payload.length;
+    this.#inflight.set(payloadId, promise);
+    if (keyHash !== undefined) this.#inflightKeys.set(hex(keyHash), payloadId);
+    const forget = () => {
+      this.#inflight.delete(payloadId);
+      if (keyHash !== undefined) this.#inflightKeys.delete(hex(keyHash));
+    };
+    promise.then(forget, forget);
+    this.#schedule();
+    return promise;
+  }
+
+  #checkAccepting(): void {
+    if (this.#status === "open" || this.#status === "recovering") return;
+    if (this.#status === "failed") throw this.#failure;
+    throw new VellumError("UNAVAILABLE", `the log is ${this.#status}; it accepts no entries`);
+  }
+
+  #retryAfterMs(): number {
+    const rate = Math.max(this.#rate.perSecond, 1000);
+    return Math.min(5000, Math.max(50, Math.ceil((this.#queue.length / rate) * 1000)));
+  }
+
+  #schedule(): void {
+    if (this.#draining !== undefined || this.#flushTimer !== undefined) return;
+    const start = () => {
+      this.#flushTimer = undefined;
+      this.#draining = this.#drain().finally(() => {
+        this.#draining = undefined;
+        if (this.#queue.length > 0 && this.#status === "open") this.#schedule();
+      });
+    };
+    if (this.#queue.length >= this.#opt.batchMaxEntries) start();
+    else if (this.#opt.batchMaxAgeMs <= 0) this.#flushTimer = setImmediate(start);
+    else this.#flushTimer = setTimeout(start, this.#opt.batchMaxAgeMs);
+  }
+
+  /** Sequences queued entries in batches until the queue is empty (or the log cannot go on). */
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0 && (this.#status === "open" || this.#status === "closing")) {
+      const batch = this.#queue.splice(0, this.#opt.batchMaxEntries);
+      for (const p of batch) this.#queuedBytes -= p.payload.length;
+      await this.#withLock(() => this.#sequence(batch));
+    }
+  }
+
+  #withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#exclusive.then(fn, fn);
+    this.#exclusive = run.catch(() => undefined);
+    return run;
+  }
+
+  async #sequence(batch: Pending[]): Promise<void> {
+    if (this.#status === "failed") {
+      for (const p of batch) p.reject(this.#failure);
+      return;
+    }
+    const kv = this.#kv;
+    const lookups: Uint8Array[] = batch.map((p) => payloadKey(p.payloadHash));
+    const keyed = batch.filter((p) => p.keyHash !== undefined);
+    for (const p of keyed) lookups.push(idempotencyKey(p.keyHash!));
+    let found: (Uint8Array | undefined)[];
+    try {
+      found = await kv.getMany(lookups);
+    } catch (e) {
+      for (const p of batch) p.reject(storageError(e, false));
+      return;
+    }
+    const keyIndex = new Map<Pending, number | undefined>();
+    keyed.forEach((p, i) => {
+      const v = found[batch.length + i];
+      keyIndex.set(p, v === undefined ? undefined : decodeIndex(v));
+    });
+
+    const ops: WriteOp[] = [];
+    const fresh: Pending[] = [];
+    const existing: [Pending, number][] = [];
+    const batchKeys = new Map<string, string>();
+    batch.forEach((p, i) => {
+      const v = found[i];
+      const payloadIndex = v === undefined ? undefined : decodeIndex(v);
+      const knownKey = keyIndex.get(p);
+      if (p.keyHash !== undefined) {
+        const k = hex(p.keyHash);
+        const claimed = batchKeys.get(k);
+        if (
+          (knownKey !== undefined && knownKey !== payloadIndex) ||
+          (claimed !== undefined && claimed !== hex(p.payloadHash))
+        ) {
+          p.reject(
+            new VellumError("CONFLICT", "this idempotency key was used for another payload"),
+          );
+          return;
+        }
+        batchKeys.set(k, hex(p.payloadHash));
+      }
+      if (payloadIndex !== undefined) {
+        existing.push([p, payloadIndex]);
+        if (p.keyHash !== undefined && knownKey === undefined) {
+          ops.push({
+            type: "put",
+            key: idempotencyKey(p.keyHash),
+            value: encodeIndex(payloadIndex),
+          });
+        }
+      } else {
+        fresh.push(p);
+      }
+    });
+
+    const start = this.#tree.size;
+    let stateValue: Uint8Array | undefined;
+    const issued = this.#ids.issue(fresh.length);
+    const leafHashes: Uint8Array[] = [];
+    const made: { index: number; id: Uint8Array; timestamp: number; leafHash: Uint8Array }[] = [];
+    fresh.forEach((p, i) => {
+      const index = start + i;
+      const { id, timestamp } = issued[i]!;
+      const leaf = encodeLeaf({ id, timestamp, payload: p.payload });
+      const leafHash = hashLeaf(leaf);
+      const at = encodeIndex(index);
+      leafHashes.push(leafHash);
+      made.push({ index, id, timestamp, leafHash });
+      ops.push(
+        { type: "put", key: entryKey(index), value: leaf },
+        { type: "put", key: idKey(id), value: at },
+        { type: "put", key: leafHashKey(leafHash), value: at },
+        { type: "put", key: payloadKey(p.payloadHash), value: at },
+      );
+      if (p.keyHash !== undefined)
+        ops.push({ type: "put", key: idempotencyKey(p.keyHash), value: at });
+    });
+    if (fresh.length > 0) {
+      ops.push(...this.#tree.append(leafHashes));
+      stateValue = encodeState({ size: this.#tree.size, compact: this.#tree.compactHashes() });
+      ops.push({ type: "put", key: STATE_KEY, value: stateValue });
+    }
+
+    try {
+      if (ops.length > 0) await kv.write(ops);
+      if (fresh.length > 0) {
+        await this.#confirm(STATE_KEY, stateValue!, "the batch");
+        await this.#publish();
+      }
+    } catch (e) {
+      // Reload first, so a submitter told of the failure finds the log recovered (or stopped).
+      await this.#recover(e);
+      const err = storageError(e, true);
+      for (const p of fresh) p.reject(err);
+      for (const [p] of existing) p.reject(err);
+      return;
+    }
+    this.#count(fresh.length);
+
+    const size = this.#latest.checkpoint.size;
+    const note = this.#latest.note;
+    await Promise.all([
+      ...fresh.map(async (p, i) => {
+        const m = made[i]!;
+        try {
+          const proof = await this.#tree.inclusionProof(m.index, size);
+          p.resolve(new Receipt(m.index, m.id, m.timestamp, m.leafHash, note, size, proof, false));
+        } catch (e) {
+          p.reject(e);
+        }
+      }),
+      ...existing.map(async ([p, index]) => {
+        try {
+          p.resolve((await this.#receiptFor(index)).asDuplicate());
+        } catch (e) {
+          p.reject(e);
+        }
+      }),
+    ]);
+  }
+
+  #count(n: number): void {
+    this.#sequencedCount += n;
+    const now = this.#clock();
+    this.#rate.count += n;
+    if (now - this.#rate.since >= 1000) {
+      this.#rate.perSecond = (this.#rate.count * 1000) / Math.max(1, now - this.#rate.since);
+      this.#rate = { since: now, count: 0, perSecond: this.#rate.perSecond };
+    }
+  }
+
+  #rejectQueue(error: unknown): void {
+    const waiting = this.#queue.splice(0);
+    this.#queuedBytes = 0;
+    for (const p of waiting) p.reject(error);
+  }
+
+  async #resignIfIdle(): Promise<void> {
+    if (this.#status !== "open" || this.#queue.length > 0 || this.#draining !== undefined) return;
+    const age = this.#clock() / 1000 - this.#latest.time;
+    if (age * 1000 < this.#opt.checkpointIntervalMs) return;
+    await this.#withLock(async () => {
+      if (this.#status !== "open") return;
+      try {
+        await this.#publish();
+      } catch (e) {
+        await this.#recover(e);
+      }
+    });
+  }
+
+  /**
+   * Stops accepting entries, sequences everything queued, signs a final checkpoint, and stops
+   * the timers. The caller closes the storage afterwards.
+   */
+  async close(): Promise<void> {
+    if (this.#status === "closed" || this.#status === "closing") return;
+    const wasOpen = this.#status === "open";
+    this.#status = "closing";
+    if (this.#flushTimer !== undefined) {
+      clearTimeout(this.#flushTimer as ReturnType<typeof setTimeout>);
+      clearImmediate(this.#flushTimer as ReturnType<typeof setImmediate>);
+      this.#flushTimer = undefined;
+    }
+    clearInterval(this.#resignTimer);
+    await this.#draining;
+    await this.#drain();
+    if (wasOpen) await this.#withLock(() => this.#publish()).catch(() => undefined);
+    this.#rejectQueue(new VellumError("UNAVAILABLE", "the log is closed"));
+    this.#status = "closed";
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reads: only what a published checkpoint covers.
+
+  /** The latest published checkpoint. */
+  get checkpoint(): SignedCheckpoint {
+    return this.#latest;
+  }
+
+  get size(): number {
+    return this.#latest.checkpoint.size;
+  }
+
+  get status(): Status {
+    return this.#status;
+  }
+
+  get queueLength(): number {
+    return this.#queue.length;
+  }
+
+  get sequenced(): number {
+    return this.#sequencedCount;
+  }
+
+  get settings(): Readonly<typeof DEFAULTS> {
+    return this.#opt;
+  }
+
+  #checkPublished(size: number, what = "tree size"): void {
+    checkSize(size, what);
+    check(
+      size <= this.size,
+      "OUT_OF_RANGE",
+      `${what} ${size} is beyond the latest checkpoint's size ${this.size}`,
+    );
+  }
+
+  #checkIndex(index: number): void {
+    checkSize(index, "index");
+    check(index < this.size, "NOT_FOUND", `no entry at index ${index} (log size ${this.size})`);
+  }
+
+  /** The signed checkpoint published for `size` (its latest signature). */
+  async checkpointAt(size: number): Promise<string> {
+    this.#checkPublished(size);
+    const note = await this.#kv.get(checkpointKey(size));
+    if (note === undefined) {
+      throw new VellumError("NOT_FOUND", `no checkpoint was published at size ${size}`);
+    }
+    return new TextDecoder().decode(note);
+  }
+
+  async entry(index: number): Promise<LogEntry> {
+    this.#checkIndex(index);
+    const leaf = await this.#kv.get(entryKey(index));
+    if (leaf === undefined)
+      throw new VellumError("INTERNAL", `entry ${index} missing from storage`);
+    return toEntry(index, leaf);
+  }
+
+  async #lookup(key: Uint8Array, what: string): Promise<number> {
+    const v = await this.#kv.get(key);
+    const index = v === undefined ? undefined : decodeIndex(v);
+    if (index === undefined || index >= this.size) {
+      throw new VellumError("NOT_FOUND", `no entry with this ${what}`);
+    }
+    return index;
+  }
+
+  async entryById(id: Uint8Array): Promise<LogEntry> {
+    return this.entry(await this.#lookup(idKey(id), "id"));
+  }
+
+  async entryByLeafHash(leafHash: Uint8Array): Promise<LogEntry> {
+    return this.entry(await this.#lookup(leafHashKey(leafHash), "leaf hash"));
+  }
+
+  async indexOfLeafHash(leafHash: Uint8Array): Promise<number> {
+    return this.#lookup(leafHashKey(leafHash), "leaf hash");
+  }
+
+  /** Entries [start, start+limit) that are published, in order. */
+  async entries(start: number, limit: number): Promise<LogEntry[]> {
+    checkSize(start, "start");
+    const end = Math.min(this.size, start + Math.max(0, limit));
+    if (start >= end) return [];
+    const rows = await this.#kv.range(entryRange(start, end));
+    return rows.map(([, leaf], i) => toEntry(start + i, leaf));
+  }
+
+  async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
+    this.#checkPublished(size);
+    check(index < size, "OUT_OF_RANGE", `index ${index} is not below tree size ${size}`);
+    return this.#tree.inclusionProof(index, size);
+  }
+
+  async consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {
+    this.#checkPublished(size2, "second tree size");
+    check(size1 <= size2, "OUT_OF_RANGE", `first size ${size1} exceeds second size ${size2}`);
+    return this.#tree.consistencyProof(size1, size2);
+  }
+
+  /** The receipt of entry `index` against the latest checkpoint. */
+  async #receiptFor(index: number): Promise<Receipt> {
+    const { checkpoint, note } = this.#latest;
+    const entry = await this.entry(index);
+    const proof = await this.#tree.inclusionProof(index, checkpoint.size);
+    const id = parseUuid(entry.id);
+    return new Receipt(
+      index,
+      id,
+      entry.timestamp,
+      entry.leafHash,
+      note,
+      checkpoint.size,
+      proof,
+      false,
+    );
+  }
+
+  async receipt(index: number): Promise<Receipt> {
+    this.#checkIndex(index);
+    return this.#receiptFor(index);
+  }
+
+  /** A C2SP hash tile, if the latest checkpoint's tree serves it. */
+  async hashTile(level: number, index: number, width: number): Promise<Uint8Array> {
+    const nodes = Math.floor(this.size / TILE_WIDTH ** level);
+    if (index * TILE_WIDTH + width > nodes) {
+      throw new VellumError(
+        "NOT_FOUND",
+        `tile ${level}/${index} of width ${width} is not published`,
+      );
+    }
+    const tile = await this.#tree.hashTile(level, index, width);
+    if (tile === undefined) throw new VellumError("INTERNAL", `tile ${level}/${index} missing`);
+    return tile;
+  }
+
+  /** A C2SP entry bundle (leaves index·256 … index·256+width−1), if published. */
+  async entryBundle(index: number, width: number): Promise<Uint8Array> {
+    const first = index * TILE_WIDTH;
+    if (first + width > this.size) {
+      throw new VellumError(
+        "NOT_FOUND",
+        `entry bundle ${index} of width ${width} is not published`,
+      );
+    }
+    if (width === TILE_WIDTH) {
+      const cached = this.#bundles.get(index);
+      if (cached !== undefined) return cached;
+    }
+    const rows = await this.#kv.range(entryRange(first, first + width));
+    check(rows.length === width, "INTERNAL", `entries of bundle ${index} missing from storage`);
+    const bundle = encodeEntryBundle(rows.map(([, leaf]) => leaf));
+    if (width === TILE_WIDTH) this.#bundles.set(index, bundle);
+    return bundle;
+  }
+}
+
+function toEntry(index: number, leaf: Uint8Array): LogEntry {
+  const { id, timestamp, payload } = decodeLeaf(leaf);
+  return { index, id: formatUuid(id), timestamp, payload, leaf, leafHash: hashLeaf(leaf) };
+}
+
+function storageError(e: unknown, mayHaveLanded: boolean): VellumError {
+  const why = e instanceof Error ? e.message : String(e);
+  return new VellumError(
+    "STORAGE_FAILURE",
+    mayHaveLanded
+      ? `storage failed while writing this entry (${why}); it may or may not be in the log: resubmit it, duplicates return the original`
+      : `storage failed before this entry was written (${why}); it is not in the log: resubmit it`,
+    { cause: e },
+  );
+}

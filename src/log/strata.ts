@@ -1,0 +1,133 @@
+/**
+ * @module
+ * Stored tiles ("strata"): what Vellum keeps per C2SP hash tile so that any Merkle node is one
+ * tile read away. A C2SP tile at level L holds only the nodes of tree level 8L (row 0); a proof
+ * also needs nodes of the 7 levels above it, which would cost up to 255 hashes to recompute from
+ * row 0. So a stratum stores rows 0..7: row r holds the nodes of tree level 8L+r under the tile,
+ * floor(W / 2^r) of them when row 0 has W. The served C2SP tile is row 0 (or a prefix of it for a
+ * partial tile of an earlier, smaller tree).
+ *
+ * Encoding (the value under key "t" L N): u16 big-endian W, then rows 0..7 in order, each its
+ * hashes back to back. A full stratum is 2 + 510·32 = 16,322 bytes.
+ *
+ * In memory a stratum always uses the full-size layout (rows at fixed offsets), so the right-edge
+ * strata the sequencer grows never reallocate.
+ */
+import { check } from "../core/errors.js";
+import { HASH_SIZE } from "../core/rfc6962.js";
+import { TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
+
+/** Hash slots of row r in a full stratum: 256, 128, ..., 2. */
+const ROW_CAPACITY = Array.from({ length: TILE_HEIGHT }, (_, r) => TILE_WIDTH / 2 ** r);
+/** Offset (in hashes) of row r in the full-size layout. */
+const ROW_OFFSET = ROW_CAPACITY.map((_, r) => ROW_CAPACITY.slice(0, r).reduce((a, b) => a + b, 0));
+const FULL_HASHES = ROW_CAPACITY.reduce((a, b) => a + b, 0); // 510
+
+export class Stratum {
+  readonly level: number;
+  readonly index: number;
+  /** Full-size layout: row r starts at ROW_OFFSET[r] hashes. */
+  readonly #buf: Uint8Array;
+  /** Number of hashes present in each row. */
+  readonly #counts: number[];
+
+  private constructor(level: number, index: number, buf: Uint8Array, counts: number[]) {
+    this.level = level;
+    this.index = index;
+    this.#buf = buf;
+    this.#counts = counts;
+  }
+
+  static empty(level: number, index: number): Stratum {
+    return new Stratum(level, index, new Uint8Array(FULL_HASHES * HASH_SIZE), Array(8).fill(0));
+  }
+
+  /** Width of row 0: how many tree-level-8L nodes the tile holds (1..256). */
+  get width(): number {
+    return this.#counts[0]!;
+  }
+
+  get full(): boolean {
+    return this.#counts[0] === TILE_WIDTH;
+  }
+
+  /** Appends the next node of row `row` (nodes arrive left to right, each row in order). */
+  push(row: number, position: number, hash: Uint8Array): void {
+    check(
+      position === this.#counts[row],
+      "INTERNAL",
+      `stratum ${this.level}/${this.index} row ${row}: node ${position} out of order`,
+    );
+    this.#buf.set(hash, (ROW_OFFSET[row]! + position) * HASH_SIZE);
+    this.#counts[row]!++;
+  }
+
+  /** Node `position` of row `row`, or undefined when the stratum does not (yet) hold it. */
+  node(row: number, position: number): Uint8Array | undefined {
+    if (position >= this.#counts[row]!) return undefined;
+    const at = (ROW_OFFSET[row]! + position) * HASH_SIZE;
+    return this.#buf.subarray(at, at + HASH_SIZE);
+  }
+
+  /** The C2SP hash tile: the first `width` hashes of row 0 (default: all it holds). */
+  hashTile(width = this.width): Uint8Array | undefined {
+    if (width < 1 || width > this.width) return undefined;
+    return this.#buf.slice(0, width * HASH_SIZE);
+  }
+
+  encode(): Uint8Array {
+    const width = this.width;
+    let hashes = 0;
+    for (let r = 0; r < TILE_HEIGHT; r++) hashes += Math.floor(width / 2 ** r);
+    const out = new Uint8Array(2 + hashes * HASH_SIZE);
+    out[0] = Math.floor(width / 256);
+    out[1] = width % 256;
+    let at = 2;
+    for (let r = 0; r < TILE_HEIGHT; r++) {
+      const n = Math.floor(width / 2 ** r);
+      const start = ROW_OFFSET[r]! * HASH_SIZE;
+      out.set(this.#buf.subarray(start, start + n * HASH_SIZE), at);
+      at += n * HASH_SIZE;
+    }
+    return out;
+  }
+
+  static decode(level: number, index: number, bytes: Uint8Array): Stratum {
+    check(bytes.length >= 2, "INTERNAL", `stored tile ${level}/${index} is truncated`);
+    const width = bytes[0]! * 256 + bytes[1]!;
+    let hashes = 0;
+    for (let r = 0; r < TILE_HEIGHT; r++) hashes += Math.floor(width / 2 ** r);
+    check(
+      width >= 1 && width <= TILE_WIDTH && bytes.length === 2 + hashes * HASH_SIZE,
+      "INTERNAL",
+      `stored tile ${level}/${index} has a bad length for width ${width}`,
+    );
+    const counts = ROW_CAPACITY.map((_, r) => Math.floor(width / 2 ** r));
+    // A full stratum's encoding is the full-size layout itself: no copy needed.
+    if (width === TILE_WIDTH) return new Stratum(level, index, bytes.subarray(2), counts);
+    const buf = new Uint8Array(FULL_HASHES * HASH_SIZE);
+    let at = 2;
+    for (let r = 0; r < TILE_HEIGHT; r++) {
+      const n = counts[r]! * HASH_SIZE;
+      buf.set(bytes.subarray(at, at + n), ROW_OFFSET[r]! * HASH_SIZE);
+      at += n;
+    }
+    return new Stratum(level, index, buf, counts);
+  }
+}
+
+/** Where tree node (level, index) lives: stratum (tileLevel, tileIndex), row, position. */
+export interface NodeAddress {
+  readonly tileLevel: number;
+  readonly tileIndex: number;
+  readonly row: number;
+  readonly position: number;
+}
+
+export function nodeAddress(level: number, index: number): NodeAddress {
+  const tileLevel = Math.floor(level / TILE_HEIGHT);
+  const row = level - tileLevel * TILE_HEIGHT;
+  const perTile = ROW_CAPACITY[row]!; // nodes of this row under one tile
+  const tileIndex = Math.floor(index / perTile);
+  return { tileLevel, tileIndex, row, position: index - tileIndex * perTile };
+}

@@ -1,0 +1,193 @@
+/**
+ * @module
+ * The log's Merkle tree over storage: the in-memory right edge (compact range and the strata it
+ * is filling) plus cached reads of complete strata. Appending returns the write operations for
+ * every stratum a batch touched; the caller writes them in the batch's one atomic, synced write.
+ *
+ * Reads of any node of any published tree size are one stratum read (cached): complete nodes
+ * never change, so the node a proof for an old tree size needs is the same node today.
+ */
+import { bytesEqual } from "../core/bytes.js";
+import { CompactRange, foldRight } from "../core/compact.js";
+import { check, VellumError } from "../core/errors.js";
+import { checkSize, type NodeId, rangeNodes } from "../core/merkle.js";
+import {
+  assembleProof,
+  consistencyProofPlan,
+  inclusionProofPlan,
+  type ProofPlan,
+  planNodes,
+} from "../core/proof.js";
+import { EMPTY_ROOT } from "../core/rfc6962.js";
+import { partialTileWidth, TILE_WIDTH } from "../core/tiles.js";
+import type { KeyValueStore, WriteOp } from "../storage/types.js";
+import { tileKey } from "./layout.js";
+import { LruCache } from "./lru.js";
+import { nodeAddress, Stratum } from "./strata.js";
+
+export interface TreeOptions {
+  /** How many complete strata to keep decoded in memory (16 KiB each). */
+  readonly cachedTiles?: number;
+}
+
+export class Tree {
+  readonly #kv: KeyValueStore;
+  #range: CompactRange;
+  /** The right-edge stratum of each tile level that has one (partial, or full until replaced). */
+  readonly #edge = new Map<number, Stratum>();
+  readonly #cache: LruCache<string, Stratum>;
+
+  private constructor(kv: KeyValueStore, range: CompactRange, options: TreeOptions) {
+    this.#kv = kv;
+    this.#range = range;
+    this.#cache = new LruCache(options.cachedTiles ?? 4096);
+  }
+
+  /**
+   * Loads the tree of `size` whose compact range is `compact` (from the stored state), and the
+   * partial strata on its right edge.
+   */
+  static async load(
+    kv: KeyValueStore,
+    size: number,
+    compact: readonly Uint8Array[],
+    options: TreeOptions = {},
+  ): Promise<Tree> {
+    const tree = new Tree(kv, CompactRange.fromHashes(0, size, compact), options);
+    for (let level = 0; size >= TILE_WIDTH ** level; level++) {
+      const width = partialTileWidth(size, level);
+      if (width === 0) continue;
+      const index = Math.floor(size / TILE_WIDTH ** (level + 1));
+      const bytes = await kv.get(tileKey(level, index));
+      if (bytes === undefined) {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          `stored tree of size ${size} is missing its edge tile ${level}/${index}`,
+        );
+      }
+      const stratum = Stratum.decode(level, index, bytes);
+      if (stratum.width !== width) {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          `edge tile ${level}/${index} has width ${stratum.width}, tree of size ${size} needs ${width}`,
+        );
+      }
+      tree.#edge.set(level, stratum);
+    }
+    return tree;
+  }
+
+  get size(): number {
+    return this.#range.end;
+  }
+
+  root(): Uint8Array {
+    return this.#range.root();
+  }
+
+  compactHashes(): Uint8Array[] {
+    return this.#range.hashes();
+  }
+
+  /**
+   * Appends leaf hashes; returns the puts of every stratum they touched. The in-memory tree
+   * moves on at once: if the write of these ops fails, the caller must discard this Tree and
+   * load a fresh one from storage.
+   */
+  append(leafHashes: readonly Uint8Array[]): WriteOp[] {
+    const touched = new Set<Stratum>();
+    this.#range.appendAll(leafHashes, (level, index, hash) => {
+      const at = nodeAddress(level, index);
+      let stratum = this.#edge.get(at.tileLevel);
+      if (stratum === undefined || stratum.index !== at.tileIndex) {
+        check(
+          stratum === undefined || stratum.full,
+          "INTERNAL",
+          `tile ${at.tileLevel}/${stratum?.index} replaced before it was full`,
+        );
+        if (stratum !== undefined) this.#cache.set(`${at.tileLevel}/${stratum.index}`, stratum);
+        stratum = Stratum.empty(at.tileLevel, at.tileIndex);
+        this.#edge.set(at.tileLevel, stratum);
+      }
+      stratum.push(at.row, at.position, hash);
+      touched.add(stratum);
+    });
+    return [...touched].map((s) => ({
+      type: "put" as const,
+      key: tileKey(s.level, s.index),
+      value: s.encode(),
+    }));
+  }
+
+  /** The stratum holding tile (level, index), from the edge, the cache or storage. */
+  async #stratum(level: number, index: number): Promise<Stratum | undefined> {
+    const edge = this.#edge.get(level);
+    if (edge !== undefined && edge.index === index) return edge;
+    const id = `${level}/${index}`;
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return cached;
+    const bytes = await this.#kv.get(tileKey(level, index));
+    if (bytes === undefined) return undefined;
+    const stratum = Stratum.decode(level, index, bytes);
+    if (stratum.full) this.#cache.set(id, stratum);
+    return stratum;
+  }
+
+  /** Hashes of complete nodes; every node must be complete in the current tree. */
+  async readNodes(ids: readonly NodeId[]): Promise<Uint8Array[]> {
+    // Resolve from memory first; fetch missing strata from storage together.
+    const out: Uint8Array[] = [];
+    for (const id of ids) {
+      const at = nodeAddress(id.level, id.index);
+      const stratum = await this.#stratum(at.tileLevel, at.tileIndex);
+      const hash = stratum?.node(at.row, at.position);
+      if (hash === undefined) {
+        throw new VellumError("INTERNAL", `node ${id.level}/${id.index} is not in storage`);
+      }
+      out.push(hash);
+    }
+    return out;
+  }
+
+  async #prove(plan: ProofPlan): Promise<Uint8Array[]> {
+    return assembleProof(plan, await this.readNodes(planNodes(plan)));
+  }
+
+  /** Inclusion proof of leaf `index` in the tree of `size` (any size up to the current one). */
+  async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
+    this.#checkSize(size);
+    return this.#prove(inclusionProofPlan(index, size));
+  }
+
+  async consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {
+    this.#checkSize(size2);
+    return this.#prove(consistencyProofPlan(size1, size2));
+  }
+
+  /** Root of the tree of any size up to the current one. */
+  async rootAt(size: number): Promise<Uint8Array> {
+    this.#checkSize(size);
+    if (size === this.size) return this.root();
+    return foldRight(await this.readNodes(rangeNodes(0, size))) ?? EMPTY_ROOT;
+  }
+
+  /** The C2SP hash tile (level, index) of width `width`, if the tree holds that many hashes. */
+  async hashTile(level: number, index: number, width: number): Promise<Uint8Array | undefined> {
+    const stratum = await this.#stratum(level, index);
+    return stratum?.hashTile(width);
+  }
+
+  /** Checks the stored nodes reproduce `root` at `size` (start-up guard). */
+  async verifyRootAt(size: number, root: Uint8Array): Promise<boolean> {
+    return bytesEqual(await this.rootAt(size), root);
+  }
+
+  #checkSize(size: number): void {
+    checkSize(size);
+    check(
+      size <= this.size,
+      "OUT_OF_RANGE",
+      `tree size ${size} is beyond the log's size ${this.size}`,
+    );
+  }
+}
