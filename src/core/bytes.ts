@@ -143,11 +143,15 @@ export function parseDecimal(text: string, what: string): number {
 
 /** Writes `value` (0 <= value <= 2^53-1) as 8 big-endian bytes into `out` at `offset`. */
 export function putUint64(out: Uint8Array, offset: number, value: number): void {
-  const hi = Math.floor(value / 2 ** 32);
-  const lo = value - hi * 2 ** 32;
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(offset, hi);
-  view.setUint32(offset + 4, lo);
+  // Split into 32-bit halves first: bit operations are exact on each half.
+  let hi = Math.floor(value / 2 ** 32);
+  let lo = value - hi * 2 ** 32;
+  for (let i = 3; i >= 0; i--) {
+    out[offset + i] = hi & 0xff;
+    out[offset + 4 + i] = lo & 0xff;
+    hi >>>= 8;
+    lo >>>= 8;
+  }
 }
 
 /** Reads 8 big-endian bytes as a number; refuses values above 2^53-1. */

@@ -16,6 +16,7 @@
  * Decoding is strict: anything but the canonical encoding is MALFORMED.
  */
 import { base64Decode, base64Encode, bytesEqual, hexDecode, hexEncode } from "./bytes.js";
+import { sha256 } from "./crypto.js";
 import { check, VellumError } from "./errors.js";
 import { MAX_ENTRY_SIZE } from "./tiles.js";
 
@@ -53,26 +54,27 @@ function writeHead(out: Uint8Array, at: number, major: number, value: number): n
     out[at] = mt + value;
     return at + 1;
   }
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let bytes: number;
   if (value < 0x100) {
     out[at] = mt + 24;
-    out[at + 1] = value;
-    return at + 2;
-  }
-  if (value < 0x10000) {
+    bytes = 1;
+  } else if (value < 0x10000) {
     out[at] = mt + 25;
-    view.setUint16(at + 1, value);
-    return at + 3;
-  }
-  if (value < 0x100000000) {
+    bytes = 2;
+  } else if (value < 0x100000000) {
     out[at] = mt + 26;
-    view.setUint32(at + 1, value);
-    return at + 5;
+    bytes = 4;
+  } else {
+    out[at] = mt + 27;
+    bytes = 8;
   }
-  out[at] = mt + 27;
-  view.setUint32(at + 1, Math.floor(value / 2 ** 32));
-  view.setUint32(at + 5, value % 2 ** 32);
-  return at + 9;
+  // Big-endian, least significant byte last; division keeps values above 2^32 exact.
+  let v = value;
+  for (let i = bytes; i >= 1; i--) {
+    out[at + i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+  return at + 1 + bytes;
 }
 
 function checkFields(fields: LeafFields): void {
@@ -84,7 +86,8 @@ function checkFields(fields: LeafFields): void {
   );
 }
 
-function encode(fields: LeafFields, payload: Uint8Array | undefined): Uint8Array {
+/** Encodes into a fresh buffer, leaving `prefix` bytes free at its start. */
+function encode(fields: LeafFields, payload: Uint8Array | undefined, prefix = 0): Uint8Array {
   checkFields(fields);
   const items = payload === undefined ? 3 : 4;
   const size =
@@ -94,8 +97,8 @@ function encode(fields: LeafFields, payload: Uint8Array | undefined): Uint8Array
     ID_SIZE +
     headSize(fields.timestamp) +
     (payload === undefined ? 0 : headSize(payload.length) + payload.length);
-  const out = new Uint8Array(size);
-  let at = writeHead(out, 0, 4, items);
+  const out = new Uint8Array(prefix + size);
+  let at = writeHead(out, prefix, 4, items);
   at = writeHead(out, at, 0, LEAF_VERSION);
   at = writeHead(out, at, 2, ID_SIZE);
   out.set(fields.id, at);
@@ -108,13 +111,27 @@ function encode(fields: LeafFields, payload: Uint8Array | undefined): Uint8Array
   return out;
 }
 
+function checkPayload(payload: Uint8Array): void {
+  check(
+    payload.length <= MAX_PAYLOAD_SIZE,
+    "TOO_LARGE",
+    `payload is ${payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE} bytes (a leaf must fit a 65,535-byte entry bundle slot)`,
+  );
+}
+
+/**
+ * The leaf bytes and their RFC 6962 leaf hash, encoded once into a buffer that starts with the
+ * 0x00 leaf prefix (the sequencer's hot path: no second copy of the payload for hashing).
+ */
+export function encodeLeafAndHash(leaf: Leaf): { leaf: Uint8Array; leafHash: Uint8Array } {
+  checkPayload(leaf.payload);
+  const buf = encode(leaf, leaf.payload, 1); // buf[0] = 0x00, the RFC 6962 leaf prefix
+  return { leaf: buf.subarray(1), leafHash: sha256(buf) };
+}
+
 /** The leaf bytes for an entry. Payloads over MAX_PAYLOAD_SIZE are TOO_LARGE. */
 export function encodeLeaf(leaf: Leaf): Uint8Array {
-  check(
-    leaf.payload.length <= MAX_PAYLOAD_SIZE,
-    "TOO_LARGE",
-    `payload is ${leaf.payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE} bytes (a leaf must fit a 65,535-byte entry bundle slot)`,
-  );
+  checkPayload(leaf.payload);
   return encode(leaf, leaf.payload);
 }
 

@@ -13,9 +13,15 @@
  * original if it did land) and reloads the tree from storage; if reloading fails the log stops.
  * Reads only ever see published sizes.
  */
-import { base64Encode, bytesEqual } from "../core/bytes.js";
+import { bytesEqual } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
-import { decodeLeaf, encodeLeaf, formatUuid, MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
+import {
+  decodeLeaf,
+  encodeLeafAndHash,
+  formatUuid,
+  MAX_PAYLOAD_SIZE,
+  parseUuid,
+} from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
 import { checkSize } from "../core/merkle.js";
 import { hashLeaf } from "../core/rfc6962.js";
@@ -100,9 +106,23 @@ interface Pending {
   readonly reject: (e: unknown) => void;
 }
 
+interface PreparedBatch {
+  readonly epoch: number;
+  readonly batch: Pending[];
+  readonly ops: WriteOp[];
+  readonly fresh: Pending[];
+  readonly made: { index: number; id: Uint8Array; timestamp: number; leafHash: Uint8Array }[];
+  readonly existing: [Pending, number][];
+  /** Tree size and root once this batch is in. */
+  readonly size: number;
+  readonly root: Uint8Array;
+  readonly stateValue: Uint8Array | undefined;
+}
+
 type Status = "open" | "recovering" | "failed" | "closing" | "closed";
 
-const hex = (b: Uint8Array) => base64Encode(b);
+/** A Map key for a hash (native base64: this runs for every submission). */
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
 
 export class Log {
   readonly origin: string;
@@ -113,6 +133,8 @@ export class Log {
   readonly #opt: typeof DEFAULTS;
 
   #status: Status = "recovering";
+  /** Bumped each time the tree is (re)loaded from storage; prepared batches carry it. */
+  #epoch = 0;
   #failure: unknown;
   #tree!: Tree;
   #ids!: IdGenerator;
@@ -243,10 +265,11 @@ export class Log {
       lastTimestamp = decodeLeaf(last).timestamp;
     }
     this.#tree = tree;
+    this.#epoch++;
     this.#ids = new IdGenerator(this.#clock, lastTimestamp);
     this.#latest = latest;
     // Entries written durably but never covered by a checkpoint (a crash between steps 2 and 4).
-    if (state.size > latest.checkpoint.size) await this.#publish();
+    if (state.size > latest.checkpoint.size) await this.#publish(tree.size, tree.root());
   }
 
   /** Refuses a tree that does not contain `cp` (too small, or another root at that size). */
@@ -285,9 +308,12 @@ export class Log {
     return this.#latest === undefined ? now : Math.max(now, this.#latest.time);
   }
 
-  /** Signs and durably stores a checkpoint for the current tree. */
-  async #publish(): Promise<void> {
-    const signed = this.signer.sign(this.#tree.size, this.#tree.root(), this.#nowSeconds());
+  /**
+   * Signs and durably stores a checkpoint for the tree of `size` with `root`, which must be
+   * durably stored already (the in-memory tree may be ahead: the next batch is being prepared).
+   */
+  async #publish(size: number, root: Uint8Array): Promise<void> {
+    const signed = this.signer.sign(size, root, this.#nowSeconds());
     const key = checkpointKey(signed.checkpoint.size);
     const value = new TextEncoder().encode(signed.note);
     await this.#kv.write([{ type: "put", key, value }]);
@@ -365,17 +391,29 @@ export class Log {
     const inflight = this.#inflight.get(payloadId);
     if (inflight !== undefined) return inflight.then((r) => r.asDuplicate());
 
+    const keyId = keyHash === undefined ? undefined : hex(keyHash);
+    const forget = () => {
+      this.#inflight.delete(payloadId);
+      if (keyId !== undefined) this.#inflightKeys.delete(keyId);
+    };
     const promise = new Promise<Receipt>((resolve, reject) => {
-      this.#queue.push({ payload, payloadHash, keyHash, resolve, reject });
+      this.#queue.push({
+        payload,
+        payloadHash,
+        keyHash,
+        resolve: (r) => {
+          forget();
+          resolve(r);
+        },
+        reject: (e) => {
+          forget();
+          reject(e);
+        },
+      });
     });
     this.#queuedBytes += payload.length;
     this.#inflight.set(payloadId, promise);
-    if (keyHash !== undefined) this.#inflightKeys.set(hex(keyHash), payloadId);
-    const forget = () => {
-      this.#inflight.delete(payloadId);
-      if (keyHash !== undefined) this.#inflightKeys.delete(hex(keyHash));
-    };
-    promise.then(forget, forget);
+    if (keyId !== undefined) this.#inflightKeys.set(keyId, payloadId);
     this.#schedule();
     return promise;
   }
@@ -405,13 +443,22 @@ export class Log {
     else this.#flushTimer = setTimeout(start, this.#opt.batchMaxAgeMs);
   }
 
-  /** Sequences queued entries in batches until the queue is empty (or the log cannot go on). */
+  /**
+   * Sequences queued entries until the queue is empty (or the log cannot go on). Two batches are
+   * in flight at most: while one is being written, synced and signed, the next one is prepared
+   * (dedup reads, ids, leaves, tree append), so the CPU does not idle through each fsync.
+   */
   async #drain(): Promise<void> {
+    let committing: Promise<void> | undefined;
     while (this.#queue.length > 0 && (this.#status === "open" || this.#status === "closing")) {
       const batch = this.#queue.splice(0, this.#opt.batchMaxEntries);
       for (const p of batch) this.#queuedBytes -= p.payload.length;
-      await this.#withLock(() => this.#sequence(batch));
+      const prepared = await this.#prepare(batch);
+      await committing;
+      committing =
+        prepared === undefined ? undefined : this.#withLock(() => this.#commit(prepared));
     }
+    await committing;
   }
 
   #withLock<T>(fn: () => Promise<T>): Promise<T> {
@@ -420,11 +467,16 @@ export class Log {
     return run;
   }
 
-  async #sequence(batch: Pending[]): Promise<void> {
+  /**
+   * Steps 1 of the batch: dedup against storage, then ids, leaves and the tree append, giving
+   * the one write that stores it all. Touches only memory and reads.
+   */
+  async #prepare(batch: Pending[]): Promise<PreparedBatch | undefined> {
     if (this.#status === "failed") {
       for (const p of batch) p.reject(this.#failure);
-      return;
+      return undefined;
     }
+    const epoch = this.#epoch;
     const kv = this.#kv;
     const lookups: Uint8Array[] = batch.map((p) => payloadKey(p.payloadHash));
     const keyed = batch.filter((p) => p.keyHash !== undefined);
@@ -434,7 +486,12 @@ export class Log {
       found = await kv.getMany(lookups);
     } catch (e) {
       for (const p of batch) p.reject(storageError(e, false));
-      return;
+      return undefined;
+    }
+    if (epoch !== this.#epoch) {
+      // The tree was reloaded while we read: prepare again on the new one.
+      this.#requeue(batch);
+      return undefined;
     }
     const keyIndex = new Map<Pending, number | undefined>();
     keyed.forEach((p, i) => {
@@ -486,8 +543,7 @@ export class Log {
     fresh.forEach((p, i) => {
       const index = start + i;
       const { id, timestamp } = issued[i]!;
-      const leaf = encodeLeaf({ id, timestamp, payload: p.payload });
-      const leafHash = hashLeaf(leaf);
+      const { leaf, leafHash } = encodeLeafAndHash({ id, timestamp, payload: p.payload });
       const at = encodeIndex(index);
       leafHashes.push(leafHash);
       made.push({ index, id, timestamp, leafHash });
@@ -506,43 +562,53 @@ export class Log {
       ops.push({ type: "put", key: STATE_KEY, value: stateValue });
     }
 
+    const size = this.#tree.size;
+    return { epoch, batch, ops, fresh, made, existing, size, root: this.#tree.root(), stateValue };
+  }
+
+  /** Steps 2 to 5: the synced write, the checkpoint, the answers. Runs under the lock, in order. */
+  async #commit(b: PreparedBatch): Promise<void> {
+    if (b.epoch !== this.#epoch) {
+      // An earlier batch failed and the tree was reloaded: this one was built on the old tree.
+      this.#requeue([...b.fresh, ...b.existing.map(([p]) => p)]);
+      return;
+    }
     try {
-      if (ops.length > 0) await kv.write(ops);
-      if (fresh.length > 0) {
-        await this.#confirm(STATE_KEY, stateValue!, "the batch");
-        await this.#publish();
+      if (b.ops.length > 0) await this.#kv.write(b.ops);
+      if (b.fresh.length > 0) {
+        await this.#confirm(STATE_KEY, b.stateValue!, "the batch");
+        await this.#publish(b.size, b.root);
       }
     } catch (e) {
       // Reload first, so a submitter told of the failure finds the log recovered (or stopped).
       await this.#recover(e);
       const err = storageError(e, true);
-      for (const p of fresh) p.reject(err);
-      for (const [p] of existing) p.reject(err);
+      for (const p of b.fresh) p.reject(err);
+      for (const [p] of b.existing) p.reject(err);
       return;
     }
-    this.#count(fresh.length);
+    this.#count(b.fresh.length);
 
     const size = this.#latest.checkpoint.size;
     const note = this.#latest.note;
-    await Promise.all([
-      ...fresh.map(async (p, i) => {
-        const m = made[i]!;
-        try {
-          const proof = await this.#tree.inclusionProof(m.index, size);
-          p.resolve(new Receipt(m.index, m.id, m.timestamp, m.leafHash, note, size, proof, false));
-        } catch (e) {
-          p.reject(e);
-        }
-      }),
-      ...existing.map(async ([p, index]) => {
-        try {
-          p.resolve((await this.#receiptFor(index)).asDuplicate());
-        } catch (e) {
-          p.reject(e);
-        }
-      }),
-    ]);
+    for (const [i, p] of b.fresh.entries()) {
+      const m = b.made[i]!;
+      p.resolve(
+        new Receipt(m.index, m.id, m.timestamp, m.leafHash, note, size, false, this.#proofs),
+      );
+    }
+    for (const [p, index] of b.existing) {
+      this.#receiptFor(index).then((r) => p.resolve(r.asDuplicate()), p.reject);
+    }
   }
+
+  /** Puts entries back at the front of the queue, in order. */
+  #requeue(items: Pending[]): void {
+    this.#queue.unshift(...items);
+    for (const p of items) this.#queuedBytes += p.payload.length;
+  }
+
+  readonly #proofs = (index: number, size: number) => this.#tree.inclusionProof(index, size);
 
   #count(n: number): void {
     this.#sequencedCount += n;
@@ -567,7 +633,7 @@ export class Log {
     await this.#withLock(async () => {
       if (this.#status !== "open") return;
       try {
-        await this.#publish();
+        await this.#publish(this.#latest.checkpoint.size, this.#latest.checkpoint.rootHash);
       } catch (e) {
         await this.#recover(e);
       }
@@ -590,7 +656,10 @@ export class Log {
     clearInterval(this.#resignTimer);
     await this.#draining;
     await this.#drain();
-    if (wasOpen) await this.#withLock(() => this.#publish()).catch(() => undefined);
+    if (wasOpen) {
+      const { size, rootHash } = this.#latest.checkpoint;
+      await this.#withLock(() => this.#publish(size, rootHash)).catch(() => undefined);
+    }
     this.#rejectQueue(new VellumError("UNAVAILABLE", "the log is closed"));
     this.#status = "closed";
   }
@@ -701,18 +770,9 @@ export class Log {
   async #receiptFor(index: number): Promise<Receipt> {
     const { checkpoint, note } = this.#latest;
     const entry = await this.entry(index);
-    const proof = await this.#tree.inclusionProof(index, checkpoint.size);
     const id = parseUuid(entry.id);
-    return new Receipt(
-      index,
-      id,
-      entry.timestamp,
-      entry.leafHash,
-      note,
-      checkpoint.size,
-      proof,
-      false,
-    );
+    const size = checkpoint.size;
+    return new Receipt(index, id, entry.timestamp, entry.leafHash, note, size, false, this.#proofs);
   }
 
   async receipt(index: number): Promise<Receipt> {

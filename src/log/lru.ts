@@ -1,36 +1,45 @@
 /**
  * @module
- * A small least-recently-used cache (Map keeps insertion order; a hit re-inserts). Bounded by
- * entry count, so memory stays flat however large the log grows.
+ * A bounded cache with approximately least-recently-used eviction, in two generations: hits in
+ * the young generation cost one Map lookup (no reordering, unlike a strict LRU); hits in the old
+ * generation move the entry to the young one; when the young generation is full it becomes the
+ * old one and the previous old one is dropped. Bounded by entry count, so memory stays flat
+ * however large the log grows.
  */
 export class LruCache<K, V> {
-  readonly #max: number;
-  readonly #map = new Map<K, V>();
+  readonly #half: number;
+  #young = new Map<K, V>();
+  #old = new Map<K, V>();
 
   constructor(maxEntries: number) {
-    this.#max = Math.max(1, maxEntries);
+    this.#half = Math.max(1, Math.floor(maxEntries / 2));
   }
 
   get(key: K): V | undefined {
-    const value = this.#map.get(key);
-    if (value !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, value);
+    const value = this.#young.get(key);
+    if (value !== undefined) return value;
+    const old = this.#old.get(key);
+    if (old !== undefined) {
+      this.#old.delete(key);
+      this.set(key, old);
     }
-    return value;
+    return old;
   }
 
   set(key: K, value: V): void {
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as K);
+    if (this.#young.size >= this.#half && !this.#young.has(key)) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
+    this.#young.set(key, value);
   }
 
   clear(): void {
-    this.#map.clear();
+    this.#young.clear();
+    this.#old.clear();
   }
 
   get size(): number {
-    return this.#map.size;
+    return this.#young.size + this.#old.size;
   }
 }

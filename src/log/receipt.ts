@@ -1,15 +1,23 @@
 /**
  * @module
- * What a submitter gets back: where the entry is, the signed checkpoint that covers it, and the
- * inclusion proof; `toTlogProof()` renders the offline receipt (C2SP tlog-proof) that anyone can
- * verify with the log's public key alone. Its `extra` is `[1, id, timestamp]` (src/core/entry.ts),
- * so a verifier holding the payload can rebuild the exact leaf.
+ * What a submitter gets back: where the entry is, the signed checkpoint that covers it, and,
+ * on demand, the inclusion proof and the offline receipt (C2SP tlog-proof) that anyone can
+ * verify with the log's public key alone. Its `extra` is `[1, id, timestamp]`
+ * (src/core/entry.ts), so a verifier holding the payload can rebuild the exact leaf.
+ *
+ * The proof is computed when first asked for, not when the entry is acknowledged: the nodes it
+ * needs are durable and immutable by then (the checkpoint covering them is stored), so the
+ * answer is the same at any later time, and in-process writers that keep only the index do not
+ * pay for a proof they never read.
  */
 import { encodeLeafFields, formatUuid } from "../core/entry.js";
 import { formatTlogProof } from "../core/tlog-proof.js";
 
+/** Builds the inclusion proof of `index` in the tree of `size`. */
+export type ProofSource = (index: number, size: number) => Promise<Uint8Array[]>;
+
 export class Receipt {
-  #text: string | undefined;
+  #proof: Promise<Uint8Array[]> | undefined;
 
   constructor(
     readonly index: number,
@@ -19,9 +27,9 @@ export class Receipt {
     /** The signed checkpoint note the proof is against. */
     readonly checkpoint: string,
     readonly treeSize: number,
-    readonly proof: readonly Uint8Array[],
     /** True when the payload (or idempotency key) was already in the log: this is the original. */
     readonly duplicate: boolean,
+    readonly source: ProofSource,
   ) {}
 
   get idText(): string {
@@ -36,19 +44,24 @@ export class Receipt {
       this.leafHash,
       this.checkpoint,
       this.treeSize,
-      this.proof,
       true,
+      this.source,
     );
   }
 
-  /** The C2SP tlog-proof text (computed once, on demand). */
-  toTlogProof(): string {
-    this.#text ??= formatTlogProof({
+  /** The inclusion proof of this entry in the checkpoint's tree (computed once). */
+  proof(): Promise<Uint8Array[]> {
+    this.#proof ??= this.source(this.index, this.treeSize);
+    return this.#proof;
+  }
+
+  /** The C2SP tlog-proof text. */
+  async tlogProof(): Promise<string> {
+    return formatTlogProof({
       extra: encodeLeafFields({ id: this.id, timestamp: this.timestamp }),
       index: this.index,
-      proof: this.proof,
+      proof: await this.proof(),
       checkpoint: this.checkpoint,
     });
-    return this.#text;
   }
 }

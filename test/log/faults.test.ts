@@ -88,7 +88,7 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
       const entry = await again.entry(receipt.index);
       expect(bytesEqual(entry.leafHash, receipt.leafHash)).toBe(true);
       expect(entry.id).toBe(receipt.idText);
-      checkReceipt(again, receipt, payload);
+      await checkReceipt(again, receipt, payload);
     }
     // The failed batch is there, or not, as the table says: resubmitting tells.
     const resubmitted = await Promise.all([5, 6, 7].map((i) => again.submit(payloadOf(i))));

@@ -37,8 +37,8 @@ export async function openMemoryLog(
 export const payloadOf = (i: number, tag = "entry") => new TextEncoder().encode(`${tag} ${i}`);
 
 /** Verifies an offline receipt with nothing but the log's public key, and the payload. */
-export function checkReceipt(log: Log, receipt: Receipt, payload: Uint8Array): void {
-  const text = receipt.toTlogProof();
+export async function checkReceipt(log: Log, receipt: Receipt, payload: Uint8Array): Promise<void> {
+  const text = await receipt.tlogProof();
   const logKey = verifierFromKey(log.signer.verifierKey);
   const parsed = verifyTlogProof(text, receipt.leafHash, logKey);
   if (parsed.index !== receipt.index) throw new Error("receipt index mismatch");

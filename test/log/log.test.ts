@@ -47,10 +47,10 @@ describe("log engine", () => {
     );
     expect(new Set(receipts.map((r) => r.index)).size).toBe(n);
     expect(log.size).toBe(n);
-    receipts.forEach((r, i) => {
+    for (const [i, r] of receipts.entries()) {
       expect(r.duplicate).toBe(false);
-      checkReceipt(log, r, payloadOf(i));
-    });
+      await checkReceipt(log, r, payloadOf(i));
+    }
     // Ids and timestamps never decrease in index order.
     const byIndex = [...receipts].sort((a, b) => a.index - b.index);
     for (let i = 1; i < byIndex.length; i++) {
@@ -109,7 +109,7 @@ describe("log engine", () => {
     const d = await again.submit(payloadOf(1));
     expect(d.duplicate).toBe(true);
     expect(d.index).toBe(a.index);
-    checkReceipt(again, d, payloadOf(1));
+    await checkReceipt(again, d, payloadOf(1));
     expect(await codeOfAsync(again.submit(payloadOf(9), { idempotencyKey: "order-42" }))).toBe(
       "CONFLICT",
     );
@@ -229,9 +229,10 @@ describe("log engine", () => {
       ),
     );
     await new Promise((r) => setTimeout(r, 20));
-    // The first batch (2 entries) is stuck in storage; 3 wait; 2 more fill the queue.
-    expect(log.queueLength).toBe(3);
-    for (const i of [100, 101]) void log.submit(payloadOf(i)).catch(() => undefined);
+    // One batch (2 entries) is stuck in storage, the next (2) is prepared behind it; 1 waits,
+    // and 4 more fill the queue.
+    expect(log.queueLength).toBe(1);
+    for (const i of [100, 101, 103, 104]) void log.submit(payloadOf(i)).catch(() => undefined);
     const late = await log.submit(payloadOf(102)).catch((e) => e);
     expect(late.code).toBe("OVERLOADED");
     expect(late.retryAfterMs).toBeGreaterThan(0);
