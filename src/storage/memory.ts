@@ -82,14 +82,19 @@ interface Entry {
   readonly value: Uint8Array;
 }
 
-/** A map from byte-string keys to values, kept in bytewise order. It owns what it is given. */
+/**
+ * A map from byte-string keys to values, in bytewise order. It owns what it is given. The order
+ * is rebuilt lazily, on the first ordered read after writes: inserting into a sorted array on
+ * every put made large tests quadratic.
+ */
 class SortedBytesMap {
-  /** Binary strings (one char per byte), ascending. */
-  readonly #order: string[] = [];
+  /** Binary strings (one char per byte), ascending when not #dirty. */
+  #order: string[] = [];
+  #dirty = false;
   readonly #entries = new Map<string, Entry>();
 
   get size(): number {
-    return this.#order.length;
+    return this.#entries.size;
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
@@ -98,17 +103,23 @@ class SortedBytesMap {
 
   set(key: Uint8Array, value: Uint8Array): void {
     const s = binaryString(key);
-    if (!this.#entries.has(s)) this.#order.splice(this.#lowerBound(s), 0, s);
+    if (!this.#entries.has(s)) {
+      this.#order.push(s);
+      this.#dirty = true;
+    }
     this.#entries.set(s, { key, value });
   }
 
   delete(key: Uint8Array): void {
-    const s = binaryString(key);
-    if (this.#entries.delete(s)) this.#order.splice(this.#lowerBound(s), 1);
+    if (this.#entries.delete(binaryString(key))) {
+      this.#order = [...this.#entries.keys()];
+      this.#dirty = true;
+    }
   }
 
   /** Entries with gte <= key < lt, at most `limit`, ascending unless `reverse`. */
   range(gte: Uint8Array, lt: Uint8Array, limit: number, reverse: boolean): Entry[] {
+    this.#sort();
     const lo = this.#lowerBound(binaryString(gte));
     const hi = this.#lowerBound(binaryString(lt));
     const out: Entry[] = [];
@@ -121,7 +132,15 @@ class SortedBytesMap {
   }
 
   *entries(): IterableIterator<Entry> {
+    this.#sort();
     for (let i = 0; i < this.#order.length; i++) yield this.#at(i);
+  }
+
+  #sort(): void {
+    if (!this.#dirty) return;
+    // UTF-16 code unit order of one-char-per-byte strings is bytewise unsigned order.
+    this.#order.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    this.#dirty = false;
   }
 
   #at(i: number): Entry {
