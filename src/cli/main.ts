@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { VellumError } from "../core/errors.js";
 import { installNodeCrypto } from "../platform/node-crypto.js";
+import { registerServe } from "./serve.js";
 import { registerVectors } from "./vectors.js";
 
 installNodeCrypto();
@@ -17,6 +18,7 @@ const program = new Command()
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
 
+registerServe(program);
 registerVectors(program);
 
 try {

@@ -74,6 +74,17 @@ export interface LogConfig {
   readonly onCheckpoint?: (checkpoint: SignedCheckpoint) => void;
   /** Complete strata kept in memory (16 KiB each). */
   readonly cachedTiles?: number;
+  /** Called after each batch is durably stored and signed (for metrics). */
+  readonly onBatch?: (batch: BatchStats) => void;
+}
+
+export interface BatchStats {
+  /** New entries the batch added. */
+  readonly entries: number;
+  /** Submissions answered with an existing entry. */
+  readonly duplicates: number;
+  /** Milliseconds from the batch leaving the queue to its checkpoint being stored. */
+  readonly ms: number;
 }
 
 export const DEFAULTS = {
@@ -108,6 +119,7 @@ interface Pending {
 
 interface PreparedBatch {
   readonly epoch: number;
+  readonly started: number;
   readonly batch: Pending[];
   readonly ops: WriteOp[];
   readonly fresh: Pending[];
@@ -477,6 +489,7 @@ export class Log {
       return undefined;
     }
     const epoch = this.#epoch;
+    const started = performance.now();
     const kv = this.#kv;
     const lookups: Uint8Array[] = batch.map((p) => payloadKey(p.payloadHash));
     const keyed = batch.filter((p) => p.keyHash !== undefined);
@@ -563,7 +576,8 @@ export class Log {
     }
 
     const size = this.#tree.size;
-    return { epoch, batch, ops, fresh, made, existing, size, root: this.#tree.root(), stateValue };
+    const root = this.#tree.root();
+    return { epoch, started, batch, ops, fresh, made, existing, size, root, stateValue };
   }
 
   /** Steps 2 to 5: the synced write, the checkpoint, the answers. Runs under the lock, in order. */
@@ -588,6 +602,11 @@ export class Log {
       return;
     }
     this.#count(b.fresh.length);
+    this.#config.onBatch?.({
+      entries: b.fresh.length,
+      duplicates: b.existing.length,
+      ms: performance.now() - b.started,
+    });
 
     const size = this.#latest.checkpoint.size;
     const note = this.#latest.note;

@@ -1,0 +1,469 @@
+/**
+ * @module
+ * The HTTP API (spec/api.md, spec/openapi.json): a thin hono app over one Log. Handlers parse and
+ * check input, call the log, and shape JSON; every error goes through problem.ts. There is no
+ * route that updates or deletes an entry.
+ */
+import { readFileSync } from "node:fs";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { compress } from "hono/compress";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import { base64Decode, base64Encode, hexDecode, parseDecimal } from "../core/bytes.js";
+import { MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
+import { VellumError } from "../core/errors.js";
+import { HASH_SIZE } from "../core/rfc6962.js";
+import { parseTilePath, TILE_WIDTH } from "../core/tiles.js";
+import type { Log, LogEntry } from "../log/log.js";
+import type { Receipt } from "../log/receipt.js";
+import { Metrics } from "./metrics.js";
+import { HttpProblem, problemOf } from "./problem.js";
+import { SCOPES, type Scope, type TokenInfo, type TokenStore } from "./tokens.js";
+
+export interface AppOptions {
+  readonly log: Log;
+  readonly tokens: TokenStore;
+  /** Entries and entry bundles readable without a token. */
+  readonly publicReads?: boolean;
+  readonly metrics?: Metrics;
+  /** Most entries in one batch request. */
+  readonly maxBatchEntries?: number;
+}
+
+export const LIMITS = {
+  maxPayloadSize: MAX_PAYLOAD_SIZE,
+  maxBatchEntries: 10_000,
+  maxBatchBodyBytes: 16 * 1024 * 1024,
+  maxPageSize: 1000,
+  maxIdempotencyKeyLength: 200,
+};
+
+export const OPENAPI_TEXT = readFileSync(
+  new URL("../../spec/openapi.json", import.meta.url),
+  "utf8",
+);
+
+type Env = { Variables: { token: TokenInfo | undefined } };
+
+const json = (c: Context, body: unknown, status: 200 | 201 = 200) =>
+  c.body(JSON.stringify(body), status, { "Content-Type": "application/json" });
+
+function decimal(value: string | undefined, what: string): number {
+  if (value === undefined)
+    throw new HttpProblem("BAD_REQUEST", `missing query parameter "${what}"`);
+  return parseDecimal(value, what);
+}
+
+function optionalDecimal(value: string | undefined, what: string): number | undefined {
+  return value === undefined ? undefined : parseDecimal(value, what);
+}
+
+/** A leaf hash in a path or query: standard or URL-safe base64 (padding optional), or hex. */
+function parseHash(text: string, what: string): Uint8Array {
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return hexDecode(text, what);
+  let b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  if (b64.length === 43) b64 += "=";
+  const bytes = base64Decode(b64, what);
+  if (bytes.length !== HASH_SIZE) {
+    throw new VellumError("MALFORMED", `${what} must be 32 bytes, got ${bytes.length}`);
+  }
+  return bytes;
+}
+
+function entryJson(e: LogEntry) {
+  return {
+    index: e.index,
+    id: e.id,
+    timestamp: e.timestamp,
+    leafHash: base64Encode(e.leafHash),
+    payload: base64Encode(e.payload),
+  };
+}
+
+async function receiptJson(r: Receipt) {
+  return {
+    index: r.index,
+    id: r.idText,
+    timestamp: r.timestamp,
+    leafHash: base64Encode(r.leafHash),
+    treeSize: r.treeSize,
+    checkpoint: r.checkpoint,
+    receipt: await r.tlogProof(),
+    duplicate: r.duplicate,
+  };
+}
+
+export function createApp(options: AppOptions): Hono<Env> {
+  const { log, tokens } = options;
+  const metrics = options.metrics ?? new Metrics();
+  const maxBatchEntries = options.maxBatchEntries ?? LIMITS.maxBatchEntries;
+  const app = new Hono<Env>();
+
+  app.use(async (c, next) => {
+    await next();
+    metrics.requests.inc({ class: `${Math.floor(c.res.status / 100)}xx` });
+  });
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        problem(
+          c,
+          new HttpProblem(
+            "METHOD_NOT_ALLOWED",
+            `${c.req.method} is not allowed here; use ${methods.join(", ")}`,
+            { Allow: methods.join(", ") },
+          ),
+        ),
+    }),
+  );
+
+  function problem(c: Context, error: unknown): Response {
+    const { problem: body, headers } = problemOf(error);
+    metrics.errors.inc({ code: body.code });
+    if (body.code === "INTERNAL") console.error(`vellum: ${c.req.method} ${c.req.path}:`, error);
+    return new Response(JSON.stringify(body), {
+      status: body.status,
+      headers: { "Content-Type": "application/problem+json", ...headers },
+    });
+  }
+  app.onError((err, c) => problem(c, err));
+  app.notFound((c) =>
+    problem(
+      c,
+      new HttpProblem(
+        "ROUTE_NOT_FOUND",
+        `no route ${c.req.method} ${c.req.path}; see /openapi.json`,
+      ),
+    ),
+  );
+
+  const authenticate: MiddlewareHandler<Env> = async (c, next) => {
+    const header = c.req.header("Authorization");
+    const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+    c.set("token", token === undefined ? undefined : tokens.verify(token));
+    if (header !== undefined && c.get("token") === undefined) {
+      throw new HttpProblem(
+        "UNAUTHENTICATED",
+        "the bearer token is not valid (unknown, revoked or malformed)",
+        {
+          "WWW-Authenticate": 'Bearer realm="vellum"',
+        },
+      );
+    }
+    await next();
+  };
+  const requireScope =
+    (scope: Scope, unless = false): MiddlewareHandler<Env> =>
+    async (c, next) => {
+      if (!unless) {
+        const info = c.get("token");
+        if (info === undefined) {
+          throw new HttpProblem(
+            "UNAUTHENTICATED",
+            `this request needs a bearer token with the "${scope}" scope`,
+            {
+              "WWW-Authenticate": 'Bearer realm="vellum"',
+            },
+          );
+        }
+        if (!info.scopes.includes(scope)) {
+          throw new HttpProblem("FORBIDDEN", `this token lacks the "${scope}" scope`);
+        }
+      }
+      await next();
+    };
+  const readAccess = requireScope("read", options.publicReads === true);
+  app.use(authenticate);
+
+  // ---- submissions -------------------------------------------------------------------------
+
+  const tooLarge = (limit: number) => (c: Context) =>
+    problem(
+      c,
+      new HttpProblem("PAYLOAD_TOO_LARGE", `the body exceeds the limit of ${limit} bytes`),
+    );
+
+  function idempotencyKey(c: Context): string | undefined {
+    const key = c.req.header("Idempotency-Key");
+    if (key === undefined) return undefined;
+    if (key.length === 0 || key.length > LIMITS.maxIdempotencyKeyLength) {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        `Idempotency-Key must be 1-${LIMITS.maxIdempotencyKeyLength} characters`,
+      );
+    }
+    return key;
+  }
+
+  app.post(
+    "/v1/entries",
+    requireScope("append"),
+    bodyLimit({ maxSize: MAX_PAYLOAD_SIZE, onError: tooLarge(MAX_PAYLOAD_SIZE) }),
+    async (c) => {
+      const key = idempotencyKey(c);
+      const payload = new Uint8Array(await c.req.arrayBuffer());
+      if (payload.length === 0)
+        throw new HttpProblem("BAD_REQUEST", "the payload (request body) is empty");
+      let receipt: Receipt;
+      try {
+        receipt = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
+      } catch (e) {
+        metrics.submissions.inc({ result: "error" });
+        throw e;
+      }
+      metrics.submissions.inc({ result: receipt.duplicate ? "duplicate" : "created" });
+      return json(c, await receiptJson(receipt), receipt.duplicate ? 200 : 201);
+    },
+  );
+
+  app.post(
+    "/v1/entries/batch",
+    requireScope("append"),
+    bodyLimit({ maxSize: LIMITS.maxBatchBodyBytes, onError: tooLarge(LIMITS.maxBatchBodyBytes) }),
+    async (c) => {
+      if (!(c.req.header("Content-Type") ?? "").startsWith("application/json")) {
+        throw new HttpProblem("UNSUPPORTED_MEDIA_TYPE", "send the batch as application/json");
+      }
+      let body: unknown;
+      try {
+        body = await c.req.json();
+      } catch {
+        throw new HttpProblem("BAD_REQUEST", "the body is not valid JSON");
+      }
+      const items = (body as { entries?: unknown })?.entries;
+      if (!Array.isArray(items) || items.length === 0 || items.length > maxBatchEntries) {
+        throw new HttpProblem(
+          "BAD_REQUEST",
+          `"entries" must be an array of 1-${maxBatchEntries} objects`,
+        );
+      }
+      // Validate everything first: a malformed batch changes nothing.
+      const parsed = items.map((item, i) => {
+        const it = item as { payload?: unknown; idempotencyKey?: unknown };
+        if (typeof it !== "object" || it === null || typeof it.payload !== "string") {
+          throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload must be a base64 string`);
+        }
+        const payload = base64Decode(it.payload, `entries[${i}].payload`);
+        if (payload.length === 0)
+          throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload is empty`);
+        if (payload.length > MAX_PAYLOAD_SIZE) {
+          throw new VellumError(
+            "TOO_LARGE",
+            `entries[${i}].payload is ${payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE}`,
+          );
+        }
+        const key = it.idempotencyKey;
+        if (
+          key !== undefined &&
+          (typeof key !== "string" ||
+            key.length === 0 ||
+            key.length > LIMITS.maxIdempotencyKeyLength)
+        ) {
+          throw new HttpProblem(
+            "BAD_REQUEST",
+            `entries[${i}].idempotencyKey must be a string of 1-${LIMITS.maxIdempotencyKeyLength} characters`,
+          );
+        }
+        return { payload, key: key as string | undefined };
+      });
+      const results = await Promise.all(
+        parsed.map(async ({ payload, key }) => {
+          try {
+            const r = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
+            metrics.submissions.inc({ result: r.duplicate ? "duplicate" : "created" });
+            return { status: r.duplicate ? 200 : 201, ...(await receiptJson(r)) };
+          } catch (e) {
+            metrics.submissions.inc({ result: "error" });
+            const { problem: p } = problemOf(e);
+            metrics.errors.inc({ code: p.code });
+            return { status: p.status, error: { code: p.code, detail: p.detail } };
+          }
+        }),
+      );
+      return json(c, { results });
+    },
+  );
+
+  // ---- C2SP tlog-tiles ---------------------------------------------------------------------
+
+  app.get("/checkpoint", (c) =>
+    c.body(log.checkpoint.note, 200, {
+      "Content-Type": "text/plain; charset=utf-8",
+      "Cache-Control": "public, max-age=2",
+    }),
+  );
+
+  const tiles = new Hono<Env>();
+  tiles.use(compress({ encoding: "gzip" }));
+  tiles.get("/*", async (c) => {
+    const tile = parseTilePath(c.req.path.slice(1));
+    const full = tile.width === TILE_WIDTH;
+    let data: Uint8Array;
+    if (tile.level === "entries") {
+      await readAccess(c, async () => {});
+      data = await log.entryBundle(tile.index, tile.width);
+    } else {
+      data = await log.hashTile(tile.level, tile.index, tile.width);
+    }
+    return c.body(data as Uint8Array<ArrayBuffer>, 200, {
+      "Content-Type": "application/octet-stream",
+      // A tile's bytes never change; a partial tile may be dropped once its full tile exists.
+      "Cache-Control": full ? "public, max-age=31536000, immutable" : "public, max-age=3600",
+    });
+  });
+  app.route("/tile", tiles);
+
+  // ---- proofs and checkpoints (public: hashes only) ------------------------------------------
+
+  app.get("/v1/proofs/inclusion", async (c) => {
+    const size = optionalDecimal(c.req.query("size"), "size") ?? log.size;
+    const hashText = c.req.query("leafHash");
+    const index =
+      hashText !== undefined
+        ? await log.indexOfLeafHash(parseHash(hashText, "leafHash"))
+        : decimal(c.req.query("index"), "index");
+    if (index >= size) {
+      throw new VellumError("OUT_OF_RANGE", `entry ${index} is not in the tree of size ${size}`);
+    }
+    const proof = await log.inclusionProof(index, size);
+    return json(c, { index, treeSize: size, proof: proof.map(base64Encode) });
+  });
+
+  app.get("/v1/proofs/consistency", async (c) => {
+    const from = decimal(c.req.query("from"), "from");
+    const to = optionalDecimal(c.req.query("to"), "to") ?? log.size;
+    const proof = await log.consistencyProof(from, to);
+    return json(c, { from, to, proof: proof.map(base64Encode) });
+  });
+
+  app.get("/v1/checkpoints/:size", async (c) => {
+    const note = await log.checkpointAt(parseDecimal(c.req.param("size"), "size"));
+    return c.body(note, 200, { "Content-Type": "text/plain; charset=utf-8" });
+  });
+
+  app.get("/v1/log", (c) =>
+    json(c, {
+      origin: log.origin,
+      verifierKey: log.signer.verifierKey,
+      timestampVerifierKey: log.signer.timestampVerifierKey,
+      treeSize: log.size,
+      checkpoint: log.checkpoint.note,
+      checkpointTime: log.checkpoint.time,
+      status: log.status,
+      publicReads: options.publicReads === true,
+      batch: { maxEntries: log.settings.batchMaxEntries, maxAgeMs: log.settings.batchMaxAgeMs },
+      limits: { ...LIMITS, maxBatchEntries },
+      witnesses: [],
+    }),
+  );
+
+  // ---- entries (read scope unless public) ---------------------------------------------------
+
+  app.get("/v1/entries", readAccess, async (c) => {
+    const start = optionalDecimal(c.req.query("start"), "start") ?? 0;
+    const limit = Math.min(
+      optionalDecimal(c.req.query("limit"), "limit") ?? 100,
+      LIMITS.maxPageSize,
+    );
+    const entries = await log.entries(start, limit);
+    const next =
+      start + entries.length < log.size && entries.length > 0 ? start + entries.length : null;
+    return json(c, { entries: entries.map(entryJson), next, treeSize: log.size });
+  });
+  app.get("/v1/entries/by-id/:id", readAccess, async (c) =>
+    json(c, entryJson(await log.entryById(parseUuid(c.req.param("id"))))),
+  );
+  app.get("/v1/entries/by-leaf-hash/:hash", readAccess, async (c) =>
+    json(c, entryJson(await log.entryByLeafHash(parseHash(c.req.param("hash"), "leaf hash")))),
+  );
+  app.get("/v1/entries/:index", readAccess, async (c) =>
+    json(c, entryJson(await log.entry(parseDecimal(c.req.param("index"), "index")))),
+  );
+
+  // ---- tokens (admin) ---------------------------------------------------------------------------
+
+  const tokenJson = (t: TokenInfo) => ({
+    id: t.id,
+    name: t.name,
+    scopes: t.scopes,
+    created: t.created,
+    revoked: t.revoked ?? null,
+  });
+  app.get("/v1/tokens", requireScope("admin"), (c) =>
+    json(c, { tokens: tokens.list().map(tokenJson) }),
+  );
+  app.post(
+    "/v1/tokens",
+    requireScope("admin"),
+    bodyLimit({ maxSize: 4096, onError: tooLarge(4096) }),
+    async (c) => {
+      let body: { name?: unknown; scopes?: unknown };
+      try {
+        body = await c.req.json();
+      } catch {
+        throw new HttpProblem(
+          "BAD_REQUEST",
+          'send JSON: {"name": "...", "scopes": ["append", "read"]}',
+        );
+      }
+      const { name, scopes } = body ?? {};
+      if (
+        typeof name !== "string" ||
+        !Array.isArray(scopes) ||
+        !scopes.every((s) => SCOPES.includes(s))
+      ) {
+        throw new HttpProblem(
+          "BAD_REQUEST",
+          `"name" must be a string and "scopes" a list of ${SCOPES.join(", ")}`,
+        );
+      }
+      const { token, info } = await tokens.create(name, scopes as Scope[]);
+      return json(c, { token, ...tokenJson(info) }, 201);
+    },
+  );
+  app.post("/v1/tokens/:id/revoke", requireScope("admin"), async (c) =>
+    json(c, tokenJson(await tokens.revoke(c.req.param("id")))),
+  );
+
+  // ---- operations -------------------------------------------------------------------------------
+
+  app.get("/healthz", (c) => json(c, { status: "ok" }));
+  app.get("/readyz", (c) => {
+    const ready = log.status === "open";
+    return c.body(JSON.stringify({ status: ready ? "ready" : log.status }), ready ? 200 : 503, {
+      "Content-Type": "application/json",
+    });
+  });
+  app.get("/metrics", (c) =>
+    c.body(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
+  );
+  app.get("/openapi.json", (c) =>
+    c.body(OPENAPI_TEXT, 200, { "Content-Type": "application/json" }),
+  );
+  app.get("/docs", (c) => c.html(renderDocs()));
+
+  return app;
+}
+
+/** A human-readable page generated from the OpenAPI document (no external scripts). */
+function renderDocs(): string {
+  const doc = JSON.parse(OPENAPI_TEXT) as {
+    info: { title: string; description?: string };
+    paths: Record<string, Record<string, { summary?: string; description?: string }>>;
+  };
+  const esc = (s: string) => s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+  const rows = Object.entries(doc.paths)
+    .flatMap(([path, ops]) =>
+      Object.entries(ops).map(
+        ([method, op]) =>
+          `<tr><td><code>${method.toUpperCase()}</code></td><td><code>${esc(path)}</code></td><td>${esc(op.summary ?? "")}</td></tr>`,
+      ),
+    )
+    .join("\n");
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(doc.info.title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}td{padding:.3rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}</style></head>
+<body><h1>${esc(doc.info.title)}</h1><p>${esc(doc.info.description ?? "")}</p>
+<p>The machine-readable document is at <a href="/openapi.json">/openapi.json</a>.</p>
+<table>${rows}</table></body></html>`;
+}

@@ -1,0 +1,96 @@
+/**
+ * @module
+ * A minimal Prometheus text-format (0.0.4) registry: counters and histograms with fixed label
+ * sets, and gauges read at scrape time. Enough for Vellum's handful of series; no dependency.
+ */
+
+type Labels = Record<string, string>;
+
+const labelText = (labels: Labels) => {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "_")}"`);
+  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+};
+
+class Counter {
+  readonly #values = new Map<string, number>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+  inc(labels: Labels = {}, by = 1): void {
+    const key = labelText(labels);
+    this.#values.set(key, (this.#values.get(key) ?? 0) + by);
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
+    for (const [labels, v] of this.#values) lines.push(`${this.name}${labels} ${v}`);
+    return lines.join("\n");
+  }
+}
+
+class Histogram {
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+  ) {
+    this.#counts = buckets.map(() => 0);
+  }
+  observe(value: number): void {
+    this.#sum += value;
+    this.#count++;
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) this.#counts[i]!++;
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
+    this.buckets.forEach((b, i) => {
+      lines.push(`${this.name}_bucket{le="${b}"} ${this.#counts[i]}`);
+    });
+    lines.push(`${this.name}_bucket{le="+Inf"} ${this.#count}`);
+    lines.push(`${this.name}_sum ${this.#sum}`, `${this.name}_count ${this.#count}`);
+    return lines.join("\n");
+  }
+}
+
+class Gauge {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly read: () => number,
+  ) {}
+  render(): string {
+    return `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n${this.name} ${this.read()}`;
+  }
+}
+
+export class Metrics {
+  readonly submissions = new Counter(
+    "vellum_submissions_total",
+    "Entries submitted, by result (created, duplicate, error).",
+  );
+  readonly errors = new Counter("vellum_errors_total", "Error answers, by error code.");
+  readonly requests = new Counter("vellum_http_requests_total", "HTTP requests, by status class.");
+  readonly batchSize = new Histogram(
+    "vellum_batch_entries",
+    "New entries per sequenced batch.",
+    [1, 4, 16, 64, 256, 1024, 4096],
+  );
+  readonly sequencing = new Histogram(
+    "vellum_sequencing_seconds",
+    "Time from a batch leaving the queue to its signed checkpoint being stored.",
+    [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
+  readonly #gauges: Gauge[] = [];
+
+  gauge(name: string, help: string, read: () => number): void {
+    this.#gauges.push(new Gauge(name, help, read));
+  }
+
+  render(): string {
+    const parts = [this.submissions, this.errors, this.requests, this.batchSize, this.sequencing];
+    return `${[...parts, ...this.#gauges].map((m) => m.render()).join("\n")}\n`;
+  }
+}
