@@ -4,7 +4,6 @@
  * (RFC 9457) with a stable `code` (the VellumError code, or an HTTP-layer code below) and a
  * `detail` that says what to fix. Messages of INTERNAL errors are not shown to clients.
  */
-import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type ErrorCode, VellumError } from "../core/errors.js";
 
@@ -107,11 +106,3 @@ const TITLES: Record<number, string> = {
   500: "Internal Server Error",
   503: "Service Unavailable",
 };
-
-export function problemResponse(c: Context, error: unknown): Response {
-  const { problem, headers } = problemOf(error);
-  return new Response(JSON.stringify(problem), {
-    status: problem.status,
-    headers: { "Content-Type": "application/problem+json", ...headers },
-  });
-}

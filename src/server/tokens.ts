@@ -30,6 +30,8 @@ const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
 const enc = new TextEncoder();
 const PREFIX = "vellum_";
 const MAX_TOKENS = 10_000;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 const hashKey = (hash: Uint8Array) => Uint8Array.from([0x68, ...hash]);
 const idKey = (id: string) => Uint8Array.from([0x69, ...enc.encode(id)]);
