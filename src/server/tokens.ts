@@ -65,10 +65,7 @@ export class TokenStore {
     scopes: readonly Scope[],
   ): Promise<{ token: string; info: TokenInfo }> {
     check(
-      typeof name === "string" &&
-        name.length > 0 &&
-        name.length <= 100 &&
-        !/[\u0000-\u001f]/.test(name),
+      typeof name === "string" && name.length > 0 && name.length <= 100 && !CONTROL.test(name),
       "MALFORMED",
       "token name must be 1-100 printable characters",
     );
