@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import { VellumError } from "../core/errors.js";
 import { installNodeCrypto } from "../platform/node-crypto.js";
 import { registerServe } from "./serve.js";
+import { registerTokens } from "./tokens.js";
 import { registerVectors } from "./vectors.js";
 
 installNodeCrypto();
@@ -19,6 +20,7 @@ const program = new Command()
   .exitOverride();
 
 registerServe(program);
+registerTokens(program);
 registerVectors(program);
 
 try {

@@ -1,0 +1,54 @@
+/** The data directory: created with a private key (0600) and a verifier key; checked on reuse. */
+import { chmodSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { defaultOrigin, openDataDir } from "../../src/cli/datadir.js";
+import { parseVerifierKey, signerFromSeed } from "../../src/core/keys.js";
+
+const fresh = () => join(mkdtempSync(join(tmpdir(), "vellum-data-")), "data");
+
+describe("data directory", () => {
+  it("creates the key with mode 0600 and log.vkey on one line", () => {
+    const dir = fresh();
+    const files = openDataDir(dir, { origin: "audit.example/prod" });
+    expect(files.created).toBe(true);
+    expect(statSync(join(dir, "log.key")).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const vkey = readFileSync(join(dir, "log.vkey"), "utf8");
+    expect(vkey.endsWith("\n")).toBe(true);
+    expect(vkey.trim().split("\n")).toHaveLength(1);
+    expect(parseVerifierKey(vkey.trim()).name).toBe("audit.example/prod");
+    expect(signerFromSeed(files.origin, files.seed).verifierKey).toBe(vkey.trim());
+    expect(readFileSync(join(dir, "log.key"), "utf8")).toMatch(
+      /^PRIVATE\+KEY\+audit\.example\/prod\+/,
+    );
+  });
+
+  it("reopens with the same key and origin, and refuses another origin", () => {
+    const dir = fresh();
+    const first = openDataDir(dir);
+    expect(first.origin).toBe(defaultOrigin());
+    const again = openDataDir(dir);
+    expect(again.created).toBe(false);
+    expect(again.seed).toEqual(first.seed);
+    expect(() => openDataDir(dir, { origin: "other.example/log" })).toThrowError(
+      expect.objectContaining({ code: "STATE_MISMATCH" }),
+    );
+  });
+
+  it("refuses a key file others can read", () => {
+    const dir = fresh();
+    openDataDir(dir);
+    chmodSync(join(dir, "log.key"), 0o644);
+    expect(() => openDataDir(dir)).toThrowError(/chmod 600/);
+  });
+
+  it("refuses origins that cannot name a key", () => {
+    for (const origin of ["has space", "a+b", "", "cosignature/v1"]) {
+      expect(() => openDataDir(fresh(), { origin })).toThrowError(
+        expect.objectContaining({ code: "MALFORMED" }),
+      );
+    }
+  });
+});
