@@ -1,0 +1,92 @@
+/**
+ * @module
+ * The witness's HTTP interface (C2SP tlog-witness): `POST /add-checkpoint` with the spec's status
+ * codes and bodies (200 cosignature lines; 409 `text/x.tlog.size`; other refusals a one-line
+ * plain-text reason), `GET /<hex SHA-256(origin)>/checkpoint` for the latest cosigned checkpoint,
+ * and operator endpoints: `/v1/witness`, `/v1/evidence`, `/healthz`, `/metrics`.
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { hexEncode } from "../core/bytes.js";
+import { sha256 } from "../core/crypto.js";
+import { Metrics } from "../server/metrics.js";
+import { MAX_REQUEST_SIZE, type Witness } from "./witness.js";
+
+const TEXT = { "Content-Type": "text/plain; charset=utf-8" };
+
+export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hono {
+  const app = new Hono();
+  const refusals = metrics.errors;
+  let cosigned = 0;
+  metrics.gauge(
+    "vellum_witness_cosigned_total",
+    "Checkpoints cosigned since start.",
+    () => cosigned,
+  );
+  metrics.gauge(
+    "vellum_witness_evidence_total",
+    "Validly signed, conflicting checkpoints kept as evidence since start.",
+    () => witness.evidenceKept,
+  );
+
+  app.use(async (c, next) => {
+    await next();
+    metrics.requests.inc({ class: `${Math.floor(c.res.status / 100)}xx` });
+  });
+  app.onError((err, c) => {
+    console.error("vellum witness:", err);
+    return c.body("internal error\n", 500, TEXT);
+  });
+  app.notFound((c) => c.body(`no route ${c.req.method} ${c.req.path}\n`, 404, TEXT));
+
+  app.post(
+    "/add-checkpoint",
+    bodyLimit({
+      maxSize: MAX_REQUEST_SIZE,
+      onError: (c) => c.body(`the body exceeds ${MAX_REQUEST_SIZE} bytes\n`, 400, TEXT),
+    }),
+    async (c) => {
+      const result = await witness.addCheckpoint(new Uint8Array(await c.req.arrayBuffer()));
+      if (result.status === 200) {
+        cosigned++;
+        return c.body(result.body, 200, TEXT);
+      }
+      refusals.inc({ code: String(result.status) });
+      if (result.status === 409) {
+        return c.body(`${result.size}\n`, 409, { "Content-Type": "text/x.tlog.size" });
+      }
+      return c.body(`${result.reason.replace(/\n/g, " ")}\n`, result.status, TEXT);
+    },
+  );
+
+  app.get("/:hash/checkpoint", async (c) => {
+    const hash = c.req.param("hash");
+    const origin = witness.trustedOrigins.find(
+      (o) => hexEncode(sha256(new TextEncoder().encode(o))) === hash,
+    );
+    const state = origin === undefined ? undefined : await witness.latest(origin);
+    if (state === undefined) return c.body("no cosigned checkpoint for this log\n", 404, TEXT);
+    return c.body(state.note, 200, { ...TEXT, "Cache-Control": "no-cache" });
+  });
+
+  app.get("/v1/witness", async (c) => {
+    const logs = await Promise.all(
+      witness.trustedOrigins.map(async (origin) => {
+        const s = await witness.latest(origin);
+        return {
+          origin,
+          path: `/${hexEncode(sha256(new TextEncoder().encode(origin)))}/checkpoint`,
+          size: s?.size ?? null,
+          time: s?.time ?? null,
+        };
+      }),
+    );
+    return c.json({ name: witness.name, verifierKey: witness.verifierKey, logs });
+  });
+  app.get("/v1/evidence", async (c) => c.json({ evidence: await witness.evidence(100) }));
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/metrics", (c) =>
+    c.body(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
+  );
+  return app;
+}
