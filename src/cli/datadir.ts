@@ -26,8 +26,10 @@ import { join } from "node:path";
 import { VellumError } from "../core/errors.js";
 import {
   formatSignerKey,
+  formatVerifierKey,
   isValidKeyName,
   parseSignerKey,
+  SIG_TYPE_COSIGNATURE,
   SIG_TYPE_ED25519,
   signerFromSeed,
 } from "../core/keys.js";
@@ -77,21 +79,37 @@ export function writeFileDurably(path: string, data: string, mode = 0o644): void
   }
 }
 
-/** Opens DATA, creating it (and a new key) on first use. */
-export function openDataDir(dir: string, options: { origin?: string } = {}): LogFiles {
+export interface KeyFiles {
+  readonly name: string;
+  readonly seed: Uint8Array;
+  readonly verifierKey: string;
+  readonly created: boolean;
+}
+
+/**
+ * Opens (or creates, with mode 0600 and O_EXCL) the signer key `<base>.key` in `dir` and keeps
+ * `<base>.vkey` holding its verifier key on one line. `name` is used on creation and, when
+ * given, must match an existing key (a key's name cannot change).
+ */
+export function openKey(
+  dir: string,
+  base: string,
+  type: typeof SIG_TYPE_ED25519 | typeof SIG_TYPE_COSIGNATURE,
+  options: { name?: string; defaultName: string; what: string },
+): KeyFiles {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const keyPath = join(dir, "log.key");
+  const keyPath = join(dir, `${base}.key`);
   let text = readIfExists(keyPath);
   let created = false;
   if (text === undefined) {
-    const origin = options.origin ?? defaultOrigin();
-    if (!isValidKeyName(origin) || origin === "cosignature/v1") {
+    const name = options.name ?? options.defaultName;
+    if (!isValidKeyName(name) || name === "cosignature/v1") {
       throw new VellumError(
         "MALFORMED",
-        `origin "${origin}" cannot name a key (no spaces, no "+")`,
+        `${options.what} "${name}" cannot name a key (no spaces, no "+")`,
       );
     }
-    text = `${formatSignerKey({ name: origin, type: SIG_TYPE_ED25519, seed: randomBytes(32) })}\n`;
+    text = `${formatSignerKey({ name, type, seed: randomBytes(32) })}\n`;
     const fd = openSync(keyPath, "wx", 0o600);
     try {
       writeSync(fd, text);
@@ -110,23 +128,46 @@ export function openDataDir(dir: string, options: { origin?: string } = {}): Log
     }
   }
   const key = parseSignerKey(text.trim());
-  if (options.origin !== undefined && options.origin !== key.name) {
+  if (key.type !== type) {
     throw new VellumError(
-      "STATE_MISMATCH",
-      `${dir} holds the log "${key.name}", not "${options.origin}" (the origin cannot change)`,
+      "BAD_KEY",
+      `${keyPath} holds a key of type ${key.type}, expected ${type}`,
     );
   }
-  const verifierKey = signerFromSeed(key.name, key.seed).verifierKey;
-  const vkeyPath = join(dir, "log.vkey");
+  if (options.name !== undefined && options.name !== key.name) {
+    throw new VellumError(
+      "STATE_MISMATCH",
+      `${dir} holds the ${options.what} "${key.name}", not "${options.name}" (it cannot change)`,
+    );
+  }
+  const verifierKey =
+    type === SIG_TYPE_COSIGNATURE
+      ? formatVerifierKey({
+          name: key.name,
+          type,
+          publicKey: signerFromSeed(key.name, key.seed).publicKey,
+        })
+      : signerFromSeed(key.name, key.seed).verifierKey;
+  const vkeyPath = join(dir, `${base}.vkey`);
   if (readIfExists(vkeyPath)?.trim() !== verifierKey)
     writeFileDurably(vkeyPath, `${verifierKey}\n`);
+  return { name: key.name, seed: key.seed, verifierKey, created };
+}
+
+/** Opens DATA, creating it (and a new key) on first use. */
+export function openDataDir(dir: string, options: { origin?: string } = {}): LogFiles {
+  const key = openKey(dir, "log", SIG_TYPE_ED25519, {
+    ...(options.origin === undefined ? {} : { name: options.origin }),
+    defaultName: defaultOrigin(),
+    what: "log",
+  });
   return {
     dir,
     origin: key.name,
     seed: key.seed,
-    verifierKey,
+    verifierKey: key.verifierKey,
     dbPath: join(dir, "db"),
     lastPublished: readIfExists(join(dir, "checkpoint")),
-    created,
+    created: key.created,
   };
 }

@@ -9,6 +9,7 @@ import { installNodeCrypto } from "../platform/node-crypto.js";
 import { registerServe } from "./serve.js";
 import { registerTokens } from "./tokens.js";
 import { registerVectors } from "./vectors.js";
+import { registerWitness } from "./witness.js";
 
 installNodeCrypto();
 
@@ -22,6 +23,7 @@ const program = new Command()
 registerServe(program);
 registerTokens(program);
 registerVectors(program);
+registerWitness(program);
 
 try {
   await program.parseAsync(process.argv);

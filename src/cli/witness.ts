@@ -1,0 +1,143 @@
+/**
+ * `vellum witness`: a C2SP tlog-witness server. On first start DATA gets the witness key
+ * (type 0x04, mode 0600) and DATA/witness.vkey; trusted logs come from --trust and from a config
+ * file (`log <vkey>` lines, as in tlog-policy, or bare verifier keys; `#` comments), reloaded when
+ * the file changes or on SIGHUP, without a restart.
+ */
+import { readFileSync, watchFile } from "node:fs";
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { serve } from "@hono/node-server";
+import type { Command } from "commander";
+import {
+  type NoteVerifier,
+  parseVerifierKey,
+  SIG_TYPE_COSIGNATURE,
+  SIG_TYPE_ED25519,
+  verifierFromKey,
+} from "../core/keys.js";
+import { openLevelDatabase } from "../storage/level.js";
+import { createWitnessApp } from "../witness/app.js";
+import { type TrustedLogs, Witness } from "../witness/witness.js";
+import { openKey } from "./datadir.js";
+
+export const DEFAULT_WITNESS_PORT = 6963;
+
+interface WitnessOptions {
+  data: string;
+  port: string;
+  host: string;
+  name?: string;
+  trust: string[];
+  config?: string;
+}
+
+/** Builds the trusted-log map from verifier keys (type 0x01; the key name is the origin). */
+export function trustedLogs(vkeys: readonly string[]): TrustedLogs {
+  const map = new Map<string, NoteVerifier[]>();
+  for (const vkey of vkeys) {
+    const parsed = parseVerifierKey(vkey);
+    if (parsed.type !== SIG_TYPE_ED25519) {
+      throw new Error(`trusted log key ${parsed.name} must be an Ed25519 note key (type 0x01)`);
+    }
+    map.set(parsed.name, [...(map.get(parsed.name) ?? []), verifierFromKey(vkey)]);
+  }
+  return map;
+}
+
+/** Reads a trust file: `log <vkey> [<url>]` lines or bare verifier keys; `#` comments. */
+export function readTrustFile(path: string): string[] {
+  const keys: string[] = [];
+  for (const [i, raw] of readFileSync(path, "utf8").split("\n").entries()) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const fields = line.split(/\s+/);
+    const vkey = fields[0] === "log" ? fields[1] : fields.length === 1 ? fields[0] : undefined;
+    if (vkey === undefined)
+      throw new Error(`${path}:${i + 1}: expected "log <vkey>" or a verifier key`);
+    keys.push(vkey);
+  }
+  return keys;
+}
+
+async function runWitness(opts: WitnessOptions): Promise<void> {
+  const dataDir = resolve(opts.data);
+  const key = openKey(dataDir, "witness", SIG_TYPE_COSIGNATURE, {
+    ...(opts.name === undefined ? {} : { name: opts.name }),
+    defaultName: `${hostname().replace(/[^A-Za-z0-9.-]/g, "-") || "localhost"}/witness`,
+    what: "witness",
+  });
+  const load = () =>
+    trustedLogs([...opts.trust, ...(opts.config ? readTrustFile(opts.config) : [])]);
+  const db = await openLevelDatabase(join(dataDir, "db"));
+  const witness = new Witness({
+    name: key.name,
+    seed: key.seed,
+    kv: db.namespace("witness"),
+    trusted: load(),
+    onEvidence: (e) =>
+      console.warn(
+        `vellum witness: refused a conflicting checkpoint from ${e.origin}: ${e.reason} (kept as evidence)`,
+      ),
+  });
+  const reload = (why: string) => {
+    try {
+      witness.setTrusted(load());
+      console.log(`vellum witness: ${why}: trusting ${witness.trustedOrigins.length} log(s)`);
+    } catch (e) {
+      console.error(
+        `vellum witness: ${why}: kept the previous trust list: ${(e as Error).message}`,
+      );
+    }
+  };
+  if (opts.config)
+    watchFile(opts.config, { interval: 1000 }, () => reload(`${opts.config} changed`));
+  process.on("SIGHUP", () => reload("SIGHUP"));
+
+  const port = Number(opts.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--port must be 0-65535, got "${opts.port}"`);
+  const server = serve(
+    { fetch: createWitnessApp(witness).fetch, port, hostname: opts.host },
+    (info) => {
+      console.log(`vellum witness: "${key.name}" serving on http://${opts.host}:${info.port}`);
+      console.log(`vellum witness: verifier key (also in witness.vkey): ${key.verifierKey}`);
+      console.log(
+        `vellum witness: trusting ${witness.trustedOrigins.length} log(s): ${witness.trustedOrigins.join(", ")}`,
+      );
+    },
+  );
+  const stop = () => {
+    server.close(() => void db.close().then(() => process.exit(0)));
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+export function registerWitness(program: Command): void {
+  program
+    .command("witness")
+    .description("run a C2SP tlog-witness that cosigns checkpoints of the logs it trusts")
+    .option(
+      "--data <dir>",
+      "data directory (witness key and state)",
+      process.env.VELLUM_WITNESS_DATA ?? "vellum-witness",
+    )
+    .option("--port <n>", "TCP port", String(DEFAULT_WITNESS_PORT))
+    .option("--host <addr>", "address to listen on", "127.0.0.1")
+    .option("--name <name>", "the witness's key name on first start (default <hostname>/witness)")
+    .option(
+      "--trust <vkey>",
+      "a log verifier key to trust (repeatable)",
+      (v: string, all: string[]) => [...all, v],
+      [],
+    )
+    .option("--config <file>", "file of trusted log keys (`log <vkey>` lines), reloaded on change")
+    .addHelpText(
+      "after",
+      '\nExample:\n  npx vellum witness --data ./w1 --port 6963 --name witness.example/w1 --trust "$(cat vellum-data/log.vkey)"\n',
+    )
+    .action(async (opts: WitnessOptions) => {
+      await runWitness(opts);
+    });
+}
