@@ -4,12 +4,14 @@
  * starts check them. SIGINT/SIGTERM stop it cleanly: stop accepting connections, drain the queue,
  * sign a final checkpoint, close the database.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
+import { parsePolicy } from "../core/policy.js";
 import { Log } from "../log/log.js";
 import type { SignedCheckpoint } from "../log/signer.js";
+import { WitnessCollector } from "../log/witnessing.js";
 import { createApp } from "../server/app.js";
 import { Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
@@ -29,6 +31,8 @@ export interface ServeOptions {
   batchMaxEntries?: string;
   batchMaxAgeMs?: string;
   checkpointInterval?: string;
+  witnessPolicy?: string;
+  witnessTimeoutMs?: string;
 }
 
 function int(
@@ -89,7 +93,17 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const batchMaxEntries = int(opts.batchMaxEntries, "--batch-max-entries", 1, 100_000);
   const batchMaxAgeMs = int(opts.batchMaxAgeMs, "--batch-max-age-ms", 0, 10_000);
   const interval = int(opts.checkpointInterval, "--checkpoint-interval", 1, 86_400);
+  let witnesses: WitnessCollector | undefined;
+  if (opts.witnessPolicy !== undefined) {
+    const policy = parsePolicy(readFileSync(opts.witnessPolicy));
+    const timeoutMs = int(opts.witnessTimeoutMs, "--witness-timeout-ms", 1, 60_000);
+    witnesses = new WitnessCollector(policy, timeoutMs === undefined ? {} : { timeoutMs });
+    console.log(
+      `vellum: publishing only checkpoints that meet the quorum "${policy.quorum}" of ${policy.witnesses.length} witness(es)`,
+    );
+  }
   const log = await Log.open({
+    ...(witnesses === undefined ? {} : { witnesses }),
     origin: files.origin,
     seed: files.seed,
     kv: db.namespace("log"),
@@ -175,6 +189,11 @@ export function registerServe(program: Command): void {
     .option("--batch-max-entries <n>", "most entries per sequenced batch")
     .option("--batch-max-age-ms <ms>", "how long an idle log waits for more entries before a batch")
     .option("--checkpoint-interval <s>", "re-sign an idle log's checkpoint every s seconds")
+    .option(
+      "--witness-policy <file>",
+      "C2SP tlog-policy file: witnesses (with URLs) and the quorum a checkpoint needs before it is published",
+    )
+    .option("--witness-timeout-ms <ms>", "how long to wait for each witness (default 2000)")
     .addHelpText(
       "after",
       "\nExample:\n  npx vellum serve --data ./vellum-data --port 6962\n  curl -s http://127.0.0.1:6962/checkpoint\n",

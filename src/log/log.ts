@@ -24,6 +24,7 @@ import {
 } from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
 import { checkSize } from "../core/merkle.js";
+import { verifyQuorum } from "../core/policy.js";
 import { hashLeaf } from "../core/rfc6962.js";
 import { encodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
 import type { KeyValueStore, WriteOp } from "../storage/types.js";
@@ -46,6 +47,7 @@ import { Receipt } from "./receipt.js";
 import { CheckpointSigner, type SignedCheckpoint } from "./signer.js";
 import { decodeState, encodeState } from "./state.js";
 import { Tree } from "./tree.js";
+import type { WitnessCollector } from "./witnessing.js";
 
 export interface LogConfig {
   readonly origin: string;
@@ -74,6 +76,16 @@ export interface LogConfig {
   readonly onCheckpoint?: (checkpoint: SignedCheckpoint) => void;
   /** Complete strata kept in memory (16 KiB each). */
   readonly cachedTiles?: number;
+  /**
+   * Witnesses to gather cosignatures from: only checkpoints meeting the policy's quorum are
+   * published (`published`, GET /checkpoint) and put in receipts. Without it, every checkpoint
+   * the log signs is published at once.
+   */
+  readonly witnesses?: WitnessCollector;
+  /** How long a submitter waits for a witnessed checkpoint before getting a log-signed one. */
+  readonly receiptWaitMs?: number;
+  /** Pause between attempts when the quorum is not met. */
+  readonly witnessRetryMs?: number;
   /** Called after each batch is durably stored and signed (for metrics). */
   readonly onBatch?: (batch: BatchStats) => void;
 }
@@ -151,6 +163,12 @@ export class Log {
   #tree!: Tree;
   #ids!: IdGenerator;
   #latest!: SignedCheckpoint;
+  /** The latest checkpoint that met the witness quorum (all of #latest without witnesses). */
+  #published: SignedCheckpoint | undefined;
+  /** The log-signed note #published was cosigned from. */
+  #witnessedFrom: string | undefined;
+  #witnessing: Promise<void> | undefined;
+  readonly #publishWaiters = new Set<() => void>();
 
   readonly #queue: Pending[] = [];
   #queuedBytes = 0;
@@ -185,6 +203,7 @@ export class Log {
   static async open(config: LogConfig): Promise<Log> {
     const log = new Log(config);
     await log.#load();
+    await log.#findPublished();
     log.#status = "open";
     if (log.#opt.checkpointIntervalMs > 0) {
       log.#resignTimer = setInterval(() => log.#resignIfIdle(), log.#opt.checkpointIntervalMs);
@@ -332,6 +351,90 @@ export class Log {
     await this.#confirm(key, value, "the checkpoint");
     this.#latest = signed;
     this.#config.onCheckpoint?.(signed);
+    this.#afterSigning();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Publishing: straight away, or once the witnesses' quorum cosigned.
+
+  #afterSigning(): void {
+    if (this.#config.witnesses === undefined) {
+      this.#setPublished(this.#latest);
+      return;
+    }
+    this.#witnessing ??= this.#witnessLoop().finally(() => {
+      this.#witnessing = undefined;
+    });
+  }
+
+  /**
+   * At start: without witnesses the latest signed checkpoint is published; with witnesses, the
+   * newest stored one whose cosignatures meet the quorum (if any), and witnessing resumes.
+   */
+  async #findPublished(): Promise<void> {
+    const collector = this.#config.witnesses;
+    if (collector === undefined) {
+      this.#setPublished(this.#latest);
+      return;
+    }
+    const recent = await this.#kv.range({ ...CHECKPOINT_RANGE, reverse: true, limit: 64 });
+    for (const [, value] of recent) {
+      const note = new TextDecoder().decode(value);
+      try {
+        verifyQuorum(collector.policy, note);
+        this.#setPublished(this.signer.open(note));
+        break;
+      } catch {
+        // not witnessed (or not by enough of this policy's witnesses): look further back
+      }
+    }
+    this.#afterSigning();
+  }
+
+  #setPublished(cp: SignedCheckpoint): void {
+    this.#published = cp;
+    for (const wake of this.#publishWaiters) wake();
+  }
+
+  /** Cosigns the newest log-signed checkpoint until one meets the quorum (retrying with a pause). */
+  async #witnessLoop(): Promise<void> {
+    const collector = this.#config.witnesses!;
+    const retryMs = this.#config.witnessRetryMs ?? 1000;
+    while (this.#status !== "closed" && this.#latest.note !== this.#witnessedFrom) {
+      const basis = this.#latest;
+      const result = await collector.cosign(basis.note, basis.checkpoint.size, (from, to) =>
+        this.#tree.consistencyProof(from, to),
+      );
+      if (!result.quorum) {
+        await new Promise((r) => setTimeout(r, retryMs).unref());
+        continue;
+      }
+      const key = checkpointKey(basis.checkpoint.size);
+      try {
+        await this.#kv.write([{ type: "put", key, value: new TextEncoder().encode(result.note) }]);
+      } catch {
+        continue; // the log-signed note stays stored; try again with the next checkpoint
+      }
+      this.#witnessedFrom = basis.note;
+      this.#setPublished({ ...basis, note: result.note });
+    }
+  }
+
+  /** Resolves true once a checkpoint of at least `size` is published, false after `ms`. */
+  #waitPublished(size: number, ms: number): Promise<boolean> {
+    if ((this.#published?.checkpoint.size ?? -1) >= size) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#publishWaiters.delete(wake);
+        resolve(ok);
+      };
+      const wake = () => {
+        if ((this.#published?.checkpoint.size ?? -1) >= size) done(true);
+      };
+      const timer = setTimeout(() => done(false), ms);
+      this.#publishWaiters.add(wake);
+    });
   }
 
   /**
@@ -608,12 +711,32 @@ export class Log {
       ms: performance.now() - b.started,
     });
 
-    const size = this.#latest.checkpoint.size;
-    const note = this.#latest.note;
-    for (const [i, p] of b.fresh.entries()) {
-      const m = b.made[i]!;
-      p.resolve(
-        new Receipt(m.index, m.id, m.timestamp, m.leafHash, note, size, false, this.#proofs),
+    const signed = this.#latest;
+    const answer = (witnessed: boolean) => {
+      const cp = witnessed ? this.#published! : signed;
+      const size = cp.checkpoint.size;
+      for (const [i, p] of b.fresh.entries()) {
+        const m = b.made[i]!;
+        p.resolve(
+          new Receipt(
+            m.index,
+            m.id,
+            m.timestamp,
+            m.leafHash,
+            cp.note,
+            size,
+            false,
+            this.#proofs,
+            witnessed,
+          ),
+        );
+      }
+    };
+    if (this.#config.witnesses === undefined) answer(true);
+    else {
+      // Answer once witnessed (or after the bound), without holding up the next batch.
+      void this.#waitPublished(signed.checkpoint.size, this.#config.receiptWaitMs ?? 3000).then(
+        answer,
       );
     }
     for (const [p, index] of b.existing) {
@@ -686,9 +809,21 @@ export class Log {
   // ---------------------------------------------------------------------------------------
   // Reads: only what a published checkpoint covers.
 
-  /** The latest published checkpoint. */
+  /** The latest checkpoint the log signed (and stored). */
   get checkpoint(): SignedCheckpoint {
     return this.#latest;
+  }
+
+  /**
+   * The latest published checkpoint: with witnesses, the latest that met the quorum (undefined
+   * until one does); without, the latest signed.
+   */
+  get published(): SignedCheckpoint | undefined {
+    return this.#published;
+  }
+
+  witnessStatus() {
+    return this.#config.witnesses?.status() ?? [];
   }
 
   get size(): number {
@@ -787,11 +922,23 @@ export class Log {
 
   /** The receipt of entry `index` against the latest checkpoint. */
   async #receiptFor(index: number): Promise<Receipt> {
-    const { checkpoint, note } = this.#latest;
+    const published = this.#published;
+    const witnessed = published !== undefined && published.checkpoint.size > index;
+    const { checkpoint, note } = witnessed ? published : this.#latest;
     const entry = await this.entry(index);
     const id = parseUuid(entry.id);
     const size = checkpoint.size;
-    return new Receipt(index, id, entry.timestamp, entry.leafHash, note, size, false, this.#proofs);
+    return new Receipt(
+      index,
+      id,
+      entry.timestamp,
+      entry.leafHash,
+      note,
+      size,
+      false,
+      this.#proofs,
+      witnessed,
+    );
   }
 
   async receipt(index: number): Promise<Receipt> {

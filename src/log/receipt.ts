@@ -30,6 +30,11 @@ export class Receipt {
     /** True when the payload (or idempotency key) was already in the log: this is the original. */
     readonly duplicate: boolean,
     readonly source: ProofSource,
+    /**
+     * False when the log has a witness policy and no checkpoint covering this entry met its
+     * quorum in time: the checkpoint is signed by the log only (fetch a witnessed receipt later).
+     */
+    readonly witnessed = true,
   ) {}
 
   get idText(): string {
@@ -46,6 +51,7 @@ export class Receipt {
       this.treeSize,
       true,
       this.source,
+      this.witnessed,
     );
   }
 

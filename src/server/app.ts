@@ -90,6 +90,7 @@ async function receiptJson(r: Receipt) {
     checkpoint: r.checkpoint,
     receipt: await r.tlogProof(),
     duplicate: r.duplicate,
+    witnessed: r.witnessed,
   };
 }
 
@@ -287,12 +288,16 @@ export function createApp(options: AppOptions): Hono<Env> {
 
   // ---- C2SP tlog-tiles ---------------------------------------------------------------------
 
-  app.get("/checkpoint", (c) =>
-    c.body(log.checkpoint.note, 200, {
+  app.get("/checkpoint", (c) => {
+    const published = log.published;
+    if (published === undefined) {
+      throw new VellumError("UNAVAILABLE", "no checkpoint has met the witness quorum yet");
+    }
+    return c.body(published.note, 200, {
       "Content-Type": "text/plain; charset=utf-8",
       "Cache-Control": "public, max-age=2",
-    }),
-  );
+    });
+  });
 
   const tiles = new Hono<Env>();
   tiles.use(compress({ encoding: "gzip" }));
@@ -354,7 +359,8 @@ export function createApp(options: AppOptions): Hono<Env> {
       publicReads: options.publicReads === true,
       batch: { maxEntries: log.settings.batchMaxEntries, maxAgeMs: log.settings.batchMaxAgeMs },
       limits: { ...LIMITS, maxBatchEntries },
-      witnesses: [],
+      publishedSize: log.published?.checkpoint.size ?? null,
+      witnesses: log.witnessStatus(),
     }),
   );
 
