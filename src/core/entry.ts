@@ -9,8 +9,9 @@
  *   timestamp = uint                            ; server time, milliseconds since the Unix epoch
  *   payload   = bstr                            ; the submitted bytes, opaque
  *
- * The receipt's `extra` (C2SP tlog-proof) holds `[1, id, timestamp]`, the same encoding without
- * the payload, so a verifier holding the payload can rebuild the exact leaf.
+ * The receipt's `extra` (C2SP tlog-proof) holds `[1, id, timestamp, leafHash]`: the same fields
+ * without the payload, plus the leaf hash, so the receipt proves that leaf hash on its own and a
+ * verifier holding the payload can rebuild the exact leaf.
  *
  * A leaf must fit an entry bundle (65,535 bytes), which leaves MAX_PAYLOAD_SIZE bytes of payload.
  * Decoding is strict: anything but the canonical encoding is MALFORMED.
@@ -135,15 +136,21 @@ export function encodeLeaf(leaf: Leaf): Uint8Array {
   return encode(leaf, leaf.payload);
 }
 
-/** `[1, id, timestamp]`: the receipt's `extra`, everything of the leaf but the payload. */
-export function encodeLeafFields(fields: LeafFields): Uint8Array {
-  return encode(fields, undefined);
+/**
+ * A receipt's `extra`: `[1, id, timestamp, leafHash]` — everything of the leaf but the payload,
+ * plus the leaf hash, so a receipt proves inclusion of that leaf hash on its own and, given the
+ * payload, proves it is exactly that entry. Without `leafHash`: `[1, id, timestamp]`.
+ */
+export function encodeLeafFields(fields: LeafFields & { leafHash?: Uint8Array }): Uint8Array {
+  if (fields.leafHash === undefined) return encode(fields, undefined);
+  check(fields.leafHash.length === 32, "MALFORMED", "leaf hash must be 32 bytes");
+  return encode(fields, fields.leafHash);
 }
 
 /** Rebuilds the leaf from a receipt's `extra` and the payload. */
 export function leafFromFields(extra: Uint8Array, payload: Uint8Array): Uint8Array {
-  const fields = decode(extra, 3);
-  return encodeLeaf({ ...fields, payload });
+  const { id, timestamp } = decodeLeafFields(extra);
+  return encodeLeaf({ id, timestamp, payload });
 }
 
 function decode(bytes: Uint8Array, items: 3 | 4): Leaf {
@@ -199,10 +206,15 @@ export function decodeLeaf(bytes: Uint8Array): Leaf {
   return decode(bytes, 4);
 }
 
-/** Decodes a receipt's `extra` (`[1, id, timestamp]`). */
-export function decodeLeafFields(bytes: Uint8Array): LeafFields {
-  const { id, timestamp } = decode(bytes, 3);
-  return { id, timestamp };
+/** Decodes a receipt's `extra`: `[1, id, timestamp]` or `[1, id, timestamp, leafHash]`. */
+export function decodeLeafFields(bytes: Uint8Array): LeafFields & { leafHash?: Uint8Array } {
+  if (bytes[0] === 0x83) {
+    const { id, timestamp } = decode(bytes, 3);
+    return { id, timestamp };
+  }
+  const { id, timestamp, payload } = decode(bytes, 4);
+  check(payload.length === 32, "MALFORMED", "receipt extra: the leaf hash must be 32 bytes");
+  return { id, timestamp, leafHash: payload };
 }
 
 // ---- UUID text form (RFC 9562 §4): 8-4-4-4-12 lowercase hex ----

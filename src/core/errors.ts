@@ -41,6 +41,11 @@ export type ErrorCode =
   // Refusal to start: stored data, signed checkpoints, key or clock disagree (rollback, restore
   // from an old backup, wrong key, clock behind the last checkpoint). Never auto-repaired.
   | "STATE_MISMATCH"
+  // A request without valid credentials, or with credentials lacking a permission.
+  | "UNAUTHENTICATED"
+  | "FORBIDDEN"
+  // A server could not be reached, or answered with something that is not the protocol.
+  | "NETWORK"
   // An internal invariant failed: a bug, never the caller's fault.
   | "INTERNAL";
 
@@ -50,15 +55,18 @@ export class VellumError extends Error {
 
   /** For OVERLOADED: how long the caller should wait before retrying. */
   readonly retryAfterMs: number | undefined;
+  /** For INCONSISTENT: what proves it (signed checkpoints and proofs), for a third party. */
+  readonly evidence: unknown;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; retryAfterMs?: number },
+    options?: { cause?: unknown; retryAfterMs?: number; evidence?: unknown },
   ) {
     super(message, options);
     this.code = code;
     this.retryAfterMs = options?.retryAfterMs;
+    this.evidence = options?.evidence;
   }
 }
 

@@ -2,7 +2,7 @@
  * @module
  * What a submitter gets back: where the entry is, the signed checkpoint that covers it, and,
  * on demand, the inclusion proof and the offline receipt (C2SP tlog-proof) that anyone can
- * verify with the log's public key alone. Its `extra` is `[1, id, timestamp]`
+ * verify with the log's public key alone. Its `extra` is `[1, id, timestamp, leafHash]`
  * (src/core/entry.ts), so a verifier holding the payload can rebuild the exact leaf.
  *
  * The proof is computed when first asked for, not when the entry is acknowledged: the nodes it
@@ -64,7 +64,7 @@ export class Receipt {
   /** The C2SP tlog-proof text. */
   async tlogProof(): Promise<string> {
     return formatTlogProof({
-      extra: encodeLeafFields({ id: this.id, timestamp: this.timestamp }),
+      extra: encodeLeafFields({ id: this.id, timestamp: this.timestamp, leafHash: this.leafHash }),
       index: this.index,
       proof: await this.proof(),
       checkpoint: this.checkpoint,

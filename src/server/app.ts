@@ -383,6 +383,10 @@ export function createApp(options: AppOptions): Hono<Env> {
   app.get("/v1/entries/by-leaf-hash/:hash", readAccess, async (c) =>
     json(c, entryJson(await log.entryByLeafHash(parseHash(c.req.param("hash"), "leaf hash")))),
   );
+  app.get("/v1/entries/:index/receipt", readAccess, async (c) => {
+    const receipt = await log.receipt(parseDecimal(c.req.param("index"), "index"));
+    return json(c, await receiptJson(receipt));
+  });
   app.get("/v1/entries/:index", readAccess, async (c) =>
     json(c, entryJson(await log.entry(parseDecimal(c.req.param("index"), "index")))),
   );

@@ -9,8 +9,6 @@ import { type ErrorCode, VellumError } from "../core/errors.js";
 
 /** Codes that only the HTTP layer produces. */
 export type HttpErrorCode =
-  | "UNAUTHENTICATED"
-  | "FORBIDDEN"
   | "ROUTE_NOT_FOUND"
   | "METHOD_NOT_ALLOWED"
   | "PAYLOAD_TOO_LARGE"
@@ -40,6 +38,7 @@ const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
   INTERNAL: 500,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
+  NETWORK: 502,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
@@ -62,7 +61,7 @@ export interface Problem {
 /** An error raised by the HTTP layer itself, with its own code. */
 export class HttpProblem extends Error {
   constructor(
-    readonly code: HttpErrorCode,
+    readonly code: HttpErrorCode | "UNAUTHENTICATED" | "FORBIDDEN",
     message: string,
     readonly headers: Record<string, string> = {},
   ) {

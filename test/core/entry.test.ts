@@ -47,6 +47,11 @@ describe("leaf encoding", () => {
           expect(decodeLeafFields(extra)).toEqual({ id: i, timestamp });
           expect(leafFromFields(extra, payload)).toEqual(leaf);
           expect(cborDecode(extra)).toHaveLength(3);
+          // A receipt's extra also carries the leaf hash.
+          const leafHash = new Uint8Array(32).fill(timestamp % 256);
+          const withHash = encodeLeafFields({ id: i, timestamp, leafHash });
+          expect(decodeLeafFields(withHash)).toEqual({ id: i, timestamp, leafHash });
+          expect(leafFromFields(withHash, payload)).toEqual(leaf);
         },
       ),
     );

@@ -1,0 +1,254 @@
+/**
+ * @module
+ * The Vellum HTTP client: submissions (single and batched) with idempotency keys, retries with
+ * backoff on 429/503 (honouring Retry-After) and on network errors, per-request timeouts; and the
+ * read endpoints. Uses only `fetch` (injectable) and the verifier core, so it runs in browsers.
+ * Every failure is a VellumError whose code is the server's problem code where there is one.
+ */
+import { base64Decode, base64Encode } from "../core/bytes.js";
+import { type ErrorCode, VellumError } from "../core/errors.js";
+
+export interface ClientOptions {
+  /** The server's base URL, e.g. `http://127.0.0.1:6962`. */
+  readonly url: string;
+  /** A bearer token (scope `append` to submit, `read` to read entries). */
+  readonly token?: string;
+  readonly fetch?: typeof fetch;
+  /** Per-request timeout (default 10 s). */
+  readonly timeoutMs?: number;
+  /** Retries after 429/503/network errors (default 5), with exponential backoff from 100 ms. */
+  readonly retries?: number;
+}
+
+/** What the log answers for a submission: where the entry is, and its offline receipt. */
+export interface SubmitResult {
+  readonly index: number;
+  readonly id: string;
+  readonly timestamp: number;
+  readonly leafHash: Uint8Array;
+  readonly treeSize: number;
+  /** The signed checkpoint (note text) the receipt proves inclusion in. */
+  readonly checkpoint: string;
+  /** The C2SP tlog-proof text: keep it; it verifies offline with the log's key. */
+  readonly receipt: string;
+  readonly duplicate: boolean;
+  readonly witnessed: boolean;
+}
+
+export interface SubmitItem {
+  readonly payload: Uint8Array | string;
+  readonly idempotencyKey?: string;
+}
+
+export interface EntryRecord {
+  readonly index: number;
+  readonly id: string;
+  readonly timestamp: number;
+  readonly leafHash: Uint8Array;
+  readonly payload: Uint8Array;
+}
+
+const RETRYABLE = new Set([429, 502, 503, 504]);
+const KNOWN_CODES = new Set<string>([
+  "MALFORMED",
+  "OUT_OF_RANGE",
+  "TOO_LARGE",
+  "NOT_FOUND",
+  "CONFLICT",
+  "OVERLOADED",
+  "UNAVAILABLE",
+  "STORAGE_FAILURE",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+]);
+/** Most entries sent in one batch request (the server's default limit is 10,000). */
+export const BATCH_CHUNK = 1000;
+
+const bytesOf = (p: Uint8Array | string) =>
+  typeof p === "string" ? new TextEncoder().encode(p) : p;
+
+function toResult(j: Record<string, unknown>): SubmitResult {
+  return {
+    index: j.index as number,
+    id: j.id as string,
+    timestamp: j.timestamp as number,
+    leafHash: base64Decode(j.leafHash as string, "leafHash"),
+    treeSize: j.treeSize as number,
+    checkpoint: j.checkpoint as string,
+    receipt: j.receipt as string,
+    duplicate: j.duplicate as boolean,
+    witnessed: (j.witnessed as boolean | undefined) ?? true,
+  };
+}
+
+export class VellumClient {
+  readonly url: string;
+  readonly #token: string | undefined;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+
+  constructor(options: ClientOptions) {
+    this.url = options.url.replace(/\/+$/, "");
+    this.#token = options.token;
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#retries = options.retries ?? 5;
+  }
+
+  /** One HTTP exchange with retries; resolves to a 2xx Response. */
+  async request(path: string, init: RequestInit = {}): Promise<Response> {
+    let delay = 100;
+    for (let attempt = 0; ; attempt++) {
+      let res: Response | undefined;
+      let failure: unknown;
+      try {
+        res = await this.#fetch(`${this.url}${path}`, {
+          ...init,
+          headers: {
+            ...(this.#token === undefined ? {} : { Authorization: `Bearer ${this.#token}` }),
+            ...(init.headers as Record<string, string> | undefined),
+          },
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        });
+      } catch (e) {
+        failure = e;
+      }
+      if (res?.ok) return res;
+      const retryable = res === undefined || RETRYABLE.has(res.status);
+      if (!retryable || attempt >= this.#retries) {
+        if (res === undefined) {
+          throw new VellumError(
+            "NETWORK",
+            `cannot reach ${this.url}: ${(failure as Error)?.message}`,
+            { cause: failure },
+          );
+        }
+        throw await problemError(res);
+      }
+      const retryAfter = Number(res?.headers.get("Retry-After"));
+      const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : delay;
+      await res?.body?.cancel();
+      await new Promise((r) => setTimeout(r, Math.min(wait, 10_000) * (0.75 + Math.random() / 2)));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+
+  async #json(path: string, init?: RequestInit): Promise<Record<string, unknown>> {
+    const res = await this.request(path, init);
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  /** Submits one entry; resolves once it is durably in the log, with its receipt. */
+  async submit(
+    payload: Uint8Array | string,
+    options: { idempotencyKey?: string } = {},
+  ): Promise<SubmitResult> {
+    const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+    if (options.idempotencyKey !== undefined) headers["Idempotency-Key"] = options.idempotencyKey;
+    const body = bytesOf(payload);
+    return toResult(
+      await this.#json("/v1/entries", {
+        method: "POST",
+        body: body as Uint8Array<ArrayBuffer>,
+        headers,
+      }),
+    );
+  }
+
+  /**
+   * Submits many entries in batch requests (BATCH_CHUNK at a time, in parallel); results come back
+   * in order. An entry the log refused rejects the whole call with its error; entries before it
+   * may be stored: resubmitting is safe, duplicates return the originals.
+   */
+  async submitBatch(
+    items: readonly SubmitItem[],
+    options: { parallel?: number } = {},
+  ): Promise<SubmitResult[]> {
+    const chunks: SubmitItem[][] = [];
+    for (let i = 0; i < items.length; i += BATCH_CHUNK)
+      chunks.push(items.slice(i, i + BATCH_CHUNK));
+    const out: SubmitResult[][] = new Array(chunks.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length) {
+        const i = next++;
+        const entries = chunks[i]!.map((it) => ({
+          payload: base64Encode(bytesOf(it.payload)),
+          ...(it.idempotencyKey === undefined ? {} : { idempotencyKey: it.idempotencyKey }),
+        }));
+        const answer = await this.#json("/v1/entries/batch", {
+          method: "POST",
+          body: JSON.stringify({ entries }),
+          headers: { "Content-Type": "application/json" },
+        });
+        out[i] = (answer.results as Record<string, unknown>[]).map((r, k) => {
+          if (r.error !== undefined) {
+            const e = r.error as { code: string; detail: string };
+            throw new VellumError(asCode(e.code), `entry ${i * BATCH_CHUNK + k}: ${e.detail}`);
+          }
+          return toResult(r);
+        });
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(options.parallel ?? 4, chunks.length) }, worker),
+    );
+    return out.flat();
+  }
+
+  async checkpoint(): Promise<string> {
+    return (await this.request("/checkpoint")).text();
+  }
+
+  async logInfo(): Promise<Record<string, unknown>> {
+    return this.#json("/v1/log");
+  }
+
+  async entry(index: number): Promise<EntryRecord> {
+    const j = await this.#json(`/v1/entries/${index}`);
+    return {
+      index: j.index as number,
+      id: j.id as string,
+      timestamp: j.timestamp as number,
+      leafHash: base64Decode(j.leafHash as string, "leafHash"),
+      payload: base64Decode(j.payload as string, "payload"),
+    };
+  }
+
+  /** The entry's receipt against the log's current (witnessed, if it has witnesses) checkpoint. */
+  async receipt(index: number): Promise<SubmitResult> {
+    return toResult(await this.#json(`/v1/entries/${index}/receipt`));
+  }
+
+  async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
+    const j = await this.#json(`/v1/proofs/inclusion?index=${index}&size=${size}`);
+    return (j.proof as string[]).map((h) => base64Decode(h, "proof hash"));
+  }
+
+  async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
+    const j = await this.#json(`/v1/proofs/consistency?from=${from}&to=${to}`);
+    return (j.proof as string[]).map((h) => base64Decode(h, "proof hash"));
+  }
+}
+
+function asCode(code: string): ErrorCode {
+  return (KNOWN_CODES.has(code) ? code : "NETWORK") as ErrorCode;
+}
+
+async function problemError(res: Response): Promise<VellumError> {
+  let detail = res.statusText;
+  let code: ErrorCode =
+    res.status === 401 ? "UNAUTHENTICATED" : res.status === 403 ? "FORBIDDEN" : "NETWORK";
+  try {
+    const p = (await res.json()) as { code?: string; detail?: string };
+    if (typeof p.detail === "string") detail = p.detail;
+    if (typeof p.code === "string") code = asCode(p.code);
+  } catch {
+    // not problem+json: keep the status text
+  }
+  const retryAfter = Number(res.headers.get("Retry-After"));
+  return new VellumError(code, `HTTP ${res.status}: ${detail}`, {
+    ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+  });
+}

@@ -1,0 +1,8 @@
+/**
+ * @module
+ * `vellum/client`: the SDK for integrators. Browser-safe: only `fetch` and the verifier core.
+ * (The Node file store for trusted state is `vellum/client/node`.)
+ */
+export * from "./http.js";
+export * from "./receipts.js";
+export * from "./verifying.js";
