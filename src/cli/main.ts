@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { VellumError } from "../core/errors.js";
 import { installNodeCrypto } from "../platform/node-crypto.js";
+import { registerPeopleCommands } from "./people.js";
 import { registerServe } from "./serve.js";
 import { registerTokens } from "./tokens.js";
 import { registerVectors } from "./vectors.js";
@@ -21,6 +22,7 @@ const program = new Command()
   .exitOverride();
 
 registerServe(program);
+registerPeopleCommands(program);
 registerTokens(program);
 registerVectors(program);
 registerWitness(program);

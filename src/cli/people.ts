@@ -1,0 +1,194 @@
+/**
+ * Commands for people: `vellum keygen`, `vellum submit`, `vellum verify`, `vellum inspect`.
+ * Errors are one line saying what to do; `verify` works offline with the log's key alone.
+ */
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { VellumClient } from "../client/http.js";
+import { verifyReceipt } from "../client/receipts.js";
+import { openCheckpoint } from "../core/checkpoint.js";
+import {
+  formatSignerKey,
+  formatVerifierKey,
+  isValidKeyName,
+  SIG_TYPE_COSIGNATURE,
+  SIG_TYPE_ED25519,
+  signerFromSeed,
+  verifierFromKey,
+} from "../core/keys.js";
+import { DEFAULT_DATA, DEFAULT_HOST, DEFAULT_PORT } from "./serve.js";
+
+const DEFAULT_URL = process.env.VELLUM_URL ?? `http://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+
+/** A verifier key given inline, or the path of a file holding one (e.g. DATA/log.vkey). */
+export function readKeyArg(value: string): string {
+  if (value.includes("+") && !existsSync(value)) return value.trim();
+  try {
+    return readFileSync(value, "utf8").trim();
+  } catch {
+    throw new Error(`--key: "${value}" is neither a verifier key nor a readable file`);
+  }
+}
+
+function token(opts: { token?: string; tokenFile?: string }): string | undefined {
+  if (opts.token !== undefined) return opts.token;
+  if (process.env.VELLUM_TOKEN) return process.env.VELLUM_TOKEN.trim();
+  const file = opts.tokenFile ?? join(process.env.VELLUM_DATA ?? DEFAULT_DATA, "admin.token");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+}
+
+export function registerPeopleCommands(program: Command): void {
+  program
+    .command("keygen")
+    .description("make an Ed25519 key: a log key (signed notes) or a witness key (cosignatures)")
+    .requiredOption("--name <name>", "the key name: a log's origin, or a witness name")
+    .option("--type <type>", "log or witness", "log")
+    .option(
+      "--out <file>",
+      "where to write the private key (mode 0600); the verifier key goes to stdout",
+    )
+    .addHelpText(
+      "after",
+      "\nExample:\n  npx vellum keygen --name witness.example/w1 --type witness --out w1.key > w1.vkey\n",
+    )
+    .action((o: { name: string; type: string; out?: string }) => {
+      if (o.type !== "log" && o.type !== "witness")
+        throw new Error(`--type must be "log" or "witness", not "${o.type}"`);
+      if (!isValidKeyName(o.name))
+        throw new Error(`--name "${o.name}" cannot name a key (no spaces, no "+")`);
+      const type = o.type === "log" ? SIG_TYPE_ED25519 : SIG_TYPE_COSIGNATURE;
+      const seed = randomBytes(32);
+      const skey = formatSignerKey({ name: o.name, type, seed });
+      const publicKey = signerFromSeed(o.name, seed).publicKey;
+      if (o.out !== undefined) {
+        const fd = openSync(o.out, "wx", 0o600);
+        try {
+          writeSync(fd, `${skey}\n`);
+        } finally {
+          closeSync(fd);
+        }
+        process.stderr.write(`wrote the private key to ${o.out} (mode 0600)\n`);
+      } else {
+        process.stderr.write("no --out: the private key follows; keep it secret\n");
+        process.stderr.write(`${skey}\n`);
+      }
+      process.stdout.write(`${formatVerifierKey({ name: o.name, type, publicKey })}\n`);
+    });
+
+  program
+    .command("submit [file]")
+    .description("submit an entry (a file, or standard input) and print its receipt")
+    .option("--url <url>", "the log server (env VELLUM_URL)", DEFAULT_URL)
+    .option("--token <token>", "bearer token with the append scope (env VELLUM_TOKEN)")
+    .option(
+      "--token-file <file>",
+      "file holding the token (default: the data folder's admin.token)",
+    )
+    .option("--idempotency-key <key>", "resubmitting with the same key returns the original entry")
+    .option("--out <file>", "write the receipt (C2SP tlog-proof) here instead of standard output")
+    .addHelpText(
+      "after",
+      '\nExample:\n  echo \'{"user":"alice","action":"login"}\' | npx vellum submit --out login.tlog-proof\n',
+    )
+    .action(
+      async (
+        file: string | undefined,
+        o: {
+          url: string;
+          token?: string;
+          tokenFile?: string;
+          idempotencyKey?: string;
+          out?: string;
+        },
+      ) => {
+        const payload = new Uint8Array(readFileSync(file === undefined || file === "-" ? 0 : file));
+        if (payload.length === 0) throw new Error("nothing to submit: the entry is empty");
+        const t = token(o);
+        const client = new VellumClient({ url: o.url, ...(t === undefined ? {} : { token: t }) });
+        const r = await client.submit(
+          payload,
+          o.idempotencyKey === undefined ? {} : { idempotencyKey: o.idempotencyKey },
+        );
+        if (o.out !== undefined) writeFileSync(o.out, r.receipt);
+        else process.stdout.write(r.receipt);
+        process.stderr.write(
+          `${r.duplicate ? "already in the log" : "logged"}: index ${r.index}, id ${r.id}, ${new Date(r.timestamp).toISOString()}, tree size ${r.treeSize}${r.witnessed ? "" : " (not yet witnessed)"}\n`,
+        );
+      },
+    );
+
+  program
+    .command("verify <receipt>")
+    .description(
+      "verify a receipt offline with the log's public key (and a witness policy, and the entry)",
+    )
+    .requiredOption("--key <vkey>", "the log's verifier key, or a file holding it (DATA/log.vkey)")
+    .option("--policy <file>", "C2SP tlog-policy: the checkpoint must meet its witness quorum")
+    .option("--entry <file>", "the entry's payload: proves the receipt is for exactly these bytes")
+    .addHelpText(
+      "after",
+      "\nExample:\n  npx vellum verify login.tlog-proof --key vellum-data/log.vkey --entry login.json\n",
+    )
+    .action((receiptFile: string, o: { key: string; policy?: string; entry?: string }) => {
+      const receipt = readFileSync(receiptFile === "-" ? 0 : receiptFile);
+      const v = verifyReceipt(receipt, {
+        logKey: readKeyArg(o.key),
+        ...(o.policy === undefined ? {} : { policy: readFileSync(o.policy, "utf8") }),
+        ...(o.entry === undefined ? {} : { payload: new Uint8Array(readFileSync(o.entry)) }),
+      });
+      const cosigned = v.witnesses.length > 0 ? `, cosigned by ${v.witnesses.join(", ")}` : "";
+      const entry = v.payloadChecked ? ", for exactly this entry" : "";
+      process.stdout.write(
+        `verified at index ${v.index} in tree of size ${v.treeSize} of ${v.origin}${cosigned}${entry} (id ${v.id}, logged ${new Date(v.timestamp).toISOString()})\n`,
+      );
+    });
+
+  program
+    .command("inspect")
+    .description(
+      "show a log's size, checkpoint, timestamp and witnesses (verifying the checkpoint with --key)",
+    )
+    .option("--url <url>", "the log server (env VELLUM_URL)", DEFAULT_URL)
+    .option(
+      "--key <vkey>",
+      "the log's verifier key (or a file holding it) to verify the checkpoint",
+    )
+    .addHelpText(
+      "after",
+      "\nExample:\n  npx vellum inspect --url http://127.0.0.1:6962 --key vellum-data/log.vkey\n",
+    )
+    .action(async (o: { url: string; key?: string }) => {
+      const client = new VellumClient({ url: o.url, retries: 1 });
+      const info = (await client.logInfo()) as {
+        origin: string;
+        treeSize: number;
+        publishedSize: number | null;
+        checkpointTime: number;
+        verifierKey: string;
+        status: string;
+        witnesses: { name: string; cosignedSize: number | null; lastError: string | null }[];
+      };
+      const note = await client.checkpoint();
+      let verified = "not verified (pass --key)";
+      if (o.key !== undefined) {
+        const key = readKeyArg(o.key);
+        const cp = openCheckpoint(note, verifierFromKey(key)).checkpoint;
+        verified = `verified with ${key.split("+")[0]}+${key.split("+")[1]} (size ${cp.size})`;
+      } else if (info.verifierKey) {
+        verified += `; the server says its key is ${info.verifierKey}`;
+      }
+      const lines = [
+        `log       ${info.origin} (${info.status})`,
+        `size      ${info.treeSize} signed, ${info.publishedSize ?? "none"} published`,
+        `signed at ${new Date(info.checkpointTime * 1000).toISOString()}`,
+        `checkpoint ${verified}`,
+        ...info.witnesses.map(
+          (w) =>
+            `witness   ${w.name}: ${w.cosignedSize === null ? "no cosignature yet" : `cosigned size ${w.cosignedSize}`}${w.lastError ? ` (last error: ${w.lastError})` : ""}`,
+        ),
+      ];
+      process.stdout.write(`${lines.join("\n")}\n`);
+    });
+}
