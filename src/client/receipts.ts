@@ -7,9 +7,11 @@
  * that same leaf hash, which proves the receipt is for exactly that entry.
  */
 import { base64Encode, bytesEqual } from "../core/bytes.js";
+import { cosignatureVerifier } from "../core/cosignature.js";
 import { decodeLeafFields, formatUuid, leafFromFields } from "../core/entry.js";
 import { VellumError } from "../core/errors.js";
-import { verifierFromKey } from "../core/keys.js";
+import { parseVerifierKey, verifierFromKey } from "../core/keys.js";
+import { verifyKnownSignatures } from "../core/note.js";
 import { type Policy, parsePolicy } from "../core/policy.js";
 import { hashLeaf } from "../core/rfc6962.js";
 import { parseTlogProof, verifyTlogProof } from "../core/tlog-proof.js";
@@ -25,6 +27,8 @@ export interface VerifiedReceipt {
   readonly timestamp: number;
   /** Policy names of the witnesses whose cosignatures verified (empty without a policy). */
   readonly witnesses: readonly string[];
+  /** POSIX seconds of the log's timestamp signature on the checkpoint, if it has one. */
+  readonly signedAt: number | undefined;
   /** Whether the payload was given and matched. */
   readonly payloadChecked: boolean;
 }
@@ -69,6 +73,13 @@ export function verifyReceipt(
     verifierFromKey(options.logKey),
     policy === undefined ? {} : { policy },
   );
+  // A Vellum log also timestamps its checkpoints with a cosignature by the same key (type 0x04):
+  // if present it must verify too, and it says when the checkpoint was signed.
+  const key = parseVerifierKey(options.logKey);
+  const stamp = verifyKnownSignatures(parsed.checkpoint, [
+    cosignatureVerifier(key.name, key.publicKey),
+  ]);
+  const signedAt = stamp.signatures[0]?.timestamp;
   return {
     index: verified.index,
     treeSize: verified.checkpoint.size,
@@ -78,6 +89,7 @@ export function verifyReceipt(
     id: formatUuid(fields.id),
     timestamp: fields.timestamp,
     witnesses: verified.witnesses === undefined ? [] : [...verified.witnesses].sort(),
+    signedAt,
     payloadChecked: options.payload !== undefined,
   };
 }

@@ -498,9 +498,11 @@ export class Log {
     if (keyHash !== undefined) {
       const other = this.#inflightKeys.get(hex(keyHash));
       if (other !== undefined && other !== payloadId) {
-        return Promise.reject(
-          new VellumError("CONFLICT", "this idempotency key is already used by another payload"),
-        );
+        // The key is in flight with another payload. Which of the two owns it is decided by
+        // storage, once that one lands: then this submission is sequenced (and is either the
+        // key's original, answered as a duplicate, or a CONFLICT).
+        const settle = () => this.submit(payload, options);
+        return this.#inflight.get(other)!.then(settle, settle);
       }
     }
     const inflight = this.#inflight.get(payloadId);

@@ -5,9 +5,9 @@
  * route that updates or deletes an entry.
  */
 import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { compress } from "hono/compress";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { base64Decode, base64Encode, hexDecode, parseDecimal } from "../core/bytes.js";
 import { MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
@@ -43,7 +43,11 @@ export const OPENAPI_TEXT = readFileSync(
   "utf8",
 );
 
-type Env = { Variables: { token: TokenInfo | undefined } };
+type Env = {
+  Variables: { token: TokenInfo | undefined; presented: boolean; problem: string | undefined };
+};
+/** Tiles and bundles above this size are gzipped when the client accepts it. */
+const GZIP_MIN_BYTES = 1024;
 
 const json = (c: Context, body: unknown, status: 200 | 201 = 200) =>
   c.body(JSON.stringify(body), status, { "Content-Type": "application/json" });
@@ -103,6 +107,9 @@ export function createApp(options: AppOptions): Hono<Env> {
   app.use(async (c, next) => {
     await next();
     metrics.requests.inc({ class: `${Math.floor(c.res.status / 100)}xx` });
+    // Counted here, once, from the last problem made: a 404 turned into a 405 counts as a 405.
+    const code = c.get("problem");
+    if (code !== undefined) metrics.errors.inc({ code });
   });
   app.use(
     methodNotAllowed({
@@ -119,13 +126,18 @@ export function createApp(options: AppOptions): Hono<Env> {
     }),
   );
 
-  function problem(c: Context, error: unknown): Response {
+  function problem(c: Context<Env>, error: unknown): Response {
     const { problem: body, headers } = problemOf(error);
-    metrics.errors.inc({ code: body.code });
+    c.set("problem", body.code);
     if (body.code === "INTERNAL") console.error(`vellum: ${c.req.method} ${c.req.path}:`, error);
     return new Response(JSON.stringify(body), {
       status: body.status,
-      headers: { "Content-Type": "application/problem+json", ...headers },
+      headers: {
+        "Content-Type": "application/problem+json",
+        // An error is about this moment: a tile that is missing now may exist in a second.
+        "Cache-Control": "no-store",
+        ...headers,
+      },
     });
   }
   app.onError((err, c) => problem(c, err));
@@ -139,19 +151,12 @@ export function createApp(options: AppOptions): Hono<Env> {
     ),
   );
 
+  // The token is checked here but only matters where a scope is required: a public route
+  // answers whatever Authorization header a proxy may have added.
   const authenticate: MiddlewareHandler<Env> = async (c, next) => {
-    const header = c.req.header("Authorization");
-    const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
-    c.set("token", token === undefined ? undefined : tokens.verify(token));
-    if (header !== undefined && c.get("token") === undefined) {
-      throw new HttpProblem(
-        "UNAUTHENTICATED",
-        "the bearer token is not valid (unknown, revoked or malformed)",
-        {
-          "WWW-Authenticate": 'Bearer realm="vellum"',
-        },
-      );
-    }
+    const m = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(c.req.header("Authorization") ?? "");
+    c.set("token", m === null ? undefined : tokens.verify(m[1]!));
+    c.set("presented", c.req.header("Authorization") !== undefined);
     await next();
   };
   const requireScope =
@@ -162,7 +167,9 @@ export function createApp(options: AppOptions): Hono<Env> {
         if (info === undefined) {
           throw new HttpProblem(
             "UNAUTHENTICATED",
-            `this request needs a bearer token with the "${scope}" scope`,
+            c.get("presented")
+              ? "the bearer token is not valid (unknown, revoked or malformed)"
+              : `this request needs a bearer token with the "${scope}" scope`,
             {
               "WWW-Authenticate": 'Bearer realm="vellum"',
             },
@@ -223,7 +230,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     requireScope("append"),
     bodyLimit({ maxSize: LIMITS.maxBatchBodyBytes, onError: tooLarge(LIMITS.maxBatchBodyBytes) }),
     async (c) => {
-      if (!(c.req.header("Content-Type") ?? "").startsWith("application/json")) {
+      if (!(c.req.header("Content-Type") ?? "").toLowerCase().startsWith("application/json")) {
         throw new HttpProblem("UNSUPPORTED_MEDIA_TYPE", "send the batch as application/json");
       }
       let body: unknown;
@@ -296,11 +303,11 @@ export function createApp(options: AppOptions): Hono<Env> {
     return c.body(published.note, 200, {
       "Content-Type": "text/plain; charset=utf-8",
       "Cache-Control": "public, max-age=2",
+      "Access-Control-Allow-Origin": "*",
     });
   });
 
   const tiles = new Hono<Env>();
-  tiles.use(compress({ encoding: "gzip" }));
   tiles.get("/*", async (c) => {
     const tile = parseTilePath(c.req.path.slice(1));
     const full = tile.width === TILE_WIDTH;
@@ -311,11 +318,19 @@ export function createApp(options: AppOptions): Hono<Env> {
     } else {
       data = await log.hashTile(tile.level, tile.index, tile.width);
     }
-    return c.body(data as Uint8Array<ArrayBuffer>, 200, {
+    const headers: Record<string, string> = {
       "Content-Type": "application/octet-stream",
       // A tile's bytes never change; a partial tile may be dropped once its full tile exists.
       "Cache-Control": full ? "public, max-age=31536000, immutable" : "public, max-age=3600",
-    });
+      "Access-Control-Allow-Origin": "*",
+      Vary: "Accept-Encoding",
+    };
+    const accepts = /\bgzip\b/i.test(c.req.header("Accept-Encoding") ?? "");
+    if (accepts && data.length >= GZIP_MIN_BYTES) {
+      data = gzipSync(data, { level: 1 });
+      headers["Content-Encoding"] = "gzip";
+    }
+    return c.body(data as Uint8Array<ArrayBuffer>, 200, headers);
   });
   app.route("/tile", tiles);
 
@@ -372,6 +387,7 @@ export function createApp(options: AppOptions): Hono<Env> {
       optionalDecimal(c.req.query("limit"), "limit") ?? 100,
       LIMITS.maxPageSize,
     );
+    if (limit < 1) throw new HttpProblem("BAD_REQUEST", "limit must be at least 1");
     const entries = await log.entries(start, limit);
     const next =
       start + entries.length < log.size && entries.length > 0 ? start + entries.length : null;

@@ -25,7 +25,7 @@ describe("leaf encoding", () => {
   it("is the deterministic CBOR array [1, id, timestamp, payload]", () => {
     const leaf = encodeLeaf({ id, timestamp: 1_700_000_000_123, payload: Uint8Array.of(9, 8) });
     expect(Buffer.from(leaf).toString("hex")).toBe(
-      `8401` + `50${Buffer.from(id).toString("hex")}` + "1b0000018bcfe5687b" + "420908",
+      `840150${Buffer.from(id).toString("hex")}1b0000018bcfe5687b420908`,
     );
     const decoded = cborDecode(leaf) as unknown[];
     expect(decoded[0]).toBe(1);

@@ -90,8 +90,8 @@ describe("witness add-checkpoint", () => {
     const note = await grow(4);
     for (const bad of [
       "",
-      "old 01\n\n" + note,
-      "old x\n\n" + note,
+      `old 01\n\n${note}`,
+      `old x\n\n${note}`,
       `old 0\nnot-base64\n\n${note}`,
       `old 0\n${note}`,
       "old 0\n\nnot a note\n",

@@ -1,0 +1,152 @@
+/**
+ * The commands people use, against a real `vellum serve` on 127.0.0.1: submit prints a receipt;
+ * verify accepts it offline (with the entry too) and refuses each kind of tampering with a
+ * one-line reason; keygen writes a private key with mode 0600; inspect and tokens work.
+ */
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { base64Decode, base64Encode } from "../../src/core/bytes.js";
+import { parseVerifierKey } from "../../src/core/keys.js";
+import { runVellum } from "../helpers/cli.js";
+import { startVellum, type VellumProcess } from "../helpers/processes.js";
+
+const dir = mkdtempSync(join(tmpdir(), "vellum-people-"));
+const data = join(dir, "data");
+let server: VellumProcess;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  server = await startVellum(["serve", "--data", data, "--port", "0"], "/readyz");
+  env = { VELLUM_URL: server.url, VELLUM_DATA: data };
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+function vellum(args: string[], input?: string) {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    return runVellum(args, input === undefined ? {} : { input });
+  } finally {
+    process.env = saved;
+  }
+}
+
+describe("vellum submit / verify", () => {
+  it("submits from stdin and from a file; verify says where, and checks the entry", () => {
+    const entry = join(dir, "entry.json");
+    writeFileSync(entry, '{"user":"alice","action":"login"}\n');
+    const receipt = join(dir, "entry.tlog-proof");
+    const sub = vellum(["submit", entry, "--out", receipt]);
+    expect(sub.code, sub.stderr).toBe(0);
+    expect(sub.stderr).toMatch(/logged: index 0/);
+    const fromStdin = vellum(["submit", "-"], "second entry");
+    expect(fromStdin.code).toBe(0);
+    expect(fromStdin.stdout).toMatch(/^c2sp\.org\/tlog-proof@v1\n/);
+
+    const key = join(data, "log.vkey");
+    const ok = vellum(["verify", receipt, "--key", key, "--entry", entry]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(
+      /^verified at index 0 in tree of size 1 of .*, for exactly this entry/,
+    );
+    const inline = vellum(["verify", receipt, "--key", readFileSync(key, "utf8").trim()]);
+    expect(inline.code).toBe(0);
+
+    const other = join(dir, "other.json");
+    writeFileSync(other, '{"user":"mallory","action":"login"}\n');
+    const wrong = vellum(["verify", receipt, "--key", key, "--entry", other]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr.trim().split("\n")).toHaveLength(1);
+    expect(wrong.stderr).toMatch(/PROOF_MISMATCH: the entry does not match the receipt/);
+  });
+
+  it("refuses every byte class of a tampered receipt with the right reason", () => {
+    for (let i = 0; i < 6; i++) expect(vellum(["submit", "-"], `filler ${i}`).code).toBe(0);
+    const r = vellum(["submit", "-"], "target");
+    expect(r.code).toBe(0);
+    for (let i = 0; i < 6; i++) expect(vellum(["submit", "-"], `more ${i}`).code).toBe(0);
+    const text = r.stdout;
+    const key = join(data, "log.vkey");
+    const lines = text.split("\n");
+    const flip = (b64: string, at: number) => {
+      const bytes = base64Decode(b64);
+      bytes[at % bytes.length]! ^= 0x10;
+      return base64Encode(bytes);
+    };
+    const at = (prefix: string) => lines.findIndex((l) => l.startsWith(prefix));
+    const edit = (i: number, f: (l: string) => string) =>
+      lines.map((l, k) => (k === i ? f(l) : l)).join("\n");
+    const cpStart = lines.indexOf("", at("index ")) + 1;
+    const logSig = at("— ");
+    const cases: [string, string, RegExp][] = [
+      [
+        "index",
+        edit(at("index "), (l) => `index ${Number(l.slice(6)) + 7}`),
+        /OUT_OF_RANGE|PROOF_/,
+      ],
+      ["a proof hash", edit(at("index ") + 1, (l) => flip(l, 5)), /PROOF_MISMATCH/],
+      ["the checkpoint body", edit(cpStart + 2, (l) => flip(l, 1)), /BAD_SIGNATURE/],
+      [
+        "the log signature",
+        edit(logSig, (l) => l.replace(/ (\S+)$/, (_m, s: string) => ` ${flip(s, 20)}`)),
+        /BAD_SIGNATURE/,
+      ],
+      [
+        "the timestamp signature",
+        edit(logSig + 1, (l) => l.replace(/ (\S+)$/, (_m, s: string) => ` ${flip(s, 30)}`)),
+        /BAD_SIGNATURE/,
+      ],
+      ["the extra", edit(at("extra "), (l) => `extra ${flip(l.slice(6), 44)}`), /PROOF_MISMATCH/],
+      ["the header", text.replace("tlog-proof@v1", "tlog-proof@v2"), /MALFORMED/],
+    ];
+    for (const [what, tampered, reason] of cases) {
+      const file = join(dir, `tampered-${what.replace(/\W/g, "-")}`);
+      writeFileSync(file, tampered);
+      const v = vellum(["verify", file, "--key", key]);
+      expect(v.code, what).toBe(1);
+      expect(v.stderr, what).toMatch(reason);
+      expect(v.stderr.trim().split("\n"), what).toHaveLength(1);
+    }
+    // A cosignature can only be tampered with when there is a policy; see the witness e2e test.
+  });
+});
+
+describe("vellum keygen / inspect / tokens", () => {
+  it("keygen writes a 0600 private key and prints its verifier key", () => {
+    const out = join(dir, "w1.key");
+    const k = vellum(["keygen", "--name", "witness.example/w1", "--type", "witness", "--out", out]);
+    expect(k.code, k.stderr).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(parseVerifierKey(k.stdout.trim())).toMatchObject({
+      name: "witness.example/w1",
+      type: 4,
+    });
+    expect(readFileSync(out, "utf8")).toMatch(/^PRIVATE\+KEY\+witness\.example\/w1\+/);
+    expect(vellum(["keygen", "--name", "bad name"]).code).toBe(1);
+  });
+
+  it("inspect verifies and shows the checkpoint; tokens create, list and revoke", async () => {
+    const i = vellum(["inspect", "--key", join(data, "log.vkey")]);
+    expect(i.code, i.stderr).toBe(0);
+    expect(i.stdout).toMatch(/checkpoint verified with/);
+    const made = vellum(["tokens", "create", "--name", "ingest", "--scopes", "append"]);
+    expect(made.code, made.stderr).toBe(0);
+    const secret = made.stdout.trim();
+    expect(secret).toMatch(/^vellum_/);
+    const id = /created token ([0-9a-f]{16})/.exec(made.stderr)![1]!;
+    expect(vellum(["tokens", "list"]).stdout).toMatch(new RegExp(`${id}  active`));
+    const post = (t: string) =>
+      fetch(`${server.url}/v1/entries`, {
+        method: "POST",
+        body: "via token",
+        headers: { Authorization: `Bearer ${t}` },
+      });
+    expect((await post(secret)).status).toBe(201);
+    expect(vellum(["tokens", "revoke", id]).code).toBe(0);
+    expect((await post(secret)).status).toBe(401);
+  });
+});
