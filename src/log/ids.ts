@@ -19,10 +19,17 @@ export class IdGenerator {
   #lastMs: number;
   #counter = 0;
 
-  /** `notBefore`: the timestamp of the last entry already in the log (0 for a new log). */
-  constructor(clock: () => number = Date.now, notBefore = 0) {
+  /**
+   * `last`: the id of the last entry already in the log (none for a new log). Issuing resumes
+   * after it, so ids keep increasing across restarts even when the clock has not moved on.
+   */
+  constructor(clock: () => number = Date.now, last?: Uint8Array) {
     this.#clock = clock;
-    this.#lastMs = notBefore;
+    this.#lastMs = 0;
+    if (last !== undefined) {
+      for (let b = 0; b < 6; b++) this.#lastMs = this.#lastMs * 256 + last[b]!;
+      this.#counter = (last[6]! % 16) * 256 + last[7]!;
+    }
   }
 
   /** Issues `count` ids in order (one random fill for the whole batch). */

@@ -287,17 +287,17 @@ export class Log {
         `the clock (${nowSeconds}) is ${latest.time - nowSeconds} s behind the last checkpoint's time (${latest.time}); fix the clock before starting`,
       );
     }
-    let lastTimestamp = 0;
+    let lastId: Uint8Array | undefined;
     if (state.size > 0) {
       const last = await kv.get(entryKey(state.size - 1));
       if (last === undefined) {
         throw new VellumError("STATE_MISMATCH", `entry ${state.size - 1} is missing from storage`);
       }
-      lastTimestamp = decodeLeaf(last).timestamp;
+      lastId = decodeLeaf(last).id;
     }
     this.#tree = tree;
     this.#epoch++;
-    this.#ids = new IdGenerator(this.#clock, lastTimestamp);
+    this.#ids = new IdGenerator(this.#clock, lastId);
     this.#latest = latest;
     // Entries written durably but never covered by a checkpoint (a crash between steps 2 and 4).
     if (state.size > latest.checkpoint.size) await this.#publish(tree.size, tree.root());

@@ -1,0 +1,78 @@
+/**
+ * The crash test's victim (scripts/crash-test.ts starts it; not meant to be run by hand).
+ *
+ *   node --import tsx scripts/lib/crash-child.ts <db dir> <run>
+ *
+ * Opens the log on LevelDB with the default batching, prints "ready", then keeps CONCURRENCY
+ * submissions in flight until it is killed: fresh payloads, some with idempotency keys, some
+ * deliberate duplicates (of entries this run may still have in flight, and of earlier runs'
+ * entries, which may or may not have landed before their kill). For every receipt it prints one
+ * JSON line (crash-workload.ts, AckLine) with one write: stdout to a pipe is synchronous on Linux,
+ * so a line the parent reads was written after the submitter was answered.
+ *
+ * Any rejection is a failure (the workload never provokes one): it exits 1 with the error on
+ * stderr. It exits by itself if its stdout goes away (the parent died) or after LIFETIME_MS.
+ */
+import { Log } from "../../src/log/log.js";
+import { installNodeCrypto } from "../../src/platform/node-crypto.js";
+import { openLevelDatabase } from "../../src/storage/level.js";
+import {
+  type AckLine,
+  keyFor,
+  NAMESPACE,
+  ORIGIN,
+  payloadFor,
+  READY,
+  SEED,
+} from "./crash-workload.js";
+
+const CONCURRENCY = 256;
+const LIFETIME_MS = 60_000;
+
+function fail(why: string): never {
+  process.stderr.write(`crash-child: ${why}\n`);
+  process.exit(1);
+}
+
+async function main(dir: string, run: number): Promise<void> {
+  installNodeCrypto();
+  const db = await openLevelDatabase(dir);
+  const log = await Log.open({ origin: ORIGIN, seed: SEED, kv: db.namespace(NAMESPACE) });
+  process.stdout.write(`${READY}\n`);
+
+  let next = 0;
+  const pick = (): string => {
+    const roll = Math.random();
+    const below = (n: number) => Math.floor(Math.random() * n);
+    if (roll < 0.1 && next > 0) return `r${run}s${below(next)}`;
+    if (roll < 0.15 && run > 0) return `r${below(run)}s${below(300)}`;
+    return `r${run}s${next++}`;
+  };
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const s = pick();
+      const key = keyFor(s);
+      const r = await log.submit(payloadFor(s), key === undefined ? {} : { idempotencyKey: key });
+      const line: AckLine = {
+        s,
+        index: r.index,
+        id: r.idText,
+        timestamp: r.timestamp,
+        leafHash: Buffer.from(r.leafHash).toString("base64"),
+        duplicate: r.duplicate,
+        proof: await r.tlogProof(),
+      };
+      process.stdout.write(`${JSON.stringify(line)}\n`);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+}
+
+const [dir, run] = process.argv.slice(2);
+if (dir === undefined || run === undefined || !/^\d+$/.test(run)) {
+  fail("usage: crash-child.ts <db dir> <run>");
+}
+process.stdout.on("error", () => process.exit(2));
+setTimeout(() => fail(`not killed within ${LIFETIME_MS} ms`), LIFETIME_MS);
+main(dir, Number(run)).catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));
