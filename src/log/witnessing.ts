@@ -76,19 +76,41 @@ export class WitnessCollector {
     }));
   }
 
-  /** Asks every witness to cosign `note` (a checkpoint of `size`), in parallel. */
-  async cosign(note: string, size: number, proofFor: ProofFor): Promise<CosignResult> {
-    const lines = await Promise.all(this.#members.map((m) => this.#ask(m, note, size, proofFor)));
-    const witnesses = new Set<string>();
-    let merged = note;
-    this.#members.forEach((m, i) => {
-      const got = lines[i];
-      if (got !== undefined) {
-        merged += got;
-        witnesses.add(m.name);
-      }
+  /**
+   * Asks every witness to cosign `note` (a checkpoint of `size`), in parallel, and answers as soon
+   * as the cosignatures in hand meet the quorum (or every witness has answered): a slow witness
+   * does not hold up publishing. Late answers still update what the log knows of that witness.
+   */
+  cosign(note: string, size: number, proofFor: ProofFor): Promise<CosignResult> {
+    return new Promise((resolve) => {
+      const lines: (string | undefined)[] = this.#members.map(() => undefined);
+      let pending = this.#members.length;
+      let done = false;
+      const result = (): CosignResult => {
+        const witnesses = new Set<string>();
+        let merged = note;
+        this.#members.forEach((m, i) => {
+          if (lines[i] !== undefined) {
+            merged += lines[i];
+            witnesses.add(m.name);
+          }
+        });
+        return { note: merged, witnesses, quorum: quorumSatisfied(this.policy, witnesses) };
+      };
+      if (pending === 0) resolve(result());
+      this.#members.forEach((m, i) => {
+        void this.#ask(m, note, size, proofFor).then((line) => {
+          lines[i] = line;
+          pending--;
+          if (done) return;
+          const now = result();
+          if (now.quorum || pending === 0) {
+            done = true;
+            resolve(now);
+          }
+        });
+      });
     });
-    return { note: merged, witnesses, quorum: quorumSatisfied(this.policy, witnesses) };
   }
 
   async #ask(
