@@ -21,6 +21,7 @@ import {
   statSync,
   writeSync,
 } from "node:fs";
+import { open, rename } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { VellumError } from "../core/errors.js";
@@ -152,6 +153,29 @@ export function openKey(
   if (readIfExists(vkeyPath)?.trim() !== verifierKey)
     writeFileDurably(vkeyPath, `${verifierKey}\n`);
   return { name: key.name, seed: key.seed, verifierKey, created };
+}
+
+/** `writeFileDurably` without blocking the event loop. */
+export async function writeFileDurablyAsync(
+  path: string,
+  data: string,
+  mode = 0o644,
+): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, "w", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  const dirHandle = await open(join(path, ".."), "r");
+  try {
+    await dirHandle.sync();
+  } finally {
+    await dirHandle.close();
+  }
 }
 
 /** Opens DATA, creating it (and a new key) on first use. */

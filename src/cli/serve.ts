@@ -16,7 +16,7 @@ import { createApp } from "../server/app.js";
 import { Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
-import { openDataDir, writeFileDurably } from "./datadir.js";
+import { openDataDir, writeFileDurablyAsync } from "./datadir.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -49,24 +49,35 @@ function int(
   return n;
 }
 
-/** Remembers the last published checkpoint outside the database, at most once a second. */
+/**
+ * Remembers the last signed checkpoint outside the database, at most once a second, with
+ * asynchronous I/O (a synchronous fsync here stalled every request while it ran).
+ */
 function checkpointMarker(dir: string) {
   const path = join(dir, "checkpoint");
   let pending: SignedCheckpoint | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const flush = () => {
+  let writing: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
     timer = undefined;
-    if (pending !== undefined) writeFileDurably(path, pending.note);
+    const cp = pending;
     pending = undefined;
+    if (cp === undefined) return writing;
+    writing = writing
+      .then(() => writeFileDurablyAsync(path, cp.note))
+      .catch((e) => {
+        console.error(`vellum: could not update ${path}: ${(e as Error).message}`);
+      });
+    return writing;
   };
   return {
     update(cp: SignedCheckpoint) {
       pending = cp;
-      timer ??= setTimeout(flush, 1000);
+      timer ??= setTimeout(() => void flush(), 1000);
     },
-    flush() {
+    flush(): Promise<void> {
       if (timer !== undefined) clearTimeout(timer);
-      flush();
+      return flush();
     },
   };
 }
@@ -146,7 +157,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     console.log(`vellum: ${signal}: draining and signing a final checkpoint`);
     await new Promise<void>((done) => server.close(() => done()));
     await log.close();
-    marker.flush();
+    await marker.flush();
     await db.close();
     console.log(`vellum: stopped at size ${log.size}`);
     process.exit(0);

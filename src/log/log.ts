@@ -27,6 +27,7 @@ import { checkSize } from "../core/merkle.js";
 import { verifyQuorum } from "../core/policy.js";
 import { hashLeaf } from "../core/rfc6962.js";
 import { encodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
+import { base64 } from "../platform/base64.js";
 import type { KeyValueStore, WriteOp } from "../storage/types.js";
 import { IdGenerator } from "./ids.js";
 import {
@@ -146,7 +147,7 @@ interface PreparedBatch {
 type Status = "open" | "recovering" | "failed" | "closing" | "closed";
 
 /** A Map key for a hash (native base64: this runs for every submission). */
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
+const hex = base64;
 
 export class Log {
   readonly origin: string;

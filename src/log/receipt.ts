@@ -11,7 +11,8 @@
  * pay for a proof they never read.
  */
 import { encodeLeafFields, formatUuid } from "../core/entry.js";
-import { formatTlogProof } from "../core/tlog-proof.js";
+import { TLOG_PROOF_HEADER } from "../core/tlog-proof.js";
+import { base64 as b64 } from "../platform/base64.js";
 
 /** Builds the inclusion proof of `index` in the tree of `size`. */
 export type ProofSource = (index: number, size: number) => Promise<Uint8Array[]>;
@@ -61,13 +62,19 @@ export class Receipt {
     return this.#proof;
   }
 
-  /** The C2SP tlog-proof text. */
+  /**
+   * The C2SP tlog-proof text. Written directly rather than through formatTlogProof, which
+   * re-parses and re-checks the checkpoint note: this one is the log's own, checked when signed,
+   * and the receipt of every entry of a batch carries it (a test checks both give the same text).
+   */
   async tlogProof(): Promise<string> {
-    return formatTlogProof({
-      extra: encodeLeafFields({ id: this.id, timestamp: this.timestamp, leafHash: this.leafHash }),
-      index: this.index,
-      proof: await this.proof(),
-      checkpoint: this.checkpoint,
+    const extra = encodeLeafFields({
+      id: this.id,
+      timestamp: this.timestamp,
+      leafHash: this.leafHash,
     });
+    let text = `${TLOG_PROOF_HEADER}\nextra ${b64(extra)}\nindex ${this.index}\n`;
+    for (const h of await this.proof()) text += `${b64(h)}\n`;
+    return `${text}\n${this.checkpoint}`;
   }
 }

@@ -10,14 +10,8 @@
 import { bytesEqual } from "../core/bytes.js";
 import { CompactRange, foldRight } from "../core/compact.js";
 import { check, VellumError } from "../core/errors.js";
-import { checkSize, type NodeId, rangeNodes } from "../core/merkle.js";
-import {
-  assembleProof,
-  consistencyProofPlan,
-  inclusionProofPlan,
-  type ProofPlan,
-  planNodes,
-} from "../core/proof.js";
+import { checkSize, type NodeId, nodeEnd, nodeStart, rangeNodes } from "../core/merkle.js";
+import { consistencyProofPlan, inclusionProofPlan, type ProofPlan } from "../core/proof.js";
 import { EMPTY_ROOT } from "../core/rfc6962.js";
 import { partialTileWidth, TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
 import type { KeyValueStore, WriteOp } from "../storage/types.js";
@@ -36,6 +30,8 @@ export class Tree {
   /** The right-edge stratum of each tile level that has one (partial, or full until replaced). */
   readonly #edge = new Map<number, Stratum>();
   readonly #cache: LruCache<number, Stratum>;
+  /** Folds of right-edge subtrees, by leaf range "start-end" (see #prove). */
+  readonly #folds = new LruCache<string, Uint8Array>(4096);
 
   private constructor(kv: KeyValueStore, range: CompactRange, options: TreeOptions) {
     this.#kv = kv;
@@ -168,8 +164,30 @@ export class Tree {
     return hash;
   }
 
+  /**
+   * The proof's hashes. An element of several nodes (an incomplete subtree on a tree's right
+   * edge) is folded once per leaf range and cached: every proof against the same tree size needs
+   * the same few folds, and they never change.
+   */
   async #prove(plan: ProofPlan): Promise<Uint8Array[]> {
-    return assembleProof(plan, await this.readNodes(planNodes(plan)));
+    const out: Uint8Array[] = [];
+    for (const element of plan.elements) {
+      if (element.length === 1) {
+        const { level, index } = element[0]!;
+        out.push(this.#nodeInMemory(level, index) ?? (await this.#nodeFromStorage(level, index)));
+        continue;
+      }
+      const first = element[0]!;
+      const last = element[element.length - 1]!;
+      const key = `${nodeStart(first)}-${nodeEnd(last)}`;
+      let fold = this.#folds.get(key);
+      if (fold === undefined) {
+        fold = foldRight(await this.readNodes(element))!;
+        this.#folds.set(key, fold);
+      }
+      out.push(fold);
+    }
+    return out;
   }
 
   /** Inclusion proof of leaf `index` in the tree of `size` (any size up to the current one). */

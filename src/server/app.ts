@@ -7,15 +7,15 @@
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { type Context, Hono, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { methodNotAllowed } from "hono/method-not-allowed";
-import { base64Decode, base64Encode, hexDecode, parseDecimal } from "../core/bytes.js";
+import { base64Decode, concatBytes, hexDecode, parseDecimal } from "../core/bytes.js";
 import { MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
 import { VellumError } from "../core/errors.js";
 import { HASH_SIZE } from "../core/rfc6962.js";
 import { parseTilePath, TILE_WIDTH } from "../core/tiles.js";
 import type { Log, LogEntry } from "../log/log.js";
 import type { Receipt } from "../log/receipt.js";
+import { base64 as base64Encode } from "../platform/base64.js";
 import { Metrics } from "./metrics.js";
 import { HttpProblem, problemOf } from "./problem.js";
 import { SCOPES, type Scope, type TokenInfo, type TokenStore } from "./tokens.js";
@@ -51,6 +51,41 @@ const GZIP_MIN_BYTES = 1024;
 
 const json = (c: Context, body: unknown, status: 200 | 201 = 200) =>
   c.body(JSON.stringify(body), status, { "Content-Type": "application/json" });
+
+/**
+ * Reads the request body, refusing more than `limit` bytes with 413. A declared Content-Length
+ * is checked before reading; a chunked body is counted as it streams. (hono's bodyLimit
+ * middleware wraps every body in a web stream, which made each POST ~4x more expensive.)
+ */
+async function readBody(c: Context, limit: number): Promise<Uint8Array> {
+  const tooLarge = () =>
+    new HttpProblem("PAYLOAD_TOO_LARGE", `the body exceeds the limit of ${limit} bytes`);
+  const declared = c.req.header("Content-Length");
+  if (declared !== undefined) {
+    const length = Number(declared);
+    if (!Number.isSafeInteger(length) || length < 0) {
+      throw new HttpProblem("BAD_REQUEST", "Content-Length is not a valid length");
+    }
+    if (length > limit) throw tooLarge();
+    return new Uint8Array(await c.req.arrayBuffer());
+  }
+  const body = c.req.raw.body;
+  if (body === null) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    parts.push(value);
+  }
+  return concatBytes(...parts);
+}
 
 function decimal(value: string | undefined, what: string): number {
   if (value === undefined)
@@ -186,12 +221,6 @@ export function createApp(options: AppOptions): Hono<Env> {
 
   // ---- submissions -------------------------------------------------------------------------
 
-  const tooLarge = (limit: number) => (c: Context) =>
-    problem(
-      c,
-      new HttpProblem("PAYLOAD_TOO_LARGE", `the body exceeds the limit of ${limit} bytes`),
-    );
-
   function idempotencyKey(c: Context): string | undefined {
     const key = c.req.header("Idempotency-Key");
     if (key === undefined) return undefined;
@@ -204,94 +233,83 @@ export function createApp(options: AppOptions): Hono<Env> {
     return key;
   }
 
-  app.post(
-    "/v1/entries",
-    requireScope("append"),
-    bodyLimit({ maxSize: MAX_PAYLOAD_SIZE, onError: tooLarge(MAX_PAYLOAD_SIZE) }),
-    async (c) => {
-      const key = idempotencyKey(c);
-      const payload = new Uint8Array(await c.req.arrayBuffer());
-      if (payload.length === 0)
-        throw new HttpProblem("BAD_REQUEST", "the payload (request body) is empty");
-      let receipt: Receipt;
-      try {
-        receipt = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
-      } catch (e) {
-        metrics.submissions.inc({ result: "error" });
-        throw e;
-      }
-      metrics.submissions.inc({ result: receipt.duplicate ? "duplicate" : "created" });
-      return json(c, await receiptJson(receipt), receipt.duplicate ? 200 : 201);
-    },
-  );
+  app.post("/v1/entries", requireScope("append"), async (c) => {
+    const key = idempotencyKey(c);
+    const payload = await readBody(c, MAX_PAYLOAD_SIZE);
+    if (payload.length === 0)
+      throw new HttpProblem("BAD_REQUEST", "the payload (request body) is empty");
+    let receipt: Receipt;
+    try {
+      receipt = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
+    } catch (e) {
+      metrics.submissions.inc({ result: "error" });
+      throw e;
+    }
+    metrics.submissions.inc({ result: receipt.duplicate ? "duplicate" : "created" });
+    return json(c, await receiptJson(receipt), receipt.duplicate ? 200 : 201);
+  });
 
-  app.post(
-    "/v1/entries/batch",
-    requireScope("append"),
-    bodyLimit({ maxSize: LIMITS.maxBatchBodyBytes, onError: tooLarge(LIMITS.maxBatchBodyBytes) }),
-    async (c) => {
-      if (!(c.req.header("Content-Type") ?? "").toLowerCase().startsWith("application/json")) {
-        throw new HttpProblem("UNSUPPORTED_MEDIA_TYPE", "send the batch as application/json");
+  app.post("/v1/entries/batch", requireScope("append"), async (c) => {
+    if (!(c.req.header("Content-Type") ?? "").toLowerCase().startsWith("application/json")) {
+      throw new HttpProblem("UNSUPPORTED_MEDIA_TYPE", "send the batch as application/json");
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder().decode(await readBody(c, LIMITS.maxBatchBodyBytes)));
+    } catch (e) {
+      if (e instanceof HttpProblem) throw e;
+      throw new HttpProblem("BAD_REQUEST", "the body is not valid JSON");
+    }
+    const items = (body as { entries?: unknown })?.entries;
+    if (!Array.isArray(items) || items.length === 0 || items.length > maxBatchEntries) {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        `"entries" must be an array of 1-${maxBatchEntries} objects`,
+      );
+    }
+    // Validate everything first: a malformed batch changes nothing.
+    const parsed = items.map((item, i) => {
+      const it = item as { payload?: unknown; idempotencyKey?: unknown };
+      if (typeof it !== "object" || it === null || typeof it.payload !== "string") {
+        throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload must be a base64 string`);
       }
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        throw new HttpProblem("BAD_REQUEST", "the body is not valid JSON");
-      }
-      const items = (body as { entries?: unknown })?.entries;
-      if (!Array.isArray(items) || items.length === 0 || items.length > maxBatchEntries) {
-        throw new HttpProblem(
-          "BAD_REQUEST",
-          `"entries" must be an array of 1-${maxBatchEntries} objects`,
+      const payload = base64Decode(it.payload, `entries[${i}].payload`);
+      if (payload.length === 0)
+        throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload is empty`);
+      if (payload.length > MAX_PAYLOAD_SIZE) {
+        throw new VellumError(
+          "TOO_LARGE",
+          `entries[${i}].payload is ${payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE}`,
         );
       }
-      // Validate everything first: a malformed batch changes nothing.
-      const parsed = items.map((item, i) => {
-        const it = item as { payload?: unknown; idempotencyKey?: unknown };
-        if (typeof it !== "object" || it === null || typeof it.payload !== "string") {
-          throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload must be a base64 string`);
+      const key = it.idempotencyKey;
+      if (
+        key !== undefined &&
+        (typeof key !== "string" || key.length === 0 || key.length > LIMITS.maxIdempotencyKeyLength)
+      ) {
+        throw new HttpProblem(
+          "BAD_REQUEST",
+          `entries[${i}].idempotencyKey must be a string of 1-${LIMITS.maxIdempotencyKeyLength} characters`,
+        );
+      }
+      return { payload, key: key as string | undefined };
+    });
+    const results = await Promise.all(
+      parsed.map(async ({ payload, key }) => {
+        try {
+          const r = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
+          metrics.submissions.inc({ result: r.duplicate ? "duplicate" : "created" });
+          return { status: r.duplicate ? 200 : 201, ...(await receiptJson(r)) };
+        } catch (e) {
+          metrics.submissions.inc({ result: "error" });
+          const { problem: p } = problemOf(e);
+          metrics.errors.inc({ code: p.code });
+          return { status: p.status, error: { code: p.code, detail: p.detail } };
         }
-        const payload = base64Decode(it.payload, `entries[${i}].payload`);
-        if (payload.length === 0)
-          throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload is empty`);
-        if (payload.length > MAX_PAYLOAD_SIZE) {
-          throw new VellumError(
-            "TOO_LARGE",
-            `entries[${i}].payload is ${payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE}`,
-          );
-        }
-        const key = it.idempotencyKey;
-        if (
-          key !== undefined &&
-          (typeof key !== "string" ||
-            key.length === 0 ||
-            key.length > LIMITS.maxIdempotencyKeyLength)
-        ) {
-          throw new HttpProblem(
-            "BAD_REQUEST",
-            `entries[${i}].idempotencyKey must be a string of 1-${LIMITS.maxIdempotencyKeyLength} characters`,
-          );
-        }
-        return { payload, key: key as string | undefined };
-      });
-      const results = await Promise.all(
-        parsed.map(async ({ payload, key }) => {
-          try {
-            const r = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
-            metrics.submissions.inc({ result: r.duplicate ? "duplicate" : "created" });
-            return { status: r.duplicate ? 200 : 201, ...(await receiptJson(r)) };
-          } catch (e) {
-            metrics.submissions.inc({ result: "error" });
-            const { problem: p } = problemOf(e);
-            metrics.errors.inc({ code: p.code });
-            return { status: p.status, error: { code: p.code, detail: p.detail } };
-          }
-        }),
-      );
-      return json(c, { results });
-    },
-  );
+      }),
+    );
+    return json(c, { results });
+  });
 
   // ---- C2SP tlog-tiles ---------------------------------------------------------------------
 
@@ -419,35 +437,31 @@ export function createApp(options: AppOptions): Hono<Env> {
   app.get("/v1/tokens", requireScope("admin"), (c) =>
     json(c, { tokens: tokens.list().map(tokenJson) }),
   );
-  app.post(
-    "/v1/tokens",
-    requireScope("admin"),
-    bodyLimit({ maxSize: 4096, onError: tooLarge(4096) }),
-    async (c) => {
-      let body: { name?: unknown; scopes?: unknown };
-      try {
-        body = await c.req.json();
-      } catch {
-        throw new HttpProblem(
-          "BAD_REQUEST",
-          'send JSON: {"name": "...", "scopes": ["append", "read"]}',
-        );
-      }
-      const { name, scopes } = body ?? {};
-      if (
-        typeof name !== "string" ||
-        !Array.isArray(scopes) ||
-        !scopes.every((s) => SCOPES.includes(s))
-      ) {
-        throw new HttpProblem(
-          "BAD_REQUEST",
-          `"name" must be a string and "scopes" a list of ${SCOPES.join(", ")}`,
-        );
-      }
-      const { token, info } = await tokens.create(name, scopes as Scope[]);
-      return json(c, { token, ...tokenJson(info) }, 201);
-    },
-  );
+  app.post("/v1/tokens", requireScope("admin"), async (c) => {
+    let body: { name?: unknown; scopes?: unknown };
+    try {
+      body = JSON.parse(new TextDecoder().decode(await readBody(c, 4096)));
+    } catch (e) {
+      if (e instanceof HttpProblem) throw e;
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        'send JSON: {"name": "...", "scopes": ["append", "read"]}',
+      );
+    }
+    const { name, scopes } = body ?? {};
+    if (
+      typeof name !== "string" ||
+      !Array.isArray(scopes) ||
+      !scopes.every((s) => SCOPES.includes(s))
+    ) {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        `"name" must be a string and "scopes" a list of ${SCOPES.join(", ")}`,
+      );
+    }
+    const { token, info } = await tokens.create(name, scopes as Scope[]);
+    return json(c, { token, ...tokenJson(info) }, 201);
+  });
   app.post("/v1/tokens/:id/revoke", requireScope("admin"), async (c) =>
     json(c, tokenJson(await tokens.revoke(c.req.param("id")))),
   );

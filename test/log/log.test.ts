@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { bytesEqual } from "../../src/core/bytes.js";
 import { CompactRange } from "../../src/core/compact.js";
-import { parseUuid } from "../../src/core/entry.js";
+import { encodeLeafFields, parseUuid } from "../../src/core/entry.js";
 import { hashLeaf } from "../../src/core/rfc6962.js";
 import {
   buildHashTile,
@@ -14,6 +14,7 @@ import {
   formatTilePath,
   tilesForSize,
 } from "../../src/core/tiles.js";
+import { formatTlogProof } from "../../src/core/tlog-proof.js";
 import { verifyInclusion } from "../../src/core/verify.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { codeOf } from "../helpers/errors.js";
@@ -58,6 +59,21 @@ describe("log engine", () => {
       expect(byIndex[i]!.timestamp).toBeGreaterThanOrEqual(byIndex[i - 1]!.timestamp);
     }
     await checkConsistentHistory(log, published);
+    await log.close();
+  });
+
+  it("writes receipts exactly as the core's tlog-proof formatter does", async () => {
+    const { log } = await openMemoryLog();
+    const receipts = await Promise.all([0, 1, 2, 3, 4, 5, 6].map((i) => log.submit(payloadOf(i))));
+    for (const r of receipts) {
+      const formatted = formatTlogProof({
+        extra: encodeLeafFields({ id: r.id, timestamp: r.timestamp, leafHash: r.leafHash }),
+        index: r.index,
+        proof: await r.proof(),
+        checkpoint: r.checkpoint,
+      });
+      expect(await r.tlogProof()).toBe(formatted);
+    }
     await log.close();
   });
 

@@ -68,3 +68,16 @@ describe("noble and node:crypto agree", () => {
     }
   });
 });
+
+describe("native base64", () => {
+  it("equals the core's canonical encoder", async () => {
+    const { base64 } = await import("../../src/platform/base64.js");
+    const { base64Encode } = await import("../../src/core/bytes.js");
+    fc.assert(
+      fc.property(bytes(100), (data) => {
+        expect(base64(data)).toBe(base64Encode(data));
+        expect(base64(data.subarray(1))).toBe(base64Encode(data.subarray(1)));
+      }),
+    );
+  });
+});
