@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { VellumError } from "../core/errors.js";
 import { installNodeCrypto } from "../platform/node-crypto.js";
+import { registerMonitor } from "./monitor.js";
 import { registerPeopleCommands } from "./people.js";
 import { registerServe } from "./serve.js";
 import { registerTokens } from "./tokens.js";
@@ -22,6 +23,7 @@ const program = new Command()
   .exitOverride();
 
 registerServe(program);
+registerMonitor(program);
 registerPeopleCommands(program);
 registerTokens(program);
 registerVectors(program);

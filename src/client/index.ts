@@ -4,5 +4,7 @@
  * (The Node file store for trusted state is `vellum/client/node`.)
  */
 export * from "./http.js";
+export * from "./monitor.js";
 export * from "./receipts.js";
+export * from "./tiles.js";
 export * from "./verifying.js";

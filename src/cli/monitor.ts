@@ -1,0 +1,292 @@
+/**
+ * `vellum monitor`: follows any C2SP tlog-tiles log, downloads and checks every entry, and
+ * proves each new checkpoint consistent with the last one it verified (src/client/monitor.ts
+ * says what exactly is checked). The state (verified size, compact range, checkpoint) lives in
+ * `--state DIR/monitor-state.json`, written atomically after every verified checkpoint, so a
+ * restart resumes and holds the log to what it signed before the restart.
+ *
+ * Exit codes: 0 caught up and verified (--once) or stopped by a signal; 1 an error (network,
+ * bad signature, quorum not met, a checkpoint older than the saved one, ...); 3 the log is
+ * inconsistent or served data that contradicts its checkpoint: an evidence file was written
+ * (state dir, else the working directory) and POSTed to --webhook.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import {
+  type Evidence,
+  Monitor,
+  MonitorError,
+  type MonitorProgress,
+  type MonitorState,
+} from "../client/monitor.js";
+import { TileReader } from "../client/tiles.js";
+import { check, VellumError } from "../core/errors.js";
+import { parseVerifierKey } from "../core/keys.js";
+import { writeFileDurably } from "./datadir.js";
+
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_EVIDENCE = 3;
+export const STATE_FILE = "monitor-state.json";
+const STATE_FORMAT = "vellum-monitor-state/v1";
+
+export interface MonitorCommandOptions {
+  url: string;
+  key: string;
+  policy?: string;
+  state?: string;
+  once?: boolean;
+  interval: string;
+  token?: string;
+  webhook?: string;
+  concurrency: string;
+}
+
+/** Where the command writes and what it reads besides its options (tests pass their own). */
+export interface MonitorIo {
+  readonly stdout: { write(text: string): unknown; isTTY?: boolean };
+  readonly stderr: { write(text: string): unknown };
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Stops polling; without one, SIGINT and SIGTERM do. */
+  readonly signal?: AbortSignal;
+  readonly fetch?: typeof fetch;
+}
+
+interface StateFile extends MonitorState {
+  readonly format: typeof STATE_FORMAT;
+  readonly origin: string;
+  readonly logKey: string;
+  readonly url: string;
+  readonly updated: string;
+}
+
+function positive(value: string, what: string, integer: boolean): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new VellumError("OUT_OF_RANGE", `${what} must be a positive number, got "${value}"`);
+  }
+  return n;
+}
+
+function readState(path: string, logKey: string): MonitorState | undefined {
+  if (!existsSync(path)) return undefined;
+  let doc: StateFile;
+  try {
+    doc = JSON.parse(readFileSync(path, "utf8")) as StateFile;
+  } catch (e) {
+    throw new VellumError("MALFORMED", `${path}: not JSON (${(e as Error).message})`);
+  }
+  check(doc?.format === STATE_FORMAT, "MALFORMED", `${path}: not a ${STATE_FORMAT} file`);
+  check(
+    doc.logKey === logKey,
+    "STATE_MISMATCH",
+    `${path} holds the state of another log key (${doc.logKey}); use another --state directory`,
+  );
+  return { size: doc.size, hashes: doc.hashes, checkpoint: doc.checkpoint };
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const m = Math.floor(seconds / 60);
+  return m < 60
+    ? `${m} min ${Math.round(seconds % 60)} s`
+    : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/** Renders progress: a redrawn bar on a terminal, a plain line every 5 s otherwise. */
+function progressPrinter(io: MonitorIo) {
+  const tty = io.stdout.isTTY === true;
+  let lastLine = 0;
+  let drawn = false;
+  return {
+    update(p: MonitorProgress) {
+      const total = p.to - p.from;
+      const done = p.done - p.from;
+      const share = total > 0 ? done / total : 1;
+      const stats = `${fmt(p.done)}/${fmt(p.to)} entries  ${fmt(p.entriesPerSecond)} entries/s  ETA ${duration(p.etaSeconds)}`;
+      if (tty) {
+        const width = 30;
+        const filled = Math.round(share * width);
+        const bar = `${"#".repeat(filled)}${".".repeat(width - filled)}`;
+        io.stdout.write(`\r[${bar}] ${(share * 100).toFixed(0).padStart(3)}%  ${stats}\x1b[K`);
+        drawn = true;
+      } else if (p.elapsedMs - lastLine >= 5000) {
+        lastLine = p.elapsedMs;
+        io.stdout.write(`vellum monitor: ${(share * 100).toFixed(0)}%  ${stats}\n`);
+      }
+    },
+    end() {
+      if (drawn) io.stdout.write("\r\x1b[K");
+      drawn = false;
+      lastLine = 0;
+    },
+  };
+}
+
+async function postWebhook(url: string, evidence: Evidence, io: MonitorIo): Promise<void> {
+  try {
+    const res = await (io.fetch ?? fetch)(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(evidence),
+      signal: AbortSignal.timeout(10_000),
+    });
+    res.body?.cancel().catch(() => {});
+    if (!res.ok) throw new Error(`status ${res.status}`);
+    io.stderr.write(`vellum monitor: evidence POSTed to ${url}\n`);
+  } catch (e) {
+    io.stderr.write(`vellum monitor: POST to ${url} failed: ${(e as Error).message}\n`);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((done) => {
+    if (signal.aborted) return done();
+    const timer = setTimeout(finish, ms);
+    function finish() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", finish);
+      done();
+    }
+    signal.addEventListener("abort", finish);
+  });
+}
+
+/** Runs the command; resolves to the exit code. */
+export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Promise<number> {
+  const logKey = opts.key.trim();
+  const origin = parseVerifierKey(logKey).name;
+  const intervalMs = positive(opts.interval, "--interval", false) * 1000;
+  const concurrency = positive(opts.concurrency, "--concurrency", true);
+  const policy = opts.policy === undefined ? undefined : readFileSync(opts.policy, "utf8");
+  const token = opts.token ?? io.env.VELLUM_TOKEN;
+  const stateDir = opts.state === undefined ? undefined : resolve(opts.state);
+  const statePath = stateDir === undefined ? undefined : join(stateDir, STATE_FILE);
+  const saved = statePath === undefined ? undefined : readState(statePath, logKey);
+
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  if (io.signal === undefined) {
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  } else if (io.signal.aborted) {
+    stop();
+  } else {
+    io.signal.addEventListener("abort", stop, { once: true });
+  }
+  const progress = progressPrinter(io);
+  const reader = new TileReader({
+    url: opts.url,
+    ...(token === undefined || token === ""
+      ? {}
+      : { headers: { Authorization: `Bearer ${token}` } }),
+    ...(io.fetch === undefined ? {} : { fetch: io.fetch }),
+    signal: controller.signal,
+  });
+  const monitor = new Monitor({
+    reader,
+    logKey,
+    ...(policy === undefined ? {} : { policy }),
+    ...(saved === undefined ? {} : { state: saved }),
+    concurrency,
+    onProgress: (p) => progress.update(p),
+  });
+  const say = (line: string) => io.stdout.write(`vellum monitor: ${line}\n`);
+  say(
+    saved === undefined
+      ? `following ${origin} at ${reader.url} from size 0`
+      : `resuming ${origin} at ${reader.url} from verified size ${fmt(saved.size)}`,
+  );
+
+  try {
+    for (;;) {
+      try {
+        const r = await monitor.update();
+        progress.end();
+        if (statePath !== undefined) {
+          const doc: StateFile = {
+            format: STATE_FORMAT,
+            origin,
+            logKey,
+            url: reader.url,
+            updated: new Date().toISOString(),
+            ...monitor.state,
+          };
+          writeFileDurably(statePath, `${JSON.stringify(doc, null, 1)}\n`);
+        }
+        const signed =
+          r.timestamp === undefined ? "" : `, signed ${new Date(r.timestamp * 1000).toISOString()}`;
+        if (r.newEntries > 0) {
+          say(
+            `verified size ${fmt(r.size)}: +${fmt(r.newEntries)} entries in ${duration(r.elapsedMs / 1000)} (${fmt(r.entriesPerSecond)} entries/s)${signed}`,
+          );
+        } else if (opts.once) {
+          say(`up to date at size ${fmt(r.size)}${signed}`);
+        }
+        if (opts.once) return EXIT_OK;
+      } catch (e) {
+        progress.end();
+        if (e instanceof MonitorError) {
+          const dir = stateDir ?? process.cwd();
+          const stamp = e.evidence.detectedAt.replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+          const file = join(dir, `evidence-${stamp}-${e.code.toLowerCase()}.json`);
+          writeFileDurably(file, `${JSON.stringify(e.evidence, null, 1)}\n`);
+          io.stderr.write(`vellum monitor: ${e.code}: ${e.message}\n`);
+          io.stderr.write(`vellum monitor: evidence written to ${file}\n`);
+          if (opts.webhook !== undefined) await postWebhook(opts.webhook, e.evidence, io);
+          return EXIT_EVIDENCE;
+        }
+        if (controller.signal.aborted) break;
+        const message = e instanceof VellumError ? `${e.code}: ${e.message}` : String(e);
+        io.stderr.write(`vellum monitor: ${message}\n`);
+        if (opts.once) return EXIT_ERROR;
+      }
+      if (controller.signal.aborted) break;
+      await sleep(intervalMs, controller.signal);
+      if (controller.signal.aborted) break;
+    }
+    say(`stopped at verified size ${fmt(monitor.size)}`);
+    return opts.once ? EXIT_ERROR : EXIT_OK;
+  } finally {
+    process.removeListener("SIGINT", stop);
+    process.removeListener("SIGTERM", stop);
+  }
+}
+
+export function registerMonitor(program: Command): void {
+  program
+    .command("monitor")
+    .description(
+      "follow a C2SP tlog-tiles log: verify every checkpoint, download and check every entry, detect split views",
+    )
+    .requiredOption("--url <url>", "the log's tlog-tiles prefix (serves /checkpoint and /tile/)")
+    .requiredOption("--key <vkey>", "the log's verifier key (e.g. the contents of DATA/log.vkey)")
+    .option("--policy <file>", "a C2SP tlog-policy file: checkpoints must meet its witness quorum")
+    .option("--state <dir>", "directory for the monitor's state (and evidence files)")
+    .option("--once", "catch up once, then exit: 0 when everything verified")
+    .option("--interval <seconds>", "seconds between polls", "10")
+    .option("--token <token>", "bearer token with the read scope (default: $VELLUM_TOKEN)")
+    .option("--webhook <url>", "POST evidence JSON here when the log is caught misbehaving")
+    .option("--concurrency <n>", "entry bundles fetched in parallel", "8")
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 caught up (--once) or stopped, 1 error, 3 inconsistency (evidence file written).
+
+Example:
+  npx vellum monitor --url http://127.0.0.1:6962 --key "$(cat vellum-data/log.vkey)" \\
+    --state ./monitor --once
+`,
+    )
+    .action(async (opts: MonitorCommandOptions) => {
+      process.exitCode = await runMonitor(opts, {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        env: process.env,
+      });
+    });
+}

@@ -1,0 +1,721 @@
+/**
+ * @module
+ * A monitor for any C2SP tlog-tiles log: it follows the log's checkpoints and downloads every
+ * entry, so that everything the log has signed is checked, not only what proofs touch.
+ * Pure: no node:* imports; the only I/O is the TileReader's `fetch`.
+ *
+ * What one `update()` proves, for the log's latest checkpoint C (size n) and the last verified
+ * state S (size m, the compact range of the tree of size m, and the checkpoint that signed it):
+ * 1. C is signed by the log key (and, given a tlog-policy, cosigned by a witness quorum).
+ * 2. m = n: C's root equals S's root; else the log signed two roots for one size (INCONSISTENT).
+ * 3. m < n, quick check first (fail fast, O(log n) tiles): the root of the first m leaves that
+ *    the log's tiles for size n imply equals S's root, and the consistency proof built from
+ *    those tiles verifies against C's root. If the tiles imply another old root AND verify
+ *    against C's root, the log signed two inconsistent trees: INCONSISTENT, with the proof as
+ *    evidence anyone can re-check ({@link verifyEvidence}). Any other failure is PROOF_MISMATCH.
+ * 4. Then the real check, independent of anything the server computed: every entry bundle and
+ *    level-0 tile from leaf m to n is downloaded; each entry's RFC 6962 leaf hash must equal the
+ *    hash the tile holds for it; the leaf hashes of m..n-1 extend S's compact range, and the
+ *    resulting root must equal C's root. Extending the saved range IS the consistency check
+ *    between S and C: C's tree then provably has S's tree as its prefix. Completed nodes at
+ *    heights 8, 16, ... are also compared with the log's upper tiles, so proofs served from its
+ *    tiles are right too. Any mismatch is PROOF_MISMATCH.
+ * A checkpoint smaller than S is refused with STATE_MISMATCH (a stale cache, or a rollback: not
+ * evidence by itself, since the monitor keeps no old tree to compare it with).
+ *
+ * On INCONSISTENT and PROOF_MISMATCH the thrown {@link MonitorError} carries an {@link Evidence}
+ * object: both signed checkpoints, what mismatched, and the offending tile or bundle (path,
+ * SHA-256, bytes when small). Entries are opaque; Vellum leaves (src/core/entry.ts) can be
+ * decoded on the way to report ids. Indices and sizes are safe integers, never bit-twiddled.
+ */
+import {
+  base64Decode,
+  base64DecodeFixed,
+  base64Encode,
+  bytesEqual,
+  hexEncode,
+} from "../core/bytes.js";
+import { type Checkpoint, openCheckpoint } from "../core/checkpoint.js";
+import { CompactRange, foldRight } from "../core/compact.js";
+import { cosignatureVerifier } from "../core/cosignature.js";
+import { sha256 } from "../core/crypto.js";
+import { decodeLeaf, formatUuid } from "../core/entry.js";
+import { check, VellumError } from "../core/errors.js";
+import {
+  type NoteVerifier,
+  parseVerifierKey,
+  SIG_TYPE_ED25519,
+  verifierFromKey,
+} from "../core/keys.js";
+import { checkSize, rangeNodes } from "../core/merkle.js";
+import { type Policy, parsePolicy, verifyQuorum } from "../core/policy.js";
+import { EMPTY_ROOT, hashLeaf } from "../core/rfc6962.js";
+import { decodeEntryBundle, decodeHashTile, TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
+import { verifyConsistency } from "../core/verify.js";
+import {
+  type EntryBundleRead,
+  type Fetched,
+  type HashTileRead,
+  TileDataError,
+  type TileReader,
+  tileWidthAt,
+} from "./tiles.js";
+
+/** What a monitor remembers between runs: enough to extend the tree and to hold the log to it. */
+export interface MonitorState {
+  /** The verified tree size. */
+  readonly size: number;
+  /** Base64 hashes of the compact range [0, size): `rangeNodes(0, size)`, left to right. */
+  readonly hashes: readonly string[];
+  /** The signed checkpoint note that verified at `size` (null before the first one). */
+  readonly checkpoint: string | null;
+}
+
+/** The empty state: follow the log from size 0. */
+export const INITIAL_STATE: MonitorState = { size: 0, hashes: [], checkpoint: null };
+
+export interface MonitorEntry {
+  readonly index: number;
+  /** The entry's bytes as in the bundle (for Vellum, the CBOR leaf). */
+  readonly data: Uint8Array;
+  readonly leafHash: Uint8Array;
+  /** With `decodeLeaves`, for entries that are Vellum leaves: the UUIDv7 and timestamp. */
+  readonly vellum?: { readonly id: string; readonly timestamp: number };
+}
+
+export interface MonitorProgress {
+  /** The verified size this catch-up started from. */
+  readonly from: number;
+  /** The size of the checkpoint being caught up with. */
+  readonly to: number;
+  /** Entries read and hashed so far: the tree built so far has this size. */
+  readonly done: number;
+  readonly elapsedMs: number;
+  readonly entriesPerSecond: number;
+  /** Seconds left at the current rate (0 when done). */
+  readonly etaSeconds: number;
+}
+
+export interface MonitorUpdate {
+  readonly origin: string;
+  readonly previousSize: number;
+  readonly size: number;
+  readonly rootHash: Uint8Array;
+  /** The verified checkpoint note. */
+  readonly checkpoint: string;
+  readonly newEntries: number;
+  readonly elapsedMs: number;
+  readonly entriesPerSecond: number;
+  /** POSIX seconds of a Vellum log's timestamp signature (same key, type 0x04), if present. */
+  readonly timestamp?: number;
+}
+
+export interface MonitorOptions {
+  readonly reader: TileReader;
+  /** The log's verifier key (`<name>+<key id>+<key>`, type 0x01); its name is the origin. */
+  readonly logKey: string;
+  /** A C2SP tlog-policy (text or parsed): checkpoints must also meet its witness quorum. */
+  readonly policy?: Policy | string;
+  /** Resume from this state (default: follow from size 0). Checked against its checkpoint. */
+  readonly state?: MonitorState;
+  /** Entry bundles (each with its level-0 tile) fetched in parallel (default 8). */
+  readonly concurrency?: number;
+  /** Also compare the log's tiles above level 0 with the rebuilt tree (default true). */
+  readonly checkUpperTiles?: boolean;
+  /** Decode Vellum leaves for `onEntry` (entries that are not Vellum leaves stay opaque). */
+  readonly decodeLeaves?: boolean;
+  /** Called for each new entry, in index order, before its checkpoint is verified. */
+  readonly onEntry?: (entry: MonitorEntry) => void;
+  readonly onProgress?: (progress: MonitorProgress) => void;
+  /** Milliseconds since the epoch (for evidence timestamps). */
+  readonly now?: () => number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evidence
+
+export const EVIDENCE_FORMAT = "vellum-monitor-evidence/v1";
+/** Resource bytes up to this size are embedded (base64) in evidence. */
+const EMBED_LIMIT = 1024 * 1024;
+
+export interface EvidenceCheckpoint {
+  readonly size: number;
+  /** Base64 root hash. */
+  readonly rootHash: string;
+  /** The signed note, verbatim. */
+  readonly note: string;
+}
+
+export interface EvidenceResource {
+  readonly url: string;
+  readonly length: number;
+  /** Lowercase hex SHA-256 of the bytes as served (after Content-Encoding decoding). */
+  readonly sha256: string;
+  /** Base64 of the bytes, when at most 1 MiB. */
+  readonly data?: string;
+}
+
+export interface Evidence {
+  readonly format: typeof EVIDENCE_FORMAT;
+  readonly code: "INCONSISTENT" | "PROOF_MISMATCH";
+  readonly reason: string;
+  readonly origin: string;
+  readonly logKey: string;
+  readonly url: string;
+  /** ISO 8601. */
+  readonly detectedAt: string;
+  /** The last checkpoint the monitor had verified (null if none). */
+  readonly previous: EvidenceCheckpoint | null;
+  /** The checkpoint that failed. */
+  readonly checkpoint: EvidenceCheckpoint;
+  /** The leaf index, or with `level` the node, whose hash mismatched. */
+  readonly index?: number;
+  /** Tree height of the mismatched node (0 = a leaf). */
+  readonly level?: number;
+  /** Base64: what the signed data implies, and what the log served or what was computed. */
+  readonly expected?: string;
+  readonly actual?: string;
+  readonly resources?: readonly EvidenceResource[];
+  /**
+   * A consistency proof from `from` (= previous.size) to `to` (= checkpoint.size) built from the
+   * log's tiles, which verifies against `oldRoot` and checkpoint.rootHash.
+   */
+  readonly consistency?: {
+    readonly from: number;
+    readonly to: number;
+    readonly oldRoot: string;
+    readonly proof: readonly string[];
+  };
+}
+
+/** A verified inconsistency or mismatch: `code` is INCONSISTENT or PROOF_MISMATCH. */
+export class MonitorError extends VellumError {
+  declare readonly evidence: Evidence;
+  constructor(evidence: Evidence) {
+    super(evidence.code, evidence.reason, { evidence });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+interface Verified {
+  readonly note: string;
+  readonly checkpoint: Checkpoint;
+  readonly timestamp: number | undefined;
+}
+
+function decodeState(state: MonitorState): CompactRange {
+  check(
+    typeof state === "object" && state !== null,
+    "MALFORMED",
+    "monitor state must be an object",
+  );
+  checkSize(state.size, "state.size");
+  check(Array.isArray(state.hashes), "MALFORMED", "state.hashes must be an array");
+  const hashes = state.hashes.map((h, i) => base64DecodeFixed(h, 32, `state.hashes[${i}]`));
+  return CompactRange.fromHashes(0, state.size, hashes);
+}
+
+/** Follows one log. Not re-entrant: await one `update()` before starting the next. */
+export class Monitor {
+  readonly origin: string;
+  readonly #reader: TileReader;
+  readonly #logKey: string;
+  readonly #logVerifier: NoteVerifier;
+  readonly #timestampVerifier: NoteVerifier;
+  readonly #policy: Policy | undefined;
+  readonly #options: MonitorOptions;
+  readonly #concurrency: number;
+  #range: CompactRange;
+  #verified: Verified | undefined;
+  #busy = false;
+
+  constructor(options: MonitorOptions) {
+    this.#options = options;
+    this.#reader = options.reader;
+    const key = parseVerifierKey(options.logKey);
+    check(key.type === SIG_TYPE_ED25519, "BAD_KEY", "the log key must be a type 0x01 note key");
+    this.#logKey = options.logKey;
+    this.origin = key.name;
+    this.#logVerifier = verifierFromKey(options.logKey);
+    // A Vellum log also signs a timestamp with the same key as a tlog-cosignature (type 0x04).
+    this.#timestampVerifier = cosignatureVerifier(key.name, key.publicKey);
+    this.#policy =
+      typeof options.policy === "string" ? parsePolicy(options.policy) : options.policy;
+    if (this.#policy !== undefined && this.#policy.logs.length > 0) {
+      check(
+        this.#policy.logs.some(
+          (l) => l.key.name === key.name && bytesEqual(l.key.publicKey, key.publicKey),
+        ),
+        "BAD_KEY",
+        `the policy does not list the log key ${key.name}`,
+      );
+    }
+    this.#concurrency = options.concurrency ?? 8;
+    check(
+      Number.isInteger(this.#concurrency) && this.#concurrency >= 1,
+      "OUT_OF_RANGE",
+      "concurrency must be an integer >= 1",
+    );
+
+    const state = options.state ?? INITIAL_STATE;
+    this.#range = decodeState(state);
+    if (state.checkpoint === null) {
+      check(
+        state.size === 0,
+        "STATE_MISMATCH",
+        "a monitor state above size 0 needs its checkpoint",
+      );
+    } else {
+      const v = this.#open(state.checkpoint);
+      check(
+        v.checkpoint.size === state.size && bytesEqual(v.checkpoint.rootHash, this.#range.root()),
+        "STATE_MISMATCH",
+        `the saved compact range (size ${state.size}) does not match its saved checkpoint (size ${v.checkpoint.size})`,
+      );
+      this.#verified = v;
+    }
+    this.#reader.observeSize(state.size);
+  }
+
+  /** The state to save (JSON-safe); pass it back as `state` to resume. */
+  get state(): MonitorState {
+    return {
+      size: this.#range.end,
+      hashes: this.#range.hashes().map(base64Encode),
+      checkpoint: this.#verified?.note ?? null,
+    };
+  }
+
+  get size(): number {
+    return this.#range.end;
+  }
+
+  /** Verifies a checkpoint note's signatures (log key, Vellum timestamp, policy quorum). */
+  #open(note: string): Verified {
+    const opened = openCheckpoint(note, this.#logVerifier, [this.#timestampVerifier]);
+    if (this.#policy !== undefined) verifyQuorum(this.#policy, note);
+    const stamp = opened.signatures.find((s) => s.verifier === this.#timestampVerifier);
+    return { note, checkpoint: opened.checkpoint, timestamp: stamp?.timestamp };
+  }
+
+  /**
+   * Fetches the latest checkpoint, verifies it and everything between the saved state and it,
+   * then adopts it. Throws MonitorError (INCONSISTENT, PROOF_MISMATCH) with evidence, or any
+   * VellumError of the reader (NOT_FOUND, NETWORK, UNAVAILABLE, UNAUTHENTICATED, FORBIDDEN) or
+   * of verification (BAD_SIGNATURE, NO_KNOWN_SIGNATURE, QUORUM_NOT_MET, STATE_MISMATCH); the
+   * state then stays as it was.
+   */
+  async update(): Promise<MonitorUpdate> {
+    check(!this.#busy, "CONFLICT", "an update is already running");
+    this.#busy = true;
+    try {
+      return await this.#update();
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #update(): Promise<MonitorUpdate> {
+    const started = performance.now();
+    const v = this.#open(await this.#reader.checkpoint());
+    const cp = v.checkpoint;
+    const from = this.#range.end;
+    if (cp.size < from) {
+      throw new VellumError(
+        "STATE_MISMATCH",
+        `the log's checkpoint is for size ${cp.size}, below the size ${from} this monitor verified: a stale cache or a rollback`,
+      );
+    }
+    this.#reader.observeSize(cp.size);
+    let range = this.#range;
+    if (cp.size === from) {
+      if (!bytesEqual(range.root(), cp.rootHash)) {
+        this.#fail(v, {
+          code: from === 0 ? "PROOF_MISMATCH" : "INCONSISTENT",
+          reason:
+            from === 0
+              ? "a checkpoint of size 0 whose root is not the empty tree's"
+              : `the log signed two different roots for tree size ${from}`,
+          expected: base64Encode(range.root()),
+          actual: base64Encode(cp.rootHash),
+        });
+      }
+    } else {
+      if (from > 0) await this.#checkConsistencyFromTiles(v);
+      range = await this.#catchUp(v);
+    }
+    this.#range = range;
+    this.#verified = v;
+    const elapsedMs = performance.now() - started;
+    const newEntries = cp.size - from;
+    return {
+      origin: this.origin,
+      previousSize: from,
+      size: cp.size,
+      rootHash: cp.rootHash,
+      checkpoint: v.note,
+      newEntries,
+      elapsedMs,
+      entriesPerSecond: elapsedMs > 0 ? (newEntries * 1000) / elapsedMs : 0,
+      ...(v.timestamp === undefined ? {} : { timestamp: v.timestamp }),
+    };
+  }
+
+  /**
+   * Step 3: the old root the new tree's tiles imply, and the consistency proof from them. Fast,
+   * and when the log forked, evidence a third party can check without downloading anything.
+   */
+  async #checkConsistencyFromTiles(v: Verified): Promise<void> {
+    const from = this.#range.end;
+    const to = v.checkpoint.size;
+    const oldRoot = this.#range.root();
+    const reader = this.#reader;
+    let impliedOld: Uint8Array;
+    let proof: Uint8Array[];
+    try {
+      impliedOld = foldRight(await reader.nodeHashes(rangeNodes(0, from), to))!;
+      proof = await reader.consistencyProof(from, to);
+    } catch (e) {
+      if (e instanceof TileDataError) {
+        this.#fail(v, {
+          code: "PROOF_MISMATCH",
+          reason: `a hash tile of the tree of size ${to} is malformed: ${e.message}`,
+          resources: [this.#resource(e.resource)],
+        });
+      }
+      throw e;
+    }
+    const consistency = {
+      from,
+      to,
+      oldRoot: base64Encode(impliedOld),
+      proof: proof.map(base64Encode),
+    };
+    let provesNew = true;
+    try {
+      verifyConsistency(from, to, proof, impliedOld, v.checkpoint.rootHash);
+    } catch {
+      provesNew = false;
+    }
+    if (provesNew && !bytesEqual(impliedOld, oldRoot)) {
+      this.#fail(v, {
+        code: "INCONSISTENT",
+        reason: `the log's checkpoint of size ${to} does not extend the one of size ${from} it signed before: its tree's first ${from} leaves have another root`,
+        expected: base64Encode(oldRoot),
+        actual: consistency.oldRoot,
+        consistency,
+      });
+    }
+    if (!provesNew || !bytesEqual(impliedOld, oldRoot)) {
+      this.#fail(v, {
+        code: "PROOF_MISMATCH",
+        reason: `the log's tiles for size ${to} do not prove its checkpoint consistent with size ${from}`,
+        expected: base64Encode(oldRoot),
+        actual: consistency.oldRoot,
+        consistency,
+      });
+    }
+  }
+
+  /** Step 4: download, hash and append every new entry; compare root and upper tiles. */
+  async #catchUp(v: Verified): Promise<CompactRange> {
+    const from = this.#range.end;
+    const to = v.checkpoint.size;
+    const range = this.#range.clone();
+    const reader = this.#reader;
+    const { onEntry, onProgress, decodeLeaves } = this.#options;
+    const checkUpper = this.#options.checkUpperTiles !== false;
+    // Completed nodes at heights 8, 16, ...: tile level → node index → hash.
+    const upper = new Map<number, Map<number, Uint8Array>>();
+    const visit = (height: number, index: number, hash: Uint8Array) => {
+      if (height === 0 || height % TILE_HEIGHT !== 0) return;
+      const level = height / TILE_HEIGHT;
+      let nodes = upper.get(level);
+      if (nodes === undefined) {
+        nodes = new Map();
+        upper.set(level, nodes);
+      }
+      nodes.set(index, hash);
+    };
+
+    const firstBundle = Math.floor(from / TILE_WIDTH);
+    const endBundle = Math.ceil(to / TILE_WIDTH);
+    type Chunk = [EntryBundleRead, HashTileRead];
+    const inFlight: Promise<Chunk>[] = [];
+    let next = firstBundle;
+    const fill = () => {
+      while (next < endBundle && inFlight.length < this.#concurrency) {
+        const b = next++;
+        const p = Promise.all([
+          reader.entryBundle(b, to),
+          reader.hashTile(0, b, to, { cache: false }),
+        ]);
+        p.catch(() => {}); // awaited in order below; this keeps early rejections handled
+        inFlight.push(p);
+      }
+    };
+
+    const started = performance.now();
+    let lastProgress = 0;
+    for (let b = firstBundle; b < endBundle; b++) {
+      fill();
+      let bundle: EntryBundleRead;
+      let tile: HashTileRead;
+      try {
+        [bundle, tile] = await inFlight.shift()!;
+      } catch (e) {
+        if (e instanceof TileDataError) {
+          this.#fail(v, {
+            code: "PROOF_MISMATCH",
+            reason: `the log serves malformed data for its checkpoint of size ${to}: ${e.message}`,
+            resources: [this.#resource(e.resource)],
+          });
+        }
+        throw e;
+      }
+      fill();
+      const width = tileWidthAt(0, b, to);
+      const base = b * TILE_WIDTH;
+      for (let i = 0; i < width; i++) {
+        const index = base + i;
+        const data = bundle.entries[i]!;
+        const leafHash = hashLeaf(data);
+        if (!bytesEqual(leafHash, tile.hashes[i]!)) {
+          this.#fail(v, {
+            code: "PROOF_MISMATCH",
+            reason: `entry ${index} in ${bundle.path} does not hash to the leaf hash in ${tile.path}`,
+            index,
+            level: 0,
+            expected: base64Encode(tile.hashes[i]!),
+            actual: base64Encode(leafHash),
+            resources: [this.#resource(bundle), this.#resource(tile)],
+          });
+        }
+        if (index < from) continue;
+        range.append(leafHash, checkUpper ? visit : undefined);
+        if (onEntry !== undefined) onEntry(entryOf(index, data, leafHash, decodeLeaves === true));
+      }
+      if (onProgress !== undefined) {
+        const now = performance.now();
+        if (now - lastProgress >= 100 || b === endBundle - 1) {
+          lastProgress = now;
+          const elapsedMs = now - started;
+          const done = range.end;
+          const rate = elapsedMs > 0 ? ((done - from) * 1000) / elapsedMs : 0;
+          onProgress({
+            from,
+            to,
+            done,
+            elapsedMs,
+            entriesPerSecond: rate,
+            etaSeconds: rate > 0 ? (to - done) / rate : 0,
+          });
+        }
+      }
+    }
+
+    const root = range.root();
+    if (!bytesEqual(root, v.checkpoint.rootHash)) {
+      this.#fail(v, {
+        code: "PROOF_MISMATCH",
+        reason:
+          from === 0
+            ? `the log's ${to} entries do not hash to the root of its checkpoint`
+            : `the log's entries ${from}..${to - 1}, appended to the verified tree of size ${from}, do not hash to the root of its checkpoint of size ${to}`,
+        expected: base64Encode(v.checkpoint.rootHash),
+        actual: base64Encode(root),
+      });
+    }
+    if (checkUpper) await this.#checkUpperTiles(v, upper);
+    return range;
+  }
+
+  /** Compares the rebuilt nodes at heights 8·L with what the level-L tiles of the log hold. */
+  async #checkUpperTiles(v: Verified, upper: Map<number, Map<number, Uint8Array>>): Promise<void> {
+    const to = v.checkpoint.size;
+    for (const [level, nodes] of [...upper].sort((a, b) => a[0] - b[0])) {
+      const tiles = new Set<number>();
+      for (const index of nodes.keys()) tiles.add(Math.floor(index / TILE_WIDTH));
+      const reads = await Promise.all(
+        [...tiles].map(async (t) => {
+          try {
+            return await this.#reader.hashTile(level, t, to);
+          } catch (e) {
+            if (e instanceof TileDataError) {
+              this.#fail(v, {
+                code: "PROOF_MISMATCH",
+                reason: `a hash tile of the tree of size ${to} is malformed: ${e.message}`,
+                resources: [this.#resource(e.resource)],
+              });
+            }
+            throw e;
+          }
+        }),
+      );
+      for (const read of reads) {
+        const first = read.tile.index * TILE_WIDTH;
+        read.hashes.forEach((served, i) => {
+          const built = nodes.get(first + i);
+          if (built === undefined || bytesEqual(built, served)) return;
+          this.#fail(v, {
+            code: "PROOF_MISMATCH",
+            reason: `${read.path} holds a wrong hash for node (height ${level * TILE_HEIGHT}, index ${first + i}) of the tree of size ${to}`,
+            index: first + i,
+            level: level * TILE_HEIGHT,
+            expected: base64Encode(built),
+            actual: base64Encode(served),
+            resources: [this.#resource(read)],
+          });
+        });
+      }
+    }
+  }
+
+  #resource(r: Fetched): EvidenceResource {
+    return {
+      url: `${this.#reader.url}${r.path}`,
+      length: r.data.length,
+      sha256: hexEncode(sha256(r.data)),
+      ...(r.data.length <= EMBED_LIMIT ? { data: base64Encode(r.data) } : {}),
+    };
+  }
+
+  #fail(
+    v: Verified,
+    details: Pick<Evidence, "code" | "reason"> &
+      Partial<
+        Pick<Evidence, "index" | "level" | "expected" | "actual" | "resources" | "consistency">
+      >,
+  ): never {
+    const asEvidence = (x: Verified): EvidenceCheckpoint => ({
+      size: x.checkpoint.size,
+      rootHash: base64Encode(x.checkpoint.rootHash),
+      note: x.note,
+    });
+    const now = this.#options.now ?? Date.now;
+    const { code, reason, ...rest } = details;
+    throw new MonitorError({
+      format: EVIDENCE_FORMAT,
+      code,
+      reason,
+      origin: this.origin,
+      logKey: this.#logKey,
+      url: this.#reader.url,
+      detectedAt: new Date(now()).toISOString(),
+      previous: this.#verified === undefined ? null : asEvidence(this.#verified),
+      checkpoint: asEvidence(v),
+      ...rest,
+    });
+  }
+}
+
+function entryOf(
+  index: number,
+  data: Uint8Array,
+  leafHash: Uint8Array,
+  decode: boolean,
+): MonitorEntry {
+  if (!decode) return { index, data, leafHash };
+  try {
+    const leaf = decodeLeaf(data);
+    return {
+      index,
+      data,
+      leafHash,
+      vellum: { id: formatUuid(leaf.id), timestamp: leaf.timestamp },
+    };
+  } catch {
+    return { index, data, leafHash };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Re-checking evidence
+
+export interface EvidenceCheck {
+  /**
+   * True when the evidence alone proves the log misbehaved: two checkpoints it signed that
+   * cannot both be true. PROOF_MISMATCH evidence shows served data disagreeing with a signed
+   * checkpoint; the bytes are not signed, so it is checked for coherence but proves less.
+   */
+  readonly proven: boolean;
+  readonly summary: string;
+}
+
+/**
+ * Re-checks evidence with nothing but the log's key (default: the one in the evidence — pass
+ * the key you trust). Throws (BAD_SIGNATURE, NO_KNOWN_SIGNATURE, MALFORMED, PROOF_MISMATCH) when
+ * the evidence does not show what it claims.
+ */
+export function verifyEvidence(
+  evidence: Evidence,
+  logKey: string = evidence.logKey,
+): EvidenceCheck {
+  check(evidence?.format === EVIDENCE_FORMAT, "MALFORMED", `evidence must be ${EVIDENCE_FORMAT}`);
+  const verifier = verifierFromKey(logKey);
+  const open = (e: EvidenceCheckpoint, what: string): Checkpoint => {
+    const cp = openCheckpoint(e.note, verifier).checkpoint;
+    check(
+      cp.size === e.size && base64Encode(cp.rootHash) === e.rootHash,
+      "MALFORMED",
+      `${what}: size or root does not match its note`,
+    );
+    return cp;
+  };
+  const current = open(evidence.checkpoint, "checkpoint");
+  const previous = evidence.previous === null ? undefined : open(evidence.previous, "previous");
+  const fail = (why: string): never => {
+    throw new VellumError("PROOF_MISMATCH", `the evidence does not show ${why}`);
+  };
+
+  for (const r of evidence.resources ?? []) {
+    if (r.data === undefined) continue;
+    const bytes = base64Decode(r.data, "resource data");
+    if (bytes.length !== r.length || hexEncode(sha256(bytes)) !== r.sha256) {
+      fail(`the bytes of ${r.url}: their length or SHA-256 differ from the stated ones`);
+    }
+  }
+
+  if (evidence.code === "INCONSISTENT") {
+    if (previous === undefined) return fail("an earlier checkpoint");
+    if (previous.size === current.size) {
+      if (bytesEqual(previous.rootHash, current.rootHash)) fail("two different roots");
+      return {
+        proven: true,
+        summary: `the log signed two roots for tree size ${current.size}`,
+      };
+    }
+    const c = evidence.consistency;
+    if (c === undefined || c.from !== previous.size || c.to !== current.size) {
+      return fail("a consistency proof between the two checkpoints");
+    }
+    const oldRoot = base64DecodeFixed(c.oldRoot, 32, "consistency.oldRoot");
+    const proof = c.proof.map((h, i) => base64DecodeFixed(h, 32, `consistency.proof[${i}]`));
+    verifyConsistency(c.from, c.to, proof, oldRoot, current.rootHash);
+    if (bytesEqual(oldRoot, previous.rootHash)) fail("a different old root");
+    return {
+      proven: true,
+      summary: `the log's checkpoint of size ${c.to} commits to a tree whose first ${c.from} leaves have root ${c.oldRoot}, but it signed ${base64Encode(previous.rootHash)} for size ${c.from}`,
+    };
+  }
+  check(evidence.code === "PROOF_MISMATCH", "MALFORMED", `unknown evidence code ${evidence.code}`);
+  if (current.size === 0) {
+    if (bytesEqual(current.rootHash, EMPTY_ROOT)) fail("a bad size-0 root");
+    return { proven: true, summary: "the log signed a size-0 checkpoint with a non-empty root" };
+  }
+  const [bundle, tile] = evidence.resources ?? [];
+  if (evidence.level === 0 && evidence.index !== undefined && bundle?.data && tile?.data) {
+    // A leaf that does not hash to its tile entry: recompute both from the embedded bytes.
+    const at = evidence.index % TILE_WIDTH;
+    const entry = decodeEntryBundle(base64Decode(bundle.data, "bundle data"))[at];
+    const tileHashes = decodeHashTile(base64Decode(tile.data, "tile data"));
+    if (entry === undefined || tileHashes[at] === undefined) fail(`entry ${evidence.index}`);
+    if (bytesEqual(hashLeaf(entry!), tileHashes[at]!)) fail("a leaf hash mismatch");
+  }
+  return {
+    proven: false,
+    summary: `the log served data that disagrees with its signed checkpoint of size ${current.size}: ${evidence.reason}`,
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * `vellum monitor` in process (runMonitor, the command's body): --once catches up and exits 0
+ * with its state saved atomically; a restart resumes from that state; the token comes from
+ * VELLUM_TOKEN; a split view exits 3 with an evidence file that verifyEvidence proves and that
+ * was POSTed to --webhook; polling stops cleanly on its signal; state of another key is refused.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  EXIT_ERROR,
+  EXIT_EVIDENCE,
+  EXIT_OK,
+  type MonitorCommandOptions,
+  runMonitor,
+  STATE_FILE,
+} from "../../src/cli/monitor.js";
+import { type Evidence, verifyEvidence } from "../../src/client/monitor.js";
+import { closeAll, fillTo, startVellum } from "../client/tlog-fixtures.js";
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await closeAll();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "vellum-monitor-cli-"));
+  dirs.push(d);
+  return d;
+}
+
+function io(env: Record<string, string> = {}, signal?: AbortSignal) {
+  const out = { stdout: "", stderr: "" };
+  return {
+    out,
+    io: {
+      stdout: { write: (s: string) => (out.stdout += s), isTTY: false },
+      stderr: { write: (s: string) => (out.stderr += s) },
+      env,
+      signal: signal ?? new AbortController().signal,
+    },
+  };
+}
+
+const options = (o: Partial<MonitorCommandOptions> & { url: string; key: string }) => ({
+  interval: "10",
+  concurrency: "4",
+  ...o,
+});
+
+describe("vellum monitor", () => {
+  it("--once: catches up, saves state, resumes after a restart; token from VELLUM_TOKEN", async () => {
+    const v = await startVellum();
+    await fillTo(v.log, 1000);
+    const state = tempDir();
+    const run1 = io({ VELLUM_TOKEN: v.tokens.read });
+    const code = await runMonitor(options({ url: v.url, key: v.vkey, state, once: true }), run1.io);
+    expect({ code, ...run1.out }).toMatchObject({ code: EXIT_OK, stderr: "" });
+    expect(run1.out.stdout).toContain("verified size 1,000");
+    const saved = JSON.parse(readFileSync(join(state, STATE_FILE), "utf8"));
+    expect(saved).toMatchObject({ format: "vellum-monitor-state/v1", size: 1000, logKey: v.vkey });
+    expect(saved.checkpoint).toBe(v.log.checkpoint.note);
+
+    await fillTo(v.log, 1500);
+    const run2 = io();
+    expect(
+      await runMonitor(
+        options({ url: v.url, key: v.vkey, state, once: true, token: v.tokens.read }),
+        run2.io,
+      ),
+    ).toBe(EXIT_OK);
+    expect(run2.out.stdout).toContain("resuming");
+    expect(run2.out.stdout).toContain("+500 entries");
+    expect(JSON.parse(readFileSync(join(state, STATE_FILE), "utf8")).size).toBe(1500);
+
+    // Without a token the entry bundles are refused: exit 1, state unchanged.
+    await fillTo(v.log, 1600);
+    const run3 = io();
+    expect(await runMonitor(options({ url: v.url, key: v.vkey, state, once: true }), run3.io)).toBe(
+      EXIT_ERROR,
+    );
+    expect(run3.out.stderr).toContain("UNAUTHENTICATED");
+    expect(JSON.parse(readFileSync(join(state, STATE_FILE), "utf8")).size).toBe(1500);
+
+    // The state directory belongs to this log key.
+    const other = await startVellum({ log: { origin: "other.example/log" } });
+    await expect(
+      runMonitor(options({ url: other.url, key: other.vkey, state, once: true }), io().io),
+    ).rejects.toMatchObject({ code: "STATE_MISMATCH" });
+  });
+
+  it("a split view: exit 3, an evidence file that proves it, POSTed to the webhook", async () => {
+    const a = await startVellum({ publicReads: true });
+    const b = await startVellum({ publicReads: true });
+    await fillTo(a.log, 300, "A");
+    await fillTo(b.log, 400, "B");
+    const posted: string[] = [];
+    const hook = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        posted.push(body);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    const webhook = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/evidence`;
+    try {
+      const state = tempDir();
+      expect(
+        await runMonitor(options({ url: a.url, key: a.vkey, state, once: true }), io().io),
+      ).toBe(EXIT_OK);
+      const run = io();
+      const code = await runMonitor(
+        options({ url: b.url, key: a.vkey, state, once: true, webhook }),
+        run.io,
+      );
+      expect(code).toBe(EXIT_EVIDENCE);
+      expect(run.out.stderr).toContain("INCONSISTENT");
+      const files = readdirSync(state).filter((f) => f.startsWith("evidence-"));
+      expect(files).toHaveLength(1);
+      expect(files[0]).toMatch(/^evidence-\d{8}T\d{6}Z-inconsistent\.json$/);
+      const evidence = JSON.parse(readFileSync(join(state, files[0]!), "utf8")) as Evidence;
+      expect(verifyEvidence(evidence, a.vkey).proven).toBe(true);
+      expect(posted).toHaveLength(1);
+      expect(JSON.parse(posted[0]!)).toEqual(evidence);
+      // The verified state was not replaced by the contradicting checkpoint.
+      expect(JSON.parse(readFileSync(join(state, STATE_FILE), "utf8")).size).toBe(300);
+    } finally {
+      hook.close();
+    }
+  });
+
+  it("polls until stopped, without --state (evidence would go to the working directory)", async () => {
+    const v = await startVellum({ publicReads: true });
+    await fillTo(v.log, 10);
+    const controller = new AbortController();
+    const run = io({}, controller.signal);
+    const done = runMonitor(options({ url: v.url, key: v.vkey, interval: "0.05" }), run.io);
+    await fillTo(v.log, 20);
+    for (let i = 0; i < 100 && !run.out.stdout.includes("verified size 20"); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    controller.abort();
+    expect(await done).toBe(EXIT_OK);
+    expect(run.out.stdout).toContain("verified size 20");
+    expect(run.out.stdout).toContain("stopped at verified size 20");
+    expect(existsSync(join(process.cwd(), STATE_FILE))).toBe(false);
+  });
+
+  it("checks its options", async () => {
+    const v = await startVellum({ publicReads: true });
+    await expect(
+      runMonitor(options({ url: v.url, key: v.vkey, interval: "0" }), io().io),
+    ).rejects.toMatchObject({ code: "OUT_OF_RANGE" });
+    await expect(runMonitor(options({ url: v.url, key: "nope" }), io().io)).rejects.toMatchObject({
+      code: "BAD_KEY",
+    });
+  });
+});
