@@ -128,6 +128,8 @@ interface Pending {
   readonly keyHash: Uint8Array | undefined;
   readonly resolve: (r: Receipt) => void;
   readonly reject: (e: unknown) => void;
+  /** Others waiting on this submission: identical payloads, or the same key in flight. */
+  followers?: ((receipt: Receipt | undefined, error: unknown) => void)[];
 }
 
 interface PreparedBatch {
@@ -174,7 +176,7 @@ export class Log {
   readonly #queue: Pending[] = [];
   #queuedBytes = 0;
   /** Payloads (and idempotency keys) queued or being sequenced, for dedup before storage. */
-  readonly #inflight = new Map<string, Promise<Receipt>>();
+  readonly #inflight = new Map<string, Pending>();
   readonly #inflightKeys = new Map<string, string>();
   #draining: Promise<void> | undefined;
   #flushTimer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
@@ -467,6 +469,44 @@ export class Log {
 
   /** Queues one entry; resolves once it is durably in the log under a signed checkpoint. */
   submit(payload: Uint8Array, options: SubmitOptions = {}): Promise<Receipt> {
+    return new Promise((resolve, reject) => this.#enqueue(payload, options, resolve, reject));
+  }
+
+  /**
+   * Queues many entries at once (in-process appends in batches): one promise for all, resolving
+   * to their receipts in order, or rejecting with the first refusal (the others may be stored:
+   * resubmitting is safe, duplicates return the originals). Cheaper per entry than submit().
+   */
+  submitMany(payloads: readonly Uint8Array[], options: SubmitOptions = {}): Promise<Receipt[]> {
+    return new Promise((resolve, reject) => {
+      const out: Receipt[] = new Array(payloads.length);
+      let left = payloads.length;
+      let failed = false;
+      if (left === 0) resolve(out);
+      const fail = (e: unknown) => {
+        if (!failed) reject(e);
+        failed = true;
+      };
+      for (let i = 0; i < payloads.length; i++) {
+        this.#enqueue(
+          payloads[i]!,
+          options,
+          (r) => {
+            out[i] = r;
+            if (--left === 0 && !failed) resolve(out);
+          },
+          fail,
+        );
+      }
+    });
+  }
+
+  #enqueue(
+    payload: Uint8Array,
+    options: SubmitOptions,
+    ok: (r: Receipt) => void,
+    fail: (e: unknown) => void,
+  ): void {
     try {
       this.#checkAccepting();
       check(
@@ -485,7 +525,8 @@ export class Log {
         );
       }
     } catch (e) {
-      return Promise.reject(e);
+      fail(e);
+      return;
     }
     const payloadHash = sha256(payload);
     const keyHash =
@@ -493,44 +534,42 @@ export class Log {
         ? undefined
         : sha256(new TextEncoder().encode(options.idempotencyKey));
     const payloadId = hex(payloadHash);
-    if (keyHash !== undefined) {
-      const other = this.#inflightKeys.get(hex(keyHash));
+    const keyId = keyHash === undefined ? undefined : hex(keyHash);
+    if (keyId !== undefined) {
+      const other = this.#inflightKeys.get(keyId);
       if (other !== undefined && other !== payloadId) {
         // The key is in flight with another payload. Which of the two owns it is decided by
         // storage, once that one lands: then this submission is sequenced (and is either the
         // key's original, answered as a duplicate, or a CONFLICT).
-        const settle = () => this.submit(payload, options);
-        return this.#inflight.get(other)!.then(settle, settle);
+        const first = this.#inflight.get(other)!;
+        (first.followers ??= []).push(() => this.#enqueue(payload, options, ok, fail));
+        return;
       }
     }
-    const inflight = this.#inflight.get(payloadId);
-    if (inflight !== undefined) return inflight.then((r) => r.asDuplicate());
-
-    const keyId = keyHash === undefined ? undefined : hex(keyHash);
-    const forget = () => {
+    const same = this.#inflight.get(payloadId);
+    if (same !== undefined) {
+      (same.followers ??= []).push((r, e) => (r === undefined ? fail(e) : ok(r.asDuplicate())));
+      return;
+    }
+    const settle = (r: Receipt | undefined, e: unknown) => {
       this.#inflight.delete(payloadId);
       if (keyId !== undefined) this.#inflightKeys.delete(keyId);
+      if (r === undefined) fail(e);
+      else ok(r);
+      for (const f of pending.followers ?? []) f(r, e);
     };
-    const promise = new Promise<Receipt>((resolve, reject) => {
-      this.#queue.push({
-        payload,
-        payloadHash,
-        keyHash,
-        resolve: (r) => {
-          forget();
-          resolve(r);
-        },
-        reject: (e) => {
-          forget();
-          reject(e);
-        },
-      });
-    });
+    const pending: Pending = {
+      payload,
+      payloadHash,
+      keyHash,
+      resolve: (r) => settle(r, undefined),
+      reject: (e) => settle(undefined, e),
+    };
+    this.#queue.push(pending);
     this.#queuedBytes += payload.length;
-    this.#inflight.set(payloadId, promise);
+    this.#inflight.set(payloadId, pending);
     if (keyId !== undefined) this.#inflightKeys.set(keyId, payloadId);
     this.#schedule();
-    return promise;
   }
 
   #checkAccepting(): void {

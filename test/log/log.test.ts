@@ -77,6 +77,24 @@ describe("log engine", () => {
     await log.close();
   });
 
+  it("appends in batches: submitMany answers in order, dedups within and across calls", async () => {
+    const { log } = await openMemoryLog();
+    const first = await log.submitMany([0, 1, 2, 1].map((i) => payloadOf(i)));
+    expect(first.map((r) => r.index)).toEqual([0, 1, 2, 1]);
+    expect(first.map((r) => r.duplicate)).toEqual([false, false, false, true]);
+    const [again, fresh] = await Promise.all([
+      log.submitMany([payloadOf(2)]),
+      log.submitMany([payloadOf(3)]),
+    ]);
+    expect(again[0]).toMatchObject({ index: 2, duplicate: true });
+    expect(fresh[0]).toMatchObject({ index: 3, duplicate: false });
+    for (const [i, r] of first.entries()) await checkReceipt(log, r, payloadOf([0, 1, 2, 1][i]!));
+    const err = await log.submitMany([payloadOf(9), new Uint8Array(70_000)]).catch((e) => e);
+    expect(err.code).toBe("TOO_LARGE");
+    expect(await log.submitMany([])).toEqual([]);
+    await log.close();
+  });
+
   it("reads entries by index, id and leaf hash, and ranges", async () => {
     const { log } = await openMemoryLog();
     const receipts = await Promise.all([0, 1, 2, 3, 4].map((i) => log.submit(payloadOf(i))));
