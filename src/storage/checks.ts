@@ -25,11 +25,12 @@ export function checkOps(ops: unknown): readonly WriteOp[] {
   if (!Array.isArray(ops)) throw new VellumError("INTERNAL", "ops must be an array");
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i] as WriteOp | undefined;
+    // Messages are built only on failure: this runs for every op of every batch.
     if (op?.type === "put") {
-      bytes(op.key, `ops[${i}].key`);
-      bytes(op.value, `ops[${i}].value`);
+      if (!(op.key instanceof Uint8Array)) bytes(op.key, `ops[${i}].key`);
+      if (!(op.value instanceof Uint8Array)) bytes(op.value, `ops[${i}].value`);
     } else if (op?.type === "del") {
-      bytes(op.key, `ops[${i}].key`);
+      if (!(op.key instanceof Uint8Array)) bytes(op.key, `ops[${i}].key`);
     } else {
       throw new VellumError("INTERNAL", `ops[${i}].type must be "put" or "del"`);
     }
