@@ -21,8 +21,10 @@ import {
   type MonitorState,
 } from "../client/monitor.js";
 import { TileReader } from "../client/tiles.js";
+import { compareWitnessViews } from "../client/witness-views.js";
 import { check, VellumError } from "../core/errors.js";
 import { parseVerifierKey } from "../core/keys.js";
+import { parsePolicy } from "../core/policy.js";
 import { writeFileDurably } from "./datadir.js";
 
 export const EXIT_OK = 0;
@@ -41,6 +43,7 @@ export interface MonitorCommandOptions {
   token?: string;
   webhook?: string;
   concurrency: string;
+  witnesses?: boolean;
 }
 
 /** Where the command writes and what it reads besides its options (tests pass their own). */
@@ -220,6 +223,22 @@ export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Pr
         }
         const signed =
           r.timestamp === undefined ? "" : `, signed ${new Date(r.timestamp * 1000).toISOString()}`;
+        if (opts.witnesses && policy !== undefined) {
+          const views = await compareWitnessViews({
+            reader,
+            logKey,
+            policy: parsePolicy(policy),
+            checkpoint: r.checkpoint,
+            size: r.size,
+            rootHash: r.rootHash,
+            ...(io.fetch === undefined ? {} : { fetch: io.fetch }),
+          });
+          for (const v of views) {
+            say(
+              `witness ${v.witness}: ${v.status}${v.size === null ? "" : ` at size ${fmt(v.size)}`}${v.detail ? ` (${v.detail})` : ""}`,
+            );
+          }
+        }
         if (r.newEntries > 0) {
           say(
             `verified size ${fmt(r.size)}: +${fmt(r.newEntries)} entries in ${duration(r.elapsedMs / 1000)} (${fmt(r.entriesPerSecond)} entries/s)${signed}`,
@@ -272,6 +291,10 @@ export function registerMonitor(program: Command): void {
     .option("--token <token>", "bearer token with the read scope (default: $VELLUM_TOKEN)")
     .option("--webhook <url>", "POST evidence JSON here when the log is caught misbehaving")
     .option("--concurrency <n>", "entry bundles fetched in parallel", "8")
+    .option(
+      "--witnesses",
+      "also compare the checkpoint each policy witness cosigned with this view (needs --policy)",
+    )
     .addHelpText(
       "after",
       `

@@ -8,3 +8,4 @@ export * from "./monitor.js";
 export * from "./receipts.js";
 export * from "./tiles.js";
 export * from "./verifying.js";
+export * from "./witness-views.js";
