@@ -17,7 +17,8 @@
  *   npm run bench:log -- --scale          # also 10M entries (several minutes, ~5 GB of disk)
  *   npm run bench:log -- --only throughput --entries 300000     # e.g. under --cpu-prof
  *
- * Options: --entries N (main throughput run, default 1,000,000), --scale and --scale-entries N
+ * Options: --entries N (main throughput run, default 1,000,000), --chunk N (entries per
+ * submitMany call, default 256; 1 = one submit() per entry), --scale and --scale-entries N
  * (default 10,000,000), --concurrency N (default 4 × batchMaxEntries), --batch-max-entries N,
  * --ceiling-entries N, --latency-rate N, --latency-seconds N, --ages 0,1,5, --rounds N, --only
  * ceiling,throughput,latency,scale.
@@ -647,6 +648,7 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
   const elu0 = performance.eventLoopUtilization();
   const gcPauses = trackGc();
   let lastMark = start;
+  let lastDone = 0;
   let lastCpu = process.cpuUsage();
   let lastMain = mainThreadCpuMs() ?? Number.NaN;
   const deadline = setTimeout(() => {
@@ -655,7 +657,9 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
 
   const progress = () => {
     const now = performance.now();
-    const rate = (step * 1000) / (now - lastMark);
+    const count = done - lastDone;
+    lastDone = done;
+    const rate = (count * 1000) / (now - lastMark);
     intervalRates.push(rate);
     lastMark = now;
     const rss = process.memoryUsage.rss();
@@ -665,12 +669,12 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
     // machine (same work, less CPU given to us).
     const cpu = process.cpuUsage(lastCpu);
     const mainMs = mainThreadCpuMs() ?? Number.NaN;
-    const cpuPer = (cpu.user + cpu.system) / step;
-    const mainPer = ((mainMs - lastMain) * 1000) / step;
+    const cpuPer = (cpu.user + cpu.system) / count;
+    const mainPer = ((mainMs - lastMain) * 1000) / count;
     lastCpu = process.cpuUsage();
     lastMain = mainMs;
     console.log(
-      `  ${fmtInt(done).padStart(12)} entries  last ${fmtInt(step)}: ${formatRate(rate).padStart(8)}/s` +
+      `  ${fmtInt(done).padStart(12)} entries  last ${fmtInt(count)}: ${formatRate(rate).padStart(8)}/s` +
         `  overall ${formatRate((done * 1000) / (now - start)).padStart(8)}/s` +
         `  CPU ${cpuPer.toFixed(1)} µs/entry (main ${mainPer.toFixed(1)})` +
         `  ${memoryText(process.memoryUsage())}`,
