@@ -146,6 +146,12 @@ interface PreparedBatch {
   readonly stateValue: Uint8Array | undefined;
 }
 
+/** Registers `f` to run when `p` settles. */
+function follow(p: Pending, f: (receipt: Receipt | undefined, error: unknown) => void): void {
+  if (p.followers === undefined) p.followers = [];
+  p.followers.push(f);
+}
+
 type Status = "open" | "recovering" | "failed" | "closing" | "closed";
 
 /** A Map key for a hash (native base64: this runs for every submission). */
@@ -541,14 +547,13 @@ export class Log {
         // The key is in flight with another payload. Which of the two owns it is decided by
         // storage, once that one lands: then this submission is sequenced (and is either the
         // key's original, answered as a duplicate, or a CONFLICT).
-        const first = this.#inflight.get(other)!;
-        (first.followers ??= []).push(() => this.#enqueue(payload, options, ok, fail));
+        follow(this.#inflight.get(other)!, () => this.#enqueue(payload, options, ok, fail));
         return;
       }
     }
     const same = this.#inflight.get(payloadId);
     if (same !== undefined) {
-      (same.followers ??= []).push((r, e) => (r === undefined ? fail(e) : ok(r.asDuplicate())));
+      follow(same, (r, e) => (r === undefined ? fail(e) : ok(r.asDuplicate())));
       return;
     }
     const settle = (r: Receipt | undefined, e: unknown) => {
