@@ -8,7 +8,7 @@
  * sequencer learns which interior hashes (and so which tile entries) a batch creates, without
  * ever re-reading the tree. With begin = 0 the range yields the RFC 6962 root of size `end`.
  */
-import { check } from "./errors.js";
+import { check, VellumError } from "./errors.js";
 import { checkSize, type NodeId, rangeNodes } from "./merkle.js";
 import { EMPTY_ROOT, HASH_SIZE, hashChildren } from "./rfc6962.js";
 
@@ -76,8 +76,13 @@ export class CompactRange {
 
   /** Appends one leaf hash; reports every node that becomes complete to `visit`. */
   append(leafHash: Uint8Array, visit?: NodeVisitor): void {
-    check(leafHash.length === HASH_SIZE, "MALFORMED", "leaf hash must be 32 bytes");
-    check(this.#end < Number.MAX_SAFE_INTEGER, "OUT_OF_RANGE", "tree is full (2^53-1 leaves)");
+    // Plain ifs rather than check(): this runs for every leaf the log appends.
+    if (leafHash.length !== HASH_SIZE) {
+      throw new VellumError("MALFORMED", "leaf hash must be 32 bytes");
+    }
+    if (this.#end >= Number.MAX_SAFE_INTEGER) {
+      throw new VellumError("OUT_OF_RANGE", "tree is full (2^53-1 leaves)");
+    }
     let level = 0;
     let index = this.#end;
     let hash = leafHash;
@@ -86,7 +91,9 @@ export class CompactRange {
     // range; in a compact range that sibling is necessarily the last subtree held.
     while (index % 2 === 1 && (index - 1) * 2 ** level >= this.begin) {
       const last = this.#levels.length - 1;
-      check(this.#levels[last] === level, "INTERNAL", "compact range is not canonical");
+      if (this.#levels[last] !== level) {
+        throw new VellumError("INTERNAL", "compact range is not canonical");
+      }
       hash = hashChildren(this.#hashes[last]!, hash);
       this.#levels.pop();
       this.#hashes.pop();

@@ -7,7 +7,7 @@
  */
 
 import { sha256 } from "./crypto.js";
-import { check } from "./errors.js";
+import { VellumError } from "./errors.js";
 
 export const HASH_SIZE = 32;
 
@@ -24,13 +24,27 @@ export function hashLeaf(entry: Uint8Array): Uint8Array {
   return sha256(buf);
 }
 
-// One 65-byte buffer and one hash call: measured ~2x faster than incremental updates.
+/**
+ * The input of every interior-node hash goes through one module-level scratch buffer: a fresh
+ * 65-byte buffer per call (1 byte over V8's on-heap typed-array limit, so an ArrayBuffer plus
+ * off-heap backing store each time) was a measurable share of the sequencer's GC. Safe because
+ * `sha256` reads its input synchronously and returns a new buffer: nothing retains the scratch,
+ * and JavaScript cannot re-enter this function between the writes and the hash.
+ */
+const CHILDREN_INPUT = new Uint8Array(1 + 2 * HASH_SIZE);
+CHILDREN_INPUT[0] = 0x01;
+
+// One 65-byte input and one hash call: measured ~2x faster than incremental updates.
 export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
-  check(left.length === HASH_SIZE, "MALFORMED", `left child must be ${HASH_SIZE} bytes`);
-  check(right.length === HASH_SIZE, "MALFORMED", `right child must be ${HASH_SIZE} bytes`);
-  const buf = new Uint8Array(1 + 2 * HASH_SIZE);
-  buf[0] = 0x01;
-  buf.set(left, 1);
-  buf.set(right, 1 + HASH_SIZE);
-  return sha256(buf);
+  // Plain ifs, not check(): this runs ~twice per appended leaf, and check()'s message argument
+  // would be built on every call.
+  if (left.length !== HASH_SIZE) {
+    throw new VellumError("MALFORMED", `left child must be ${HASH_SIZE} bytes`);
+  }
+  if (right.length !== HASH_SIZE) {
+    throw new VellumError("MALFORMED", `right child must be ${HASH_SIZE} bytes`);
+  }
+  CHILDREN_INPUT.set(left, 1);
+  CHILDREN_INPUT.set(right, 1 + HASH_SIZE);
+  return sha256(CHILDREN_INPUT);
 }

@@ -96,11 +96,12 @@ export class Tree {
       const at = nodeAddress(level, index);
       let stratum = this.#edge.get(at.tileLevel);
       if (stratum === undefined || stratum.index !== at.tileIndex) {
-        check(
-          stratum === undefined || stratum.full,
-          "INTERNAL",
-          `tile ${at.tileLevel}/${stratum?.index} replaced before it was full`,
-        );
+        if (stratum !== undefined && !stratum.full) {
+          throw new VellumError(
+            "INTERNAL",
+            `tile ${at.tileLevel}/${stratum.index} replaced before it was full`,
+          );
+        }
         if (stratum !== undefined) this.#cache.set(cacheKey(at.tileLevel, stratum.index), stratum);
         stratum = Stratum.empty(at.tileLevel, at.tileIndex);
         this.#edge.set(at.tileLevel, stratum);

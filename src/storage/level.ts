@@ -46,6 +46,9 @@ const DEFAULT_WRITE_BUFFER_SIZE = 16 * 1024 * 1024;
 /** Bytes a range iterator may buffer per native call; a 1000-entry tile range fits in one. */
 const RANGE_HIGH_WATER_MARK_BYTES = 1024 * 1024;
 
+/** V8 keeps typed arrays of up to 64 bytes on its heap (see LevelStore.write). */
+const SMALL_VALUE = 64;
+
 type Db = Level<Uint8Array, Uint8Array>;
 
 /**
@@ -188,8 +191,23 @@ class LevelStore implements KeyValueStore {
 
   getMany(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     return this.#run("getMany", async (db) => {
-      const full = checkKeys(keys).map((k) => prefixKey(this.#prefix, k));
-      if (full.length === 0) return [];
+      checkKeys(keys);
+      if (keys.length === 0) return [];
+      // The prefixed keys are views of one buffer: one allocation per call, not one per key
+      // (and no per-key move off V8's heap when native code reads a small key).
+      const p = this.#prefix;
+      let total = 0;
+      for (const k of keys) total += p.length + k.length;
+      const scratch = new Uint8Array(total);
+      const full: Uint8Array[] = new Array(keys.length);
+      let at = 0;
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        scratch.set(p, at);
+        scratch.set(k, at + p.length);
+        full[i] = scratch.subarray(at, at + p.length + k.length);
+        at += p.length + k.length;
+      }
       const values = await db.getMany(full);
       return values.map((v) => (v === undefined ? undefined : owned(v)));
     });
@@ -217,23 +235,28 @@ class LevelStore implements KeyValueStore {
     return this.#run("write", async (db) => {
       const checked = checkOps(ops);
       if (checked.length === 0) return;
-      // The native batch copies keys and values as they are added: callers may reuse them, and
-      // the prefixed keys can share one scratch buffer (one allocation instead of one per op).
+      // classic-level's batch_put copies key and value into the native batch before returning
+      // (and this store adds no hooks or 'write' listeners, which would keep references), so
+      // each op's prefixed key is assembled in a scratch buffer reused from op to op: no
+      // allocation per op. Small values get the same treatment: a typed array of ≤ 64 bytes
+      // lives on V8's heap, and handing it to native code makes V8 move it off-heap (a new
+      // ArrayBuffer and backing store per value); a reused scratch is moved once.
       const p = this.#prefix;
-      let total = 0;
-      for (const op of checked) total += p.length + op.key.length;
-      const scratch = new Uint8Array(total);
       const batch = db.batch();
       try {
-        let at = 0;
-        for (const op of checked) {
-          const end = at + p.length + op.key.length;
-          scratch.set(p, at);
-          scratch.set(op.key, at + p.length);
-          const key = scratch.subarray(at, end);
-          at = end;
-          if (op.type === "put") batch.put(key, op.value);
-          else batch.del(key);
+        for (let i = 0; i < checked.length; i++) {
+          const op = checked[i]!;
+          const key = this.#scratch(this.#keyScratch, p.length + op.key.length, p);
+          key.set(op.key, p.length);
+          if (op.type === "put") {
+            const v = op.value;
+            if (v.length > SMALL_VALUE) batch.put(key, v);
+            else {
+              const value = this.#scratch(this.#valueScratch, v.length, undefined);
+              value.set(v);
+              batch.put(key, value);
+            }
+          } else batch.del(key);
         }
       } catch (e) {
         await batch.close();
@@ -241,6 +264,21 @@ class LevelStore implements KeyValueStore {
       }
       await batch.write({ sync: true });
     });
+  }
+
+  /** Scratch buffers by length (a typed array's length is fixed), for `write`. */
+  readonly #keyScratch: (Uint8Array | undefined)[] = [];
+  readonly #valueScratch: (Uint8Array | undefined)[] = [];
+
+  /** The scratch of `length` bytes in `cache`, made (starting with `prefix`) on first use. */
+  #scratch(cache: (Uint8Array | undefined)[], length: number, prefix: Uint8Array | undefined) {
+    let s = cache[length];
+    if (s === undefined) {
+      s = new Uint8Array(length);
+      if (prefix !== undefined) s.set(prefix);
+      cache[length] = s;
+    }
+    return s;
   }
 
   async close(): Promise<void> {

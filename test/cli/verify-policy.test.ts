@@ -3,49 +3,22 @@
  * and a tampered or missing cosignature is refused with the reason.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serve } from "@hono/node-server";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { base64Decode, base64Encode } from "../../src/core/bytes.js";
-import { verifierFromKey } from "../../src/core/keys.js";
 import { formatPolicy, parsePolicy } from "../../src/core/policy.js";
 import { WitnessCollector } from "../../src/log/witnessing.js";
-import { MemoryDatabase } from "../../src/storage/memory.js";
-import { createWitnessApp } from "../../src/witness/app.js";
-import { Witness } from "../../src/witness/witness.js";
 import { runVellum } from "../helpers/cli.js";
-import { ORIGIN, openMemoryLog, payloadOf } from "../log/helpers.js";
-
-const servers: ReturnType<typeof serve>[] = [];
-afterAll(() => {
-  for (const s of servers) s.close();
-});
+import { serveWitness } from "../helpers/witness.js";
+import { openMemoryLog, payloadOf } from "../log/helpers.js";
 
 describe("vellum verify --policy", () => {
   it("checks the witness quorum and refuses a tampered or missing cosignature", async () => {
     const probe = await openMemoryLog();
     const logVkey = probe.log.signer.verifierKey;
     await probe.log.close();
-    const members = await Promise.all(
-      [1, 2].map(async (n) => {
-        const witness = new Witness({
-          name: `w${n}.cli.test/witness`,
-          seed: new Uint8Array(32).fill(50 + n),
-          kv: new MemoryDatabase().namespace("w"),
-          trusted: new Map([[ORIGIN, [verifierFromKey(logVkey)]]]),
-        });
-        const url = await new Promise<string>((resolve) => {
-          const s = serve(
-            { fetch: createWitnessApp(witness).fetch, port: 0, hostname: "127.0.0.1" },
-            (info) => resolve(`http://127.0.0.1:${(info as AddressInfo).port}`),
-          );
-          servers.push(s);
-        });
-        return { name: `w${n}`, vkey: witness.verifierKey, url };
-      }),
-    );
+    const members = await Promise.all([1, 2].map((n) => serveWitness(n, logVkey, "cli.test")));
     const policyText = formatPolicy({
       logs: [{ vkey: logVkey }],
       witnesses: members,

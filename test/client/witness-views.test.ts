@@ -3,50 +3,26 @@
  * log-signed checkpoint of another history (a split view) is INCONSISTENT, with evidence that
  * verifyEvidence confirms from the signed checkpoints and the log's own tiles.
  */
-import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
 import { afterAll, describe, expect, it } from "vitest";
 import { Monitor, verifyEvidence } from "../../src/client/monitor.js";
 import { TileReader } from "../../src/client/tiles.js";
 import { compareWitnessViews } from "../../src/client/witness-views.js";
 import { base64Encode } from "../../src/core/bytes.js";
-import { verifierFromKey } from "../../src/core/keys.js";
 import { formatPolicy, parsePolicy } from "../../src/core/policy.js";
-import { MemoryDatabase } from "../../src/storage/memory.js";
-import { createWitnessApp } from "../../src/witness/app.js";
-import { Witness } from "../../src/witness/witness.js";
-import { ORIGIN, openMemoryLog, payloadOf } from "../log/helpers.js";
+import { serveWitness } from "../helpers/witness.js";
+import { openMemoryLog, payloadOf } from "../log/helpers.js";
 import { closeAll, fillTo, startVellum } from "./tlog-fixtures.js";
 
-const servers: ReturnType<typeof serve>[] = [];
 afterAll(async () => {
-  for (const s of servers) s.close();
   await closeAll();
 });
-
-async function witnessServer(n: number, logVkey: string) {
-  const witness = new Witness({
-    name: `w${n}.views.test/witness`,
-    seed: new Uint8Array(32).fill(80 + n),
-    kv: new MemoryDatabase().namespace("w"),
-    trusted: new Map([[ORIGIN, [verifierFromKey(logVkey)]]]),
-  });
-  const url = await new Promise<string>((resolve) => {
-    const s = serve(
-      { fetch: createWitnessApp(witness).fetch, port: 0, hostname: "127.0.0.1" },
-      (info) => resolve(`http://127.0.0.1:${(info as AddressInfo).port}`),
-    );
-    servers.push(s);
-  });
-  return { witness, url };
-}
 
 describe("witness views", () => {
   it("agrees with honest witnesses and catches one that was shown another history", async () => {
     const log = await startVellum({ publicReads: true });
     await fillTo(log.log, 300);
-    const honest = await witnessServer(1, log.vkey);
-    const misled = await witnessServer(2, log.vkey);
+    const honest = await serveWitness(1, log.vkey, "views");
+    const misled = await serveWitness(2, log.vkey, "views");
     // The honest witness cosigns the real log's checkpoint.
     const real = log.log.checkpoint.note;
     expect((await honest.witness.addCheckpoint(`old 0\n\n${real}`)).status).toBe(200);

@@ -85,6 +85,21 @@ export function runKeyValueContract(name: string, openFresh: () => Promise<Fresh
         expect(keysOf(await kv.range(ALL))).toEqual(["", "02"]);
       });
 
+      it("keeps every key and value of a batch distinct (drivers may reuse scratch buffers)", async () => {
+        // Many same-length keys and small values in one write: a driver that hands the store
+        // views of a reused buffer without the store copying them would collapse these.
+        const ops = Array.from({ length: 300 }, (_, i) => ({
+          type: "put" as const,
+          key: Uint8Array.of(7, i >> 8, i & 255),
+          value: Uint8Array.of(i & 255, (i * 7) & 255, 1, 2),
+        }));
+        await kv.write(ops);
+        const got = await kv.getMany(ops.map((o) => o.key));
+        expect(got).toEqual(ops.map((o) => o.value));
+        const rows = await kv.range({ gte: Uint8Array.of(7), lt: Uint8Array.of(8) });
+        expect(rows.map(([k]) => k)).toEqual(ops.map((o) => o.key));
+      });
+
       it("overwrites a value", async () => {
         await kv.write([put(b(1), b(1))]);
         await kv.write([put(b(1), b(2, 2))]);
