@@ -252,10 +252,31 @@ const gc = (globalThis as { gc?: () => void }).gc;
 /** RSS split into V8 heap, buffers and the rest (native: LevelDB, malloc, code). */
 function memoryText(m: NodeJS.MemoryUsage): string {
   const native = m.rss - m.heapTotal - m.arrayBuffers;
+  const split = rssSplit();
   return (
     `rss ${fmtMB(m.rss)} = heap ${fmtMB(m.heapTotal)} (used ${fmtMB(m.heapUsed)})` +
-    ` + buffers ${fmtMB(m.arrayBuffers)} + native/other ${fmtMB(native)}`
+    ` + buffers ${fmtMB(m.arrayBuffers)} + native/other ${fmtMB(native)}` +
+    (split === undefined ? "" : `; anon ${fmtMB(split.anon)}, file-backed ${fmtMB(split.file)}`)
   );
+}
+
+/**
+ * Resident memory split into anonymous (the process's own allocations) and file-backed pages
+ * (Linux, /proc/self/status). LevelDB reads its table files through mmap, so the pages it reads
+ * count in RSS as file-backed: clean page cache the kernel reclaims at will, and naturally
+ * proportional to the data touched. "Flat in the log's size" is a property of the anonymous part.
+ */
+function rssSplit(): { anon: number; file: number } | undefined {
+  try {
+    const status = fs.readFileSync("/proc/self/status", "utf8");
+    const kb = (name: string) =>
+      Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1]) * 1024;
+    const anon = kb("RssAnon");
+    const file = kb("RssFile");
+    return Number.isFinite(anon) && Number.isFinite(file) ? { anon, file } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -599,6 +620,7 @@ interface ThroughputResult {
   readonly lastRate: number;
   readonly minRate: number;
   readonly rssAt: [number, number][];
+  readonly anonAt: [number, number][];
   readonly disk: { apparent: number; allocated: number };
 }
 
@@ -638,6 +660,7 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
   let overloaded = 0;
   let rssPeak = 0;
   const rssAt: [number, number][] = [];
+  const anonAt: [number, number][] = [];
   const intervalRates: number[] = [];
   const sampler = setInterval(() => {
     rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
@@ -665,6 +688,8 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
     const rss = process.memoryUsage.rss();
     rssPeak = Math.max(rssPeak, rss);
     rssAt.push([done, rss]);
+    const split = rssSplit();
+    if (split !== undefined) anonAt.push([done, split.anon]);
     // CPU per entry in this interval tells a slower log (more work per entry) from a busier
     // machine (same work, less CPU given to us).
     const cpu = process.cpuUsage(lastCpu);
@@ -751,6 +776,7 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
     lastRate: intervalRates.at(-1) ?? rate,
     minRate: sortedRates[0] ?? rate,
     rssAt,
+    anonAt,
     disk,
   };
   line(
@@ -1011,6 +1037,13 @@ if (runs("scale")) {
       `  RSS at ${fmtInt(first[0])} vs ${fmtInt(last[0])} entries (same run)`,
       `${fmtMB(first[1])} vs ${fmtMB(last[1])}`,
     );
+    const [a, b] = [scale.anonAt[0], scale.anonAt.at(-1)];
+    if (a !== undefined && b !== undefined) {
+      line(
+        `  anonymous RSS at ${fmtInt(a[0])} vs ${fmtInt(b[0])} entries`,
+        `${fmtMB(a[1])} vs ${fmtMB(b[1])} (the rest is LevelDB's mmap'd table files)`,
+      );
+    }
   }
 }
 
