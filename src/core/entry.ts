@@ -16,7 +16,7 @@
  * A leaf must fit an entry bundle (65,535 bytes), which leaves MAX_PAYLOAD_SIZE bytes of payload.
  * Decoding is strict: anything but the canonical encoding is MALFORMED.
  */
-import { base64Decode, base64Encode, bytesEqual, hexDecode, hexEncode } from "./bytes.js";
+import { hexDecode, hexEncode } from "./bytes.js";
 import { sha256 } from "./crypto.js";
 import { check, VellumError } from "./errors.js";
 import { MAX_ENTRY_SIZE } from "./tiles.js";
@@ -238,11 +238,3 @@ export function uuidV7Time(id: Uint8Array): number {
   for (let i = 0; i < 6; i++) ms = ms * 256 + id[i]!;
   return ms;
 }
-
-/** Whether two leaves encode the same entry (a helper for tests and dedup checks). */
-export function sameLeaf(a: Uint8Array, b: Uint8Array): boolean {
-  return bytesEqual(a, b);
-}
-
-export const leafToBase64 = base64Encode;
-export const leafFromBase64 = (text: string) => base64Decode(text, "leaf");

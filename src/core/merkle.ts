@@ -33,27 +33,12 @@ export function floorLog2(n: number): number {
   return 63 - Math.clz32(Math.floor(n / TWO_32));
 }
 
-/** Number of bits needed to write n (0 for 0). */
-export function bitLength(n: number): number {
-  return n === 0 ? 0 : floorLog2(n) + 1;
-}
-
 /** Number of trailing zero bits of n >= 1. */
 export function trailingZeros(n: number): number {
   let count = 0;
   while (n % 2 === 0) {
     n /= 2;
     count++;
-  }
-  return count;
-}
-
-/** Number of one bits of n >= 0. */
-export function popCount(n: number): number {
-  let count = 0;
-  while (n > 0) {
-    count += n % 2;
-    n = Math.floor(n / 2);
   }
   return count;
 }

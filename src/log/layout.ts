@@ -63,4 +63,3 @@ export const encodeIndex = (index: number): Uint8Array => {
   return out;
 };
 export const decodeIndex = (bytes: Uint8Array): number => getUint64(bytes, 0, "stored index");
-export const sizeOfCheckpointKey = (key: Uint8Array): number => getUint64(key, 1, "checkpoint key");

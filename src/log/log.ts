@@ -15,13 +15,7 @@
  */
 import { bytesEqual } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
-import {
-  decodeLeaf,
-  encodeLeafAndHash,
-  formatUuid,
-  MAX_PAYLOAD_SIZE,
-  parseUuid,
-} from "../core/entry.js";
+import { decodeLeaf, encodeLeafAndHash, formatUuid, MAX_PAYLOAD_SIZE } from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
 import { checkSize } from "../core/merkle.js";
 import { verifyQuorum } from "../core/policy.js";
@@ -987,11 +981,17 @@ export class Log {
   }
 
   async entry(index: number): Promise<LogEntry> {
+    return toEntry(index, await this.#leaf(index));
+  }
+
+  /** The stored leaf bytes of a published entry. */
+  async #leaf(index: number): Promise<Uint8Array> {
     this.#checkIndex(index);
     const leaf = await this.#kv.get(entryKey(index));
-    if (leaf === undefined)
+    if (leaf === undefined) {
       throw new VellumError("INTERNAL", `entry ${index} missing from storage`);
-    return toEntry(index, leaf);
+    }
+    return leaf;
   }
 
   async #lookup(key: Uint8Array, what: string): Promise<number> {
@@ -1041,20 +1041,12 @@ export class Log {
     const published = this.#published;
     const witnessed = published !== undefined && published.checkpoint.size > index;
     const { checkpoint, note } = witnessed ? published : this.#latest;
-    const entry = await this.entry(index);
-    const id = parseUuid(entry.id);
+    // Decoded once: the receipt needs the raw id, not entry()'s text form.
+    const leaf = await this.#leaf(index);
+    const { id, timestamp } = decodeLeaf(leaf);
     const size = checkpoint.size;
-    return new Receipt(
-      index,
-      id,
-      entry.timestamp,
-      entry.leafHash,
-      note,
-      size,
-      false,
-      this.#proofs,
-      witnessed,
-    );
+    const leafHash = hashLeaf(leaf);
+    return new Receipt(index, id, timestamp, leafHash, note, size, false, this.#proofs, witnessed);
   }
 
   async receipt(index: number): Promise<Receipt> {

@@ -87,6 +87,16 @@ async function readBody(c: Context, limit: number): Promise<Uint8Array> {
   return concatBytes(...parts);
 }
 
+/** The body as JSON (at most `limit` bytes); anything unparsable is 400 with `hint`. */
+async function readJson(c: Context, limit: number, hint: string): Promise<unknown> {
+  const bytes = await readBody(c, limit);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new HttpProblem("BAD_REQUEST", hint);
+  }
+}
+
 function decimal(value: string | undefined, what: string): number {
   if (value === undefined)
     throw new HttpProblem("BAD_REQUEST", `missing query parameter "${what}"`);
@@ -253,13 +263,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     if (!(c.req.header("Content-Type") ?? "").toLowerCase().startsWith("application/json")) {
       throw new HttpProblem("UNSUPPORTED_MEDIA_TYPE", "send the batch as application/json");
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(new TextDecoder().decode(await readBody(c, LIMITS.maxBatchBodyBytes)));
-    } catch (e) {
-      if (e instanceof HttpProblem) throw e;
-      throw new HttpProblem("BAD_REQUEST", "the body is not valid JSON");
-    }
+    const body = await readJson(c, LIMITS.maxBatchBodyBytes, "the body is not valid JSON");
     const items = (body as { entries?: unknown })?.entries;
     if (!Array.isArray(items) || items.length === 0 || items.length > maxBatchEntries) {
       throw new HttpProblem(
@@ -438,16 +442,11 @@ export function createApp(options: AppOptions): Hono<Env> {
     json(c, { tokens: tokens.list().map(tokenJson) }),
   );
   app.post("/v1/tokens", requireScope("admin"), async (c) => {
-    let body: { name?: unknown; scopes?: unknown };
-    try {
-      body = JSON.parse(new TextDecoder().decode(await readBody(c, 4096)));
-    } catch (e) {
-      if (e instanceof HttpProblem) throw e;
-      throw new HttpProblem(
-        "BAD_REQUEST",
-        'send JSON: {"name": "...", "scopes": ["append", "read"]}',
-      );
-    }
+    const body = (await readJson(
+      c,
+      4096,
+      'send JSON: {"name": "...", "scopes": ["append", "read"]}',
+    )) as { name?: unknown; scopes?: unknown } | null;
     const { name, scopes } = body ?? {};
     if (
       typeof name !== "string" ||
