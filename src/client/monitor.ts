@@ -378,14 +378,7 @@ export class Monitor {
       impliedOld = foldRight(await reader.nodeHashes(rangeNodes(0, from), to))!;
       proof = await reader.consistencyProof(from, to);
     } catch (e) {
-      if (e instanceof TileDataError) {
-        this.#fail(v, {
-          code: "PROOF_MISMATCH",
-          reason: `a hash tile of the tree of size ${to} is malformed: ${e.message}`,
-          resources: [this.#resource(e.resource)],
-        });
-      }
-      throw e;
+      this.#badTile(v, to, e);
     }
     const consistency = {
       from,
@@ -533,6 +526,18 @@ export class Monitor {
   }
 
   /** Compares the rebuilt nodes at heights 8·L with what the level-L tiles of the log hold. */
+  /** Rethrows `e`, as PROOF_MISMATCH evidence when a hash tile of the tree of `to` is malformed. */
+  #badTile(v: Verified, to: number, e: unknown): never {
+    if (e instanceof TileDataError) {
+      this.#fail(v, {
+        code: "PROOF_MISMATCH",
+        reason: `a hash tile of the tree of size ${to} is malformed: ${e.message}`,
+        resources: [this.#resource(e.resource)],
+      });
+    }
+    throw e;
+  }
+
   async #checkUpperTiles(v: Verified, upper: Map<number, Map<number, Uint8Array>>): Promise<void> {
     const to = v.checkpoint.size;
     for (const [level, nodes] of [...upper].sort((a, b) => a[0] - b[0])) {
@@ -543,14 +548,7 @@ export class Monitor {
           try {
             return await this.#reader.hashTile(level, t, to);
           } catch (e) {
-            if (e instanceof TileDataError) {
-              this.#fail(v, {
-                code: "PROOF_MISMATCH",
-                reason: `a hash tile of the tree of size ${to} is malformed: ${e.message}`,
-                resources: [this.#resource(e.resource)],
-              });
-            }
-            throw e;
+            this.#badTile(v, to, e);
           }
         }),
       );
