@@ -199,6 +199,15 @@ describe("Monitor detecting tampering", () => {
     expect(ev.resources![1]!.url).toBe("http://vellum.test/tile/0/002.p/88");
   });
 
+  it("a malformed hash tile (truncated): PROOF_MISMATCH with the tile as evidence", async () => {
+    const { monitor } = await tampered((path, bytes) =>
+      path === "tile/1/000.p/2" ? bytes.subarray(0, 40) : undefined,
+    );
+    const ev = await evidenceOf(() => monitor.update(), "PROOF_MISMATCH");
+    expect(ev.reason).toMatch(/is malformed/);
+    expect(ev.resources?.[0]?.length).toBe(40);
+  });
+
   it("a modified level-1 tile hash: PROOF_MISMATCH for that node", async () => {
     const { monitor } = await tampered((path, bytes) =>
       path === "tile/1/000.p/2" ? flipByte(bytes, 40) : undefined,
