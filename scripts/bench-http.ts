@@ -579,7 +579,20 @@ async function main(): Promise<void> {
   }
 
   if (phases.has("bare-get")) {
-    out(await load("bare hono GET /get", `${bare.url}/get?index=1`, { method: "GET" }, onBare));
+    // A random index per request, as the proof phase sends: the generator then does the same
+    // work per request in both phases (a fixed path would be cheaper for it to send).
+    const bound = 1_000_000;
+    out(
+      await load(
+        "bare hono GET /get?index=random",
+        `${bare.url}/get`,
+        {
+          method: "GET",
+          setupRequest: (r) => ({ ...r, path: `/get?index=${Math.floor(Math.random() * bound)}` }),
+        },
+        onBare,
+      ),
+    );
   }
 
   if (phases.has("proof")) {

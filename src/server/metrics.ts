@@ -4,26 +4,25 @@
  * sets, and gauges read at scrape time. Enough for Vellum's handful of series; no dependency.
  */
 
-type Labels = Record<string, string>;
-
-const labelText = (labels: Labels) => {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "_")}"`);
-  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
-};
-
+/**
+ * A counter with one label. inc() is on every request's path, so it is one Map lookup: the
+ * label's text is escaped at render time, not per increment.
+ */
 class Counter {
   readonly #values = new Map<string, number>();
   constructor(
     readonly name: string,
     readonly help: string,
+    readonly label: string,
   ) {}
-  inc(labels: Labels = {}, by = 1): void {
-    const key = labelText(labels);
-    this.#values.set(key, (this.#values.get(key) ?? 0) + by);
+  inc(value: string, by = 1): void {
+    this.#values.set(value, (this.#values.get(value) ?? 0) + by);
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [labels, v] of this.#values) lines.push(`${this.name}${labels} ${v}`);
+    for (const [value, n] of this.#values) {
+      lines.push(`${this.name}{${this.label}="${value.replace(/["\\\n]/g, "_")}"} ${n}`);
+    }
     return lines.join("\n");
   }
 }
@@ -70,9 +69,14 @@ export class Metrics {
   readonly submissions = new Counter(
     "vellum_submissions_total",
     "Entries submitted, by result (created, duplicate, error).",
+    "result",
   );
-  readonly errors = new Counter("vellum_errors_total", "Error answers, by error code.");
-  readonly requests = new Counter("vellum_http_requests_total", "HTTP requests, by status class.");
+  readonly errors = new Counter("vellum_errors_total", "Error answers, by error code.", "code");
+  readonly requests = new Counter(
+    "vellum_http_requests_total",
+    "HTTP requests, by status class.",
+    "class",
+  );
   readonly batchSize = new Histogram(
     "vellum_batch_entries",
     "New entries per sequenced batch.",

@@ -31,7 +31,7 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
 
   app.use(async (c, next) => {
     await next();
-    metrics.requests.inc({ class: `${Math.floor(c.res.status / 100)}xx` });
+    metrics.requests.inc(`${Math.floor(c.res.status / 100)}xx`);
   });
   app.onError((err, c) => {
     console.error("vellum witness:", err);
@@ -51,7 +51,7 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
         cosigned++;
         return c.body(result.body, 200, TEXT);
       }
-      refusals.inc({ code: String(result.status) });
+      refusals.inc(String(result.status));
       if (result.status === 409) {
         return c.body(`${result.size}\n`, 409, { "Content-Type": "text/x.tlog.size" });
       }

@@ -13,3 +13,14 @@ export function codeOf(f: () => unknown): string {
   }
   return "no error";
 }
+
+/** The code of the VellumError `p` rejects with, or "no error"; any other error is rethrown. */
+export async function codeOfAsync(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (isVellumError(e)) return e.code;
+    throw e;
+  }
+  return "no error";
+}

@@ -17,17 +17,8 @@ import {
 import { formatTlogProof } from "../../src/core/tlog-proof.js";
 import { verifyInclusion } from "../../src/core/verify.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
-import { codeOf } from "../helpers/errors.js";
+import { codeOf, codeOfAsync } from "../helpers/errors.js";
 import { checkConsistentHistory, checkReceipt, openMemoryLog, payloadOf } from "./helpers.js";
-
-async function codeOfAsync(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "no error";
-  } catch (e) {
-    return (e as { code?: string }).code ?? `not a VellumError: ${e}`;
-  }
-}
 
 describe("log engine", () => {
   it("a new log publishes a signed empty checkpoint", async () => {

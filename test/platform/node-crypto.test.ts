@@ -80,4 +80,28 @@ describe("native base64", () => {
       }),
     );
   });
+
+  it("writes a JSON array of hashes equal to JSON.stringify of the core's encodings", async () => {
+    const { base64JsonArray } = await import("../../src/platform/base64.js");
+    const { base64Encode } = await import("../../src/core/bytes.js");
+    const viaJson = (hs: Uint8Array[]) => JSON.stringify(hs.map(base64Encode));
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 70 }),
+        (hs) => {
+          // Hashes as views into a larger buffer, as the tree hands them out.
+          const views = hs.map((h) => {
+            const big = new Uint8Array(40);
+            big.set(h, 5);
+            return big.subarray(5, 37);
+          });
+          expect(base64JsonArray(views)).toBe(viaJson(hs));
+          expect(JSON.parse(base64JsonArray(views))).toEqual(hs.map(base64Encode));
+        },
+      ),
+    );
+    // Mixed lengths fall back to the general path and are still right.
+    const mixed = [new Uint8Array(32).fill(1), new Uint8Array(3).fill(2)];
+    expect(base64JsonArray(mixed)).toBe(viaJson(mixed));
+  });
 });
