@@ -207,6 +207,15 @@ type Status = "open" | "recovering" | "failed" | "closing" | "closed";
 /** A Map key for a hash (native base64: this runs for every submission). */
 const hex = base64;
 
+/** The write that stores a signed checkpoint note under its size. */
+function checkpointPut(signed: SignedCheckpoint): WriteOp {
+  return {
+    type: "put",
+    key: checkpointKey(signed.checkpoint.size),
+    value: new TextEncoder().encode(signed.note),
+  };
+}
+
 export class Log {
   readonly origin: string;
   readonly signer: CheckpointSigner;
@@ -400,11 +409,14 @@ export class Log {
    */
   async #publish(size: number, root: Uint8Array): Promise<void> {
     const signed = this.signer.sign(size, root, this.#nowSeconds());
-    const key = checkpointKey(signed.checkpoint.size);
-    const value = new TextEncoder().encode(signed.note);
-    await this.#kv.write([{ type: "put", key, value }]);
+    await this.#kv.write([checkpointPut(signed)]);
     // Not read back, unlike the batch: a checkpoint lost after this point is re-signed from the
     // stored tree on restart, and its signed body (hence every receipt's log signature) is the same.
+    this.#released(signed);
+  }
+
+  /** `signed` is durably stored: it becomes the latest checkpoint (and goes to the witnesses). */
+  #released(signed: SignedCheckpoint): void {
     this.#latest = signed;
     this.#config.onCheckpoint?.(signed);
     this.#afterSigning();
@@ -798,10 +810,16 @@ export class Log {
       return;
     }
     try {
+      // The batch's checkpoint is signed now and stored in the batch's own atomic write: one
+      // fsync per batch, not two. It leaves this process only after that write is durable and
+      // read back; if the write fails, the signature is dropped unseen with the rest.
+      const signed =
+        b.fresh.length > 0 ? this.signer.sign(b.size, b.root, this.#nowSeconds()) : undefined;
+      if (signed !== undefined) b.ops.push(checkpointPut(signed));
       if (b.ops.length > 0) await this.#kv.write(b.ops);
-      if (b.fresh.length > 0) {
+      if (signed !== undefined) {
         await this.#confirm(STATE_KEY, b.stateValue!, "the batch");
-        await this.#publish(b.size, b.root);
+        this.#released(signed);
       }
     } catch (e) {
       // Reload first, so a submitter told of the failure finds the log recovered (or stopped).
