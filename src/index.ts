@@ -15,6 +15,7 @@ export * from "./core/crypto.js";
 export * from "./core/errors.js";
 export * from "./core/keys.js";
 export * from "./core/merkle.js";
+export * from "./core/multiproof.js";
 export * from "./core/note.js";
 export * from "./core/policy.js";
 export * from "./core/proof.js";

@@ -5,8 +5,13 @@
  * read endpoints. Uses only `fetch` (injectable) and the verifier core, so it runs in browsers.
  * Every failure is a VellumError whose code is the server's problem code where there is one.
  */
-import { base64Decode, base64Encode } from "../core/bytes.js";
+import { base64Decode, base64Encode, bytesEqual } from "../core/bytes.js";
+import { parseCheckpoint } from "../core/checkpoint.js";
+import { encodeLeafFields, parseUuid } from "../core/entry.js";
 import { type ErrorCode, VellumError } from "../core/errors.js";
+import { expandMultiproof } from "../core/multiproof.js";
+import { parseNote } from "../core/note.js";
+import { formatTlogProof } from "../core/tlog-proof.js";
 
 export interface ClientOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:6962`. */
@@ -79,6 +84,69 @@ function toResult(j: Record<string, unknown>): SubmitResult {
     duplicate: j.duplicate as boolean,
     witnessed: (j.witnessed as boolean | undefined) ?? true,
   };
+}
+
+/**
+ * Each entry's SubmitResult from a `?proof=multi` batch answer: checks that the multiproof and
+ * the entries' leaf hashes rebuild the checkpoint's root (PROOF_MISMATCH otherwise), then writes
+ * each receipt. The checkpoint's signatures are checked where receipts are verified
+ * (verifyReceipt, VerifyingClient), as for the full answer.
+ */
+export function resultsFromMultiproof(
+  answer: Record<string, unknown>,
+  firstEntry = 0,
+): SubmitResult[] {
+  const rows = answer.results as Record<string, unknown>[];
+  rows.forEach((r, k) => {
+    if (r.error !== undefined) {
+      const e = r.error as { code: string; detail: string };
+      throw new VellumError(asCode(e.code), `entry ${firstEntry + k}: ${e.detail}`);
+    }
+  });
+  if (rows.length === 0) return [];
+  const checkpoint = answer.checkpoint as string;
+  const treeSize = answer.treeSize as number;
+  const leafHash = new Map<number, Uint8Array>();
+  for (const r of rows)
+    leafHash.set(r.index as number, base64Decode(r.leafHash as string, "leafHash"));
+  const indices = [...leafHash.keys()].sort((a, b) => a - b);
+  const hashes = (answer.multiproof as string[]).map((h) => base64Decode(h, "multiproof hash"));
+  const { root, proofs } = expandMultiproof(
+    indices,
+    indices.map((i) => leafHash.get(i)!),
+    treeSize,
+    hashes,
+  );
+  const body = parseCheckpoint(parseNote(checkpoint).text);
+  if (body.size !== treeSize || !bytesEqual(body.rootHash, root)) {
+    throw new VellumError(
+      "PROOF_MISMATCH",
+      `the batch's multiproof computes root ${base64Encode(root)} for size ${treeSize}; its checkpoint says ${base64Encode(body.rootHash)} for size ${body.size}`,
+    );
+  }
+  const proofOf = new Map(indices.map((index, k) => [index, proofs[k]!]));
+  return rows.map((r) => {
+    const index = r.index as number;
+    const id = r.id as string;
+    const timestamp = r.timestamp as number;
+    const hash = leafHash.get(index)!;
+    return {
+      index,
+      id,
+      timestamp,
+      leafHash: hash,
+      treeSize,
+      checkpoint,
+      receipt: formatTlogProof({
+        index,
+        proof: proofOf.get(index)!,
+        checkpoint,
+        extra: encodeLeafFields({ id: parseUuid(id), timestamp, leafHash: hash }),
+      }),
+      duplicate: r.duplicate as boolean,
+      witnessed: (answer.witnessed as boolean | null) ?? true,
+    };
+  });
 }
 
 export class VellumClient {
@@ -177,18 +245,14 @@ export class VellumClient {
           payload: base64Encode(bytesOf(it.payload)),
           ...(it.idempotencyKey === undefined ? {} : { idempotencyKey: it.idempotencyKey }),
         }));
-        const answer = await this.#json("/v1/entries/batch", {
+        // The compact answer: one checkpoint and one multiproof for the chunk, from which each
+        // entry's receipt is rebuilt here, byte for byte the one the full answer would carry.
+        const answer = await this.#json("/v1/entries/batch?proof=multi", {
           method: "POST",
           body: JSON.stringify({ entries }),
           headers: { "Content-Type": "application/json" },
         });
-        out[i] = (answer.results as Record<string, unknown>[]).map((r, k) => {
-          if (r.error !== undefined) {
-            const e = r.error as { code: string; detail: string };
-            throw new VellumError(asCode(e.code), `entry ${i * BATCH_CHUNK + k}: ${e.detail}`);
-          }
-          return toResult(r);
-        });
+        out[i] = resultsFromMultiproof(answer, i * BATCH_CHUNK);
       }
     };
     await Promise.all(

@@ -1042,6 +1042,16 @@ export class Log {
     return rows.map(([, leaf], i) => toEntry(start + i, leaf));
   }
 
+  /**
+   * The multiproof (src/core/multiproof.ts) of leaves `indices` (strictly increasing) in the
+   * tree of `size`: what a batch's submitter needs, beyond its own leaf hashes, to rebuild every
+   * inclusion proof of the batch.
+   */
+  async multiproof(indices: readonly number[], size: number): Promise<Uint8Array[]> {
+    this.#checkPublished(size);
+    return this.#tree.multiproof(indices, size);
+  }
+
   async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
     this.#checkPublished(size);
     check(index < size, "OUT_OF_RANGE", `index ${index} is not below tree size ${size}`);

@@ -10,7 +10,16 @@
 import { bytesEqual } from "../core/bytes.js";
 import { CompactRange, foldRight } from "../core/compact.js";
 import { check, VellumError } from "../core/errors.js";
-import { checkSize, type NodeId, nodeEnd, nodeStart, rangeNodes } from "../core/merkle.js";
+import {
+  checkSize,
+  floorLog2,
+  isPowerOfTwo,
+  type NodeId,
+  nodeEnd,
+  nodeStart,
+  rangeNodes,
+} from "../core/merkle.js";
+import { multiproofRanges } from "../core/multiproof.js";
 import { consistencyProofPlan, type ProofPlan } from "../core/proof.js";
 import { EMPTY_ROOT } from "../core/rfc6962.js";
 import { partialTileWidth, TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
@@ -212,6 +221,24 @@ export class Tree {
       }
       path = Math.floor(path / 2);
       width *= 2;
+    }
+    return out;
+  }
+
+  /** The hashes of the multiproof of leaves `indices` (strictly increasing) in the tree of `size`. */
+  async multiproof(indices: readonly number[], size: number): Promise<Uint8Array[]> {
+    this.#checkSize(size);
+    const out: Uint8Array[] = [];
+    for (const [start, end] of multiproofRanges(indices, size)) {
+      const width = end - start;
+      if (isPowerOfTwo(width)) {
+        // A complete subtree (the walk's ranges start at a multiple of their width).
+        const level = floorLog2(width);
+        const index = start / width;
+        out.push(this.#nodeInMemory(level, index) ?? (await this.#nodeFromStorage(level, index)));
+      } else {
+        out.push(await this.#fold(start, end));
+      }
     }
     return out;
   }

@@ -45,6 +45,12 @@ export const OPENAPI_TEXT = readFileSync(
 
 type Env = Record<string, never>;
 
+/** A batch entry that was refused: its status and problem, in the batch's answer. */
+interface HttpError {
+  readonly status: number;
+  readonly error: { readonly code: string; readonly detail: string };
+}
+
 const STATUS_CLASS = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /** For each route path, the methods it answers (GET implies HEAD), for 405's Allow header. */
@@ -274,6 +280,10 @@ export function createApp(options: AppOptions): Hono<Env> {
   });
 
   app.post("/v1/entries/batch", requireScope("append"), async (c) => {
+    const proofMode = c.req.query("proof") ?? "full";
+    if (proofMode !== "full" && proofMode !== "multi") {
+      throw new HttpProblem("BAD_REQUEST", 'query parameter "proof" must be "full" or "multi"');
+    }
     if (!(c.req.header("Content-Type") ?? "").toLowerCase().startsWith("application/json")) {
       throw new HttpProblem("UNSUPPORTED_MEDIA_TYPE", "send the batch as application/json");
     }
@@ -312,12 +322,12 @@ export function createApp(options: AppOptions): Hono<Env> {
       }
       return { payload, key: key as string | undefined };
     });
-    const results = await Promise.all(
-      parsed.map(async ({ payload, key }) => {
+    const outcomes = await Promise.all(
+      parsed.map(async ({ payload, key }): Promise<Receipt | HttpError> => {
         try {
           const r = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
           metrics.submissions.inc(r.duplicate ? "duplicate" : "created");
-          return { status: r.duplicate ? 200 : 201, ...(await receiptJson(r)) };
+          return r;
         } catch (e) {
           metrics.submissions.inc("error");
           const { problem: p } = problemOf(e);
@@ -326,8 +336,49 @@ export function createApp(options: AppOptions): Hono<Env> {
         }
       }),
     );
+    if (proofMode === "multi") return json(c, await multiproofAnswer(outcomes));
+    const results = await Promise.all(
+      outcomes.map(async (r) =>
+        "error" in r ? r : { status: r.duplicate ? 200 : 201, ...(await receiptJson(r)) },
+      ),
+    );
     return json(c, { results });
   });
+
+  /**
+   * The compact answer to a batch (`?proof=multi`): one checkpoint, each entry's fields, and one
+   * multiproof for all of them, from which the client rebuilds each entry's receipt (the same
+   * bytes the full answer carries). Every receipt of a batch shares the checkpoint, and most of
+   * their proof hashes: this sends each hash once.
+   */
+  async function multiproofAnswer(outcomes: (Receipt | HttpError)[]) {
+    const stored = outcomes.filter((r): r is Receipt => !("error" in r));
+    const indices = [...new Set(stored.map((r) => r.index))].sort((a, b) => a - b);
+    // The newest checkpoint among the receipts covers them all; a witnessed one is preferred
+    // when one covers them all too.
+    const byNewest = [...stored].sort((a, b) => b.treeSize - a.treeSize);
+    const last = indices.at(-1) ?? -1;
+    const basis = byNewest.find((r) => r.witnessed && r.treeSize > last) ?? byNewest[0];
+    const proof = basis === undefined ? [] : await log.multiproof(indices, basis.treeSize);
+    return {
+      treeSize: basis?.treeSize ?? null,
+      checkpoint: basis?.checkpoint ?? null,
+      witnessed: basis?.witnessed ?? null,
+      multiproof: proof.map(base64Encode),
+      results: outcomes.map((r) =>
+        "error" in r
+          ? r
+          : {
+              status: r.duplicate ? 200 : 201,
+              index: r.index,
+              id: r.idText,
+              timestamp: r.timestamp,
+              leafHash: base64Encode(r.leafHash),
+              duplicate: r.duplicate,
+            },
+      ),
+    };
+  }
 
   // ---- C2SP tlog-tiles ---------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
  * stable `code`, never by message.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { resultsFromMultiproof } from "../../src/client/http.js";
 import { base64Decode } from "../../src/core/bytes.js";
 import { openCheckpoint } from "../../src/core/checkpoint.js";
 import { decodeLeafFields, formatUuid, leafFromFields } from "../../src/core/entry.js";
@@ -14,6 +15,7 @@ import { buildHashTile, encodeEntryBundle, type HashTileId } from "../../src/cor
 import { verifyTlogProof } from "../../src/core/tlog-proof.js";
 import { verifyConsistency, verifyInclusion } from "../../src/core/verify.js";
 import type { ProblemCode } from "../../src/server/problem.js";
+import { codeOf } from "../helpers/errors.js";
 import {
   type App,
   allEntries,
@@ -270,6 +272,85 @@ describe("POST /v1/entries/batch", () => {
     expect(big.results.map((r) => r.index)).toEqual(many.map((_, i) => 4 + i));
     const entries = await allEntries(h.app, h.tokens.read);
     expect(entries.slice(4).map((e) => e.payload)).toEqual(many.map(b64));
+  });
+
+  it("?proof=multi answers one checkpoint and one multiproof that rebuild the full answer's receipts byte for byte", async () => {
+    const h = await openHarness();
+    const existing = await expectJson<ReceiptJson>(await submit(h, payloadOf(100)), 201);
+    await batch(h, { entries: [{ payload: b64(payloadOf(7)), idempotencyKey: "seven" }] });
+    const payloads = [
+      ...Array.from({ length: 40 }, (_, i) => payloadOf(i, "multi")),
+      payloadOf(100), // a duplicate of an older entry: proven at its original index
+      payloadOf(3, "multi"), // the same payload twice in one batch
+    ];
+    const entries = [
+      ...payloads.map((p) => ({ payload: b64(p) })),
+      { payload: b64(payloadOf(8)), idempotencyKey: "seven" }, // CONFLICT, reported in place
+    ];
+    const res = await postJson(
+      h.app,
+      "/v1/entries/batch?proof=multi",
+      { entries },
+      {
+        token: h.tokens.append,
+      },
+    );
+    const answer = await expectJson<Record<string, unknown>>(res, 200);
+    const rows = answer.results as BatchResult[];
+    expect(rows.map((r) => r.status)).toEqual([
+      ...payloads.map((_, i) => (i >= 40 ? 200 : 201)),
+      409,
+    ]);
+    expect(rows[40]!.index).toBe(existing.index);
+    expect(rows[41]!.index).toBe(rows[3]!.index);
+    expect(rows[42]!.error?.code).toBe("CONFLICT");
+    expect(answer.treeSize).toBe(h.log.size);
+    expect(answer.checkpoint).toBe(await checkpointText(h.app));
+    expect(answer.witnessed).toBe(true);
+    expect(rows.every((r) => r.receipt === undefined && r.checkpoint === undefined)).toBe(true);
+    // Far fewer hashes than 42 separate proofs would carry.
+    expect((answer.multiproof as string[]).length).toBeLessThan(2 * Math.log2(h.log.size) + 2);
+
+    const ok: Record<string, unknown> = { ...answer, results: rows.slice(0, 42) };
+    const rebuilt = resultsFromMultiproof(ok);
+    for (const [i, r] of rebuilt.entries()) {
+      const full = await expectJson<ReceiptJson>(
+        await get(h.app, `/v1/entries/${r.index}/receipt`, { token: h.tokens.read }),
+        200,
+      );
+      expect(r.receipt).toBe(full.receipt);
+      expect(r.checkpoint).toBe(full.checkpoint);
+      await verifyReceipt(h.app, { ...full, receipt: r.receipt }, payloads[i]!);
+    }
+    // The refused entry makes the client's helper throw its code.
+    expect(codeOf(() => resultsFromMultiproof(answer))).toBe("CONFLICT");
+    // A changed, missing or extra hash, or a changed leaf hash, is refused.
+    const hashes = ok.multiproof as string[];
+    const flipped = base64Decode(hashes[0]!);
+    flipped[0]! ^= 1;
+    const tampered = (change: Record<string, unknown>) =>
+      codeOf(() => resultsFromMultiproof({ ...ok, ...change }));
+    expect(tampered({ multiproof: [b64(flipped), ...hashes.slice(1)] })).toBe("PROOF_MISMATCH");
+    expect(tampered({ multiproof: hashes.slice(1) })).toBe("PROOF_LENGTH");
+    expect(tampered({ multiproof: [...hashes, hashes[0]!] })).toBe("PROOF_LENGTH");
+    const badLeaf = rows
+      .slice(0, 42)
+      .map((r, i) => (i === 5 ? { ...r, leafHash: b64(flipped) } : r));
+    expect(tampered({ results: badLeaf })).toBe("PROOF_MISMATCH");
+    // A size the entries are not all in, or one the checkpoint does not have.
+    expect(tampered({ treeSize: (ok.treeSize as number) - 1 })).toBe("OUT_OF_RANGE");
+    expect(tampered({ treeSize: (ok.treeSize as number) + 1 })).not.toBe("no error");
+
+    expectProblem(
+      await postJson(
+        h.app,
+        "/v1/entries/batch?proof=some",
+        { entries },
+        { token: h.tokens.append },
+      ),
+      400,
+      "BAD_REQUEST",
+    );
   });
 
   it("per-entry failures are reported in place and do not fail the others", async () => {
