@@ -857,8 +857,12 @@ export class Log {
         );
       }
     };
-    if (this.#config.witnesses === undefined) answer(true);
-    else {
+    if (this.#config.witnesses === undefined) {
+      // Answered on the next turn of the event loop, not now: the submitters' continuations
+      // (receipts, HTTP responses) would otherwise run before #drain issues the next batch's
+      // write. This way that write and its fsync are under way while they run.
+      setImmediate(answer, true);
+    } else {
       // Answer once witnessed (or after the bound), without holding up the next batch.
       void this.#waitPublished(signed.checkpoint.size, this.#config.receiptWaitMs ?? 3000).then(
         answer,
