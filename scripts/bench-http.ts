@@ -173,6 +173,24 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * Waits (at most 30 s) until the vellum server is quiet: below 0.1 cores over half a second.
+ * The write phases leave LevelDB compacting for a while on a background thread, and on a
+ * 2-core machine that takes CPU from whatever phase runs next (bare or vellum), so each phase
+ * starts at rest. Returns the seconds waited.
+ */
+let settleOn: ChildProcess | undefined;
+async function settle(): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const a = cpuSeconds(settleOn?.pid);
+    await new Promise((r) => setTimeout(r, 500));
+    const b = cpuSeconds(settleOn?.pid);
+    const waited = (performance.now() - started) / 1000;
+    if (a === undefined || b === undefined || b - a < 0.05 || waited > 30) return waited;
+  }
+}
+
 /** Runs `--warmup` seconds unmeasured, then `--seconds` measured. */
 async function load(
   name: string,
@@ -197,6 +215,11 @@ async function load(
       headers,
       requests: [request],
     });
+  const settled = await settle();
+  if (settled > 1)
+    console.log(
+      `${"".padEnd(44)} (waited ${settled.toFixed(1)} s for the server's compaction to settle)`,
+    );
   if (options.warmup > 0) await run(options.warmup);
   const server0 = cpuSeconds(options.server?.pid);
   const self0 = process.cpuUsage();
@@ -440,6 +463,7 @@ async function main(): Promise<void> {
     HOST,
     ...args["serve-arg"].flatMap((a) => a.split(" ")),
   ]);
+  settleOn = vellum.child;
   console.log(`# bare app ${bare.url}; vellum ${vellum.url} (data ${dataDir})`);
   if (args["serve-arg"].length > 0 || args["node-arg"].length > 0) {
     console.log(`# node ${args["node-arg"].join(" ")} vellum serve ${args["serve-arg"].join(" ")}`);

@@ -33,6 +33,7 @@ export interface ServeOptions {
   checkpointInterval?: string;
   witnessPolicy?: string;
   witnessTimeoutMs?: string;
+  cacheMb?: string;
 }
 
 function int(
@@ -104,6 +105,9 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const batchMaxEntries = int(opts.batchMaxEntries, "--batch-max-entries", 1, 100_000);
   const batchMaxAgeMs = int(opts.batchMaxAgeMs, "--batch-max-age-ms", 0, 10_000);
   const interval = int(opts.checkpointInterval, "--checkpoint-interval", 1, 86_400);
+  // Decoded tree tiles kept in memory (16 KiB each): proofs for entries in cached tiles cost
+  // no storage read. 128 MiB holds every level-0 tile of a 2-million-entry log.
+  const cacheMb = int(opts.cacheMb, "--cache-mb", 16, 65_536) ?? 128;
   let witnesses: WitnessCollector | undefined;
   if (opts.witnessPolicy !== undefined) {
     const policy = parsePolicy(readFileSync(opts.witnessPolicy));
@@ -122,6 +126,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(batchMaxEntries === undefined ? {} : { batchMaxEntries }),
     ...(batchMaxAgeMs === undefined ? {} : { batchMaxAgeMs }),
     ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
+    cachedTiles: Math.floor((cacheMb * 1024) / 16),
     onCheckpoint: (cp) => marker.update(cp),
     onBatch: (b) => {
       metrics.batchSize.observe(b.entries);
@@ -205,6 +210,11 @@ export function registerServe(program: Command): void {
       "C2SP tlog-policy file: witnesses (with URLs) and the quorum a checkpoint needs before it is published",
     )
     .option("--witness-timeout-ms <ms>", "how long to wait for each witness (default 2000)")
+    .option(
+      "--cache-mb <mib>",
+      "memory for cached tree tiles, used by proofs (env VELLUM_CACHE_MB; default 128)",
+      process.env.VELLUM_CACHE_MB,
+    )
     .addHelpText(
       "after",
       "\nExample:\n  npx vellum serve --data ./vellum-data --port 6962\n  curl -s http://127.0.0.1:6962/checkpoint\n",
