@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defaultOrigin, openDataDir } from "../../src/cli/datadir.js";
 import { parseVerifierKey, signerFromSeed } from "../../src/core/keys.js";
+import { runVellum } from "../helpers/cli.js";
 
 const fresh = () => join(mkdtempSync(join(tmpdir(), "vellum-data-")), "data");
 
@@ -49,6 +50,17 @@ describe("data directory", () => {
       expect(() => openDataDir(fresh(), { origin })).toThrowError(
         expect.objectContaining({ code: "MALFORMED" }),
       );
+    }
+  });
+});
+
+describe("vellum serve options", () => {
+  it("refuses a --cache-mb outside 16..65536 before serving, naming the option", () => {
+    for (const bad of ["1", "abc", "100000"]) {
+      const r = runVellum(["serve", "--data", fresh(), "--port", "0", "--cache-mb", bad]);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toMatch(/--cache-mb/);
+      expect(r.stdout).not.toMatch(/serving on/);
     }
   });
 });
