@@ -107,6 +107,15 @@ export interface SubmitOptions {
   readonly idempotencyKey?: string;
 }
 
+/** One entry of a submitEach() call. */
+export interface Submission {
+  readonly payload: Uint8Array;
+  readonly idempotencyKey?: string;
+}
+
+/** What submitEach() answers for one entry: its receipt, or why it was refused. */
+export type SubmitOutcome = Receipt | { readonly error: unknown };
+
 export interface LogEntry {
   readonly index: number;
   readonly id: string;
@@ -116,8 +125,12 @@ export interface LogEntry {
   readonly leafHash: Uint8Array;
 }
 
-/** How a submitter is answered: `slot` is its position in a submitMany() call (0 for submit()). */
+/**
+ * How a submitter is answered: `slot` is its position in a submitMany() or submitEach() call (0
+ * for submit()).
+ */
 type Answer = (r: Receipt, slot: number) => void;
+type Refusal = (e: unknown, slot: number) => void;
 
 /**
  * A queued submission. A class with methods rather than an object of closures: this is made for
@@ -133,7 +146,7 @@ class Pending {
   readonly #inflight: Map<string, Pending>;
   readonly #inflightKeys: Map<string, string>;
   readonly #ok: Answer;
-  readonly #fail: (e: unknown) => void;
+  readonly #fail: Refusal;
   readonly #slot: number;
   /** Others waiting on this submission: identical payloads, or the same key in flight. */
   followers?: ((receipt: Receipt | undefined, error: unknown) => void)[];
@@ -147,7 +160,7 @@ class Pending {
     inflight: Map<string, Pending>,
     inflightKeys: Map<string, string>,
     ok: Answer,
-    fail: (e: unknown) => void,
+    fail: Refusal,
     slot: number,
   ) {
     this.payload = payload;
@@ -173,7 +186,7 @@ class Pending {
   #settle(r: Receipt | undefined, e: unknown): void {
     this.#inflight.delete(this.payloadId);
     if (this.keyId !== undefined) this.#inflightKeys.delete(this.keyId);
-    if (r === undefined) this.#fail(e);
+    if (r === undefined) this.#fail(e, this.#slot);
     else this.#ok(r, this.#slot);
     for (const f of this.followers ?? []) f(r, e);
   }
@@ -565,13 +578,31 @@ export class Log {
     });
   }
 
-  #enqueue(
-    payload: Uint8Array,
-    options: SubmitOptions,
-    ok: Answer,
-    fail: (e: unknown) => void,
-    slot = 0,
-  ): void {
+  /**
+   * Queues many entries, each with its own options: one promise for all, resolving (never
+   * rejecting) to each one's receipt or refusal, in order. What a batch request needs: every
+   * entry's own outcome, without a promise and closures per entry.
+   */
+  submitEach(items: readonly Submission[]): Promise<SubmitOutcome[]> {
+    return new Promise((resolve) => {
+      const out: SubmitOutcome[] = new Array(items.length);
+      let left = items.length;
+      if (left === 0) resolve(out);
+      const settle = (outcome: SubmitOutcome, slot: number) => {
+        out[slot] = outcome;
+        if (--left === 0) resolve(out);
+      };
+      const refuse: Refusal = (error, slot) => settle({ error }, slot);
+      const noOptions: SubmitOptions = {};
+      for (let i = 0; i < items.length; i++) {
+        const { payload, idempotencyKey } = items[i]!;
+        const options = idempotencyKey === undefined ? noOptions : { idempotencyKey };
+        this.#enqueue(payload, options, settle, refuse, i);
+      }
+    });
+  }
+
+  #enqueue(payload: Uint8Array, options: SubmitOptions, ok: Answer, fail: Refusal, slot = 0): void {
     try {
       this.#checkAccepting();
       // A plain if, not check(): the message would otherwise be built for every submission.
@@ -592,7 +623,7 @@ export class Log {
         );
       }
     } catch (e) {
-      fail(e);
+      fail(e, slot);
       return;
     }
     const payloadHash = sha256(payload);
@@ -614,7 +645,7 @@ export class Log {
     }
     const same = this.#inflight.get(payloadId);
     if (same !== undefined) {
-      follow(same, (r, e) => (r === undefined ? fail(e) : ok(r.asDuplicate(), slot)));
+      follow(same, (r, e) => (r === undefined ? fail(e, slot) : ok(r.asDuplicate(), slot)));
       return;
     }
     const pending = new Pending(

@@ -16,7 +16,7 @@ import { parseTilePath, TILE_WIDTH } from "../core/tiles.js";
 import { TLOG_PROOF_HEADER } from "../core/tlog-proof.js";
 import type { Log, LogEntry } from "../log/log.js";
 import type { Receipt } from "../log/receipt.js";
-import { base64 as base64Encode, base64JsonArray } from "../platform/base64.js";
+import { base64DecodeStrict, base64 as base64Encode, base64JsonArray } from "../platform/base64.js";
 import { Metrics } from "./metrics.js";
 import { HttpProblem, problemOf } from "./problem.js";
 import { SCOPES, type Scope, type TokenInfo, type TokenStore } from "./tokens.js";
@@ -320,7 +320,7 @@ export function createApp(options: AppOptions): Hono<Env> {
       if (typeof it !== "object" || it === null || typeof it.payload !== "string") {
         throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload must be a base64 string`);
       }
-      const payload = base64Decode(it.payload, `entries[${i}].payload`);
+      const payload = base64DecodeStrict(it.payload, `entries[${i}].payload`);
       if (payload.length === 0)
         throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload is empty`);
       if (payload.length > MAX_PAYLOAD_SIZE) {
@@ -339,22 +339,18 @@ export function createApp(options: AppOptions): Hono<Env> {
           `entries[${i}].idempotencyKey must be a string of 1-${LIMITS.maxIdempotencyKeyLength} characters`,
         );
       }
-      return { payload, key: key as string | undefined };
+      return key === undefined ? { payload } : { payload, idempotencyKey: key as string };
     });
-    const outcomes = await Promise.all(
-      parsed.map(async ({ payload, key }): Promise<Receipt | HttpError> => {
-        try {
-          const r = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
-          metrics.submissions.inc(r.duplicate ? "duplicate" : "created");
-          return r;
-        } catch (e) {
-          metrics.submissions.inc("error");
-          const { problem: p } = problemOf(e);
-          metrics.errors.inc(p.code);
-          return { status: p.status, error: { code: p.code, detail: p.detail } };
-        }
-      }),
-    );
+    const outcomes = (await log.submitEach(parsed)).map((r): Receipt | HttpError => {
+      if (!("error" in r)) {
+        metrics.submissions.inc(r.duplicate ? "duplicate" : "created");
+        return r;
+      }
+      metrics.submissions.inc("error");
+      const { problem: p } = problemOf(r.error);
+      metrics.errors.inc(p.code);
+      return { status: p.status, error: { code: p.code, detail: p.detail } };
+    });
     if (proofMode === "multi") return json(c, await multiproofAnswer(outcomes));
     const results = await Promise.all(
       outcomes.map(async (r) =>

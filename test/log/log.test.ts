@@ -16,6 +16,7 @@ import {
 } from "../../src/core/tiles.js";
 import { formatTlogProof } from "../../src/core/tlog-proof.js";
 import { verifyInclusion } from "../../src/core/verify.js";
+import type { Receipt } from "../../src/log/receipt.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { codeOf, codeOfAsync } from "../helpers/errors.js";
 import { checkConsistentHistory, checkReceipt, openMemoryLog, payloadOf } from "./helpers.js";
@@ -222,6 +223,30 @@ describe("log engine", () => {
     expect(receipts).toHaveLength(10);
     expect(published.at(-1)!.checkpoint.size).toBe(10);
     expect(await codeOfAsync(log.submit(payloadOf(99)))).toBe("UNAVAILABLE");
+  });
+
+  it("submitEach answers every entry's own outcome, in order, without rejecting", async () => {
+    const { log } = await openMemoryLog();
+    const old = await log.submit(payloadOf(1), { idempotencyKey: "k1" });
+    const outcomes = await log.submitEach([
+      { payload: payloadOf(2) },
+      { payload: payloadOf(1) }, // a duplicate of an older entry
+      { payload: payloadOf(3), idempotencyKey: "k1" }, // the key belongs to another payload
+      { payload: new Uint8Array(70_000) }, // over the payload limit
+      { payload: payloadOf(2) }, // the same payload twice in one call
+      { payload: payloadOf(4), idempotencyKey: "k4" },
+    ]);
+    const codeOrIndex = outcomes.map((o) =>
+      "error" in o ? (o.error as { code: string }).code : o.index,
+    );
+    expect(codeOrIndex).toEqual([1, old.index, "CONFLICT", "TOO_LARGE", 1, 2]);
+    const receipts = outcomes.filter((o) => !("error" in o)) as Receipt[];
+    expect(receipts.map((r) => r.duplicate)).toEqual([false, true, true, false]);
+    const payloadAt = [payloadOf(1), payloadOf(2), payloadOf(4)];
+    for (const r of receipts) await checkReceipt(log, r, payloadAt[r.index]!);
+    expect(await log.submitEach([])).toEqual([]);
+    expect(log.size).toBe(3);
+    await log.close();
   });
 
   it("re-signs an idle log with a newer timestamp, never going back in time", async () => {

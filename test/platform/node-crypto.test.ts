@@ -104,4 +104,36 @@ describe("native base64", () => {
     const mixed = [new Uint8Array(32).fill(1), new Uint8Array(3).fill(2)];
     expect(base64JsonArray(mixed)).toBe(viaJson(mixed));
   });
+
+  it("decodes strictly, exactly as the core's decoder accepts and refuses", async () => {
+    const { base64DecodeStrict } = await import("../../src/platform/base64.js");
+    const { base64Decode, base64Encode } = await import("../../src/core/bytes.js");
+    const outcome = (f: () => Uint8Array) => {
+      try {
+        return Array.from(f()).join(",");
+      } catch (e) {
+        return `error ${(e as { code?: string }).code}: ${(e as Error).message}`;
+      }
+    };
+    const same = (text: string) =>
+      expect(outcome(() => base64DecodeStrict(text, "x"))).toBe(
+        outcome(() => base64Decode(text, "x")),
+      );
+    fc.assert(
+      fc.property(bytes(100), (data) => {
+        const text = base64Encode(data);
+        same(text);
+        same(text.slice(0, -1)); // padding missing
+        same(`${text} `);
+        same(text.replace(/[+/]/g, "-"));
+      }),
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 24 }), (t) => {
+        same(t);
+      }),
+    );
+    for (const t of ["", "=", "QQ", "QR==", "QQ==", "Q===", "A\nAA", "AAAA\n", "////", "_-_-"])
+      same(t);
+  });
 });
