@@ -4,7 +4,7 @@
  * starts check them. SIGINT/SIGTERM stop it cleanly: stop accepting connections, drain the queue,
  * sign a final checkpoint, close the database.
  */
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
@@ -89,16 +89,28 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const files = openDataDir(dataDir, opts.origin === undefined ? {} : { origin: opts.origin });
   const db = await openLevelDatabase(files.dbPath);
   const tokens = await TokenStore.open(db.namespace("tokens"));
-  if (tokens.count === 0) {
-    const { token } = await tokens.create("admin (first start)", ["admin", "append", "read"]);
+  // On first start, and whenever every admin token has been revoked (restarting the server is
+  // then the way back in: whoever can restart it can read DATA anyway).
+  if (!tokens.hasActiveAdmin) {
+    const first = tokens.count === 0;
+    const { token } = await tokens.create(first ? "admin (first start)" : "admin (restart)", [
+      "admin",
+      "append",
+      "read",
+    ]);
     const path = join(dataDir, "admin.token");
     const fd = openSync(path, "w", 0o600);
     try {
+      fchmodSync(fd, 0o600); // the mode given to openSync applies only to a new file
       writeSync(fd, `${token}\n`);
     } finally {
       closeSync(fd);
     }
-    console.log(`vellum: created an admin token with every scope in ${path} (mode 0600)`);
+    console.log(
+      first
+        ? `vellum: created an admin token with every scope in ${path} (mode 0600)`
+        : `vellum: no admin token was left (all revoked): created a new one in ${path} (mode 0600)`,
+    );
   }
   const metrics = new Metrics();
   const marker = checkpointMarker(dataDir);

@@ -59,6 +59,14 @@ export class TokenStore {
     return this.#byHash.size;
   }
 
+  /** Whether some token that is not revoked has the admin scope. */
+  get hasActiveAdmin(): boolean {
+    for (const info of this.#byHash.values()) {
+      if (info.revoked === undefined && info.scopes.includes("admin")) return true;
+    }
+    return false;
+  }
+
   /** Creates a token; the secret is returned once and never stored. */
   async create(
     name: string,
