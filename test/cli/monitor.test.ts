@@ -2,9 +2,10 @@
  * `vellum monitor` in process (runMonitor, the command's body): --once catches up and exits 0
  * with its state saved atomically; a restart resumes from that state; the token comes from
  * VELLUM_TOKEN; a split view exits 3 with an evidence file that verifyEvidence proves and that
- * was POSTed to --webhook; polling stops cleanly on its signal; state of another key is refused.
+ * was POSTed to --webhook; --witnesses reports each witness's view and a witness shown another
+ * history exits 3 with evidence; polling stops cleanly on its signal; state of another key is refused.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -19,7 +20,10 @@ import {
   STATE_FILE,
 } from "../../src/cli/monitor.js";
 import { type Evidence, verifyEvidence } from "../../src/client/monitor.js";
+import { formatPolicy } from "../../src/core/policy.js";
 import { closeAll, fillTo, startVellum } from "../client/tlog-fixtures.js";
+import { serveWitness } from "../helpers/witness.js";
+import { openMemoryLog, payloadOf } from "../log/helpers.js";
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -91,6 +95,58 @@ describe("vellum monitor", () => {
     await expect(
       runMonitor(options({ url: other.url, key: other.vkey, state, once: true }), io().io),
     ).rejects.toMatchObject({ code: "STATE_MISMATCH" });
+  });
+
+  it("--witnesses: reports each witness's view; a witness shown another history exits 3 with evidence", async () => {
+    const v = await startVellum({ publicReads: true });
+    await fillTo(v.log, 300);
+    const honest = await serveWitness(1, v.vkey, "cli");
+    const misled = await serveWitness(2, v.vkey, "cli");
+    expect((await honest.witness.addCheckpoint(`old 0\n\n${v.log.checkpoint.note}`)).status).toBe(
+      200,
+    );
+    const { log: fork } = await openMemoryLog();
+    for (let i = 0; i < 200; i++) await fork.submit(payloadOf(i, "fork"));
+    expect((await misled.witness.addCheckpoint(`old 0\n\n${fork.checkpoint.note}`)).status).toBe(
+      200,
+    );
+    const dir = tempDir();
+    const policyFile = (ws: { name: string; vkey: string; url: string }[]) => {
+      const file = join(dir, `policy-${ws.map((w) => w.name).join("-")}.txt`);
+      const text = formatPolicy({
+        logs: [{ vkey: v.vkey }],
+        witnesses: ws,
+        groups: [],
+        quorum: "none",
+      });
+      writeFileSync(file, text);
+      return file;
+    };
+    const honestOnly = policyFile([{ name: "honest", vkey: honest.vkey, url: honest.url }]);
+    const run1 = io();
+    const code1 = await runMonitor(
+      options({ url: v.url, key: v.vkey, once: true, policy: honestOnly, witnesses: true }),
+      run1.io,
+    );
+    expect({ code: code1, ...run1.out }).toMatchObject({ code: EXIT_OK, stderr: "" });
+    expect(run1.out.stdout).toContain("witness honest: consistent at size 300");
+
+    const state = tempDir();
+    const both = policyFile([
+      { name: "honest", vkey: honest.vkey, url: honest.url },
+      { name: "misled", vkey: misled.vkey, url: misled.url },
+    ]);
+    const run2 = io();
+    const code2 = await runMonitor(
+      options({ url: v.url, key: v.vkey, state, once: true, policy: both, witnesses: true }),
+      run2.io,
+    );
+    expect(code2, run2.out.stderr).toBe(EXIT_EVIDENCE);
+    expect(run2.out.stderr).toContain("INCONSISTENT");
+    const file = readdirSync(state).find((f) => f.startsWith("evidence-"))!;
+    const evidence = JSON.parse(readFileSync(join(state, file), "utf8")) as Evidence;
+    expect(verifyEvidence(evidence, v.vkey).summary).toMatch(/signed/);
+    await fork.close();
   });
 
   it("a split view: exit 3, an evidence file that proves it, POSTed to the webhook", async () => {
