@@ -5,9 +5,8 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { bytesEqual, concatBytes } from "../../src/core/bytes.js";
+import { bytesEqual } from "../../src/core/bytes.js";
 import { CompactRange, foldRight } from "../../src/core/compact.js";
-import { sha256 } from "../../src/core/crypto.js";
 import { type NodeId, rangeNodes } from "../../src/core/merkle.js";
 import {
   buildProof,
@@ -17,34 +16,7 @@ import {
 } from "../../src/core/proof.js";
 import { EMPTY_ROOT, hashChildren, hashLeaf } from "../../src/core/rfc6962.js";
 import { verifyConsistency, verifyInclusion } from "../../src/core/verify.js";
-
-// ---- the naive reference (RFC 6962 §2.1, literally) ----
-const H = (...parts: Uint8Array[]) => sha256(concatBytes(...parts));
-const k = (n: number) => {
-  let p = 1;
-  while (p * 2 < n) p *= 2;
-  return p;
-};
-function mth(d: Uint8Array[]): Uint8Array {
-  if (d.length === 0) return H();
-  if (d.length === 1) return H(Uint8Array.of(0), d[0]!);
-  const s = k(d.length);
-  return H(Uint8Array.of(1), mth(d.slice(0, s)), mth(d.slice(s)));
-}
-function path(m: number, d: Uint8Array[]): Uint8Array[] {
-  if (d.length <= 1) return [];
-  const s = k(d.length);
-  return m < s
-    ? [...path(m, d.slice(0, s)), mth(d.slice(s))]
-    : [...path(m - s, d.slice(s)), mth(d.slice(0, s))];
-}
-function subproof(m: number, d: Uint8Array[], b: boolean): Uint8Array[] {
-  if (m === d.length) return b ? [] : [mth(d)];
-  const s = k(d.length);
-  return m <= s
-    ? [...subproof(m, d.slice(0, s), b), mth(d.slice(s))]
-    : [...subproof(m - s, d.slice(s), false), mth(d.slice(0, s))];
-}
+import { mth, path, subproof } from "../helpers/naive-merkle.js";
 
 const leavesOf = (n: number, seed: number) =>
   Array.from({ length: n }, (_, i) => Uint8Array.of(seed & 255, i & 255, (i >> 8) & 255));

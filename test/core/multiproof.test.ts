@@ -5,33 +5,13 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { bytesEqual, concatBytes } from "../../src/core/bytes.js";
-import { sha256 } from "../../src/core/crypto.js";
+import { bytesEqual } from "../../src/core/bytes.js";
 import { expandMultiproof, multiproofRanges } from "../../src/core/multiproof.js";
 import { hashLeaf } from "../../src/core/rfc6962.js";
 import { verifyInclusion } from "../../src/core/verify.js";
 import { codeOf } from "../helpers/errors.js";
+import { mth, path } from "../helpers/naive-merkle.js";
 
-// ---- the naive reference (RFC 6962 §2.1) ----
-const H = (...parts: Uint8Array[]) => sha256(concatBytes(...parts));
-const k = (n: number) => {
-  let p = 1;
-  while (p * 2 < n) p *= 2;
-  return p;
-};
-function mth(d: Uint8Array[]): Uint8Array {
-  if (d.length === 0) return H();
-  if (d.length === 1) return H(Uint8Array.of(0), d[0]!);
-  const s = k(d.length);
-  return H(Uint8Array.of(1), mth(d.slice(0, s)), mth(d.slice(s)));
-}
-function path(m: number, d: Uint8Array[]): Uint8Array[] {
-  if (d.length <= 1) return [];
-  const s = k(d.length);
-  return m < s
-    ? [...path(m, d.slice(0, s)), mth(d.slice(s))]
-    : [...path(m - s, d.slice(s)), mth(d.slice(0, s))];
-}
 const leavesOf = (n: number) => Array.from({ length: n }, (_, i) => Uint8Array.of(i & 255, i >> 8));
 
 /** The hashes a server sends: MTH of each range, straight from the leaves. */

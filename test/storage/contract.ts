@@ -8,6 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isVellumError } from "../../src/core/errors.js";
 import type { Database, KeyValueStore, WriteOp } from "../../src/storage/types.js";
+import { codeOfAsync } from "../helpers/errors.js";
 
 export interface FreshDatabase {
   readonly db: Database;
@@ -25,17 +26,6 @@ export function u64(n: bigint): Uint8Array {
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, n);
   return out;
-}
-
-/** The code of the VellumError `p` rejects with, or "resolved". Other errors are rethrown. */
-export async function rejectionCode(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (isVellumError(e)) return e.code;
-    throw e;
-  }
-  return "resolved";
 }
 
 /** The code of the VellumError `f` throws synchronously or rejects with, or "no error". */
@@ -367,10 +357,10 @@ export function runKeyValueContract(name: string, openFresh: () => Promise<Fresh
       it("rejects every operation on a closed namespace handle with UNAVAILABLE", async () => {
         await kv.write([put(b(1), b(1))]);
         await kv.close();
-        expect(await rejectionCode(kv.get(b(1)))).toBe("UNAVAILABLE");
-        expect(await rejectionCode(kv.getMany([b(1)]))).toBe("UNAVAILABLE");
-        expect(await rejectionCode(kv.range(ALL))).toBe("UNAVAILABLE");
-        expect(await rejectionCode(kv.write([put(b(2), b(2))]))).toBe("UNAVAILABLE");
+        expect(await codeOfAsync(kv.get(b(1)))).toBe("UNAVAILABLE");
+        expect(await codeOfAsync(kv.getMany([b(1)]))).toBe("UNAVAILABLE");
+        expect(await codeOfAsync(kv.range(ALL))).toBe("UNAVAILABLE");
+        expect(await codeOfAsync(kv.write([put(b(2), b(2))]))).toBe("UNAVAILABLE");
         await kv.close(); // idempotent
         // The database and other handles stay usable.
         expect(await db.namespace("log").get(b(1))).toEqual(b(1));
@@ -381,10 +371,10 @@ export function runKeyValueContract(name: string, openFresh: () => Promise<Fresh
         const other = db.namespace("other");
         await db.close();
         for (const s of [kv, other]) {
-          expect(await rejectionCode(s.get(b(1)))).toBe("UNAVAILABLE");
-          expect(await rejectionCode(s.getMany([b(1)]))).toBe("UNAVAILABLE");
-          expect(await rejectionCode(s.range(ALL))).toBe("UNAVAILABLE");
-          expect(await rejectionCode(s.write([put(b(1), b(1))]))).toBe("UNAVAILABLE");
+          expect(await codeOfAsync(s.get(b(1)))).toBe("UNAVAILABLE");
+          expect(await codeOfAsync(s.getMany([b(1)]))).toBe("UNAVAILABLE");
+          expect(await codeOfAsync(s.range(ALL))).toBe("UNAVAILABLE");
+          expect(await codeOfAsync(s.write([put(b(1), b(1))]))).toBe("UNAVAILABLE");
         }
         expect(await codeOfCall(() => db.namespace("log"))).toBe("UNAVAILABLE");
         await db.close(); // idempotent
@@ -397,7 +387,7 @@ export function runKeyValueContract(name: string, openFresh: () => Promise<Fresh
         );
         const closed = db.close().then(() => events.push("close"));
         // Started before close(), so they must succeed; started after, they must not.
-        const late = rejectionCode(kv.write([put(b(9), b(9))]));
+        const late = codeOfAsync(kv.write([put(b(9), b(9))]));
         await Promise.all([...writes, closed]);
         expect(await late).toBe("UNAVAILABLE");
         expect(events.at(-1)).toBe("close");

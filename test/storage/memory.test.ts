@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { MemoryDatabase, type ReadKind, type WriteFault } from "../../src/storage/memory.js";
 import type { WriteOp } from "../../src/storage/types.js";
-import { b, codeOfCall, del, put, rejectionCode, runKeyValueContract } from "./contract.js";
+import { codeOfAsync } from "../helpers/errors.js";
+import { b, codeOfCall, del, put, runKeyValueContract } from "./contract.js";
 
 runKeyValueContract("MemoryDatabase", async () => {
   const db = new MemoryDatabase();
@@ -39,7 +40,7 @@ describe("MemoryDatabase write faults", () => {
     const db = faultyAt(2, "fail");
     const kv = db.namespace("log");
     await kv.write([put(b(1), b(1))]);
-    expect(await rejectionCode(kv.write([put(b(2), b(2)), del(b(1))]))).toBe("STORAGE_FAILURE");
+    expect(await codeOfAsync(kv.write([put(b(2), b(2)), del(b(1))]))).toBe("STORAGE_FAILURE");
     expect(await kv.range(ALL)).toEqual([[b(1), b(1)]]);
     await kv.write([put(b(3), b(3))]); // the store keeps working
     const after = db.simulateRestart().namespace("log");
@@ -53,9 +54,7 @@ describe("MemoryDatabase write faults", () => {
   it('"persist-then-fail" rejects with STORAGE_FAILURE yet the whole batch is durable', async () => {
     const db = faultyAt(1, "persist-then-fail");
     const kv = db.namespace("log");
-    expect(await rejectionCode(kv.write([put(b(1), b(1)), put(b(2), b(2))]))).toBe(
-      "STORAGE_FAILURE",
-    );
+    expect(await codeOfAsync(kv.write([put(b(1), b(1)), put(b(2), b(2))]))).toBe("STORAGE_FAILURE");
     expect(await kv.getMany([b(1), b(2)])).toEqual([b(1), b(2)]);
     const after = db.simulateRestart().namespace("log");
     expect(await after.getMany([b(1), b(2)])).toEqual([b(1), b(2)]);
@@ -144,13 +143,13 @@ describe("MemoryDatabase write faults", () => {
       faults: { write: async () => Promise.reject(new Error("x")) },
     });
     const kv = db.namespace("log");
-    expect(await rejectionCode(kv.write([put(b(1), b(1))]))).toBe("STORAGE_FAILURE");
+    expect(await codeOfAsync(kv.write([put(b(1), b(1))]))).toBe("STORAGE_FAILURE");
     db.faults = {
       write: () => {
         throw new Error("y");
       },
     };
-    expect(await rejectionCode(kv.write([put(b(1), b(1))]))).toBe("STORAGE_FAILURE");
+    expect(await codeOfAsync(kv.write([put(b(1), b(1))]))).toBe("STORAGE_FAILURE");
     db.faults = {};
     expect(await kv.get(b(1))).toBeUndefined();
     expect(db.counters).toMatchObject({ writes: 2, writesFailed: 2, writesApplied: 0 });
@@ -159,7 +158,7 @@ describe("MemoryDatabase write faults", () => {
   it("an unknown verdict is INTERNAL and applies nothing", async () => {
     const db = new MemoryDatabase({ faults: { write: () => "maybe" as WriteFault } });
     const kv = db.namespace("log");
-    expect(await rejectionCode(kv.write([put(b(1), b(1))]))).toBe("INTERNAL");
+    expect(await codeOfAsync(kv.write([put(b(1), b(1))]))).toBe("INTERNAL");
     db.faults = {};
     expect(await kv.get(b(1))).toBeUndefined();
   });
@@ -202,7 +201,7 @@ describe("MemoryDatabase write faults", () => {
     const db = new MemoryDatabase();
     const kv = db.namespace("log");
     db.faults = { write: () => "fail" };
-    expect(await rejectionCode(kv.write([put(b(1), b(1))]))).toBe("STORAGE_FAILURE");
+    expect(await codeOfAsync(kv.write([put(b(1), b(1))]))).toBe("STORAGE_FAILURE");
     db.faults = {};
     await kv.write([put(b(1), b(1))]);
     expect(await kv.get(b(1))).toEqual(b(1));
@@ -224,13 +223,13 @@ describe("MemoryDatabase read faults", () => {
     const kv = db.namespace("log");
     await kv.write([put(b(1), b(1))]);
     expect(await kv.get(b(1))).toEqual(b(1));
-    expect(await rejectionCode(kv.getMany([b(1)]))).toBe("STORAGE_FAILURE");
+    expect(await codeOfAsync(kv.getMany([b(1)]))).toBe("STORAGE_FAILURE");
     expect(await kv.range(ALL)).toHaveLength(1);
     failing.clear();
     failing.add("get");
     failing.add("range");
-    expect(await rejectionCode(kv.get(b(1)))).toBe("STORAGE_FAILURE");
-    expect(await rejectionCode(kv.range(ALL))).toBe("STORAGE_FAILURE");
+    expect(await codeOfAsync(kv.get(b(1)))).toBe("STORAGE_FAILURE");
+    expect(await codeOfAsync(kv.range(ALL))).toBe("STORAGE_FAILURE");
     expect(await kv.getMany([b(1)])).toEqual([b(1)]);
     expect(kinds).toEqual([
       "log:get",
@@ -251,8 +250,8 @@ describe("MemoryDatabase crash and restart", () => {
     await kv.write([put(b(1), b(1))]);
     db.crash();
     expect(db.crashed).toBe(true);
-    expect(await rejectionCode(kv.get(b(1)))).toBe("UNAVAILABLE");
-    expect(await rejectionCode(kv.write([put(b(2), b(2))]))).toBe("UNAVAILABLE");
+    expect(await codeOfAsync(kv.get(b(1)))).toBe("UNAVAILABLE");
+    expect(await codeOfAsync(kv.write([put(b(2), b(2))]))).toBe("UNAVAILABLE");
     expect(await codeOfCall(() => db.namespace("log"))).toBe("UNAVAILABLE");
     expect(db.snapshot().entries).toHaveLength(1);
     await db.close();
