@@ -1,0 +1,64 @@
+/**
+ * @module
+ * Reading entries: pages, by index, id or leaf hash, and an entry's receipt. Needs the read
+ * scope unless the log serves reads publicly.
+ */
+import { Hono } from "hono";
+import { parseDecimal } from "../../core/bytes.js";
+import { parseUuid } from "../../core/entry.js";
+import type { LogEntry } from "../../log/log.js";
+import { base64 as base64Encode } from "../../platform/base64.js";
+import {
+  type Env,
+  JSON_HEADERS,
+  json,
+  LIMITS,
+  optionalDecimal,
+  parseHash,
+  type RouteContext,
+} from "../http.js";
+import { HttpProblem } from "../problem.js";
+import { receiptMembers } from "../receipt-json.js";
+
+function entryJson(e: LogEntry) {
+  return {
+    index: e.index,
+    id: e.id,
+    timestamp: e.timestamp,
+    leafHash: base64Encode(e.leafHash),
+    payload: base64Encode(e.payload),
+  };
+}
+
+export function entryRoutes(ctx: RouteContext): Hono<Env> {
+  const { log, readAccess } = ctx;
+  const app = new Hono<Env>();
+
+  app.get("/v1/entries", readAccess, async (c) => {
+    const start = optionalDecimal(c.req.query("start"), "start") ?? 0;
+    const limit = Math.min(
+      optionalDecimal(c.req.query("limit"), "limit") ?? 100,
+      LIMITS.maxPageSize,
+    );
+    if (limit < 1) throw new HttpProblem("BAD_REQUEST", "limit must be at least 1");
+    const entries = await log.entries(start, limit);
+    const next =
+      start + entries.length < log.size && entries.length > 0 ? start + entries.length : null;
+    return json(c, { entries: entries.map(entryJson), next, treeSize: log.size });
+  });
+  app.get("/v1/entries/by-id/:id", readAccess, async (c) =>
+    json(c, entryJson(await log.entryById(parseUuid(c.req.param("id"))))),
+  );
+  app.get("/v1/entries/by-leaf-hash/:hash", readAccess, async (c) =>
+    json(c, entryJson(await log.entryByLeafHash(parseHash(c.req.param("hash"), "leaf hash")))),
+  );
+  app.get("/v1/entries/:index/receipt", readAccess, async (c) => {
+    const receipt = await log.receipt(parseDecimal(c.req.param("index"), "index"));
+    return c.body(`{${await receiptMembers(receipt)}}`, 200, JSON_HEADERS);
+  });
+  app.get("/v1/entries/:index", readAccess, async (c) =>
+    json(c, entryJson(await log.entry(parseDecimal(c.req.param("index"), "index")))),
+  );
+
+  return app;
+}

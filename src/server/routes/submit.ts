@@ -1,0 +1,165 @@
+/**
+ * @module
+ * Submissions: one entry (`POST /v1/entries`, raw body) or a batch (`POST /v1/entries/batch`,
+ * JSON), answered with receipts, or with one multiproof for a batch (`?proof=multi`).
+ */
+import { type Context, Hono } from "hono";
+import { MAX_PAYLOAD_SIZE } from "../../core/entry.js";
+import { VellumError } from "../../core/errors.js";
+import type { Receipt } from "../../log/receipt.js";
+import { base64DecodeStrict, base64 as base64Encode } from "../../platform/base64.js";
+import {
+  type Env,
+  JSON_HEADERS,
+  json,
+  LIMITS,
+  type RouteContext,
+  readBody,
+  readJson,
+} from "../http.js";
+import { HttpProblem, problemOf } from "../problem.js";
+import { receiptMembers } from "../receipt-json.js";
+
+/** A batch entry that was refused: its status and problem, in the batch's answer. */
+interface HttpError {
+  readonly status: number;
+  readonly error: { readonly code: string; readonly detail: string };
+}
+
+export function submitRoutes(ctx: RouteContext): Hono<Env> {
+  const { log, metrics, requireScope, maxBatchEntries } = ctx;
+  const app = new Hono<Env>();
+
+  function idempotencyKey(c: Context): string | undefined {
+    const key = c.req.header("Idempotency-Key");
+    if (key === undefined) return undefined;
+    if (key.length === 0 || key.length > LIMITS.maxIdempotencyKeyLength) {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        `Idempotency-Key must be 1-${LIMITS.maxIdempotencyKeyLength} characters`,
+      );
+    }
+    return key;
+  }
+
+  app.post("/v1/entries", requireScope("append"), async (c) => {
+    const key = idempotencyKey(c);
+    const payload = await readBody(c, MAX_PAYLOAD_SIZE);
+    if (payload.length === 0)
+      throw new HttpProblem("BAD_REQUEST", "the payload (request body) is empty");
+    let receipt: Receipt;
+    try {
+      receipt = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
+    } catch (e) {
+      metrics.submissions.inc("error");
+      throw e;
+    }
+    metrics.submissions.inc(receipt.duplicate ? "duplicate" : "created");
+    return c.body(
+      `{${await receiptMembers(receipt)}}`,
+      receipt.duplicate ? 200 : 201,
+      JSON_HEADERS,
+    );
+  });
+
+  app.post("/v1/entries/batch", requireScope("append"), async (c) => {
+    const proofMode = c.req.query("proof") ?? "full";
+    if (proofMode !== "full" && proofMode !== "multi") {
+      throw new HttpProblem("BAD_REQUEST", 'query parameter "proof" must be "full" or "multi"');
+    }
+    if (!(c.req.header("Content-Type") ?? "").toLowerCase().startsWith("application/json")) {
+      throw new HttpProblem("UNSUPPORTED_MEDIA_TYPE", "send the batch as application/json");
+    }
+    const body = await readJson(c, LIMITS.maxBatchBodyBytes, "the body is not valid JSON");
+    const items = (body as { entries?: unknown })?.entries;
+    if (!Array.isArray(items) || items.length === 0 || items.length > maxBatchEntries) {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        `"entries" must be an array of 1-${maxBatchEntries} objects`,
+      );
+    }
+    // Validate everything first: a malformed batch changes nothing.
+    const parsed = items.map((item, i) => {
+      const it = item as { payload?: unknown; idempotencyKey?: unknown };
+      if (typeof it !== "object" || it === null || typeof it.payload !== "string") {
+        throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload must be a base64 string`);
+      }
+      const payload = base64DecodeStrict(it.payload, `entries[${i}].payload`);
+      if (payload.length === 0)
+        throw new HttpProblem("BAD_REQUEST", `entries[${i}].payload is empty`);
+      if (payload.length > MAX_PAYLOAD_SIZE) {
+        throw new VellumError(
+          "TOO_LARGE",
+          `entries[${i}].payload is ${payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE}`,
+        );
+      }
+      const key = it.idempotencyKey;
+      if (
+        key !== undefined &&
+        (typeof key !== "string" || key.length === 0 || key.length > LIMITS.maxIdempotencyKeyLength)
+      ) {
+        throw new HttpProblem(
+          "BAD_REQUEST",
+          `entries[${i}].idempotencyKey must be a string of 1-${LIMITS.maxIdempotencyKeyLength} characters`,
+        );
+      }
+      return key === undefined ? { payload } : { payload, idempotencyKey: key as string };
+    });
+    const outcomes = (await log.submitEach(parsed)).map((r): Receipt | HttpError => {
+      if (!("error" in r)) {
+        metrics.submissions.inc(r.duplicate ? "duplicate" : "created");
+        return r;
+      }
+      metrics.submissions.inc("error");
+      const { problem: p } = problemOf(r.error);
+      metrics.errors.inc(p.code);
+      return { status: p.status, error: { code: p.code, detail: p.detail } };
+    });
+    if (proofMode === "multi") return json(c, await multiproofAnswer(outcomes));
+    const results = await Promise.all(
+      outcomes.map(async (r) =>
+        "error" in r
+          ? JSON.stringify(r)
+          : `{"status":${r.duplicate ? 200 : 201},${await receiptMembers(r)}}`,
+      ),
+    );
+    return c.body(`{"results":[${results.join(",")}]}`, 200, JSON_HEADERS);
+  });
+
+  /**
+   * The compact answer to a batch (`?proof=multi`): one checkpoint, each entry's fields, and one
+   * multiproof for all of them, from which the client rebuilds each entry's receipt (the same
+   * bytes the full answer carries). Every receipt of a batch shares the checkpoint, and most of
+   * their proof hashes: this sends each hash once.
+   */
+  async function multiproofAnswer(outcomes: (Receipt | HttpError)[]) {
+    const stored = outcomes.filter((r): r is Receipt => !("error" in r));
+    const indices = [...new Set(stored.map((r) => r.index))].sort((a, b) => a - b);
+    // The newest checkpoint among the receipts covers them all; a witnessed one is preferred
+    // when one covers them all too.
+    const byNewest = [...stored].sort((a, b) => b.treeSize - a.treeSize);
+    const last = indices.at(-1) ?? -1;
+    const basis = byNewest.find((r) => r.witnessed && r.treeSize > last) ?? byNewest[0];
+    const proof = basis === undefined ? [] : await log.multiproof(indices, basis.treeSize);
+    return {
+      treeSize: basis?.treeSize ?? null,
+      checkpoint: basis?.checkpoint ?? null,
+      witnessed: basis?.witnessed ?? null,
+      multiproof: proof.map(base64Encode),
+      results: outcomes.map((r) =>
+        "error" in r
+          ? r
+          : {
+              status: r.duplicate ? 200 : 201,
+              index: r.index,
+              id: r.idText,
+              timestamp: r.timestamp,
+              leafHash: base64Encode(r.leafHash),
+              duplicate: r.duplicate,
+            },
+      ),
+    };
+  }
+
+  return app;
+}

@@ -1,0 +1,57 @@
+/**
+ * @module
+ * C2SP tlog-tiles at the server root: the checkpoint, hash tiles and entry bundles, with the
+ * spec's content types and cache headers, gzipped when asked.
+ */
+import { gzipSync } from "node:zlib";
+import { Hono } from "hono";
+import { VellumError } from "../../core/errors.js";
+import { parseTilePath, TILE_WIDTH } from "../../core/tiles.js";
+import type { Env, RouteContext } from "../http.js";
+
+/** Tiles and bundles above this size are gzipped when the client accepts it. */
+const GZIP_MIN_BYTES = 1024;
+
+export function tileRoutes(ctx: RouteContext): Hono<Env> {
+  const { log, readAccess } = ctx;
+  const app = new Hono<Env>();
+
+  app.get("/checkpoint", (c) => {
+    const published = log.published;
+    if (published === undefined) {
+      throw new VellumError("UNAVAILABLE", "no checkpoint has met the witness quorum yet");
+    }
+    return c.body(published.note, 200, {
+      "Content-Type": "text/plain; charset=utf-8",
+      "Cache-Control": "public, max-age=2",
+      "Access-Control-Allow-Origin": "*",
+    });
+  });
+
+  app.get("/tile/*", async (c) => {
+    const tile = parseTilePath(c.req.path.slice(1));
+    const full = tile.width === TILE_WIDTH;
+    let data: Uint8Array;
+    if (tile.level === "entries") {
+      await readAccess(c, async () => {});
+      data = await log.entryBundle(tile.index, tile.width);
+    } else {
+      data = await log.hashTile(tile.level, tile.index, tile.width);
+    }
+    const headers: Record<string, string> = {
+      "Content-Type": "application/octet-stream",
+      // A tile's bytes never change; a partial tile may be dropped once its full tile exists.
+      "Cache-Control": full ? "public, max-age=31536000, immutable" : "public, max-age=3600",
+      "Access-Control-Allow-Origin": "*",
+      Vary: "Accept-Encoding",
+    };
+    const accepts = /\bgzip\b/i.test(c.req.header("Accept-Encoding") ?? "");
+    if (accepts && data.length >= GZIP_MIN_BYTES) {
+      data = gzipSync(data, { level: 1 });
+      headers["Content-Encoding"] = "gzip";
+    }
+    return c.body(data as Uint8Array<ArrayBuffer>, 200, headers);
+  });
+
+  return app;
+}

@@ -1,0 +1,49 @@
+/**
+ * @module
+ * Bearer tokens (admin scope): list, create (the secret is shown once), revoke.
+ */
+import { Hono } from "hono";
+import { type Env, json, type RouteContext, readJson } from "../http.js";
+import { HttpProblem } from "../problem.js";
+import { SCOPES, type Scope, type TokenInfo } from "../tokens.js";
+
+export function tokenRoutes(ctx: RouteContext): Hono<Env> {
+  const { tokens, requireScope } = ctx;
+  const app = new Hono<Env>();
+
+  const tokenJson = (t: TokenInfo) => ({
+    id: t.id,
+    name: t.name,
+    scopes: t.scopes,
+    created: t.created,
+    revoked: t.revoked ?? null,
+  });
+  app.get("/v1/tokens", requireScope("admin"), (c) =>
+    json(c, { tokens: tokens.list().map(tokenJson) }),
+  );
+  app.post("/v1/tokens", requireScope("admin"), async (c) => {
+    const body = (await readJson(
+      c,
+      4096,
+      'send JSON: {"name": "...", "scopes": ["append", "read"]}',
+    )) as { name?: unknown; scopes?: unknown } | null;
+    const { name, scopes } = body ?? {};
+    if (
+      typeof name !== "string" ||
+      !Array.isArray(scopes) ||
+      !scopes.every((s) => SCOPES.includes(s))
+    ) {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        `"name" must be a string and "scopes" a list of ${SCOPES.join(", ")}`,
+      );
+    }
+    const { token, info } = await tokens.create(name, scopes as Scope[]);
+    return json(c, { token, ...tokenJson(info) }, 201);
+  });
+  app.post("/v1/tokens/:id/revoke", requireScope("admin"), async (c) =>
+    json(c, tokenJson(await tokens.revoke(c.req.param("id")))),
+  );
+
+  return app;
+}
