@@ -20,8 +20,10 @@
  *    between S and C: C's tree then provably has S's tree as its prefix. Completed nodes at
  *    heights 8, 16, ... are also compared with the log's upper tiles, so proofs served from its
  *    tiles are right too. Any mismatch is PROOF_MISMATCH.
- * A checkpoint smaller than S is refused with STATE_MISMATCH (a stale cache, or a rollback: not
- * evidence by itself, since the monitor keeps no old tree to compare it with).
+ * A checkpoint C smaller than S: if the log still serves S's tiles, the root of S's first |C|
+ * leaves (bound to S's root by a consistency proof built from them) tells a stale C (the same
+ * root: STATE_MISMATCH, no evidence) from a fork (another root: INCONSISTENT, with evidence);
+ * without them it cannot tell (STATE_MISMATCH: a rollback or a stale cache).
  *
  * On INCONSISTENT and PROOF_MISMATCH the thrown {@link MonitorError} carries an {@link Evidence}
  * object: both signed checkpoints, what mismatched, and the offending tile or bundle (path,
@@ -177,8 +179,8 @@ export interface Evidence {
   readonly actual?: string;
   readonly resources?: readonly EvidenceResource[];
   /**
-   * A consistency proof from `from` (= previous.size) to `to` (= checkpoint.size) built from the
-   * log's tiles, which verifies against `oldRoot` and checkpoint.rootHash.
+   * A consistency proof from `from` to `to`, the smaller and the larger of the two checkpoints'
+   * sizes, built from the log's tiles, which verifies against `oldRoot` and the larger one's root.
    */
   readonly consistency?: {
     readonly from: number;
@@ -322,12 +324,7 @@ export class Monitor {
     const v = this.#open(await this.#reader.checkpoint());
     const cp = v.checkpoint;
     const from = this.#range.end;
-    if (cp.size < from) {
-      throw new VellumError(
-        "STATE_MISMATCH",
-        `the log's checkpoint is for size ${cp.size}, below the size ${from} this monitor verified: a stale cache or a rollback`,
-      );
-    }
+    if (cp.size < from) await this.#checkSmaller(v);
     this.#reader.observeSize(cp.size);
     let range = this.#range;
     if (cp.size === from) {
@@ -361,6 +358,54 @@ export class Monitor {
       entriesPerSecond: elapsedMs > 0 ? (newEntries * 1000) / elapsedMs : 0,
       ...(v.timestamp === undefined ? {} : { timestamp: v.timestamp }),
     };
+  }
+
+  /**
+   * The log shows a checkpoint C smaller than the verified one S. If the log still serves the
+   * tiles of S's tree, they give the root of S's first C.size leaves together with a consistency
+   * proof to S's root (so the root is bound to what S signed): the same root as C's means C is
+   * merely stale (STATE_MISMATCH, no evidence); another root means the log signed two histories
+   * (INCONSISTENT, with the proof as evidence). Without those tiles (a log restored from an old
+   * backup no longer has them) it cannot tell: STATE_MISMATCH.
+   */
+  async #checkSmaller(v: Verified): Promise<never> {
+    const small = v.checkpoint.size;
+    const big = this.#range.end;
+    const bigRoot = this.#range.root();
+    let impliedSmall: Uint8Array | undefined;
+    let proof: Uint8Array[] = [];
+    try {
+      impliedSmall =
+        foldRight(await this.#reader.nodeHashes(rangeNodes(0, small), big)) ?? EMPTY_ROOT;
+      proof = await this.#reader.consistencyProof(small, big);
+      verifyConsistency(small, big, proof, impliedSmall, bigRoot);
+    } catch {
+      impliedSmall = undefined; // the tiles of the verified tree are gone or wrong: cannot tell
+    }
+    if (
+      impliedSmall !== undefined &&
+      small > 0 &&
+      !bytesEqual(impliedSmall, v.checkpoint.rootHash)
+    ) {
+      this.#fail(v, {
+        code: "INCONSISTENT",
+        reason: `the log's checkpoint of size ${small} is not a prefix of the one of size ${big} it signed before: their first ${small} leaves have another root`,
+        expected: base64Encode(impliedSmall),
+        actual: base64Encode(v.checkpoint.rootHash),
+        consistency: {
+          from: small,
+          to: big,
+          oldRoot: base64Encode(impliedSmall),
+          proof: proof.map(base64Encode),
+        },
+      });
+    }
+    throw new VellumError(
+      "STATE_MISMATCH",
+      impliedSmall === undefined
+        ? `the log's checkpoint is for size ${small}, below the size ${big} this monitor verified, and the log no longer serves that tree's tiles: a rollback (restored from an old backup?) or a stale cache`
+        : `the log's checkpoint is for size ${small}, below the size ${big} this monitor verified, but consistent with it: a stale cache or a rollback, not a fork`,
+    );
   }
 
   /**
@@ -685,17 +730,20 @@ export function verifyEvidence(
         summary: `the log signed two roots for tree size ${current.size}`,
       };
     }
+    // The proof runs from the smaller checkpoint's size to the larger one's, whichever of the
+    // two the monitor saw first (a log that grew, or one that went back to another history).
+    const [small, big] = previous.size < current.size ? [previous, current] : [current, previous];
     const c = evidence.consistency;
-    if (c === undefined || c.from !== previous.size || c.to !== current.size) {
+    if (c === undefined || c.from !== small.size || c.to !== big.size) {
       return fail("a consistency proof between the two checkpoints");
     }
     const oldRoot = base64DecodeFixed(c.oldRoot, 32, "consistency.oldRoot");
     const proof = c.proof.map((h, i) => base64DecodeFixed(h, 32, `consistency.proof[${i}]`));
-    verifyConsistency(c.from, c.to, proof, oldRoot, current.rootHash);
-    if (bytesEqual(oldRoot, previous.rootHash)) fail("a different old root");
+    verifyConsistency(c.from, c.to, proof, oldRoot, big.rootHash);
+    if (bytesEqual(oldRoot, small.rootHash)) fail("a different old root");
     return {
       proven: true,
-      summary: `the log's checkpoint of size ${c.to} commits to a tree whose first ${c.from} leaves have root ${c.oldRoot}, but it signed ${base64Encode(previous.rootHash)} for size ${c.from}`,
+      summary: `the log's checkpoint of size ${c.to} commits to a tree whose first ${c.from} leaves have root ${c.oldRoot}, but it signed ${base64Encode(small.rootHash)} for size ${c.from}`,
     };
   }
   check(evidence.code === "PROOF_MISMATCH", "MALFORMED", `unknown evidence code ${evidence.code}`);

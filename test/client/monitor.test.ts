@@ -321,10 +321,71 @@ describe("Monitor detecting a split view", () => {
     expect(verifyEvidence(ev)).toMatchObject({ proven: true });
   });
 
-  it("a smaller tree is refused (STATE_MISMATCH), not adopted", async () => {
+  it("a smaller tree whose log no longer serves the seen tree's tiles: STATE_MISMATCH, not adopted", async () => {
     const { atB } = await splitView(200);
-    await expect(atB.update()).rejects.toMatchObject({ code: "STATE_MISMATCH" });
+    await expect(atB.update()).rejects.toMatchObject({
+      code: "STATE_MISMATCH",
+      message: expect.stringMatching(/no longer serves that tree's tiles/),
+    });
     expect(atB.size).toBe(300);
+  });
+
+  it("a smaller checkpoint of another history, next to the seen tree's tiles: INCONSISTENT, proven", async () => {
+    const { a, b } = await splitView(200);
+    const sawA = new Monitor({
+      reader: new TileReader({ url: "http://a/", fetch: a.fetch }),
+      logKey: a.vkey,
+    });
+    await sawA.update();
+    // One server that shows B's checkpoint but still serves A's tiles.
+    const mixed = new Monitor({
+      reader: new TileReader({
+        url: "http://a/",
+        fetch: async (url, init) =>
+          new URL(url).pathname === "/checkpoint"
+            ? new Response(b.log.checkpoint.note)
+            : a.fetch(url, init),
+      }),
+      logKey: a.vkey,
+      state: roundTrip(sawA.state),
+    });
+    const ev = await evidenceOf(() => mixed.update(), "INCONSISTENT");
+    expect(ev.previous?.size).toBe(300);
+    expect(ev.checkpoint.size).toBe(200);
+    expect(ev.consistency).toMatchObject({ from: 200, to: 300 });
+    expect(verifyEvidence(ev, a.vkey)).toMatchObject({ proven: true });
+    expect(mixed.size).toBe(300);
+    // Altered evidence proves nothing.
+    const forged = { ...ev, consistency: { ...ev.consistency!, oldRoot: ev.checkpoint.rootHash } };
+    expect(() => verifyEvidence(forged, a.vkey)).toThrow(
+      expect.objectContaining({ code: "PROOF_MISMATCH" }),
+    );
+  });
+
+  it("an older checkpoint of the same tree: STATE_MISMATCH saying it is consistent", async () => {
+    const a = await startVellum({ publicReads: true });
+    await fillTo(a.log, 200, "stale");
+    const older = a.log.checkpoint.note;
+    await fillTo(a.log, 300, "stale");
+    const monitor = new Monitor({
+      reader: new TileReader({ url: "http://a/", fetch: a.fetch }),
+      logKey: a.vkey,
+    });
+    await monitor.update();
+    const stale = new Monitor({
+      reader: new TileReader({
+        url: "http://a/",
+        fetch: async (url, init) =>
+          new URL(url).pathname === "/checkpoint" ? new Response(older) : a.fetch(url, init),
+      }),
+      logKey: a.vkey,
+      state: roundTrip(monitor.state),
+    });
+    await expect(stale.update()).rejects.toMatchObject({
+      code: "STATE_MISMATCH",
+      message: expect.stringMatching(/consistent with it: a stale cache or a rollback, not a fork/),
+    });
+    expect(stale.size).toBe(300);
   });
 });
 
