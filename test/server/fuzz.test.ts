@@ -447,10 +447,17 @@ function requests(h: Harness, known: Known) {
   const submitOne = fc
     .tuple(headers, body)
     .map(([hs, b]): FuzzRequest => ({ method: "POST", path: "/v1/entries", headers: hs, body: b }));
-  const submitBatch = fc.tuple(headers, batchBody, fc.boolean()).map(
-    ([hs, v, forceJson]): FuzzRequest => ({
+  const batchPath = fc.constantFrom(
+    "/v1/entries/batch",
+    "/v1/entries/batch?proof=multi",
+    "/v1/entries/batch?proof=full",
+    "/v1/entries/batch?proof=MULTI",
+    "/v1/entries/batch?proof=",
+  );
+  const submitBatch = fc.tuple(headers, batchBody, fc.boolean(), batchPath).map(
+    ([hs, v, forceJson, path]): FuzzRequest => ({
       method: "POST",
-      path: "/v1/entries/batch",
+      path,
       headers: forceJson ? { ...hs, "Content-Type": "application/json" } : hs,
       body: JSON.stringify(v) ?? "",
     }),
