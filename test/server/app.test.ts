@@ -262,6 +262,15 @@ describe("POST /v1/entries/batch", () => {
     const checkpoints = new Set(results.map((r) => r.checkpoint));
     expect(checkpoints.size).toBe(1);
     expect(await checkpointText(h.app)).toBe(results[0]!.checkpoint);
+    // The batch's receipts (proofs computed together) are byte for byte the ones a single
+    // receipt request gives against the same checkpoint.
+    for (const r of results) {
+      const one = await expectJson<ReceiptJson>(
+        await get(h.app, `/v1/entries/${r.index}/receipt`, { token: h.tokens.read }),
+        200,
+      );
+      expect(r.receipt).toBe(one.receipt);
+    }
     expect(h.log.size).toBe(4);
     // Order is request order even for a large batch.
     const many = Array.from({ length: 300 }, (_, i) => payloadOf(i, "many"));

@@ -18,7 +18,7 @@ import {
   readJson,
 } from "../http.js";
 import { HttpProblem, problemOf } from "../problem.js";
-import { receiptMembers } from "../receipt-json.js";
+import { batchProofs, receiptMembers } from "../receipt-json.js";
 
 /** A batch entry that was refused: its status and problem, in the batch's answer. */
 interface HttpError {
@@ -116,11 +116,15 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
       return { status: p.status, error: { code: p.code, detail: p.detail } };
     });
     if (proofMode === "multi") return json(c, await multiproofAnswer(outcomes));
+    const stored = outcomes.filter((r): r is Receipt => !("error" in r));
+    const { proofOf, encode } = await batchProofs(stored, (indices, size) =>
+      log.multiproof(indices, size),
+    );
     const results = await Promise.all(
       outcomes.map(async (r) =>
         "error" in r
           ? JSON.stringify(r)
-          : `{"status":${r.duplicate ? 200 : 201},${await receiptMembers(r)}}`,
+          : `{"status":${r.duplicate ? 200 : 201},${await receiptMembers(r, proofOf(r), encode)}}`,
       ),
     );
     return c.body(`{"results":[${results.join(",")}]}`, 200, JSON_HEADERS);
