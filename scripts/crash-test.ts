@@ -3,8 +3,11 @@
  * durability"): a SIGKILL at any moment may cost work nobody was answered for, never an
  * acknowledged entry, a receipt, or the consistency of the log's history.
  *
- *   npm run crash-test -- [--kills N] [--seconds S] [--dir D] [--keep]
- *   node --import tsx scripts/crash-test.ts [--kills N] [--seconds S] [--dir D] [--keep]
+ *   npm run crash-test -- [--kills N] [--seconds S] [--dir D] [--keep] [--http]
+ *   node --import tsx scripts/crash-test.ts [--kills N] [--seconds S] [--dir D] [--keep] [--http]
+ *
+ * --http puts the real HTTP API between the workload and the log: the child serves it and this
+ * process submits over 127.0.0.1 (single entries and multiproof batches through the SDK).
  *
  * How: a child (scripts/lib/crash-child.ts) appends under load and prints one line per receipt;
  * 50-400 ms after it says "ready" this process kills it with SIGKILL. Acknowledged means a
@@ -38,6 +41,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { type SubmitResult, VellumClient } from "../src/client/http.js";
 import { base64Encode, bytesEqual } from "../src/core/bytes.js";
 import { openCheckpoint } from "../src/core/checkpoint.js";
 import { CompactRange } from "../src/core/compact.js";
@@ -53,17 +57,21 @@ import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { openLevelDatabase } from "../src/storage/level.js";
 import {
   type AckLine,
+  keyFor,
   NAMESPACE,
   ORIGIN,
   payloadFor,
   READY,
   SEED,
   seedOf,
+  seedPicker,
 } from "./lib/crash-workload.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CHILD = fileURLToPath(new URL("./lib/crash-child.ts", import.meta.url));
 const KILL_AFTER_MS = [50, 400] as const;
+const KILL_AFTER_MS_HTTP = [150, 1200] as const;
+const HTTP_CONCURRENCY = 64;
 const STARTUP_MS = 30_000;
 /** Entries read per range when re-deriving the tree. */
 const CHUNK = 4096;
@@ -119,14 +127,82 @@ class History {
 
 let current: ChildProcess | undefined;
 
-/** Starts a child, kills it 50-400 ms after it is ready; returns the complete lines it printed. */
-async function runChild(dbDir: string, run: number): Promise<string[]> {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, dbDir, String(run)], {
+/**
+ * The HTTP workload (--http): HTTP_CONCURRENCY clients submit to the child's server until it
+ * dies, one entry per request or a batch of 2-20 (`submitBatch`: multiproof answers, receipts
+ * rebuilt by the SDK), and record each answer they receive in full as an AckLine. No retries: a
+ * request cut by the kill is simply not acknowledged. An error while the server is alive fails
+ * the test.
+ */
+async function httpLoad(
+  url: string,
+  token: string,
+  run: number,
+  lines: string[],
+  alive: () => boolean,
+): Promise<string | undefined> {
+  const client = new VellumClient({ url, token, retries: 0, timeoutMs: 20_000 });
+  const pick = seedPicker(run);
+  const item = (s: string) => {
+    const key = keyFor(s);
+    return key === undefined
+      ? { payload: payloadFor(s) }
+      : { payload: payloadFor(s), idempotencyKey: key };
+  };
+  const record = (s: string, r: SubmitResult) => {
+    const line: AckLine = {
+      s,
+      index: r.index,
+      id: r.id,
+      timestamp: r.timestamp,
+      leafHash: base64Encode(r.leafHash),
+      duplicate: r.duplicate,
+      proof: r.receipt,
+    };
+    lines.push(JSON.stringify(line));
+  };
+  let problem: string | undefined;
+  const worker = async (): Promise<void> => {
+    while (alive() && problem === undefined) {
+      try {
+        if (Math.random() < 0.7) {
+          const s = pick();
+          const { payload, idempotencyKey } = item(s);
+          record(
+            s,
+            await client.submit(payload, idempotencyKey === undefined ? {} : { idempotencyKey }),
+          );
+        } else {
+          const seeds = Array.from({ length: 2 + Math.floor(Math.random() * 19) }, pick);
+          const results = await client.submitBatch(seeds.map(item));
+          for (const [i, r] of results.entries()) record(seeds[i]!, r);
+        }
+      } catch (e) {
+        if (alive())
+          problem ??= `HTTP submission failed while the server was up: ${(e as Error).message}`;
+        return;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: HTTP_CONCURRENCY }, worker));
+  return problem;
+}
+
+/**
+ * Starts a child, kills it 50-400 ms after it is ready (150-1200 ms with --http, where the load
+ * starts after "ready"); returns the acknowledged lines: the complete lines it printed, or with
+ * --http the answers the HTTP clients received.
+ */
+async function runChild(dbDir: string, run: number, http: boolean): Promise<string[]> {
+  const args = ["--import", "tsx", CHILD, dbDir, String(run), ...(http ? ["http"] : [])];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
   current = child;
   const lines: string[] = [];
+  const httpLines: string[] = [];
+  let load: Promise<string | undefined> | undefined;
   let partial = "";
   let stderr = "";
   let ready = false;
@@ -144,11 +220,15 @@ async function runChild(dbDir: string, run: number): Promise<string[]> {
     for (const line of parts) {
       if (ready) {
         lines.push(line);
-      } else if (line === READY) {
+      } else if (line === READY || line.startsWith(`${READY} `)) {
         ready = true;
         clearTimeout(startup);
-        const [lo, hi] = KILL_AFTER_MS;
+        const [lo, hi] = http ? KILL_AFTER_MS_HTTP : KILL_AFTER_MS;
         timer = setTimeout(kill, lo + Math.random() * (hi - lo));
+        if (http) {
+          const [, port, token] = line.split(" ");
+          load = httpLoad(`http://127.0.0.1:${port}`, token!, run, httpLines, () => !killed);
+        }
       }
     }
   });
@@ -166,7 +246,10 @@ async function runChild(dbDir: string, run: number): Promise<string[]> {
   if (!killed || signal !== "SIGKILL") {
     fail(`child ${run} stopped by itself before the kill (${status}); its stderr:\n${stderr}`);
   }
-  return lines;
+  if (!http) return lines;
+  const problem = await load;
+  if (problem !== undefined) fail(`run ${run}: ${problem}`);
+  return httpLines;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,13 +442,14 @@ function options() {
       seconds: { type: "string", default: "120" },
       dir: { type: "string", default: tmpdir() },
       keep: { type: "boolean", default: false },
+      http: { type: "boolean", default: false },
     },
   });
   const kills = Number(values.kills);
   const seconds = Number(values.seconds);
   if (!Number.isSafeInteger(kills) || kills < 1) throw new Error("--kills must be an integer ≥ 1");
   if (!(seconds > 0)) throw new Error("--seconds must be a positive number");
-  return { kills, seconds, dir: values.dir, keep: values.keep };
+  return { kills, seconds, dir: values.dir, keep: values.keep, http: values.http };
 }
 
 async function main(): Promise<number> {
@@ -397,7 +481,7 @@ async function main(): Promise<number> {
   const h = new History();
   try {
     while (h.kills < opts.kills && elapsed() < opts.seconds) {
-      const lines = await runChild(dbDir, h.kills);
+      const lines = await runChild(dbDir, h.kills, opts.http);
       h.kills++;
       const before = h.receipts;
       await checkAfterKill(dbDir, lines, h);

@@ -1,7 +1,7 @@
 /**
  * The crash test's victim (scripts/crash-test.ts starts it; not meant to be run by hand).
  *
- *   node --import tsx scripts/lib/crash-child.ts <db dir> <run>
+ *   node --import tsx scripts/lib/crash-child.ts <db dir> <run> [http]
  *
  * Opens the log on LevelDB with the default batching, prints "ready", then keeps CONCURRENCY
  * submissions in flight until it is killed: fresh payloads, some with idempotency keys, some
@@ -10,11 +10,19 @@
  * JSON line (crash-workload.ts, AckLine) with one write: stdout to a pipe is synchronous on Linux,
  * so a line the parent reads was written after the submitter was answered.
  *
+ * With `http` it submits nothing itself: it serves the log through the real HTTP API
+ * (src/server/app.ts) on 127.0.0.1, prints "ready <port> <token>" (a fresh append token), and the
+ * parent submits over HTTP: acknowledged then means a complete HTTP answer the parent received.
+ *
  * Any rejection is a failure (the workload never provokes one): it exits 1 with the error on
  * stderr. It exits by itself if its stdout goes away (the parent died) or after LIFETIME_MS.
  */
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
 import { Log } from "../../src/log/log.js";
 import { installNodeCrypto } from "../../src/platform/node-crypto.js";
+import { createApp } from "../../src/server/app.js";
+import { TokenStore } from "../../src/server/tokens.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import {
   type AckLine,
@@ -24,6 +32,7 @@ import {
   payloadFor,
   READY,
   SEED,
+  seedPicker,
 } from "./crash-workload.js";
 
 const CONCURRENCY = 256;
@@ -34,20 +43,22 @@ function fail(why: string): never {
   process.exit(1);
 }
 
-async function main(dir: string, run: number): Promise<void> {
+async function main(dir: string, run: number, http: boolean): Promise<void> {
   installNodeCrypto();
   const db = await openLevelDatabase(dir);
   const log = await Log.open({ origin: ORIGIN, seed: SEED, kv: db.namespace(NAMESPACE) });
+  if (http) {
+    const tokens = await TokenStore.open(db.namespace("tokens"));
+    const { token } = await tokens.create(`crash run ${run}`, ["append"]);
+    const app = createApp({ log, tokens });
+    serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
+      process.stdout.write(`${READY} ${(info as AddressInfo).port} ${token}\n`);
+    });
+    return;
+  }
   process.stdout.write(`${READY}\n`);
 
-  let next = 0;
-  const pick = (): string => {
-    const roll = Math.random();
-    const below = (n: number) => Math.floor(Math.random() * n);
-    if (roll < 0.1 && next > 0) return `r${run}s${below(next)}`;
-    if (roll < 0.15 && run > 0) return `r${below(run)}s${below(300)}`;
-    return `r${run}s${next++}`;
-  };
+  const pick = seedPicker(run);
 
   const worker = async (): Promise<void> => {
     for (;;) {
@@ -69,10 +80,12 @@ async function main(dir: string, run: number): Promise<void> {
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
 }
 
-const [dir, run] = process.argv.slice(2);
-if (dir === undefined || run === undefined || !/^\d+$/.test(run)) {
-  fail("usage: crash-child.ts <db dir> <run>");
+const [dir, run, mode] = process.argv.slice(2);
+if (dir === undefined || run === undefined || !/^\d+$/.test(run) || (mode ?? "http") !== "http") {
+  fail("usage: crash-child.ts <db dir> <run> [http]");
 }
 process.stdout.on("error", () => process.exit(2));
 setTimeout(() => fail(`not killed within ${LIFETIME_MS} ms`), LIFETIME_MS);
-main(dir, Number(run)).catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));
+main(dir, Number(run), mode === "http").catch((e) =>
+  fail(e instanceof Error ? (e.stack ?? e.message) : String(e)),
+);

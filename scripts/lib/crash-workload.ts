@@ -62,3 +62,19 @@ export function seedOf(payload: Uint8Array): string {
 export function keyFor(seed: string): string | undefined {
   return digest(seed)[4]! < 64 ? `key-${seed}` : undefined;
 }
+
+/**
+ * The seeds run `run` submits: mostly fresh ones, one in ten a duplicate of this run's (which may
+ * still be in flight), one in twenty a duplicate of an earlier run's (which may or may not have
+ * landed before its kill).
+ */
+export function seedPicker(run: number): () => string {
+  let next = 0;
+  const below = (n: number) => Math.floor(Math.random() * n);
+  return () => {
+    const roll = Math.random();
+    if (roll < 0.1 && next > 0) return `r${run}s${below(next)}`;
+    if (roll < 0.15 && run > 0) return `r${below(run)}s${below(300)}`;
+    return `r${run}s${next++}`;
+  };
+}
