@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import { VellumClient } from "../client/http.js";
 import { verifyReceipt } from "../client/receipts.js";
 import { openCheckpoint } from "../core/checkpoint.js";
+import { MAX_PAYLOAD_SIZE } from "../core/entry.js";
 import {
   formatSignerKey,
   formatVerifierKey,
@@ -37,6 +38,76 @@ function token(opts: { token?: string; tokenFile?: string }): string | undefined
   if (process.env.VELLUM_TOKEN) return process.env.VELLUM_TOKEN.trim();
   const file = opts.tokenFile ?? join(process.env.VELLUM_DATA ?? DEFAULT_DATA, "admin.token");
   return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+}
+
+/** Lines of `bytes` (LF or CRLF), byte-exact, with their 1-based line numbers; empty ones skipped. */
+function splitLines(bytes: Uint8Array): { line: number; payload: Uint8Array }[] {
+  const out: { line: number; payload: Uint8Array }[] = [];
+  let start = 0;
+  for (let line = 1; start <= bytes.length; line++) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end < 0) end = bytes.length;
+    let stop = end;
+    if (stop > start && bytes[stop - 1] === 0x0d) stop--;
+    if (stop > start) out.push({ line, payload: bytes.subarray(start, stop) });
+    start = end + 1;
+  }
+  return out;
+}
+
+/** `vellum submit --lines`: every line an entry, in batches; one JSON line per receipt. */
+async function submitLines(
+  client: VellumClient,
+  bytes: Uint8Array,
+  keyPrefix: string | undefined,
+  out: string | undefined,
+): Promise<void> {
+  const lines = splitLines(bytes);
+  if (lines.length === 0) throw new Error("nothing to submit: every line is empty");
+  const tooLong = lines.find(({ payload }) => payload.length > MAX_PAYLOAD_SIZE);
+  if (tooLong !== undefined) {
+    throw new Error(
+      `line ${tooLong.line} is ${tooLong.payload.length} bytes; an entry holds at most ${MAX_PAYLOAD_SIZE} (nothing was submitted)`,
+    );
+  }
+  const fd = out === undefined ? 1 : openSync(out, "w");
+  let logged = 0;
+  let duplicates = 0;
+  let size = 0;
+  try {
+    // Chunks bound the memory for receipts; within a chunk the SDK sends parallel batches.
+    for (let i = 0; i < lines.length; i += 10_000) {
+      const chunk = lines.slice(i, i + 10_000);
+      const results = await client.submitBatch(
+        chunk.map(({ line, payload }) =>
+          keyPrefix === undefined
+            ? { payload }
+            : { payload, idempotencyKey: `${keyPrefix}/${line}` },
+        ),
+      );
+      let text = "";
+      for (const [k, r] of results.entries()) {
+        if (r.duplicate) duplicates++;
+        else logged++;
+        size = Math.max(size, r.treeSize);
+        text += `${JSON.stringify({
+          line: chunk[k]!.line,
+          index: r.index,
+          id: r.id,
+          timestamp: r.timestamp,
+          duplicate: r.duplicate,
+          witnessed: r.witnessed,
+          receipt: r.receipt,
+        })}\n`;
+      }
+      writeSync(fd, text);
+    }
+  } finally {
+    if (fd !== 1) closeSync(fd);
+  }
+  process.stderr.write(
+    `${lines.length} entries: ${logged} logged, ${duplicates} already in the log; tree size ${size}\n`,
+  );
 }
 
 export function registerPeopleCommands(program: Command): void {
@@ -88,9 +159,18 @@ export function registerPeopleCommands(program: Command): void {
     )
     .option("--idempotency-key <key>", "resubmitting with the same key returns the original entry")
     .option("--out <file>", "write the receipt (C2SP tlog-proof) here instead of standard output")
+    .option(
+      "--lines",
+      "each non-empty line is its own entry (e.g. JSON Lines audit events), sent in batches; " +
+        "prints one JSON object per entry: line, index, id, timestamp, duplicate, receipt",
+    )
     .addHelpText(
       "after",
-      '\nExample:\n  echo \'{"user":"alice","action":"login"}\' | npx vellum submit --out login.tlog-proof\n',
+      '\nExamples:\n  echo \'{"user":"alice","action":"login"}\' | npx vellum submit --out login.tlog-proof\n' +
+        "  npx vellum submit --lines audit.jsonl --out audit.receipts.jsonl\n" +
+        "\nWith --lines, --idempotency-key K gives line n the key K/n, so importing the same file\n" +
+        "again (after an interruption) adds nothing twice. Without it, a line whose bytes are\n" +
+        "already in the log is answered with the original entry (duplicate: true).\n",
     )
     .action(
       async (
@@ -101,12 +181,17 @@ export function registerPeopleCommands(program: Command): void {
           tokenFile?: string;
           idempotencyKey?: string;
           out?: string;
+          lines?: boolean;
         },
       ) => {
         const payload = new Uint8Array(readFileSync(file === undefined || file === "-" ? 0 : file));
         if (payload.length === 0) throw new Error("nothing to submit: the entry is empty");
         const t = token(o);
         const client = new VellumClient({ url: o.url, ...(t === undefined ? {} : { token: t }) });
+        if (o.lines === true) {
+          await submitLines(client, payload, o.idempotencyKey, o.out);
+          return;
+        }
         const r = await client.submit(
           payload,
           o.idempotencyKey === undefined ? {} : { idempotencyKey: o.idempotencyKey },

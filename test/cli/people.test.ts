@@ -1,7 +1,8 @@
 /**
  * The commands people use, against a real `vellum serve` on 127.0.0.1: submit prints a receipt;
  * verify accepts it offline (with the entry too) and refuses each kind of tampering with a
- * one-line reason; keygen writes a private key with mode 0600; inspect and tokens work.
+ * one-line reason; keygen writes a private key with mode 0600; inspect and tokens work; submit
+ * --lines logs a JSON Lines file line by line, with a receipt per line, idempotently.
  */
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -148,5 +149,66 @@ describe("vellum keygen / inspect / tokens", () => {
     expect((await post(secret)).status).toBe(201);
     expect(vellum(["tokens", "revoke", id]).code).toBe(0);
     expect((await post(secret)).status).toBe(401);
+  });
+});
+
+describe("vellum submit --lines", () => {
+  it("logs each line as an entry, prints a verifiable receipt per line, and re-imports nothing twice", () => {
+    const events = join(dir, "audit.jsonl");
+    const lines = [
+      '{"user":"alice","action":"login","at":1}',
+      '{"user":"bob","action":"export","at":2}',
+      "",
+      '{"user":"carol","action":"delete","at":3}',
+    ];
+    // CRLF on one line, a blank line, no newline at the end: all handled byte for byte.
+    writeFileSync(events, `${lines[0]}\r\n${lines.slice(1).join("\n")}`);
+    const out = join(dir, "audit.receipts.jsonl");
+    const first = vellum([
+      "submit",
+      "--lines",
+      events,
+      "--out",
+      out,
+      "--idempotency-key",
+      "import-1",
+    ]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/^3 entries: 3 logged, 0 already in the log; tree size \d+/);
+    const rows = readFileSync(out, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(rows.map((r) => r.line)).toEqual([1, 2, 4]);
+    expect(rows.every((r) => r.duplicate === false)).toBe(true);
+    const key = join(data, "log.vkey");
+    for (const [k, row] of rows.entries()) {
+      const receipt = join(dir, `line-${row.line}.tlog-proof`);
+      writeFileSync(receipt, row.receipt);
+      const entry = join(dir, `line-${row.line}.json`);
+      writeFileSync(entry, [lines[0], lines[1], lines[3]][k]!);
+      const v = vellum(["verify", receipt, "--key", key, "--entry", entry]);
+      expect(v.code, v.stderr).toBe(0);
+      expect(v.stdout).toMatch(new RegExp(`^verified at index ${row.index} `));
+    }
+    // The same import again: every line is answered with its original entry.
+    const again = vellum(["submit", "--lines", events, "--idempotency-key", "import-1"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/^3 entries: 0 logged, 3 already in the log/);
+    const rows2 = again.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(rows2.map((r) => r.index)).toEqual(rows.map((r) => r.index));
+
+    // A line over the entry limit: refused before anything is sent, naming the line.
+    const big = join(dir, "big.jsonl");
+    writeFileSync(big, `{"ok":1}\n${"x".repeat(70_000)}\n`);
+    const refused = vellum(["submit", "--lines", big]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/line 2 is 70000 bytes/);
+    const empty = join(dir, "empty.jsonl");
+    writeFileSync(empty, "\n\n");
+    expect(vellum(["submit", "--lines", empty]).stderr).toMatch(/every line is empty/);
   });
 });
