@@ -5,39 +5,13 @@
  * catches up when they return. A forked log with the same key is refused by every witness,
  * which keeps the evidence.
  */
-import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { verifierFromKey } from "../../src/core/keys.js";
 import { formatPolicy, parsePolicy } from "../../src/core/policy.js";
 import { verifyTlogProof } from "../../src/core/tlog-proof.js";
 import { WitnessCollector } from "../../src/log/witnessing.js";
-import { MemoryDatabase } from "../../src/storage/memory.js";
-import { createWitnessApp } from "../../src/witness/app.js";
-import { Witness } from "../../src/witness/witness.js";
+import { serveWitness } from "../helpers/witness.js";
 import { ORIGIN, openMemoryLog, payloadOf } from "./helpers.js";
-
-type Server = ReturnType<typeof serve>;
-const servers = new Set<Server>();
-afterAll(() => {
-  for (const s of servers) s.close();
-});
-
-function listen(
-  app: { fetch: (r: Request) => Response | Promise<Response> },
-  port = 0,
-): Promise<Server> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(server));
-    servers.add(server);
-  });
-}
-const stop = (s: Server) =>
-  new Promise<void>((r) => {
-    servers.delete(s);
-    s.close(() => r());
-    (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-  });
 
 describe("witnessed publishing", () => {
   it("publishes with 2 of 3 witnesses, stops with 1, recovers, and forks are refused", {
@@ -48,25 +22,10 @@ describe("witnessed publishing", () => {
     const logVkey = probe.log.signer.verifierKey;
     await probe.log.close();
 
-    const witnesses = [1, 2, 3].map((n) => {
-      const db = new MemoryDatabase();
-      const witness = new Witness({
-        name: `w${n}.test/witness`,
-        seed: new Uint8Array(32).fill(100 + n),
-        kv: db.namespace("witness"),
-        trusted: new Map([[ORIGIN, [verifierFromKey(logVkey)]]]),
-      });
-      return { n, db, witness };
-    });
-    const running = await Promise.all(witnesses.map((w) => listen(createWitnessApp(w.witness))));
-    const ports = running.map((s) => (s.address() as AddressInfo).port);
+    const witnesses = await Promise.all([1, 2, 3].map((n) => serveWitness(n, logVkey)));
     const policyText = formatPolicy({
       logs: [{ vkey: logVkey }],
-      witnesses: witnesses.map((w, i) => ({
-        name: `w${w.n}`,
-        vkey: w.witness.verifierKey,
-        url: `http://127.0.0.1:${ports[i]}`,
-      })),
+      witnesses: witnesses.map((w) => ({ name: w.name, vkey: w.vkey, url: w.url })),
       groups: [{ name: "two-of-three", threshold: 2, members: ["w1", "w2", "w3"] }],
       quorum: "two-of-three",
     });
@@ -97,20 +56,20 @@ describe("witnessed publishing", () => {
     expect(collector.status().every((s) => s.cosignedSize !== null)).toBe(true);
 
     // One down: still 2 of 3.
-    await stop(running[0]!);
+    await witnesses[0]!.stop();
     await check(2, true);
     expect(collector.status()[0]!.lastError).not.toBeNull();
 
     // Two down: no quorum; the log still stores and signs, but publishes nothing new.
-    await stop(running[1]!);
+    await witnesses[1]!.stop();
     const stuckAt = log.published!.checkpoint.size;
     const late = await check(3, false);
     expect(log.published!.checkpoint.size).toBe(stuckAt);
     expect(log.checkpoint.checkpoint.size).toBe(late.index + 1);
 
     // They come back (same state, same ports): publishing catches up.
-    running[0] = await listen(createWitnessApp(witnesses[0]!.witness), ports[0]);
-    running[1] = await listen(createWitnessApp(witnesses[1]!.witness), ports[1]);
+    await witnesses[0]!.restart();
+    await witnesses[1]!.restart();
     for (let i = 0; i < 50 && log.published!.checkpoint.size < late.index + 1; i++) {
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -129,7 +88,7 @@ describe("witnessed publishing", () => {
     expect(fork.log.published).toBeUndefined();
     for (const w of witnesses) {
       const evidence = await w.witness.evidence();
-      expect(evidence.length, `witness ${w.n}`).toBeGreaterThan(0);
+      expect(evidence.length, `witness ${w.name}`).toBeGreaterThan(0);
       expect(evidence[0]!.origin).toBe(ORIGIN);
       expect((await w.witness.latest(ORIGIN))!.size).toBeLessThanOrEqual(log.size);
     }
