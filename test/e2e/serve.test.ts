@@ -10,7 +10,6 @@
  * The core verifier runs with its default (portable, @noble) crypto, so this also checks that
  * what the server signs with node:crypto verifies in the browser-safe library.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -33,51 +32,21 @@ import {
 } from "../../src/core/tiles.js";
 import { parseTlogProof, verifyTlogProof } from "../../src/core/tlog-proof.js";
 import { verifyConsistency, verifyInclusion } from "../../src/core/verify.js";
-import { REPO_ROOT, VELLUM_BIN } from "../helpers/cli.js";
+import { REPO_ROOT } from "../helpers/cli.js";
+import { spawnVellum, startVellum, type VellumProcess } from "../helpers/processes.js";
 
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;
 
 // ---- the child process ------------------------------------------------------------------------
 
-interface Server {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stdout(): string;
-  stderr(): string;
-}
-
-const children = new Set<ChildProcess>();
-
-/** Spawns `vellum serve` on a port the OS picks; `exited` settles when the process ends. */
-function spawnServe(dataDir: string) {
-  const child = spawn(
-    process.execPath,
-    [VELLUM_BIN, "serve", "--data", dataDir, "--port", "0", "--host", HOST],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  children.add(child);
-  let out = "";
-  let err = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => {
-    out += s;
-  });
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => {
-    err += s;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-    child.on("exit", (code, signal) => {
-      children.delete(child);
-      done({ code, signal });
-    }),
-  );
-  return { child, exited, stdout: () => out, stderr: () => err };
-}
+type Server = VellumProcess;
+const serveArgs = (dataDir: string) => ["serve", "--data", dataDir, "--port", "0", "--host", HOST];
+/** Spawns `vellum serve` on a port the OS picks, without waiting for it. */
+const spawnServe = (dataDir: string) => spawnVellum(serveArgs(dataDir));
+/** Starts the server and waits for its printed URL and for /readyz to answer 200. */
+const startServer = (dataDir: string) =>
+  startVellum(serveArgs(dataDir), "/readyz", START_TIMEOUT_MS);
 
 /** Resolves once `predicate` holds, polling; fails after `ms` with `what` and the output. */
 async function until(predicate: () => boolean | Promise<boolean>, ms: number, what: () => string) {
@@ -86,31 +55,6 @@ async function until(predicate: () => boolean | Promise<boolean>, ms: number, wh
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** Starts the server and waits for its printed URL and for /readyz to answer 200. */
-async function startServer(dataDir: string): Promise<Server> {
-  const s = spawnServe(dataDir);
-  let exitedEarly = false;
-  void s.exited.then(() => {
-    exitedEarly = true;
-  });
-  const URL_RE = /serving on (http:\/\/127\.0\.0\.1:\d+)/;
-  await until(
-    () => {
-      if (exitedEarly) throw new Error(`vellum serve exited at start:\n${s.stderr()}`);
-      return URL_RE.test(s.stdout());
-    },
-    START_TIMEOUT_MS,
-    () => `"serving on" (stdout: ${s.stdout()} stderr: ${s.stderr()})`,
-  );
-  const url = URL_RE.exec(s.stdout())![1]!;
-  await until(
-    async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
-    START_TIMEOUT_MS,
-    () => `${url}/readyz`,
-  );
-  return { ...s, url };
 }
 
 // ---- HTTP helpers ------------------------------------------------------------------------------
@@ -243,8 +187,7 @@ const payload = (i: number, tag = "e2e") => utf8Encode(`${tag} entry ${i} ${"x".
 const dataDir = mkdtempSync(join(tmpdir(), "vellum-e2e-"));
 
 afterAll(async () => {
-  for (const child of children) child.kill("SIGKILL");
-  await new Promise((r) => setTimeout(r, 50));
+  await server?.kill();
   rmSync(dataDir, { recursive: true, force: true });
 });
 

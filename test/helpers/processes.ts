@@ -10,7 +10,10 @@ export interface VellumProcess {
   readonly child: ChildProcess;
   readonly url: string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** stdout and stderr as they arrived. */
   output(): string;
+  stdout(): string;
+  stderr(): string;
   /** SIGTERM, then wait for the exit. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGKILL, then wait for the exit. */
@@ -22,15 +25,8 @@ afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
 });
 
-/**
- * Starts `vellum <args>` (add `--port 0`) and resolves once it has printed
- * "serving on http://127.0.0.1:PORT" and `readyPath` answers 200.
- */
-export async function startVellum(
-  args: string[],
-  readyPath = "/healthz",
-  timeoutMs = 20_000,
-): Promise<VellumProcess> {
+/** Spawns `vellum <args>` without waiting for anything; `exited` settles when it ends. */
+export function spawnVellum(args: string[]): Omit<VellumProcess, "url"> {
   const child = spawn(process.execPath, [VELLUM_BIN, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, NO_COLOR: "1" },
@@ -38,37 +34,28 @@ export async function startVellum(
   });
   children.add(child);
   let out = "";
+  let stdout = "";
+  let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (s: string) => {
     out += s;
+    stdout += s;
   });
   child.stderr!.setEncoding("utf8").on("data", (s: string) => {
     out += s;
+    stderr += s;
   });
-  let done = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => {
-      done = true;
       children.delete(child);
       resolve({ code, signal });
     }),
   );
-  const deadline = Date.now() + timeoutMs;
-  const URL_RE = /serving on (http:\/\/127\.0\.0\.1:\d+)/;
-  let url: string | undefined;
-  while (
-    url === undefined ||
-    (await fetch(`${url}${readyPath}`).catch(() => undefined))?.status !== 200
-  ) {
-    if (done) throw new Error(`vellum ${args[0]} exited at start:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`vellum ${args[0]} did not start:\n${out}`);
-    url ??= URL_RE.exec(out)?.[1];
-    await new Promise((r) => setTimeout(r, 25));
-  }
   return {
     child,
-    url,
     exited,
     output: () => out,
+    stdout: () => stdout,
+    stderr: () => stderr,
     stop: () => {
       child.kill("SIGTERM");
       return exited;
@@ -78,4 +65,33 @@ export async function startVellum(
       return exited;
     },
   };
+}
+
+/**
+ * Starts `vellum <args>` (add `--port 0`) and resolves once it has printed
+ * "serving on http://127.0.0.1:PORT" and `readyPath` answers 200.
+ */
+export async function startVellum(
+  args: string[],
+  readyPath = "/healthz",
+  timeoutMs = 20_000,
+): Promise<VellumProcess> {
+  const p = spawnVellum(args);
+  let done = false;
+  void p.exited.then(() => {
+    done = true;
+  });
+  const deadline = Date.now() + timeoutMs;
+  const URL_RE = /serving on (http:\/\/127\.0\.0\.1:\d+)/;
+  let url: string | undefined;
+  while (
+    url === undefined ||
+    (await fetch(`${url}${readyPath}`).catch(() => undefined))?.status !== 200
+  ) {
+    if (done) throw new Error(`vellum ${args[0]} exited at start:\n${p.output()}`);
+    if (Date.now() > deadline) throw new Error(`vellum ${args[0]} did not start:\n${p.output()}`);
+    url ??= URL_RE.exec(p.stdout())?.[1];
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return { ...p, url };
 }
