@@ -1,7 +1,7 @@
 /**
  * Micro-benchmarks of the verifier core, with each crypto provider: hashing, compact-range
- * appends, inclusion and consistency proof verification, and checkpoint (signed note)
- * verification. Prints operations per second and the machine it ran on.
+ * appends, inclusion and consistency proof verification, multiproof expansion (what the SDK
+ * does per batch answer), and checkpoint (signed note) verification. Prints operations per second and the machine it ran on.
  *
  *   npm run bench:core
  */
@@ -11,6 +11,7 @@ import { cosignerFromSeed } from "../src/core/cosignature.js";
 import { type CryptoProvider, nobleCrypto, setCryptoProvider } from "../src/core/crypto.js";
 import { signerFromSeed } from "../src/core/keys.js";
 import { type NodeId, rangeNodes } from "../src/core/merkle.js";
+import { expandMultiproof, multiproofRanges } from "../src/core/multiproof.js";
 import { signNote, verifyNote } from "../src/core/note.js";
 import { buildProof, consistencyProofPlan, inclusionProofPlan } from "../src/core/proof.js";
 import { hashChildren, hashLeaf } from "../src/core/rfc6962.js";
@@ -55,6 +56,18 @@ function run(provider: CryptoProvider): void {
     verifyConsistency(old, size, cproof, oldRoot, root),
   );
   bench("plan an inclusion proof (node ids only)", () => inclusionProofPlan(index, size));
+
+  // A batch answer as the SDK gets it (?proof=multi): 100 consecutive leaves, one multiproof;
+  // expanding it gives the root and every leaf's inclusion proof (per batch of 100).
+  const batch = Array.from({ length: 100 }, (_, i) => index + i);
+  const leafHashes = batch.map((i) => tree.read({ level: 0, index: i }));
+  const ranges = multiproofRanges(batch, size);
+  const multiproof = ranges.map(
+    ([start, end]) => foldRight(rangeNodes(start, end).map(tree.read))!,
+  );
+  bench(`expand a multiproof: 100 leaves, ${multiproof.length} hashes (per batch)`, () =>
+    expandMultiproof(batch, leafHashes, size, multiproof),
+  );
 
   const seed = new Uint8Array(32).fill(3);
   const log = signerFromSeed("example.com/log", seed);
