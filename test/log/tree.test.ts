@@ -2,11 +2,13 @@
  * The stored tree's inclusion proofs (a direct walk up the leaf's path, src/log/tree.ts) must be
  * the very hashes the core's proof plan names (checked against the RFC's recursion elsewhere),
  * for every index of sizes around tile and stratum boundaries, from memory and after a restart
- * (when the nodes come from storage).
+ * (when the nodes come from storage). Its multiproofs send exactly the ranges' hashes.
  */
 import { describe, expect, it } from "vitest";
 import { bytesEqual } from "../../src/core/bytes.js";
 import { CompactRange, foldRight } from "../../src/core/compact.js";
+import { rangeNodes } from "../../src/core/merkle.js";
+import { multiproofRanges } from "../../src/core/multiproof.js";
 import { inclusionProofPlan } from "../../src/core/proof.js";
 import { hashLeaf } from "../../src/core/rfc6962.js";
 import { codeOfAsync } from "../helpers/errors.js";
@@ -63,6 +65,25 @@ describe("Tree.inclusionProof", () => {
         await log.close();
         ({ log, db } = await openMemoryLog(db.simulateRestart()));
       }
+    }
+
+    // Multiproofs from the stored tree: each sent hash is the range's hash, for contiguous runs
+    // across tile boundaries, scattered leaves and a whole tree (after the restart: from storage).
+    const rangeHash = (start: number, end: number) =>
+      foldRight(rangeNodes(start, end).map(({ level, index: i }) => nodes.get(`${level}/${i}`)!))!;
+    for (const [size, indices] of [
+      [TOTAL, Array.from({ length: 100 }, (_, i) => 200 + i)],
+      [TOTAL, [0, 255, 256, 511, 512, 1099]],
+      [1025, Array.from({ length: 1025 }, (_, i) => i)],
+      [300, [299]],
+      [257, [3, 128, 256]],
+    ] as const) {
+      const got = await log.multiproof(indices, size);
+      const want = multiproofRanges(indices, size).map(([start, end]) => rangeHash(start, end));
+      expect(got.length, `multiproof of ${indices.length} in ${size}`).toBe(want.length);
+      got.forEach((h, i) => {
+        expect(bytesEqual(h, want[i]!), `multiproof hash ${i} in ${size}`).toBe(true);
+      });
     }
 
     expect(await codeOfAsync(log.inclusionProof(TOTAL, TOTAL))).toBe("OUT_OF_RANGE");
