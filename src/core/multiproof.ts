@@ -3,8 +3,8 @@
  * Multiproofs: the inclusion of many leaves in one tree, each shared hash sent once.
  *
  * The inclusion proofs of leaves that sit close together repeat each other: 100 consecutive
- * entries of a million-leaf tree need 2,000 proof hashes, of which about 60 are distinct and
- * none of the rest is unknown to a client that holds the 100 leaf hashes. A multiproof sends
+ * entries of a million-leaf tree need 2,000 proof hashes, and a client that holds the 100 leaf
+ * hashes can compute all but the 20 to 40 that cover the rest of the tree. A multiproof sends
  * only what the client cannot compute: walk the tree of `size` from the root, splitting ranges
  * as RFC 6962's MTH does (at the largest power of two below the range's size); a range holding
  * none of the proven leaves is sent as one hash; a range holding all of them is computed by
