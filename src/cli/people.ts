@@ -70,7 +70,15 @@ async function submitLines(
       `line ${tooLong.line} is ${tooLong.payload.length} bytes; an entry holds at most ${MAX_PAYLOAD_SIZE} (nothing was submitted)`,
     );
   }
-  const fd = out === undefined ? 1 : openSync(out, "w");
+  const fd = out === undefined ? undefined : openSync(out, "w");
+  // Standard output through its stream (a pipe may be non-blocking: a raw writeSync could fail
+  // with EAGAIN on a large import); a file directly.
+  const write = (text: string): Promise<void> | void =>
+    fd === undefined
+      ? new Promise((resolve, reject) =>
+          process.stdout.write(text, (e) => (e ? reject(e) : resolve())),
+        )
+      : void writeSync(fd, text);
   let logged = 0;
   let duplicates = 0;
   let size = 0;
@@ -100,10 +108,10 @@ async function submitLines(
           receipt: r.receipt,
         })}\n`;
       }
-      writeSync(fd, text);
+      await write(text);
     }
   } finally {
-    if (fd !== 1) closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
   process.stderr.write(
     `${lines.length} entries: ${logged} logged, ${duplicates} already in the log; tree size ${size}\n`,
