@@ -89,7 +89,8 @@ function toResult(j: Record<string, unknown>): SubmitResult {
 /**
  * Each entry's SubmitResult from a `?proof=multi` batch answer: checks that the multiproof and
  * the entries' leaf hashes rebuild the checkpoint's root (PROOF_MISMATCH otherwise), then writes
- * each receipt. The checkpoint's signatures are checked where receipts are verified
+ * each receipt. A full answer (receipts included, from a server without multiproofs) is read
+ * as it is. The checkpoint's signatures are checked where receipts are verified
  * (verifyReceipt, VerifyingClient), as for the full answer.
  */
 export function resultsFromMultiproof(
@@ -104,6 +105,8 @@ export function resultsFromMultiproof(
     }
   });
   if (rows.length === 0) return [];
+  // A server that predates multiproofs ignores ?proof=multi and sends full receipts.
+  if (!Array.isArray(answer.multiproof)) return rows.map(toResult);
   const checkpoint = answer.checkpoint as string;
   const treeSize = answer.treeSize as number;
   const leafHash = new Map<number, Uint8Array>();

@@ -350,6 +350,20 @@ describe("POST /v1/entries/batch", () => {
     expect(tampered({ treeSize: (ok.treeSize as number) - 1 })).toBe("OUT_OF_RANGE");
     expect(tampered({ treeSize: (ok.treeSize as number) + 1 })).not.toBe("no error");
 
+    // A full answer (what a server without multiproofs sends) is read as it is.
+    const full = await expectJson<Record<string, unknown>>(
+      await postJson(
+        h.app,
+        "/v1/entries/batch",
+        { entries: entries.slice(0, 42) },
+        { token: h.tokens.append },
+      ),
+      200,
+    );
+    const fromFull = resultsFromMultiproof(full);
+    expect(fromFull.map((r) => r.index)).toEqual(rebuilt.map((r) => r.index));
+    expect(fromFull.map((r) => r.receipt)).toEqual(rebuilt.map((r) => r.receipt));
+
     expectProblem(
       await postJson(
         h.app,
