@@ -118,6 +118,93 @@ async function submitLines(
   );
 }
 
+interface VerifyOptions {
+  key: string;
+  policy?: string;
+  entry?: string;
+}
+
+/** `vellum verify RECEIPT`: one C2SP tlog-proof file. */
+function verifyOne(receiptFile: string, o: VerifyOptions): void {
+  const receipt = readFileSync(receiptFile === "-" ? 0 : receiptFile);
+  const v = verifyReceipt(receipt, {
+    logKey: readKeyArg(o.key),
+    ...(o.policy === undefined ? {} : { policy: readFileSync(o.policy, "utf8") }),
+    ...(o.entry === undefined ? {} : { payload: new Uint8Array(readFileSync(o.entry)) }),
+  });
+  const cosigned = v.witnesses.length > 0 ? `, cosigned by ${v.witnesses.join(", ")}` : "";
+  const entry = v.payloadChecked ? ", for exactly this entry" : "";
+  process.stdout.write(
+    `verified at index ${v.index} in tree of size ${v.treeSize} of ${v.origin}${cosigned}${entry} (id ${v.id}, logged ${new Date(v.timestamp).toISOString()})\n`,
+  );
+}
+
+/**
+ * `vellum verify --lines RECEIPTS`: the receipts `submit --lines` wrote, one JSON object per line.
+ * With --entry (the submitted file) each receipt must be for exactly its line's bytes, and every
+ * non-empty line must have a receipt. Stops at the first failure, naming the line.
+ */
+function verifyLines(receiptFile: string, o: VerifyOptions): void {
+  const logKey = readKeyArg(o.key);
+  const policy = o.policy === undefined ? undefined : readFileSync(o.policy, "utf8");
+  const entries =
+    o.entry === undefined
+      ? undefined
+      : new Map(splitLines(new Uint8Array(readFileSync(o.entry))).map((l) => [l.line, l.payload]));
+  const text = readFileSync(receiptFile === "-" ? 0 : receiptFile, "utf8");
+  const covered = new Set<number>();
+  const origins = new Set<string>();
+  let count = 0;
+  let lowest = Number.POSITIVE_INFINITY;
+  let highest = -1;
+  for (const [k, raw] of text.split("\n").entries()) {
+    if (raw.trim() === "") continue;
+    const where = `${receiptFile} line ${k + 1}`;
+    let row: { line?: unknown; index?: unknown; receipt?: unknown };
+    try {
+      row = JSON.parse(raw);
+    } catch {
+      throw new Error(`${where}: not JSON (expected what \`vellum submit --lines\` writes)`);
+    }
+    if (typeof row.receipt !== "string" || typeof row.line !== "number") {
+      throw new Error(`${where}: needs "line" (a number) and "receipt" (the tlog-proof text)`);
+    }
+    const payload = entries?.get(row.line);
+    if (entries !== undefined && payload === undefined) {
+      throw new Error(`${where}: line ${row.line} of ${o.entry} is empty or missing`);
+    }
+    let v: ReturnType<typeof verifyReceipt>;
+    try {
+      v = verifyReceipt(row.receipt, {
+        logKey,
+        ...(policy === undefined ? {} : { policy }),
+        ...(payload === undefined ? {} : { payload }),
+      });
+    } catch (e) {
+      throw new Error(`${where} (entry line ${row.line}): ${(e as Error).message}`);
+    }
+    if (row.index !== undefined && row.index !== v.index) {
+      throw new Error(`${where}: says index ${row.index} but its receipt proves index ${v.index}`);
+    }
+    covered.add(row.line);
+    origins.add(v.origin);
+    lowest = Math.min(lowest, v.index);
+    highest = Math.max(highest, v.index);
+    count++;
+  }
+  if (count === 0) throw new Error(`${receiptFile} holds no receipts`);
+  const missing = entries === undefined ? [] : [...entries.keys()].filter((l) => !covered.has(l));
+  if (missing.length > 0) {
+    throw new Error(
+      `${missing.length} line(s) of ${o.entry} have no receipt here, the first is line ${missing[0]}`,
+    );
+  }
+  process.stdout.write(
+    `verified ${count} receipts of ${[...origins].join(", ")}, indices ${lowest} to ${highest}` +
+      `${entries === undefined ? "" : `, each for exactly its line of ${o.entry}`}\n`,
+  );
+}
+
 export function registerPeopleCommands(program: Command): void {
   program
     .command("keygen")
@@ -220,23 +307,28 @@ export function registerPeopleCommands(program: Command): void {
     .requiredOption("--key <vkey>", "the log's verifier key, or a file holding it (DATA/log.vkey)")
     .option("--policy <file>", "C2SP tlog-policy: the checkpoint must meet its witness quorum")
     .option("--entry <file>", "the entry's payload: proves the receipt is for exactly these bytes")
+    .option(
+      "--lines",
+      "the receipt file holds one JSON object per line, as `vellum submit --lines` writes; " +
+        "--entry is then the file that was submitted, and each receipt must be for its line",
+    )
     .addHelpText(
       "after",
-      "\nExample:\n  npx vellum verify login.tlog-proof --key vellum-data/log.vkey --entry login.json\n",
+      "\nExamples:\n  npx vellum verify login.tlog-proof --key vellum-data/log.vkey --entry login.json\n" +
+        "  npx vellum verify --lines audit.receipts.jsonl --entry audit.jsonl --key vellum-data/log.vkey\n",
     )
-    .action((receiptFile: string, o: { key: string; policy?: string; entry?: string }) => {
-      const receipt = readFileSync(receiptFile === "-" ? 0 : receiptFile);
-      const v = verifyReceipt(receipt, {
-        logKey: readKeyArg(o.key),
-        ...(o.policy === undefined ? {} : { policy: readFileSync(o.policy, "utf8") }),
-        ...(o.entry === undefined ? {} : { payload: new Uint8Array(readFileSync(o.entry)) }),
-      });
-      const cosigned = v.witnesses.length > 0 ? `, cosigned by ${v.witnesses.join(", ")}` : "";
-      const entry = v.payloadChecked ? ", for exactly this entry" : "";
-      process.stdout.write(
-        `verified at index ${v.index} in tree of size ${v.treeSize} of ${v.origin}${cosigned}${entry} (id ${v.id}, logged ${new Date(v.timestamp).toISOString()})\n`,
-      );
-    });
+    .action(
+      (
+        receiptFile: string,
+        o: { key: string; policy?: string; entry?: string; lines?: boolean },
+      ) => {
+        if (o.lines === true) {
+          verifyLines(receiptFile, o);
+          return;
+        }
+        verifyOne(receiptFile, o);
+      },
+    );
 
   program
     .command("inspect")

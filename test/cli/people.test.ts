@@ -2,9 +2,11 @@
  * The commands people use, against a real `vellum serve` on 127.0.0.1: submit prints a receipt;
  * verify accepts it offline (with the entry too) and refuses each kind of tampering with a
  * one-line reason; keygen writes a private key with mode 0600; inspect and tokens work; submit
- * --lines logs a JSON Lines file line by line, with a receipt per line, idempotently.
+ * --lines logs a JSON Lines file line by line, with a receipt per line, idempotently, and verify
+ * --lines checks them all against the file (and refuses swapped, missing or broken receipts).
  */
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -140,15 +142,25 @@ describe("vellum keygen / inspect / tokens", () => {
     expect(secret).toMatch(/^vellum_/);
     const id = /created token ([0-9a-f]{16})/.exec(made.stderr)![1]!;
     expect(vellum(["tokens", "list"]).stdout).toMatch(new RegExp(`${id}  active`));
+    // Each POST on a connection of its own: the CLI runs in between (spawnSync) block this event
+    // loop, so a pooled keep-alive connection the server closed meanwhile would go unnoticed and
+    // fail the next request with "other side closed".
     const post = (t: string) =>
-      fetch(`${server.url}/v1/entries`, {
-        method: "POST",
-        body: "via token",
-        headers: { Authorization: `Bearer ${t}` },
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          `${server.url}/v1/entries`,
+          { method: "POST", agent: false, headers: { Authorization: `Bearer ${t}` } },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode!));
+          },
+        );
+        req.on("error", reject);
+        req.end("via token");
       });
-    expect((await post(secret)).status).toBe(201);
+    expect(await post(secret)).toBe(201);
     expect(vellum(["tokens", "revoke", id]).code).toBe(0);
-    expect((await post(secret)).status).toBe(401);
+    expect(await post(secret)).toBe(401);
   });
 });
 
@@ -191,6 +203,32 @@ describe("vellum submit --lines", () => {
       expect(v.code, v.stderr).toBe(0);
       expect(v.stdout).toMatch(new RegExp(`^verified at index ${row.index} `));
     }
+    // All receipts at once, each against its line of the submitted file.
+    const all = vellum(["verify", "--lines", out, "--entry", events, "--key", key]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toMatch(/^verified 3 receipts of .*, each for exactly its line of /);
+    // A receipt moved to another line's entry, a line without a receipt, a broken receipt: refused.
+    const text = readFileSync(out, "utf8").trim().split("\n");
+    const swapped = join(dir, "swapped.jsonl");
+    writeFileSync(
+      swapped,
+      [{ ...rows[0], line: 2 }, { ...rows[1], line: 1 }, rows[2]]
+        .map((r) => JSON.stringify(r))
+        .join("\n"),
+    );
+    const bad = vellum(["verify", "--lines", swapped, "--entry", events, "--key", key]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/swapped\.jsonl line 1 \(entry line 2\)/);
+    const partial = join(dir, "partial.jsonl");
+    writeFileSync(partial, text.slice(0, 2).join("\n"));
+    const gap = vellum(["verify", "--lines", partial, "--entry", events, "--key", key]);
+    expect(gap.code).not.toBe(0);
+    expect(gap.stderr).toMatch(/1 line\(s\) of .* have no receipt here, the first is line 4/);
+    const broken = join(dir, "broken.jsonl");
+    writeFileSync(broken, `${text[0]}\nnot json\n`);
+    expect(vellum(["verify", "--lines", broken, "--key", key]).stderr).toMatch(/line 2: not JSON/);
+    expect(vellum(["verify", "--lines", partial, "--key", key]).code).toBe(0);
+
     // The same import again: every line is answered with its original entry.
     const again = vellum(["submit", "--lines", events, "--idempotency-key", "import-1"]);
     expect(again.code, again.stderr).toBe(0);
