@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync
 import { join } from "node:path";
 import type { Command } from "commander";
 import { VellumClient } from "../client/http.js";
-import { verifyReceipt } from "../client/receipts.js";
+import { receiptVerifier, verifyReceipt } from "../client/receipts.js";
 import { openCheckpoint } from "../core/checkpoint.js";
 import { MAX_PAYLOAD_SIZE } from "../core/entry.js";
 import {
@@ -145,8 +145,12 @@ function verifyOne(receiptFile: string, o: VerifyOptions): void {
  * non-empty line must have a receipt. Stops at the first failure, naming the line.
  */
 function verifyLines(receiptFile: string, o: VerifyOptions): void {
-  const logKey = readKeyArg(o.key);
   const policy = o.policy === undefined ? undefined : readFileSync(o.policy, "utf8");
+  // Receipts of one batch share a checkpoint: its signatures are checked once.
+  const verify = receiptVerifier({
+    logKey: readKeyArg(o.key),
+    ...(policy === undefined ? {} : { policy }),
+  });
   const entries =
     o.entry === undefined
       ? undefined
@@ -175,11 +179,7 @@ function verifyLines(receiptFile: string, o: VerifyOptions): void {
     }
     let v: ReturnType<typeof verifyReceipt>;
     try {
-      v = verifyReceipt(row.receipt, {
-        logKey,
-        ...(policy === undefined ? {} : { policy }),
-        ...(payload === undefined ? {} : { payload }),
-      });
+      v = verify(row.receipt, payload);
     } catch (e) {
       throw new Error(`${where} (entry line ${row.line}): ${(e as Error).message}`);
     }

@@ -7,14 +7,16 @@
  * that same leaf hash, which proves the receipt is for exactly that entry.
  */
 import { base64Encode, bytesEqual } from "../core/bytes.js";
+import { type Checkpoint, openCheckpoint } from "../core/checkpoint.js";
 import { cosignatureVerifier } from "../core/cosignature.js";
 import { decodeLeafFields, formatUuid, leafFromFields } from "../core/entry.js";
 import { VellumError } from "../core/errors.js";
 import { parseVerifierKey, verifierFromKey } from "../core/keys.js";
 import { verifyKnownSignatures } from "../core/note.js";
-import { type Policy, parsePolicy } from "../core/policy.js";
+import { type Policy, parsePolicy, verifyQuorum } from "../core/policy.js";
 import { hashLeaf } from "../core/rfc6962.js";
-import { parseTlogProof, verifyTlogProof } from "../core/tlog-proof.js";
+import { parseTlogProof } from "../core/tlog-proof.js";
+import { verifyInclusion } from "../core/verify.js";
 
 export interface VerifiedReceipt {
   readonly index: number;
@@ -47,49 +49,83 @@ export function verifyReceipt(
   receipt: string | Uint8Array,
   options: VerifyReceiptOptions,
 ): VerifiedReceipt {
-  const parsed = parseTlogProof(receipt);
-  if (parsed.extra === undefined) {
-    throw new VellumError("MALFORMED", "the receipt has no extra line: it is not a Vellum receipt");
-  }
-  const fields = decodeLeafFields(parsed.extra);
-  if (fields.leafHash === undefined) {
-    throw new VellumError("MALFORMED", "the receipt's extra carries no leaf hash");
-  }
-  let leafHash = fields.leafHash;
-  if (options.payload !== undefined) {
-    const rebuilt = hashLeaf(leafFromFields(parsed.extra, options.payload));
-    if (!bytesEqual(rebuilt, fields.leafHash)) {
-      throw new VellumError(
-        "PROOF_MISMATCH",
-        "the entry does not match the receipt: its leaf (payload, id, timestamp) hashes differently",
-      );
-    }
-    leafHash = rebuilt;
-  }
-  const policy = typeof options.policy === "string" ? parsePolicy(options.policy) : options.policy;
-  const verified = verifyTlogProof(
-    receipt,
-    leafHash,
-    verifierFromKey(options.logKey),
-    policy === undefined ? {} : { policy },
-  );
+  return receiptVerifier(options)(receipt, options.payload);
+}
+
+/** What a checkpoint note's signatures established (the same for every receipt that carries it). */
+interface CheckedCheckpoint {
+  readonly checkpoint: Checkpoint;
+  readonly witnesses: readonly string[];
+  readonly signedAt: number | undefined;
+}
+
+/** Distinct checkpoints a receiptVerifier remembers; the receipts of a batch share one. */
+const MAX_REMEMBERED_CHECKPOINTS = 1024;
+
+/**
+ * A verifier for many receipts of one log: the checks of verifyReceipt, with each distinct
+ * checkpoint note's signatures (log, timestamp, witness quorum) verified once and remembered by
+ * its exact text — the same text verifies the same way — so a file of receipts from batches
+ * costs one signature check per batch, not per receipt.
+ */
+export function receiptVerifier(
+  options: Omit<VerifyReceiptOptions, "payload">,
+): (receipt: string | Uint8Array, payload?: Uint8Array) => VerifiedReceipt {
+  const logVerifier = verifierFromKey(options.logKey);
+  const key = parseVerifierKey(options.logKey);
   // A Vellum log also timestamps its checkpoints with a cosignature by the same key (type 0x04):
   // if present it must verify too, and it says when the checkpoint was signed.
-  const key = parseVerifierKey(options.logKey);
-  const stamp = verifyKnownSignatures(parsed.checkpoint, [
-    cosignatureVerifier(key.name, key.publicKey),
-  ]);
-  const signedAt = stamp.signatures[0]?.timestamp;
-  return {
-    index: verified.index,
-    treeSize: verified.checkpoint.size,
-    rootHash: base64Encode(verified.checkpoint.rootHash),
-    origin: verified.checkpoint.origin,
-    leafHash,
-    id: formatUuid(fields.id),
-    timestamp: fields.timestamp,
-    witnesses: verified.witnesses === undefined ? [] : [...verified.witnesses].sort(),
-    signedAt,
-    payloadChecked: options.payload !== undefined,
+  const stampVerifier = cosignatureVerifier(key.name, key.publicKey);
+  const policy = typeof options.policy === "string" ? parsePolicy(options.policy) : options.policy;
+  const remembered = new Map<string, CheckedCheckpoint>();
+  const check = (note: string): CheckedCheckpoint => {
+    const known = remembered.get(note);
+    if (known !== undefined) return known;
+    const { checkpoint } = openCheckpoint(note, logVerifier);
+    const witnesses = policy === undefined ? [] : [...verifyQuorum(policy, note).witnesses].sort();
+    const stamp = verifyKnownSignatures(note, [stampVerifier]);
+    const checked = { checkpoint, witnesses, signedAt: stamp.signatures[0]?.timestamp };
+    if (remembered.size >= MAX_REMEMBERED_CHECKPOINTS) remembered.clear();
+    remembered.set(note, checked);
+    return checked;
+  };
+
+  return (receipt, payload) => {
+    const parsed = parseTlogProof(receipt);
+    if (parsed.extra === undefined) {
+      throw new VellumError(
+        "MALFORMED",
+        "the receipt has no extra line: it is not a Vellum receipt",
+      );
+    }
+    const fields = decodeLeafFields(parsed.extra);
+    if (fields.leafHash === undefined) {
+      throw new VellumError("MALFORMED", "the receipt's extra carries no leaf hash");
+    }
+    let leafHash = fields.leafHash;
+    if (payload !== undefined) {
+      const rebuilt = hashLeaf(leafFromFields(parsed.extra, payload));
+      if (!bytesEqual(rebuilt, fields.leafHash)) {
+        throw new VellumError(
+          "PROOF_MISMATCH",
+          "the entry does not match the receipt: its leaf (payload, id, timestamp) hashes differently",
+        );
+      }
+      leafHash = rebuilt;
+    }
+    const { checkpoint, witnesses, signedAt } = check(parsed.checkpoint);
+    verifyInclusion(parsed.index, checkpoint.size, leafHash, parsed.proof, checkpoint.rootHash);
+    return {
+      index: parsed.index,
+      treeSize: checkpoint.size,
+      rootHash: base64Encode(checkpoint.rootHash),
+      origin: checkpoint.origin,
+      leafHash,
+      id: formatUuid(fields.id),
+      timestamp: fields.timestamp,
+      witnesses,
+      signedAt,
+      payloadChecked: payload !== undefined,
+    };
   };
 }

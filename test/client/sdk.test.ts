@@ -12,7 +12,7 @@ import { serve } from "@hono/node-server";
 import { afterAll, describe, expect, it } from "vitest";
 import { FileTrustedStore } from "../../src/client/file-store.js";
 import { VellumClient } from "../../src/client/http.js";
-import { verifyReceipt } from "../../src/client/receipts.js";
+import { receiptVerifier, verifyReceipt } from "../../src/client/receipts.js";
 import { MemoryTrustedStore, VerifyingClient } from "../../src/client/verifying.js";
 import { base64Decode, base64Encode } from "../../src/core/bytes.js";
 import { openCheckpoint } from "../../src/core/checkpoint.js";
@@ -120,6 +120,17 @@ describe("SDK: submissions and receipts", () => {
         what,
       ).toBe(code);
     }
+    // A verifier that remembers checked checkpoints: after the genuine receipt (whose checkpoint
+    // it now knows), every tampered one is still refused with the same code.
+    const many = receiptVerifier({ logKey: key });
+    expect(many(r.receipt).index).toBe(20);
+    for (const [what, text, code] of cases) {
+      expect(
+        codeOf(() => many(text)),
+        `${what}, checkpoint remembered`,
+      ).toBe(code);
+    }
+    expect(many(r.receipt, enc("the entry")).payloadChecked).toBe(true);
     expect(verifyReceipt(r.receipt, { logKey: key, payload: enc("the entry") }).index).toBe(20);
     expect(
       codeOf(() => verifyReceipt(r.receipt, { logKey: key, payload: enc("another entry") })),
