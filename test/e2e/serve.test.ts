@@ -34,6 +34,7 @@ import { parseTlogProof, verifyTlogProof } from "../../src/core/tlog-proof.js";
 import { verifyConsistency, verifyInclusion } from "../../src/core/verify.js";
 import { REPO_ROOT } from "../helpers/cli.js";
 import { spawnVellum, startVellum, type VellumProcess } from "../helpers/processes.js";
+import type { EntryJson, ReceiptJson } from "../server/helpers.js";
 
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;
@@ -58,25 +59,6 @@ async function until(predicate: () => boolean | Promise<boolean>, ms: number, wh
 }
 
 // ---- HTTP helpers ------------------------------------------------------------------------------
-
-interface ReceiptJson {
-  index: number;
-  id: string;
-  timestamp: number;
-  leafHash: string;
-  treeSize: number;
-  checkpoint: string;
-  receipt: string;
-  duplicate: boolean;
-}
-
-interface EntryJson {
-  index: number;
-  id: string;
-  timestamp: number;
-  leafHash: string;
-  payload: string;
-}
 
 let server: Server;
 let token = "";

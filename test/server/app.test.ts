@@ -37,20 +37,10 @@ import {
   openHarness,
   post,
   postJson,
+  type ReceiptJson,
 } from "./helpers.js";
 
 const MAX_PAYLOAD = 65504;
-
-interface ReceiptJson {
-  index: number;
-  id: string;
-  timestamp: number;
-  leafHash: string;
-  treeSize: number;
-  checkpoint: string;
-  receipt: string;
-  duplicate: boolean;
-}
 
 interface BatchResult extends Partial<ReceiptJson> {
   status: number;

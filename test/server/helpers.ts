@@ -160,12 +160,25 @@ export async function expectJson<T = Record<string, unknown>>(
 
 // ---- independent reference computations -----------------------------------------------------
 
+/** An entry as the API answers it (GET /v1/entries/...). */
 export interface EntryJson {
   index: number;
   id: string;
   timestamp: number;
   leafHash: string;
   payload: string;
+}
+
+/** A receipt as the API answers it (POST /v1/entries, GET /v1/entries/:index/receipt). */
+export interface ReceiptJson {
+  index: number;
+  id: string;
+  timestamp: number;
+  leafHash: string;
+  treeSize: number;
+  checkpoint: string;
+  receipt: string;
+  duplicate: boolean;
 }
 
 /**
