@@ -17,11 +17,9 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
-  renameSync,
   statSync,
   writeSync,
 } from "node:fs";
-import { open, rename } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { VellumError } from "../core/errors.js";
@@ -34,6 +32,7 @@ import {
   SIG_TYPE_ED25519,
   signerFromSeed,
 } from "../core/keys.js";
+import { writeFileDurably } from "../platform/durable-file.js";
 
 export interface LogFiles {
   readonly dir: string;
@@ -58,25 +57,6 @@ function readIfExists(path: string): string | undefined {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw e;
-  }
-}
-
-/** Writes a file atomically and durably: temp file, fsync, rename, fsync the directory. */
-export function writeFileDurably(path: string, data: string, mode = 0o644): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w", mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dirFd = openSync(join(path, ".."), "r");
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
   }
 }
 
@@ -153,29 +133,6 @@ export function openKey(
   if (readIfExists(vkeyPath)?.trim() !== verifierKey)
     writeFileDurably(vkeyPath, `${verifierKey}\n`);
   return { name: key.name, seed: key.seed, verifierKey, created };
-}
-
-/** `writeFileDurably` without blocking the event loop. */
-export async function writeFileDurablyAsync(
-  path: string,
-  data: string,
-  mode = 0o644,
-): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, "w", mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  const dirHandle = await open(join(path, ".."), "r");
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
 }
 
 /** Opens DATA, creating it (and a new key) on first use. */

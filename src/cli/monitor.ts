@@ -25,7 +25,7 @@ import { compareWitnessViews } from "../client/witness-views.js";
 import { check, VellumError } from "../core/errors.js";
 import { parseVerifierKey } from "../core/keys.js";
 import { parsePolicy } from "../core/policy.js";
-import { writeFileDurably } from "./datadir.js";
+import { writeFileDurably } from "../platform/durable-file.js";
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;

@@ -12,11 +12,12 @@ import { parsePolicy } from "../core/policy.js";
 import { Log } from "../log/log.js";
 import type { SignedCheckpoint } from "../log/signer.js";
 import { WitnessCollector } from "../log/witnessing.js";
+import { writeFileDurablyAsync } from "../platform/durable-file.js";
 import { createApp } from "../server/app.js";
 import { Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
-import { openDataDir, writeFileDurablyAsync } from "./datadir.js";
+import { openDataDir } from "./datadir.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";

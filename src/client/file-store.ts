@@ -1,11 +1,12 @@
 /**
  * @module
  * A TrustedStore in files (Node only): one file per log key in a directory, named by the
- * SHA-256 of the key, written atomically (temp file, fsync, rename).
+ * SHA-256 of the key, written atomically and durably (src/platform/durable-file.ts).
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileDurablyAsync } from "../platform/durable-file.js";
 import type { TrustedStore } from "./verifying.js";
 
 export class FileTrustedStore implements TrustedStore {
@@ -26,15 +27,6 @@ export class FileTrustedStore implements TrustedStore {
 
   async save(logKey: string, checkpoint: string): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const path = this.#path(logKey);
-    const tmp = `${path}.tmp-${process.pid}`;
-    const fh = await open(tmp, "w", 0o600);
-    try {
-      await fh.writeFile(checkpoint);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await writeFileDurablyAsync(this.#path(logKey), checkpoint, 0o600);
   }
 }
