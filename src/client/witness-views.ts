@@ -50,6 +50,8 @@ export async function compareWitnessViews(options: CompareOptions): Promise<Witn
   for (const w of options.policy.witnesses) {
     if (w.url === undefined) continue;
     const url = `${w.url.replace(/\/+$/, "")}${path}`;
+    const unreachable = (detail: string) =>
+      views.push({ witness: w.name, url, status: "unreachable", size: null, detail });
     let note: string;
     try {
       const res = await doFetch(url, { signal: AbortSignal.timeout(options.timeoutMs ?? 10_000) });
@@ -60,13 +62,7 @@ export async function compareWitnessViews(options: CompareOptions): Promise<Witn
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       note = await res.text();
     } catch (e) {
-      views.push({
-        witness: w.name,
-        url,
-        status: "unreachable",
-        size: null,
-        detail: (e as Error).message,
-      });
+      unreachable((e as Error).message);
       continue;
     }
     // Only checkpoints the log itself signed count (anything else is the witness's problem).
@@ -74,13 +70,7 @@ export async function compareWitnessViews(options: CompareOptions): Promise<Witn
     try {
       theirs = openCheckpoint(note, logVerifier).checkpoint;
     } catch (e) {
-      views.push({
-        witness: w.name,
-        url,
-        status: "unreachable",
-        size: null,
-        detail: `not a checkpoint signed by the log: ${(e as Error).message}`,
-      });
+      unreachable(`not a checkpoint signed by the log: ${(e as Error).message}`);
       continue;
     }
     if (theirs.size > options.size) {

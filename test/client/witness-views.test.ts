@@ -1,7 +1,8 @@
 /**
  * Comparing the log with what its witnesses cosigned: consistent views pass; a witness holding a
  * log-signed checkpoint of another history (a split view) is INCONSISTENT, with evidence that
- * verifyEvidence confirms from the signed checkpoints and the log's own tiles.
+ * verifyEvidence confirms from the signed checkpoints and the log's own tiles. A witness that is
+ * ahead, has cosigned nothing, cannot be reached or serves another log's checkpoint is reported.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { Monitor, verifyEvidence } from "../../src/client/monitor.js";
@@ -64,6 +65,35 @@ describe("witness views", () => {
     const check = verifyEvidence(err.evidence, log.vkey);
     expect(check.summary).toMatch(/signed/);
     expect(err.evidence.actual).toBe(base64Encode(fork.checkpoint.checkpoint.rootHash));
+
+    // The other states a witness can be in, each reported and none an error.
+    const fresh = await serveWitness(3, log.vkey, "views"); // has cosigned nothing
+    const gone = await serveWitness(4, log.vkey, "views");
+    await gone.stop(); // connections refused
+    const liar = await serveWitness(5, log.vkey, "views");
+    const other = await startVellum({ log: { origin: "other.example/log" } });
+    const views2 = await compareWitnessViews({
+      ...args,
+      size: 200, // below what the honest witness cosigned (300)
+      policy: policyOf([
+        { name: "honest", vkey: honest.witness.verifierKey, url: honest.url },
+        { name: "fresh", vkey: fresh.witness.verifierKey, url: fresh.url },
+        { name: "gone", vkey: gone.vkey, url: gone.url },
+        { name: "liar", vkey: liar.vkey, url: "http://liar.example" },
+      ]),
+      // "liar" answers with a checkpoint some other log signed.
+      fetch: async (url, init) =>
+        String(url).startsWith("http://liar.example")
+          ? new Response(other.log.checkpoint.note)
+          : fetch(url, init),
+    });
+    expect(views2.map((v) => [v.witness, v.status])).toEqual([
+      ["honest", "ahead"],
+      ["fresh", "no-checkpoint"],
+      ["gone", "unreachable"],
+      ["liar", "unreachable"],
+    ]);
+    expect(views2[3]!.detail).toMatch(/^not a checkpoint signed by the log/);
     await fork.close();
   });
 });
