@@ -65,6 +65,18 @@ const published = async () => {
   const note = await (await fetch(`${log.url}/checkpoint`)).text();
   return { note, size: openCheckpoint(note, verifierFromKey(logKey)).checkpoint.size };
 };
+/** `vellum serve` on `dataDir`, publishing only checkpoints the policy's witnesses cosign. */
+function startWitnessedLog(dataDir: string) {
+  return startVellum(
+    [
+      "serve",
+      ...["--data", dataDir, "--port", "0"],
+      ...["--witness-policy", policyFile, "--witness-timeout-ms", "500"],
+    ],
+    "/readyz",
+  );
+}
+
 async function until(what: string, predicate: () => Promise<boolean>, ms = 15_000) {
   const deadline = Date.now() + ms;
   while (!(await predicate())) {
@@ -96,20 +108,7 @@ beforeAll(async () => {
       "",
     ].join("\n"),
   );
-  log = await startVellum(
-    [
-      "serve",
-      "--data",
-      data,
-      "--port",
-      "0",
-      "--witness-policy",
-      policyFile,
-      "--witness-timeout-ms",
-      "500",
-    ],
-    "/readyz",
-  );
+  log = await startWitnessedLog(data);
   token = readFileSync(join(data, "admin.token"), "utf8").trim();
   await until(
     "a first witnessed checkpoint",
@@ -163,20 +162,7 @@ describe("witnessed log, end to end", () => {
     const forkData = join(dir, "fork");
     mkdirSync(forkData, { mode: 0o700 });
     cpSync(join(dir, "log", "log.key"), join(forkData, "log.key"));
-    const fork = await startVellum(
-      [
-        "serve",
-        "--data",
-        forkData,
-        "--port",
-        "0",
-        "--witness-policy",
-        policyFile,
-        "--witness-timeout-ms",
-        "500",
-      ],
-      "/readyz",
-    );
+    const fork = await startWitnessedLog(forkData);
     try {
       const forkToken = readFileSync(join(forkData, "admin.token"), "utf8").trim();
       const answers = await Promise.all(
