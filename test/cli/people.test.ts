@@ -228,6 +228,14 @@ describe("vellum submit --lines", () => {
     writeFileSync(broken, `${text[0]}\nnot json\n`);
     expect(vellum(["verify", "--lines", broken, "--key", key]).stderr).toMatch(/line 2: not JSON/);
     expect(vellum(["verify", "--lines", partial, "--key", key]).code).toBe(0);
+    const shapeless = join(dir, "shapeless.jsonl");
+    writeFileSync(shapeless, '{"receipt": 7}\n');
+    expect(vellum(["verify", "--lines", shapeless, "--key", key]).stderr).toMatch(
+      /line 1: needs "line" \(a number\) and "receipt"/,
+    );
+    const none = join(dir, "none.jsonl");
+    writeFileSync(none, "\n\n");
+    expect(vellum(["verify", "--lines", none, "--key", key]).stderr).toMatch(/holds no receipts/);
 
     // The same import again: every line is answered with its original entry.
     const again = vellum(["submit", "--lines", events, "--idempotency-key", "import-1"]);
