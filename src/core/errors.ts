@@ -36,6 +36,9 @@ export type ErrorCode =
   | "UNAVAILABLE"
   // The storage layer failed (I/O error, disk full); whether a write landed is unknown.
   | "STORAGE_FAILURE"
+  // Stored data does not verify against the tree that commits to it (a flipped bit, a damaged
+  // file): nothing was served. Never the caller's fault; the server logs and counts it.
+  | "INTEGRITY_FAILURE"
   // Another process owns the data directory.
   | "LOCKED"
   // Refusal to start: stored data, signed checkpoints, key or clock disagree (rollback, restore

@@ -519,6 +519,7 @@ describe("problem codes", () => {
     STORAGE_FAILURE: true,
     LOCKED: true,
     STATE_MISMATCH: true,
+    INTEGRITY_FAILURE: true,
     INTERNAL: true,
     NETWORK: true,
     UNAUTHENTICATED: true,
