@@ -12,6 +12,11 @@
  * A command ending in `&` runs in the background and the next waits until it says
  * "serving on http://…" and answers /readyz (or /healthz).
  *
+ * For README writers: a command meant to be typed goes in a block (commands in prose are
+ * references, often with placeholders, and are not run); a server goes in the background with
+ * `&` and is stopped with `kill %1 && wait` where a later command needs it stopped; a command
+ * that cannot run here goes in NOT_RUN with its reason.
+ *
  * What differs from a terminal, each said once here and in REWRITES / NOT_RUN below:
  * - `npm ci` is dropped (a fresh install), and npm runs with ignore-scripts and offline, so
  *   `npm start` runs its script without `prestart`'s rebuild (`npm test` built dist/ already)
@@ -307,6 +312,50 @@ describe("README.md, every shell command as written", () => {
       COMMAND_TIMEOUT_MS + READY_TIMEOUT_MS + 5_000,
     );
   }
+});
+
+describe("the session runs commands as a terminal would", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vellum-readme-session-"));
+  let session: Session;
+  beforeAll(() => {
+    session = new Session(dir, { ...process.env });
+  });
+  afterAll(async () => {
+    await session.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("carries cd and variables over, takes here-documents, reports each exit status", async () => {
+    expect(await session.run("mkdir sub && cd sub && export GREETING=hi", 10_000)).toBe(0);
+    const note = `cat > note.txt <<'EOF'\n$GREETING # kept as written\nEOF`;
+    expect(await session.run(note, 10_000)).toBe(0);
+    expect(readFileSync(join(dir, "sub", "note.txt"), "utf8")).toBe(
+      "$GREETING # kept as written\n",
+    );
+    expect(
+      await session.run('test "$GREETING" = hi && test "$(basename "$PWD")" = sub', 10_000),
+    ).toBe(0);
+    expect(await session.run("(exit 3)", 10_000)).toBe(3);
+    // A command reading standard input gets end-of-file, not the commands after it.
+    expect(await session.run("cat > stdin.txt", 10_000)).toBe(0);
+    expect(readFileSync(join(dir, "sub", "stdin.txt"), "utf8")).toBe("");
+  });
+
+  it("a background server is waited for, and `kill %1 && wait` stops it", async () => {
+    const from = session.outputLength;
+    const server =
+      "node -e \"require('node:http').createServer((q, s) => s.end('ok')).listen(0, '127.0.0.1', " +
+      "function () { console.log('serving on http://127.0.0.1:' + this.address().port) })\" &";
+    expect(await session.run(server, 10_000)).toBe(0);
+    const url = await session.ready(from, 10_000);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(await session.run("kill %1 && wait", 10_000)).toBe(0);
+    await expect(fetch(url)).rejects.toThrow();
+  });
+
+  it("a command that does not end in time fails, naming its limit", async () => {
+    await expect(session.run("sleep 30", 300)).rejects.toThrow(/no end after 300 ms/);
+  });
 });
 
 describe("shellCommands: what counts as a command the README shows", () => {
