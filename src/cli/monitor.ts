@@ -10,7 +10,15 @@
  * inconsistent or served data that contradicts its checkpoint: an evidence file was written
  * (state dir, else the working directory) and POSTed to --webhook.
  */
-import { existsSync, readFileSync } from "node:fs";
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import {
@@ -23,9 +31,10 @@ import {
 import { TileReader } from "../client/tiles.js";
 import { compareWitnessViews } from "../client/witness-views.js";
 import { check, VellumError } from "../core/errors.js";
-import { parseVerifierKey } from "../core/keys.js";
+import { parseVerifierKey, SIG_TYPE_ED25519 } from "../core/keys.js";
 import { parsePolicy } from "../core/policy.js";
 import { writeFileDurably } from "../platform/durable-file.js";
+import { readKeyArg } from "./keys-arg.js";
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -159,15 +168,55 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Creates the state directory (mode 0700: it records what this monitor trusts) or checks an
+ * existing one is a writable directory, so a wrong --state fails at start, not at the evidence.
+ */
+function makeStateDir(dir: string, io: MonitorIo): void {
+  try {
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700); // the umask may have narrowed it; never widened
+      io.stdout.write(`vellum monitor: created the state directory ${dir}\n`);
+    }
+    check(statSync(dir).isDirectory(), "MALFORMED", `--state ${dir} is not a directory`);
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    if (e instanceof VellumError) throw e;
+    throw new VellumError("MALFORMED", `--state ${dir}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Writes the evidence durably (fsync of the file and its directory) and returns the line that
+ * reports it. If it cannot be written, that line carries the evidence in full, so it is never lost.
+ */
+function writeEvidence(dir: string, e: MonitorError): string {
+  const stamp = e.evidence.detectedAt.replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const base = join(dir, `evidence-${stamp}-${e.code.toLowerCase()}`);
+  const text = `${JSON.stringify(e.evidence, null, 1)}\n`;
+  // Two conflicts caught in the same second keep both files.
+  let file = `${base}.json`;
+  for (let n = 2; existsSync(file); n++) file = `${base}-${n}.json`;
+  try {
+    writeFileDurably(file, text);
+    return `evidence written to ${file}`;
+  } catch (err) {
+    return `could not write the evidence to ${file} (${(err as Error).message}); here it is:\n${text.trimEnd()}`;
+  }
+}
+
 /** Runs the command; resolves to the exit code. */
 export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Promise<number> {
-  const logKey = opts.key.trim();
+  const logKey = readKeyArg(opts.key, "--key", SIG_TYPE_ED25519);
   const origin = parseVerifierKey(logKey).name;
   const intervalMs = positive(opts.interval, "--interval", false) * 1000;
   const concurrency = positive(opts.concurrency, "--concurrency", true);
   const policy = opts.policy === undefined ? undefined : readFileSync(opts.policy, "utf8");
   const token = opts.token ?? io.env.VELLUM_TOKEN;
   const stateDir = opts.state === undefined ? undefined : resolve(opts.state);
+  // Made now, not when the first evidence is due: a missing directory must not cost the evidence.
+  if (stateDir !== undefined) makeStateDir(stateDir, io);
   const statePath = stateDir === undefined ? undefined : join(stateDir, STATE_FILE);
   const saved = statePath === undefined ? undefined : readState(statePath, logKey);
 
@@ -250,12 +299,10 @@ export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Pr
       } catch (e) {
         progress.end();
         if (e instanceof MonitorError) {
-          const dir = stateDir ?? process.cwd();
-          const stamp = e.evidence.detectedAt.replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-          const file = join(dir, `evidence-${stamp}-${e.code.toLowerCase()}.json`);
-          writeFileDurably(file, `${JSON.stringify(e.evidence, null, 1)}\n`);
+          // Durably on disk first, then reported: a report must never name a file not yet there.
+          const written = writeEvidence(stateDir ?? process.cwd(), e);
           io.stderr.write(`vellum monitor: ${e.code}: ${e.message}\n`);
-          io.stderr.write(`vellum monitor: evidence written to ${file}\n`);
+          io.stderr.write(`vellum monitor: ${written}\n`);
           if (opts.webhook !== undefined) await postWebhook(opts.webhook, e.evidence, io);
           return EXIT_EVIDENCE;
         }
@@ -283,9 +330,15 @@ export function registerMonitor(program: Command): void {
       "follow a C2SP tlog-tiles log: verify every checkpoint, download and check every entry, detect split views",
     )
     .requiredOption("--url <url>", "the log's tlog-tiles prefix (serves /checkpoint and /tile/)")
-    .requiredOption("--key <vkey>", "the log's verifier key (e.g. the contents of DATA/log.vkey)")
+    .requiredOption(
+      "--key <vkey|file>",
+      "the log's verifier key: its text, or a file holding it (e.g. DATA/log.vkey)",
+    )
     .option("--policy <file>", "a C2SP tlog-policy file: checkpoints must meet its witness quorum")
-    .option("--state <dir>", "directory for the monitor's state (and evidence files)")
+    .option(
+      "--state <dir>",
+      "directory for the monitor's state and evidence files (created, mode 0700, if missing)",
+    )
     .option("--once", "catch up once, then exit: 0 when everything verified")
     .option("--interval <seconds>", "seconds between polls", "10")
     .option("--token <token>", "bearer token with the read scope (default: $VELLUM_TOKEN)")
@@ -301,7 +354,7 @@ export function registerMonitor(program: Command): void {
 Exit codes: 0 caught up (--once) or stopped, 1 error, 3 inconsistency (evidence file written).
 
 Example:
-  npx vellum monitor --url http://127.0.0.1:6962 --key "$(cat vellum-data/log.vkey)" \\
+  npx vellum monitor --url http://127.0.0.1:6962 --key vellum-data/log.vkey \\
     --state ./monitor --once
 `,
     )

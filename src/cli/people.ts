@@ -19,19 +19,10 @@ import {
   signerFromSeed,
   verifierFromKey,
 } from "../core/keys.js";
+import { readKeyArg } from "./keys-arg.js";
 import { DEFAULT_DATA, DEFAULT_HOST, DEFAULT_PORT } from "./serve.js";
 
 const DEFAULT_URL = process.env.VELLUM_URL ?? `http://${DEFAULT_HOST}:${DEFAULT_PORT}`;
-
-/** A verifier key given inline, or the path of a file holding one (e.g. DATA/log.vkey). */
-export function readKeyArg(value: string): string {
-  if (value.includes("+") && !existsSync(value)) return value.trim();
-  try {
-    return readFileSync(value, "utf8").trim();
-  } catch {
-    throw new Error(`--key: "${value}" is neither a verifier key nor a readable file`);
-  }
-}
 
 function token(opts: { token?: string; tokenFile?: string }): string | undefined {
   if (opts.token !== undefined) return opts.token;
@@ -128,7 +119,7 @@ interface VerifyOptions {
 function verifyOne(receiptFile: string, o: VerifyOptions): void {
   const receipt = readFileSync(receiptFile === "-" ? 0 : receiptFile);
   const v = verifyReceipt(receipt, {
-    logKey: readKeyArg(o.key),
+    logKey: readKeyArg(o.key, "--key", SIG_TYPE_ED25519),
     ...(o.policy === undefined ? {} : { policy: readFileSync(o.policy, "utf8") }),
     ...(o.entry === undefined ? {} : { payload: new Uint8Array(readFileSync(o.entry)) }),
   });
@@ -148,7 +139,7 @@ function verifyLines(receiptFile: string, o: VerifyOptions): void {
   const policy = o.policy === undefined ? undefined : readFileSync(o.policy, "utf8");
   // Receipts of one batch share a checkpoint: its signatures are checked once.
   const verify = receiptVerifier({
-    logKey: readKeyArg(o.key),
+    logKey: readKeyArg(o.key, "--key", SIG_TYPE_ED25519),
     ...(policy === undefined ? {} : { policy }),
   });
   const entries =
@@ -304,7 +295,10 @@ export function registerPeopleCommands(program: Command): void {
     .description(
       "verify a receipt offline with the log's public key (and a witness policy, and the entry)",
     )
-    .requiredOption("--key <vkey>", "the log's verifier key, or a file holding it (DATA/log.vkey)")
+    .requiredOption(
+      "--key <vkey|file>",
+      "the log's verifier key: its text, or a file holding it (e.g. DATA/log.vkey)",
+    )
     .option("--policy <file>", "C2SP tlog-policy: the checkpoint must meet its witness quorum")
     .option("--entry <file>", "the entry's payload: proves the receipt is for exactly these bytes")
     .option(
@@ -337,8 +331,8 @@ export function registerPeopleCommands(program: Command): void {
     )
     .option("--url <url>", "the log server (env VELLUM_URL)", DEFAULT_URL)
     .option(
-      "--key <vkey>",
-      "the log's verifier key (or a file holding it) to verify the checkpoint",
+      "--key <vkey|file>",
+      "the log's verifier key, its text or a file holding it (e.g. DATA/log.vkey): verifies the checkpoint",
     )
     .addHelpText(
       "after",
@@ -358,7 +352,7 @@ export function registerPeopleCommands(program: Command): void {
       const note = await client.checkpoint();
       let verified = "not verified (pass --key)";
       if (o.key !== undefined) {
-        const key = readKeyArg(o.key);
+        const key = readKeyArg(o.key, "--key", SIG_TYPE_ED25519);
         const cp = openCheckpoint(note, verifierFromKey(key)).checkpoint;
         verified = `verified with ${key.split("+")[0]}+${key.split("+")[1]} (size ${cp.size})`;
       } else if (info.verifierKey) {

@@ -1,8 +1,9 @@
 /**
  * `vellum witness`: a C2SP tlog-witness server. On first start DATA gets the witness key
- * (type 0x04, mode 0600) and DATA/witness.vkey; trusted logs come from --trust and from a config
- * file (`log <vkey>` lines, as in tlog-policy, or bare verifier keys; `#` comments), reloaded when
- * the file changes or on SIGHUP, without a restart.
+ * (type 0x04, mode 0600) and DATA/witness.vkey; trusted logs come from --trust (a key's text or a
+ * file of keys, one per line, as every key option takes them: src/cli/keys-arg.ts) and from a
+ * config file (`log <vkey>` lines, as in tlog-policy, or bare verifier keys; `#` comments), both
+ * re-read when the config file changes or on SIGHUP, without a restart.
  */
 import { readFileSync, watchFile } from "node:fs";
 import { hostname } from "node:os";
@@ -20,6 +21,7 @@ import { openLevelDatabase } from "../storage/level.js";
 import { createWitnessApp } from "../witness/app.js";
 import { type TrustedLogs, Witness } from "../witness/witness.js";
 import { openKey } from "./datadir.js";
+import { readKeysArg } from "./keys-arg.js";
 
 export const DEFAULT_WITNESS_PORT = 6963;
 
@@ -68,7 +70,10 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
     what: "witness",
   });
   const load = () =>
-    trustedLogs([...opts.trust, ...(opts.config ? readTrustFile(opts.config) : [])]);
+    trustedLogs([
+      ...opts.trust.flatMap((v) => readKeysArg(v, "--trust", SIG_TYPE_ED25519)),
+      ...(opts.config ? readTrustFile(opts.config) : []),
+    ]);
   const db = await openLevelDatabase(join(dataDir, "db"));
   const witness = new Witness({
     name: key.name,
@@ -127,15 +132,15 @@ export function registerWitness(program: Command): void {
     .option("--host <addr>", "address to listen on", "127.0.0.1")
     .option("--name <name>", "the witness's key name on first start (default <hostname>/witness)")
     .option(
-      "--trust <vkey>",
-      "a log verifier key to trust (repeatable)",
+      "--trust <vkey|file>",
+      "a log's verifier key to trust: its text, or a file of keys one per line (e.g. DATA/log.vkey); repeatable",
       (v: string, all: string[]) => [...all, v],
       [],
     )
     .option("--config <file>", "file of trusted log keys (`log <vkey>` lines), reloaded on change")
     .addHelpText(
       "after",
-      '\nExample:\n  npx vellum witness --data ./w1 --port 6963 --name witness.example/w1 --trust "$(cat vellum-data/log.vkey)"\n',
+      "\nExample:\n  npx vellum witness --data ./w1 --port 6963 --name witness.example/w1 --trust vellum-data/log.vkey\n",
     )
     .action(async (opts: WitnessOptions) => {
       await runWitness(opts);

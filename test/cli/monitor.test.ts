@@ -3,9 +3,19 @@
  * with its state saved atomically; a restart resumes from that state; the token comes from
  * VELLUM_TOKEN; a split view exits 3 with an evidence file that verifyEvidence proves and that
  * was POSTed to --webhook; --witnesses reports each witness's view and a witness shown another
- * history exits 3 with evidence; polling stops cleanly on its signal; state of another key is refused.
+ * history exits 3 with evidence; polling stops cleanly on its signal; state of another key is refused;
+ * a missing --state directory is created (0700) at start, so the evidence of a tampered log caught
+ * on the first run is on disk when the command reports it.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -21,7 +31,13 @@ import {
 } from "../../src/cli/monitor.js";
 import { type Evidence, verifyEvidence } from "../../src/client/monitor.js";
 import { formatPolicy } from "../../src/core/policy.js";
-import { closeAll, fillTo, startVellum } from "../client/tlog-fixtures.js";
+import {
+  closeAll,
+  fillTo,
+  flipByte,
+  startVellum,
+  tamperingFetch,
+} from "../client/tlog-fixtures.js";
 import { serveWitness } from "../helpers/witness.js";
 import { openMemoryLog, payloadOf } from "../log/helpers.js";
 
@@ -208,6 +224,54 @@ describe("vellum monitor", () => {
     expect(existsSync(join(process.cwd(), STATE_FILE))).toBe(false);
   });
 
+  it("--state DIR that does not exist: created with mode 0700 at start, state saved in it", async () => {
+    const v = await startVellum({ publicReads: true });
+    await fillTo(v.log, 50);
+    const state = join(tempDir(), "new", "monitor");
+    const keyFile = join(tempDir(), "log.vkey");
+    writeFileSync(keyFile, `${v.vkey}\n`);
+    const run = io();
+    const code = await runMonitor(options({ url: v.url, key: keyFile, state, once: true }), run.io);
+    expect({ code, ...run.out }).toMatchObject({ code: EXIT_OK, stderr: "" });
+    expect(run.out.stdout).toContain(`created the state directory ${state}`);
+    expect(statSync(state).mode & 0o777).toBe(0o700);
+    // Saved with the key's text, whichever way it was given: a later run with the text resumes.
+    expect(JSON.parse(readFileSync(join(state, STATE_FILE), "utf8"))).toMatchObject({
+      size: 50,
+      logKey: v.vkey,
+    });
+    const again = io();
+    expect(
+      await runMonitor(options({ url: v.url, key: v.vkey, state, once: true }), again.io),
+    ).toBe(EXIT_OK);
+    expect(again.out.stdout).toContain("resuming");
+    expect(again.out.stdout).not.toContain("created the state directory");
+  });
+
+  it("a tampered log caught on the first run into a missing --state DIR: exit 3, evidence on disk", async () => {
+    const v = await startVellum({ publicReads: true });
+    await fillTo(v.log, 600);
+    const state = join(tempDir(), "fresh");
+    const run = io();
+    const code = await runMonitor(
+      options({ url: "http://vellum.test/", key: v.vkey, state, once: true }),
+      {
+        ...run.io,
+        fetch: tamperingFetch(v.fetch, (path, bytes) =>
+          path === "tile/entries/001" ? flipByte(bytes, -1) : undefined,
+        ) as typeof fetch,
+      },
+    );
+    expect(code, run.out.stderr).toBe(EXIT_EVIDENCE);
+    const files = readdirSync(state).filter((f) => f.startsWith("evidence-"));
+    expect(files).toEqual([expect.stringMatching(/^evidence-\d{8}T\d{6}Z-proof_mismatch\.json$/)]);
+    const evidence = JSON.parse(readFileSync(join(state, files[0]!), "utf8")) as Evidence;
+    expect(evidence).toMatchObject({ index: 511, checkpoint: { size: 600 } });
+    expect(run.out.stderr).toContain(`evidence written to ${join(state, files[0]!)}`);
+    // Nothing was verified, so no state was saved.
+    expect(existsSync(join(state, STATE_FILE))).toBe(false);
+  });
+
   it("checks its options", async () => {
     const v = await startVellum({ publicReads: true });
     await expect(
@@ -215,6 +279,14 @@ describe("vellum monitor", () => {
     ).rejects.toMatchObject({ code: "OUT_OF_RANGE" });
     await expect(runMonitor(options({ url: v.url, key: "nope" }), io().io)).rejects.toMatchObject({
       code: "BAD_KEY",
+    });
+    const notDir = join(tempDir(), "a-file");
+    writeFileSync(notDir, "");
+    await expect(
+      runMonitor(options({ url: v.url, key: v.vkey, state: notDir, once: true }), io().io),
+    ).rejects.toMatchObject({
+      code: "MALFORMED",
+      message: expect.stringContaining("not a directory"),
     });
   });
 });
