@@ -8,7 +8,9 @@
  * The session's working directory is a fresh "clone": a temporary directory holding a link to
  * every top-level file of this repository that git tracks, plus `node_modules` and `dist` (what
  * `npm ci` adds), so `npm start`, `npx vellum …` and the README's relative paths (`vellum-data/`,
- * `../shared/…`) mean what they mean in a checkout; nothing the commands write lands in the repo.
+ * `test/known-answers/…`) mean what they mean in a checkout; nothing the commands write lands in
+ * the repo. A README command may not reach outside the repository (a user's clone has nothing
+ * beside it): the test refuses `../` paths.
  * A command ending in `&` runs in the background and the next waits until it says
  * "serving on http://…" and answers /readyz (or /healthz).
  *
@@ -37,7 +39,7 @@ import {
 } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../helpers/cli.js";
 import { type ShownCommand, shellCommands, splitComment } from "../helpers/readme-commands.js";
@@ -88,9 +90,6 @@ const REWRITES: readonly { from: RegExp; to: (port: number) => string; reason: s
 function unavailable(c: ShownCommand): string | undefined {
   const skip = NOT_RUN.find((n) => n.command === c.bare);
   if (skip !== undefined) return skip.reason;
-  if (c.bare.includes("../shared/") && !existsSync(resolve(REPO_ROOT, "../shared"))) {
-    return `needs ../shared beside the repository (${resolve(REPO_ROOT, "../shared")}), absent here`;
-  }
   return undefined;
 }
 
@@ -249,9 +248,6 @@ describe("README.md, every shell command as written", () => {
   beforeAll(async () => {
     mkdirSync(clone);
     for (const name of cloneEntries()) symlinkSync(join(REPO_ROOT, name), join(clone, name));
-    // `../shared/…` as from a checkout that has the shared vectors beside it.
-    const shared = resolve(REPO_ROOT, "../shared");
-    if (existsSync(shared)) symlinkSync(shared, join(tmp, "shared"));
     port = await freePort();
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) {
@@ -278,6 +274,8 @@ describe("README.md, every shell command as written", () => {
   it("shows commands, and every command on the not-run list is one of them", () => {
     expect(COMMANDS.length).toBeGreaterThanOrEqual(8);
     expect(COMMANDS.some((c) => c.background)).toBe(true);
+    // A user's clone has nothing beside it: no command may read outside the repository.
+    expect(COMMANDS.filter((c) => /(^|[\s=])\.\.\//.test(c.bare)).map((c) => c.bare)).toEqual([]);
     for (const n of NOT_RUN) {
       expect(
         COMMANDS.map((c) => c.bare),
