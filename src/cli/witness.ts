@@ -70,15 +70,24 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
   const load = () =>
     trustedLogs([...opts.trust, ...(opts.config ? readTrustFile(opts.config) : [])]);
   const db = await openLevelDatabase(join(dataDir, "db"));
+  const atLimit = new Set<string>();
   const witness = new Witness({
     name: key.name,
     seed: key.seed,
     kv: db.namespace("witness"),
     trusted: load(),
-    onEvidence: (e) =>
-      console.warn(
-        `vellum witness: refused a conflicting checkpoint from ${e.origin}: ${e.reason} (kept as evidence)`,
-      ),
+    onEvidence: (e, outcome) => {
+      // Each record is logged once; a log that keeps sending conflicts past the bound is named
+      // once per process, not once per request.
+      if (outcome === "duplicate" || (outcome === "limit" && atLimit.has(e.origin))) return;
+      if (outcome === "limit") atLimit.add(e.origin);
+      const what = {
+        kept: "kept as evidence",
+        limit: `not kept: this log already has ${witness.evidenceLimits.perLog} evidence records`,
+        "too-large": `not kept: the record exceeds ${witness.evidenceLimits.maxBytes} bytes`,
+      }[outcome];
+      console.warn(`vellum witness: ${e.origin} misbehaved (${e.kind}): ${e.reason} (${what})`);
+    },
   });
   const reload = (why: string) => {
     try {

@@ -23,11 +23,33 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
     "Checkpoints cosigned since start.",
     () => cosigned,
   );
-  metrics.gauge(
-    "vellum_witness_evidence_total",
-    "Validly signed, conflicting checkpoints kept as evidence since start.",
-    () => witness.evidenceKept,
-  );
+  // Counters kept by the witness, exposed as gauges read at scrape time (since start).
+  const stats = witness.evidenceStats;
+  for (const [name, help, read] of [
+    ["evidence", "Provable conflicts kept as evidence.", () => stats.kept],
+    [
+      "evidence_duplicate",
+      "Provable conflicts already kept (not stored again).",
+      () => stats.duplicate,
+    ],
+    [
+      "evidence_over_limit",
+      "Provable conflicts not kept: the log's evidence bound is reached.",
+      () => stats.limit,
+    ],
+    [
+      "evidence_too_large",
+      "Provable conflicts not kept: the record exceeds its size bound.",
+      () => stats.tooLarge,
+    ],
+    [
+      "unprovable_conflicts",
+      "422 refusals of signed checkpoints that prove nothing (nothing kept).",
+      () => stats.unprovable,
+    ],
+  ] as const) {
+    metrics.gauge(`vellum_witness_${name}_total`, `${help} Since start.`, read);
+  }
 
   app.use(async (c, next) => {
     await next();
@@ -83,7 +105,9 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
     );
     return c.json({ name: witness.name, verifierKey: witness.verifierKey, logs });
   });
-  app.get("/v1/evidence", async (c) => c.json({ evidence: await witness.evidence(100) }));
+  app.get("/v1/evidence", async (c) =>
+    c.json({ evidence: await witness.evidence(100, c.req.query("origin")) }),
+  );
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/metrics", (c) =>
     c.body(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),

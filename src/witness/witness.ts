@@ -8,22 +8,36 @@
  * (compare-and-swap, durable) → 200 with the cosignature.
  *
  * Checks and the store run under a per-origin lock, so concurrent requests cannot roll a log
- * back (the race the spec describes). A validly signed checkpoint that conflicts with the stored
- * one is kept as evidence of a misbehaving log.
+ * back (the race the spec describes). A refused checkpoint is kept as evidence only when it and
+ * what the witness cosigned prove the log misbehaved (./evidence.ts); a refusal that proves
+ * nothing stores nothing.
  */
 
-import { randomBytes } from "node:crypto";
 import { Encoder } from "cbor-x";
-import { base64Decode, bytesEqual, parseDecimal, putUint64, utf8Decode } from "../core/bytes.js";
+import { base64Decode, base64Encode, bytesEqual, parseDecimal, utf8Decode } from "../core/bytes.js";
 import { type Checkpoint, parseCheckpoint } from "../core/checkpoint.js";
-import { cosignatureLine, cosignerFromSeed } from "../core/cosignature.js";
+import {
+  cosignatureLine,
+  cosignatureVerifierFromKey,
+  cosignerFromSeed,
+} from "../core/cosignature.js";
 import { sha256 } from "../core/crypto.js";
 import { VellumError } from "../core/errors.js";
 import type { Cosigner, NoteVerifier } from "../core/keys.js";
-import { parseNote, verifyKnownSignatures } from "../core/note.js";
+import { formatNote, type NoteSignature, parseNote, verifyKnownSignatures } from "../core/note.js";
 import { EMPTY_ROOT, HASH_SIZE } from "../core/rfc6962.js";
 import { verifyConsistency } from "../core/verify.js";
 import type { KeyValueStore } from "../storage/types.js";
+import {
+  DEFAULT_EVIDENCE_LIMITS,
+  type Evidence,
+  type EvidenceLimits,
+  type EvidenceOutcome,
+  EvidenceStore,
+  findConflict,
+} from "./evidence.js";
+
+export type { Evidence, EvidenceOutcome } from "./evidence.js";
 
 /** Largest add-checkpoint body accepted (a checkpoint with many signatures, plus 63 hashes). */
 export const MAX_REQUEST_SIZE = 64 * 1024;
@@ -43,24 +57,16 @@ export interface WitnessState {
   readonly time: number;
 }
 
-export interface Evidence {
-  readonly time: number;
-  readonly origin: string;
-  readonly reason: string;
-  /** The request body as received: a checkpoint validly signed by the log, plus its proof. */
-  readonly request: string;
-  /** What the witness had cosigned before, which the request contradicts. */
-  readonly cosigned: string;
-}
-
 /** Trusted logs: origin → verifiers of that log's checkpoint signatures. */
 export type TrustedLogs = ReadonlyMap<string, readonly NoteVerifier[]>;
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
 const enc = new TextEncoder();
 
+// Keys: "l" ‖ SHA-256(origin) → the cosigned state; evidence under "e" and "n" (./evidence.ts).
+// Versions before provable-only evidence kept every conflict under "x"; those records are left
+// in place and no longer listed.
 const stateKey = (origin: string) => Uint8Array.from([0x6c, ...sha256(enc.encode(origin))]);
-const EVIDENCE = { gte: Uint8Array.of(0x78), lt: Uint8Array.of(0x79) };
 
 export interface WitnessConfig {
   /** The witness's key name, e.g. `witness.example/w1`. */
@@ -70,8 +76,24 @@ export interface WitnessConfig {
   readonly trusted: TrustedLogs;
   /** Milliseconds since the epoch. */
   readonly clock?: () => number;
-  /** Called when a validly signed, conflicting checkpoint is refused. */
-  readonly onEvidence?: (evidence: Evidence) => void;
+  /** Bounds on stored evidence (default: 100 records per log, 16 KiB each). */
+  readonly evidenceLimits?: EvidenceLimits;
+  /** Called for each provable conflict, with whether it was stored or why not. */
+  readonly onEvidence?: (evidence: Evidence, outcome: EvidenceOutcome) => void;
+}
+
+/** Counters since this process started (the witness's /metrics). */
+export interface EvidenceStats {
+  /** Provable conflicts stored. */
+  kept: number;
+  /** Provable conflicts already stored (sent again). */
+  duplicate: number;
+  /** Provable conflicts not stored: the log already has the maximum number of records. */
+  limit: number;
+  /** Provable conflicts not stored: the record would exceed the size bound. */
+  tooLarge: number;
+  /** 422 refusals of validly signed checkpoints that prove nothing (nothing stored). */
+  unprovable: number;
 }
 
 interface ParsedRequest {
@@ -118,11 +140,18 @@ export class Witness {
   readonly #cosigner: Cosigner;
   readonly #kv: KeyValueStore;
   readonly #clock: () => number;
-  readonly #onEvidence: ((e: Evidence) => void) | undefined;
+  readonly #onEvidence: ((e: Evidence, outcome: EvidenceOutcome) => void) | undefined;
+  readonly #evidence: EvidenceStore;
+  readonly #self: NoteVerifier;
   #trusted: TrustedLogs;
   readonly #locks = new Map<string, Promise<unknown>>();
-  /** Conflicting checkpoints kept as evidence since this process started. */
-  evidenceKept = 0;
+  readonly evidenceStats: EvidenceStats = {
+    kept: 0,
+    duplicate: 0,
+    limit: 0,
+    tooLarge: 0,
+    unprovable: 0,
+  };
 
   constructor(config: WitnessConfig) {
     this.name = config.name;
@@ -131,6 +160,8 @@ export class Witness {
     this.#trusted = config.trusted;
     this.#clock = config.clock ?? Date.now;
     this.#onEvidence = config.onEvidence;
+    this.#evidence = new EvidenceStore(config.kv, config.evidenceLimits ?? DEFAULT_EVIDENCE_LIMITS);
+    this.#self = cosignatureVerifierFromKey(this.#cosigner.verifierKey);
   }
 
   /** The witness's cosigner verifier key (type 0x04): what logs and clients put in policies. */
@@ -152,9 +183,18 @@ export class Witness {
     return bytes === undefined ? undefined : (cbor.decode(bytes) as WitnessState);
   }
 
-  async evidence(limit = 100): Promise<Evidence[]> {
-    const rows = await this.#kv.range({ ...EVIDENCE, reverse: true, limit });
-    return rows.map(([, v]) => cbor.decode(v) as Evidence);
+  /** Stored evidence: up to `limit` records, newest first; all of one log's if `origin` given. */
+  evidence(limit = 100, origin?: string): Promise<Evidence[]> {
+    return this.#evidence.list(limit, origin);
+  }
+
+  get evidenceLimits(): EvidenceLimits {
+    return this.#evidence.limits;
+  }
+
+  /** Provable conflicts stored since this process started. */
+  get evidenceKept(): number {
+    return this.evidenceStats.kept;
   }
 
   async addCheckpoint(body: Uint8Array | string): Promise<AddCheckpointResult> {
@@ -162,10 +202,8 @@ export class Witness {
       if (body.length > MAX_REQUEST_SIZE)
         throw new Refusal(400, `the body exceeds ${MAX_REQUEST_SIZE} bytes`);
       const request = parseAddCheckpoint(body);
-      const { checkpoint, verified } = this.#open(request.note);
-      return await this.#locked(checkpoint.origin, () =>
-        this.#add(request, checkpoint, verified, body),
-      );
+      const opened = this.#open(request.note);
+      return await this.#locked(opened.checkpoint.origin, () => this.#add(request, opened));
     } catch (e) {
       if (e instanceof Refusal) return { status: e.status, reason: e.message };
       if (
@@ -178,7 +216,7 @@ export class Witness {
     }
   }
 
-  #open(note: string): { checkpoint: Checkpoint; verified: string } {
+  #open(note: string): Opened {
     let parsed: ReturnType<typeof parseNote>;
     let checkpoint: Checkpoint;
     try {
@@ -190,14 +228,15 @@ export class Witness {
     const verifiers = this.#trusted.get(checkpoint.origin);
     if (verifiers === undefined)
       throw new Refusal(404, `unknown log origin "${checkpoint.origin.slice(0, 100)}"`);
-    let ok = false;
+    let signatures: readonly NoteSignature[] = [];
     try {
-      ok = verifyKnownSignatures(parsed, verifiers).signatures.length > 0;
+      signatures = verifyKnownSignatures(parsed, verifiers).signatures;
     } catch {
-      ok = false;
+      signatures = [];
     }
-    if (!ok) throw new Refusal(403, "no valid signature from a key trusted for this log");
-    return { checkpoint, verified: parsed.text };
+    if (signatures.length === 0)
+      throw new Refusal(403, "no valid signature from a key trusted for this log");
+    return { checkpoint, text: parsed.text, signatures, verifiers };
   }
 
   #locked<T>(origin: string, fn: () => Promise<T>): Promise<T> {
@@ -211,61 +250,23 @@ export class Witness {
     return run;
   }
 
-  async #add(
-    request: ParsedRequest,
-    checkpoint: Checkpoint,
-    text: string,
-    body: Uint8Array | string,
-  ): Promise<AddCheckpointResult> {
-    const { old, proof } = request;
-    const size = checkpoint.size;
-    if (old > size)
-      throw new Refusal(400, `old size ${old} is larger than the checkpoint's size ${size}`);
+  async #add(request: ParsedRequest, opened: Opened): Promise<AddCheckpointResult> {
+    const { checkpoint } = opened;
     const stored = await this.latest(checkpoint.origin);
-    const storedSize = stored?.size ?? 0;
-    if (old !== storedSize) {
-      return {
-        status: 409,
-        size: storedSize,
-        reason: `the witness's latest size is ${storedSize}, not ${old}`,
-      };
-    }
-    const conflict = async (status: 409 | 422, reason: string): Promise<AddCheckpointResult> => {
-      if (stored !== undefined)
-        await this.#keepEvidence(checkpoint.origin, reason, body, stored.note);
-      return status === 409 ? { status, size: storedSize, reason } : { status, reason };
-    };
-    if (old === 0) {
-      if (proof.length > 0) return conflict(422, "a consistency proof from size 0 must be empty");
-      if (size === 0 && !bytesEqual(checkpoint.rootHash, EMPTY_ROOT)) {
-        return conflict(422, "a checkpoint of size 0 must have the empty tree's root");
-      }
-    } else if (old === size) {
-      if (!bytesEqual(checkpoint.rootHash, stored!.rootHash)) {
-        return conflict(409, `a different root for size ${size} than the one already cosigned`);
-      }
-      if (proof.length > 0)
-        return conflict(422, "a consistency proof between equal sizes must be empty");
-    } else {
-      try {
-        verifyConsistency(old, size, proof, stored!.rootHash, checkpoint.rootHash);
-      } catch (e) {
-        return conflict(
-          422,
-          `the consistency proof from ${old} does not verify: ${(e as Error).message}`,
-        );
-      }
+    const refused = refusal(request, checkpoint, stored);
+    if (refused !== undefined) {
+      await this.#judge(request, opened, stored, refused);
+      return refused;
     }
 
     // Cosignature times never go backwards for a log, even if the clock does.
     const time = Math.max(Math.floor(this.#clock() / 1000), stored?.time ?? 0);
-    const line = cosignatureLine(text, this.#cosigner.at(time));
-    const noteWithCosignature = request.note + line;
+    const line = cosignatureLine(opened.text, this.#cosigner.at(time));
     const next: WitnessState = {
       origin: checkpoint.origin,
-      size,
+      size: checkpoint.size,
       rootHash: checkpoint.rootHash,
-      note: noteWithCosignature,
+      note: request.note + line,
       time,
     };
     // Compare-and-swap: the lock makes read-check-write atomic for this origin in this process;
@@ -276,17 +277,121 @@ export class Witness {
     return { status: 200, body: line };
   }
 
-  async #keepEvidence(origin: string, reason: string, body: Uint8Array | string, cosigned: string) {
-    const time = this.#clock();
-    const request = typeof body === "string" ? body : utf8Decode(body);
-    const evidence: Evidence = { time, origin, reason, request, cosigned };
-    // "x" u64 time u32 random: newest last in key order, no two alike.
-    const key = new Uint8Array(1 + 8 + 4);
-    key[0] = 0x78;
-    putUint64(key, 1, time);
-    key.set(randomBytes(4), 9);
-    await this.#kv.write([{ type: "put", key, value: cbor.encode(evidence) }]);
-    this.evidenceKept++;
-    this.#onEvidence?.(evidence);
+  /**
+   * For a refused, validly signed checkpoint: stores evidence if it and the cosigned state prove
+   * the log misbehaved (once per conflict, within the bounds), and counts what happened.
+   */
+  async #judge(
+    request: ParsedRequest,
+    opened: Opened,
+    stored: WitnessState | undefined,
+    refused: AddCheckpointResult,
+  ): Promise<void> {
+    const { checkpoint } = opened;
+    const conflict = findConflict(stored, checkpoint, request.old, request.proof);
+    // Both notes must carry a signature by a key trusted for the log now (the state's may be by
+    // a key since removed); only those signatures, and this witness's own, are kept.
+    const cosigned =
+      conflict === undefined || conflict.kind === "empty-root" || stored === undefined
+        ? undefined
+        : this.#reduce(stored.note, [...opened.verifiers, this.#self], opened.verifiers);
+    if (conflict === undefined || (conflict.kind !== "empty-root" && cosigned === undefined)) {
+      if (refused.status === 422) this.evidenceStats.unprovable++;
+      return;
+    }
+    const evidence: Evidence = {
+      kind: conflict.kind,
+      time: this.#clock(),
+      origin: checkpoint.origin,
+      reason: conflict.reason,
+      checkpoint: formatNote({ text: opened.text, signatures: opened.signatures.map(bare) }),
+      ...(cosigned === undefined ? {} : { cosigned }),
+      ...(conflict.kind === "inconsistent" ? { proof: request.proof.map(base64Encode) } : {}),
+    };
+    const outcome = await this.#evidence.keep(evidence);
+    this.evidenceStats[outcome === "too-large" ? "tooLarge" : outcome]++;
+    this.#onEvidence?.(evidence, outcome);
   }
+
+  /**
+   * `note` with only the signatures by `keep` that verify, or undefined unless one of them is by
+   * a key in `required`.
+   */
+  #reduce(
+    note: string,
+    keep: readonly NoteVerifier[],
+    required: readonly NoteVerifier[],
+  ): string | undefined {
+    try {
+      const { text, signatures } = verifyKnownSignatures(note, keep);
+      if (!signatures.some((s) => required.includes(s.verifier))) return undefined;
+      return formatNote({ text, signatures: signatures.map(bare) });
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+interface Opened {
+  readonly checkpoint: Checkpoint;
+  /** The checkpoint text exactly as signed. */
+  readonly text: string;
+  /** The signatures by keys trusted for the log that verified (at least one). */
+  readonly signatures: readonly NoteSignature[];
+  readonly verifiers: readonly NoteVerifier[];
+}
+
+const bare = (s: NoteSignature): NoteSignature => ({
+  name: s.name,
+  keyId: s.keyId,
+  signature: s.signature,
+});
+
+/**
+ * The spec's answer for a validly signed checkpoint that may not be cosigned, in the spec's order,
+ * or undefined if it extends the cosigned state (`stored`, if any).
+ */
+function refusal(
+  request: ParsedRequest,
+  checkpoint: Checkpoint,
+  stored: WitnessState | undefined,
+): AddCheckpointResult | undefined {
+  const { old, proof } = request;
+  const size = checkpoint.size;
+  if (old > size)
+    return { status: 400, reason: `old size ${old} is larger than the checkpoint's size ${size}` };
+  const storedSize = stored?.size ?? 0;
+  if (old !== storedSize) {
+    return {
+      status: 409,
+      size: storedSize,
+      reason: `the witness's latest size is ${storedSize}, not ${old}`,
+    };
+  }
+  if (old === 0) {
+    if (proof.length > 0)
+      return { status: 422, reason: "a consistency proof from size 0 must be empty" };
+    if (size === 0 && !bytesEqual(checkpoint.rootHash, EMPTY_ROOT))
+      return { status: 422, reason: "a checkpoint of size 0 must have the empty tree's root" };
+  } else if (old === size) {
+    if (!bytesEqual(checkpoint.rootHash, stored!.rootHash)) {
+      return {
+        status: 409,
+        size: storedSize,
+        reason: `a different root for size ${size} than the one already cosigned`,
+      };
+    }
+    if (proof.length > 0)
+      return { status: 422, reason: "a consistency proof between equal sizes must be empty" };
+  } else {
+    try {
+      verifyConsistency(old, size, proof, stored!.rootHash, checkpoint.rootHash);
+    } catch (e) {
+      return {
+        status: 422,
+        reason: `the consistency proof from ${old} does not verify: ${(e as Error).message}`,
+      };
+    }
+  }
+  return undefined;
 }
