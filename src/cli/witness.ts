@@ -23,6 +23,19 @@ import { openKey } from "./datadir.js";
 
 export const DEFAULT_WITNESS_PORT = 6963;
 
+/**
+ * Slow or stalled clients are cut off rather than holding a connection (spec/witness.md): the
+ * whole header within 10 s, the whole request within 30 s, an idle keep-alive connection closed
+ * after 5 s. Node enforces the first two only when it checks its connections, every 30 s by
+ * default (so a slow header was cut after 36-41 s): checking every second cuts it within 11 s.
+ */
+export const WITNESS_HTTP_TIMEOUTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  connectionsCheckingInterval: 1_000,
+} as const;
+
 interface WitnessOptions {
   data: string;
   port: string;
@@ -107,7 +120,12 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port must be 0-65535, got "${opts.port}"`);
   const server = serve(
-    { fetch: createWitnessApp(witness).fetch, port, hostname: opts.host },
+    {
+      fetch: createWitnessApp(witness).fetch,
+      port,
+      hostname: opts.host,
+      serverOptions: WITNESS_HTTP_TIMEOUTS,
+    },
     (info) => {
       console.log(`vellum witness: "${key.name}" serving on http://${opts.host}:${info.port}`);
       console.log(`vellum witness: verifier key (also in witness.vkey): ${key.verifierKey}`);
@@ -129,19 +147,35 @@ export function registerWitness(program: Command): void {
     .description("run a C2SP tlog-witness that cosigns checkpoints of the logs it trusts")
     .option(
       "--data <dir>",
-      "data directory (witness key and state)",
+      "data directory (witness key and state) (env VELLUM_WITNESS_DATA)",
       process.env.VELLUM_WITNESS_DATA ?? "vellum-witness",
     )
-    .option("--port <n>", "TCP port", String(DEFAULT_WITNESS_PORT))
-    .option("--host <addr>", "address to listen on", "127.0.0.1")
-    .option("--name <name>", "the witness's key name on first start (default <hostname>/witness)")
+    .option(
+      "--port <n>",
+      "TCP port (env VELLUM_WITNESS_PORT)",
+      process.env.VELLUM_WITNESS_PORT ?? String(DEFAULT_WITNESS_PORT),
+    )
+    .option(
+      "--host <addr>",
+      "address to listen on (env VELLUM_WITNESS_HOST)",
+      process.env.VELLUM_WITNESS_HOST ?? "127.0.0.1",
+    )
+    .option(
+      "--name <name>",
+      "the witness's key name on first start (default <hostname>/witness) (env VELLUM_WITNESS_NAME)",
+      process.env.VELLUM_WITNESS_NAME,
+    )
     .option(
       "--trust <vkey>",
       "a log verifier key to trust (repeatable)",
       (v: string, all: string[]) => [...all, v],
       [],
     )
-    .option("--config <file>", "file of trusted log keys (`log <vkey>` lines), reloaded on change")
+    .option(
+      "--config <file>",
+      "file of trusted log keys (`log <vkey>` lines), reloaded on change (env VELLUM_WITNESS_CONFIG)",
+      process.env.VELLUM_WITNESS_CONFIG,
+    )
     .addHelpText(
       "after",
       '\nExample:\n  npx vellum witness --data ./w1 --port 6963 --name witness.example/w1 --trust "$(cat vellum-data/log.vkey)"\n',
