@@ -1,6 +1,6 @@
 /**
- * Loads the known-answer vectors from ../shared/vectors (outside this repository, read at test
- * time and never copied). Paths are relative to the repository root.
+ * Loads the known-answer vectors from test/known-answers/ (copied unchanged from independent
+ * implementations; its README.md names each file's source and licence).
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { base64Decode } from "../src/core/bytes.js";
 import type { VectorsFile } from "../src/tools/vectors.js";
 
-export const VECTORS_DIR = fileURLToPath(new URL("../../shared/vectors/", import.meta.url));
+export const VECTORS_DIR = fileURLToPath(new URL("./known-answers/", import.meta.url));
 
 export function readVector<T = unknown>(relativePath: string): T {
   return JSON.parse(readFileSync(join(VECTORS_DIR, relativePath), "utf8")) as T;

@@ -16,6 +16,7 @@ import { writeFileDurablyAsync } from "../platform/durable-file.js";
 import { createApp } from "../server/app.js";
 import { Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
+import { storageFailureClass } from "../storage/failure.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { openDataDir } from "./datadir.js";
 
@@ -145,7 +146,24 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       metrics.batchSize.observe(b.entries);
       metrics.sequencing.observe(b.ms / 1000);
     },
+    onFailure: (error, event) => {
+      metrics.storageFailures.inc(storageFailureClass(error));
+      const what =
+        event.kind === "failed"
+          ? "stopped acknowledging entries after a storage failure; recovering"
+          : event.kind === "retry"
+            ? `recovery attempt ${event.attempt} failed; retrying`
+            : "cannot recover: an operator must look at the data and restart";
+      console.error(`vellum: ${what}: ${error.message}`);
+    },
+    onRecovered: (ms) =>
+      console.log(`vellum: storage recovered after ${Math.round(ms)} ms; acknowledging again`),
   });
+  metrics.gauge(
+    "vellum_storage_failed",
+    "1 while the log acknowledges nothing after a storage failure, else 0.",
+    () => (log.status === "failed" ? 1 : 0),
+  );
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
   metrics.gauge("vellum_queue_entries", "Entries waiting to be sequenced.", () => log.queueLength);
   const app = createApp({ log, tokens, publicReads: opts.public === true, metrics });

@@ -65,7 +65,7 @@ export function registerVectors(program: Command): void {
     .option("--compare", "also compare every computed section with --from; exit 1 if any differs")
     .addHelpText(
       "after",
-      "\nExample:\n  npx vellum vectors --from ../shared/vectors/reference-vectors-300.json --out mine.json --compare\n",
+      "\nExample:\n  npx vellum vectors --from test/known-answers/reference-vectors-300.json --out mine.json --compare\n",
     )
     .action((opts: { from: string; out: string; compare?: boolean }) => {
       const input = readInput(opts.from);

@@ -3,25 +3,29 @@
  * One log: its queue, sequencer, tree, checkpoints and reads. One instance per log (own origin,
  * key and storage namespace), so a process can host several.
  *
- * Order of durability for every batch (the invariant everything else rests on):
- *   1. dedup against storage, assign contiguous indices, ids and timestamps;
- *   2. ONE atomic, synced write: entries, lookup keys, touched strata, new tree state;
- *   3. sign a checkpoint for the new size (it extends the last one: same tree, more leaves);
- *   4. a synced write of that checkpoint;
- *   5. only then answer the submitters, with receipts against that checkpoint.
- * A failure at 2 or 4 fails the batch's submitters (resubmitting is safe: dedup returns the
- * original if it did land) and reloads the tree from storage; if reloading fails the log stops.
- * Reads only ever see published sizes.
+ * Order of durability for every batch (the invariant everything else rests on; spec/storage.md,
+ * "Crash model"):
+ *   1. dedup against storage, assign contiguous indices, ids and timestamps, append to the tree;
+ *   2. sign a checkpoint for the new size (it extends the last one: same tree, more leaves);
+ *   3. ONE atomic, synced write: entries, lookup keys, touched strata, new tree state and that
+ *      checkpoint; read back;
+ *   4. only then release the checkpoint and answer the submitters, with receipts against it.
+ * Fail-stop (spec/storage.md, "Storage failures"): a failed write fails its batch's submitters
+ * (resubmitting is safe: dedup returns the original if it did land), and the log acknowledges
+ * nothing more until the store has been recovered (reopened) and the tree reloaded from it and
+ * checked against the last checkpoint released; it retries that with back-off, and stops for
+ * good when what storage holds contradicts what was released. Reads only see released sizes.
  */
 import { bytesEqual } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
 import { decodeLeaf, encodeLeafAndHash, formatUuid, MAX_PAYLOAD_SIZE } from "../core/entry.js";
-import { check, VellumError } from "../core/errors.js";
+import { check, isVellumError, VellumError } from "../core/errors.js";
 import { checkSize } from "../core/merkle.js";
 import { verifyQuorum } from "../core/policy.js";
 import { hashLeaf } from "../core/rfc6962.js";
 import { encodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
 import { base64 } from "../platform/base64.js";
+import { describeStorageFailure, storageFailure } from "../storage/failure.js";
 import type { KeyValueStore, WriteOp } from "../storage/types.js";
 import { IdGenerator, type IssuedId } from "./ids.js";
 import {
@@ -83,6 +87,23 @@ export interface LogConfig {
   readonly witnessRetryMs?: number;
   /** Called after each batch is durably stored and signed (for metrics). */
   readonly onBatch?: (batch: BatchStats) => void;
+  /**
+   * Called when the log stops acknowledging after a storage failure, and again for each failed
+   * attempt to recover (for the server's log and metrics). `final` when it gave up.
+   */
+  readonly onFailure?: (error: VellumError, event: FailureEvent) => void;
+  /** Called when the log acknowledges again after a failure. */
+  readonly onRecovered?: (afterMs: number) => void;
+  /** First pause before a recovery attempt; doubles up to `recoveryMaxMs` (defaults 100, 10,000). */
+  readonly recoveryMinMs?: number;
+  readonly recoveryMaxMs?: number;
+}
+
+export interface FailureEvent {
+  /** "failed": acknowledgements stopped; "retry": a recovery attempt failed; "final": gave up. */
+  readonly kind: "failed" | "retry" | "final";
+  /** The attempt that failed (0 for the failure itself). */
+  readonly attempt: number;
 }
 
 export interface BatchStats {
@@ -238,9 +259,11 @@ export class Log {
   readonly #opt: typeof DEFAULTS;
 
   #status: Status = "recovering";
-  /** Bumped each time the tree is (re)loaded from storage; prepared batches carry it. */
+  /** Bumped each time the tree is (re)loaded from storage or fails; prepared batches carry it. */
   #epoch = 0;
-  #failure: unknown;
+  /** Why the log does not acknowledge (status "failed"): what submitters are told. */
+  #failure: VellumError | undefined;
+  #recovering: Promise<void> | undefined;
   #tree!: Tree;
   #ids!: IdGenerator;
   #latest!: SignedCheckpoint;
@@ -343,6 +366,10 @@ export class Log {
     const latest = this.signer.open(new TextDecoder().decode(latestEntry[1]));
     const tree = await Tree.load(kv, state.size, state.compact, this.#treeOptions());
     await this.#checkCovers(tree, latest, "the latest stored checkpoint");
+    if (this.#latest !== undefined) {
+      // A reload after a failure: storage must still hold everything this process released.
+      await this.#checkCovers(tree, this.#latest, "the last checkpoint this log released");
+    }
     if (external !== undefined) {
       let remembered: SignedCheckpoint;
       try {
@@ -493,8 +520,10 @@ export class Log {
       const key = checkpointKey(basis.checkpoint.size);
       try {
         await this.#kv.write([{ type: "put", key, value: new TextEncoder().encode(result.note) }]);
-      } catch {
-        continue; // the log-signed note stays stored; try again with the next checkpoint
+      } catch (e) {
+        // The log-signed note stays stored; witnessing goes on once storage is recovered.
+        this.#fail(e);
+        return;
       }
       this.#witnessedFrom = basis.note;
       this.#setPublished({ ...basis, note: result.note });
@@ -529,19 +558,85 @@ export class Log {
     }
   }
 
-  async #recover(cause: unknown): Promise<void> {
-    this.#status = "recovering";
-    try {
-      await this.#load();
-      this.#status = "open";
-    } catch (e) {
-      this.#status = "failed";
-      this.#failure = new VellumError(
-        "UNAVAILABLE",
-        `the log stopped after a storage failure (${(cause as Error).message}) and could not reload (${(e as Error).message}); restart it`,
-        { cause: e },
-      );
-      this.#rejectQueue(this.#failure);
+  /**
+   * Fail-stop after a failed write (or a failed rollback marker, through `fail`): acknowledge
+   * nothing more, refuse what is queued, and recover in the background. Idempotent while failed.
+   */
+  #fail(cause: unknown, recoverFirst?: () => Promise<void>): void {
+    if (this.#status === "closed") return;
+    const first = this.#failure === undefined;
+    const why = describeStorageFailure(cause);
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    this.#failure ??= new VellumError(
+      "STORAGE_FAILURE",
+      `${why}: the log stopped acknowledging after a storage failure and is recovering; nothing more is acknowledged until it has (${detail}). Retry shortly: a resubmitted entry that did land is answered as a duplicate`,
+      { cause },
+    );
+    this.#epoch++; // batches prepared on the failed tree are refused, not committed
+    if (this.#status === "open" || this.#status === "recovering") this.#status = "failed";
+    this.#rejectQueue(this.#failure);
+    if (first) {
+      this.#config.onFailure?.(storageFailure("the log stopped acknowledging", cause), {
+        kind: "failed",
+        attempt: 0,
+      });
+    }
+    this.#recovering ??= this.#recoverLoop(recoverFirst).finally(() => {
+      this.#recovering = undefined;
+    });
+  }
+
+  /**
+   * Stops acknowledgements because something outside storage that they depend on failed (the
+   * rollback marker outside the data directory): as a failed write; recovery runs `recoverFirst`
+   * (e.g. rewrite the marker) before reopening storage and reloading.
+   */
+  fail(cause: unknown, recoverFirst: () => Promise<void>): void {
+    this.#fail(cause, recoverFirst);
+  }
+
+  /** The failure that stops acknowledgements (status "failed"), if any. */
+  get failure(): VellumError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Retries `recoverFirst`, the store's recovery (a reopen) and a reload of the tree from storage, checked against
+   * the last checkpoint released, with doubling pauses, until both succeed or the log closes.
+   * What storage holds contradicting what was released (STATE_MISMATCH) is final: the log stays
+   * failed, since only an operator can tell which is right.
+   */
+  async #recoverLoop(recoverFirst: (() => Promise<void>) | undefined): Promise<void> {
+    const started = performance.now();
+    const min = this.#config.recoveryMinMs ?? 100;
+    const max = this.#config.recoveryMaxMs ?? 10_000;
+    for (let attempt = 1, pause = min; ; attempt++, pause = Math.min(max, pause * 2)) {
+      await new Promise((r) => setTimeout(r, pause).unref());
+      if (this.#status !== "failed") return;
+      try {
+        await recoverFirst?.();
+        await this.#kv.recover();
+        await this.#withLock(() => this.#load());
+        if (this.#status !== "failed") return;
+        this.#failure = undefined;
+        this.#status = "open";
+        this.#config.onRecovered?.(performance.now() - started);
+        this.#afterSigning();
+        if (this.#queue.length > 0) this.#schedule();
+        return;
+      } catch (e) {
+        const final = isVellumError(e, "STATE_MISMATCH");
+        const err = isVellumError(e) ? e : storageFailure("recovery", e);
+        this.#config.onFailure?.(err, { kind: final ? "final" : "retry", attempt });
+        if (final) {
+          this.#failure = new VellumError(
+            "UNAVAILABLE",
+            `the log stopped after a storage failure, and what storage holds now contradicts what it published (${err.message}); it must be restarted by an operator (see spec/storage.md, "Storage failures")`,
+            { cause: e },
+          );
+          return;
+        }
+      }
     }
   }
 
@@ -669,7 +764,7 @@ export class Log {
 
   #checkAccepting(): void {
     if (this.#status === "open" || this.#status === "recovering") return;
-    if (this.#status === "failed") throw this.#failure;
+    if (this.#status === "failed") throw this.#failure!;
     throw new VellumError("UNAVAILABLE", `the log is ${this.#status}; it accepts no entries`);
   }
 
@@ -722,7 +817,7 @@ export class Log {
    */
   async #prepare(batch: Pending[]): Promise<PreparedBatch | undefined> {
     if (this.#status === "failed") {
-      for (const p of batch) p.reject(this.#failure);
+      for (const p of batch) p.reject(this.#failure!);
       return undefined;
     }
     const epoch = this.#epoch;
@@ -836,8 +931,10 @@ export class Log {
   /** Steps 2 to 5: the synced write, the checkpoint, the answers. Runs under the lock, in order. */
   async #commit(b: PreparedBatch): Promise<void> {
     if (b.epoch !== this.#epoch) {
-      // An earlier batch failed and the tree was reloaded: this one was built on the old tree.
-      this.#requeue([...b.fresh, ...b.existing.map(([p]) => p)]);
+      // An earlier batch failed: this one was built on a tree that is being (or was) reloaded.
+      const pending = [...b.fresh, ...b.existing.map(([p]) => p)];
+      if (this.#failure !== undefined) for (const p of pending) p.reject(this.#failure);
+      else this.#requeue(pending);
       return;
     }
     try {
@@ -853,8 +950,7 @@ export class Log {
         this.#released(signed);
       }
     } catch (e) {
-      // Reload first, so a submitter told of the failure finds the log recovered (or stopped).
-      await this.#recover(e);
+      this.#fail(e);
       const err = storageError(e, true);
       for (const p of b.fresh) p.reject(err);
       for (const [p] of b.existing) p.reject(err);
@@ -940,7 +1036,7 @@ export class Log {
       try {
         await this.#publish(this.#latest.checkpoint.size, this.#latest.checkpoint.rootHash);
       } catch (e) {
-        await this.#recover(e);
+        this.#fail(e);
       }
     });
   }

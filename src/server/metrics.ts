@@ -87,6 +87,11 @@ export class Metrics {
     "Time from a batch leaving the queue to its signed checkpoint being stored.",
     [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   );
+  readonly storageFailures = new Counter(
+    "vellum_storage_failures_total",
+    "Storage failures (failed writes, failed recovery attempts), by class (ENOSPC, EIO, EROFS, EDQUOT, CORRUPTION, OTHER).",
+    "class",
+  );
   readonly #gauges: Gauge[] = [];
 
   gauge(name: string, help: string, read: () => number): void {
@@ -94,7 +99,14 @@ export class Metrics {
   }
 
   render(): string {
-    const parts = [this.submissions, this.errors, this.requests, this.batchSize, this.sequencing];
+    const parts = [
+      this.submissions,
+      this.errors,
+      this.requests,
+      this.batchSize,
+      this.sequencing,
+      this.storageFailures,
+    ];
     return `${[...parts, ...this.#gauges].map((m) => m.render()).join("\n")}\n`;
   }
 }

@@ -12,13 +12,22 @@
  *   driver rather than done through sublevels to skip per-op prefix transcoding.
  * - Opening a directory that another process (or another open in this process) holds fails with
  *   LOCKED; every other LevelDB error becomes STORAGE_FAILURE with the original as `cause`.
+ * - Fail-stop (spec/storage.md, "Storage failures"): after any failed write, every later write of
+ *   every namespace is refused until `recover()` has closed and reopened the database. LevelDB
+ *   1.20 keeps appending to its write-ahead log after a failed append (only a failed sync stops
+ *   it), and its recovery then drops everything after the damaged record: acknowledged entries
+ *   lost. Reopening starts a fresh log; recovery turns the old one into a synced table.
+ * - Before every open, the write-ahead logs are checked (./level-wal.ts): damage followed by
+ *   valid records is refused (STORAGE_FAILURE, corrupt data) instead of silently dropped.
  * - Keys and values come back as plain Uint8Arrays (not Node Buffers, whose `slice()` is a view)
  *   that no one else references, so callers own them.
  */
 import { Level } from "level";
 import { VellumError } from "../core/errors.js";
 import { checkKey, checkKeys, checkOps, checkRange } from "./checks.js";
+import { storageFailure } from "./failure.js";
 import { InFlight } from "./inflight.js";
+import { checkWriteAheadLogs } from "./level-wal.js";
 import { namespacePrefix, prefixKey } from "./namespace.js";
 import type { Database, KeyValueStore, RangeOptions, WriteOp } from "./types.js";
 
@@ -70,6 +79,24 @@ export async function openLevelDatabase(
     cacheSize: options.cacheSize ?? DEFAULT_CACHE_SIZE,
     writeBufferSize: options.writeBufferSize ?? DEFAULT_WRITE_BUFFER_SIZE,
   });
+  await openChecked(db, dir);
+  return new LevelDatabase(db, dir);
+}
+
+/** Checks the write-ahead logs, then opens `db` (first open or a reopen after a failure). */
+async function openChecked(db: Db, dir: string): Promise<void> {
+  let damage: ReturnType<typeof checkWriteAheadLogs>;
+  try {
+    damage = checkWriteAheadLogs(dir);
+  } catch (e) {
+    throw storageFailure(`cannot check the write-ahead logs in ${dir}`, e);
+  }
+  if (damage !== undefined) {
+    throw new VellumError(
+      "STORAGE_FAILURE",
+      `corrupt data (CORRUPTION): write-ahead log ${damage.file} is damaged at byte ${damage.offset} (${damage.reason}) and holds valid records after it (from byte ${damage.validAfter}), which LevelDB would silently drop. Nothing was opened. Keep a copy of ${dir}, then restore it from a backup (see spec/storage.md, "Storage failures")`,
+    );
+  }
   try {
     await db.open();
   } catch (e) {
@@ -78,11 +105,8 @@ export async function openLevelDatabase(
         cause: e,
       });
     }
-    throw new VellumError("STORAGE_FAILURE", `cannot open LevelDB database in ${dir}`, {
-      cause: e,
-    });
+    throw storageFailure(`cannot open the LevelDB database in ${dir}`, e);
   }
-  return new LevelDatabase(db, dir);
 }
 
 /**
@@ -96,11 +120,6 @@ function isLockError(e: unknown): boolean {
     err = err.cause;
   }
   return false;
-}
-
-function storageFailure(what: string, cause: unknown): VellumError {
-  if (cause instanceof VellumError) return cause;
-  return new VellumError("STORAGE_FAILURE", `LevelDB ${what} failed`, { cause });
 }
 
 /**
@@ -122,6 +141,9 @@ class LevelDatabase implements Database {
   readonly #inflight = new InFlight();
   #state: "open" | "closing" | "closed" = "open";
   #closing: Promise<void> | undefined;
+  /** The write failure that stopped writes, until `recover()` reopens the database. */
+  #failure: VellumError | undefined;
+  #reopening: Promise<void> | undefined;
 
   constructor(db: Db, dir: string) {
     this.#db = db;
@@ -139,6 +161,7 @@ class LevelDatabase implements Database {
     if (this.#closing === undefined) {
       this.#state = "closing";
       this.#closing = (async () => {
+        await this.#reopening?.catch(() => undefined);
         await this.#inflight.idle();
         try {
           await this.#db.close();
@@ -150,6 +173,45 @@ class LevelDatabase implements Database {
       })();
     }
     return this.#closing;
+  }
+
+  get failure(): VellumError | undefined {
+    return this.#failure;
+  }
+
+  /** Internal: a write failed. Every later write is refused until `recover()`. */
+  failed(e: VellumError): void {
+    this.#failure ??= e;
+  }
+
+  /**
+   * Closes and reopens LevelDB after a failed write, so the damaged write-ahead log is checked,
+   * replayed into a synced table and replaced by a fresh one. One reopen at a time; a no-op when
+   * nothing failed. Rejects (and stays failed) when the check or the reopen fails.
+   */
+  recover(): Promise<void> {
+    if (this.#failure === undefined) return Promise.resolve();
+    this.#reopening ??= (async () => {
+      try {
+        this.assertOpen();
+        await this.#inflight.idle();
+        try {
+          await this.#db.close();
+        } catch (e) {
+          throw storageFailure(`close of ${this.#dir} before reopening it`, e);
+        }
+        await openChecked(this.#db, this.#dir);
+        this.#failure = undefined;
+      } finally {
+        this.#reopening = undefined;
+      }
+    })();
+    return this.#reopening;
+  }
+
+  /** Internal: resolves once no reopen is under way (operations wait for it). */
+  get reopening(): Promise<void> | undefined {
+    return this.#reopening;
   }
 
   /** Internal: the LevelDB handle, for this module's stores. */
@@ -233,6 +295,14 @@ class LevelStore implements KeyValueStore {
 
   write(ops: readonly WriteOp[]): Promise<void> {
     return this.#run("write", async (db) => {
+      const stopped = this.#owner.failure;
+      if (stopped !== undefined) {
+        throw new VellumError(
+          "STORAGE_FAILURE",
+          `writes are stopped after a failed write (${stopped.message}); the database must be recovered (reopened) first`,
+          { cause: stopped },
+        );
+      }
       const checked = checkOps(ops);
       if (checked.length === 0) return;
       // classic-level's batch_put copies key and value into the native batch before returning
@@ -262,8 +332,18 @@ class LevelStore implements KeyValueStore {
         await batch.close();
         throw e;
       }
-      await batch.write({ sync: true });
+      try {
+        await batch.write({ sync: true });
+      } catch (e) {
+        const failure = storageFailure(`write in namespace ${JSON.stringify(this.#name)}`, e);
+        this.#owner.failed(failure);
+        throw failure;
+      }
     });
+  }
+
+  recover(): Promise<void> {
+    return this.#owner.recover();
   }
 
   /** Scratch buffers by length (a typed array's length is fixed), for `write`. */
@@ -288,6 +368,9 @@ class LevelStore implements KeyValueStore {
 
   /** Runs one operation, counted in flight for this store and its database. */
   async #run<T>(what: string, f: (db: Db) => Promise<T>): Promise<T> {
+    // Operations issued while the database is being reopened run once it is open again.
+    const reopening = this.#owner.reopening;
+    if (reopening !== undefined) await reopening.catch(() => undefined);
     this.#owner.assertOpen();
     if (this.#closed) {
       throw new VellumError("UNAVAILABLE", `namespace ${JSON.stringify(this.#name)} is closed`);

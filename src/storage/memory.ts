@@ -173,6 +173,8 @@ interface Core {
   readonly inflight: InFlight;
   faults: MemoryFaults;
   state: "open" | "closing" | "closed" | "crashed";
+  /** The failed write that stopped writes (fail-stop), until `recover()`. */
+  failure: VellumError | undefined;
 }
 
 const never = <T>(): Promise<T> => new Promise<T>(() => {});
@@ -195,6 +197,7 @@ export class MemoryDatabase implements Database {
       inflight: new InFlight(),
       faults: options.faults ?? {},
       state: "open",
+      failure: undefined,
     };
   }
 
@@ -312,6 +315,13 @@ class MemoryStore implements KeyValueStore {
   async write(ops: readonly WriteOp[]): Promise<void> {
     this.#assertUsable();
     const core = this.#core;
+    if (core.failure !== undefined) {
+      throw new VellumError(
+        "STORAGE_FAILURE",
+        `writes are stopped after a failed write (${core.failure.message}); recover() first`,
+        { cause: core.failure },
+      );
+    }
     // Copy now: the caller may reuse its buffers as soon as write() returns.
     const copied: WriteOp[] = checkOps(ops).map((op) =>
       op.type === "put"
@@ -321,64 +331,82 @@ class MemoryStore implements KeyValueStore {
     const seq = ++core.counters.writes;
     core.inflight.enter();
     this.#inflight.enter();
+    let hung = false;
     try {
-      const hook = core.faults.write;
-      let verdict: WriteFault = "ok";
-      if (hook !== undefined) {
-        // The hook sees the namespace's own keys, not the prefixed ones.
-        const seen: WriteOp[] = copied.map((op) =>
-          op.type === "put"
-            ? { type: "put", key: op.key.slice(this.#prefix.length), value: op.value.slice() }
-            : { type: "del", key: op.key.slice(this.#prefix.length) },
-        );
-        const hookFailed = (cause: unknown) => {
-          core.counters.writesFailed++;
-          return new VellumError("STORAGE_FAILURE", `write ${seq} failed (fault hook threw)`, {
-            cause,
-          });
-        };
-        let answer: WriteFault | Promise<WriteFault>;
-        try {
-          answer = hook(this.#name, seen, seq);
-        } catch (cause) {
-          throw hookFailed(cause);
-        }
-        if (typeof answer === "string") {
-          verdict = answer;
-        } else {
-          try {
-            verdict = await answer;
-          } catch (cause) {
-            if (core.state === "crashed") return this.#hang();
-            throw hookFailed(cause);
-          }
-          // The process "died" while the hook held this write: it never lands, never settles.
-          if (core.state === "crashed") return this.#hang();
-        }
-      }
-      switch (verdict) {
-        case "ok":
-          this.#apply(copied);
-          return;
-        case "persist-then-fail":
-          this.#apply(copied);
-          core.counters.writesFailed++;
-          throw new VellumError("STORAGE_FAILURE", `write ${seq} failed after it was persisted`);
-        case "fail":
-          core.counters.writesFailed++;
-          throw new VellumError("STORAGE_FAILURE", `write ${seq} failed; nothing was written`);
-        case "lose":
-          core.counters.writesLost++;
-          return;
-        case "hang":
-          return this.#hang();
-        default:
-          throw new VellumError("INTERNAL", `unknown write fault ${JSON.stringify(verdict)}`);
-      }
+      hung = await this.#writeWithHook(copied, seq);
+    } catch (e) {
+      // Fail-stop, as the LevelDB driver (a crash inside a hung write is not a failed write).
+      if (e instanceof VellumError && core.state !== "crashed") core.failure ??= e;
+      throw e;
     } finally {
       // A hung write returns a never-settling promise; leaving here means close() won't wait.
       this.#inflight.leave();
       core.inflight.leave();
+    }
+    if (hung) return this.#hang();
+  }
+
+  /** Makes writes possible again after a failed one (nothing to reopen in memory). */
+  async recover(): Promise<void> {
+    this.#assertUsable();
+    this.#core.failure = undefined;
+  }
+
+  /** Applies (or not) as the fault hook says; true when the write hangs forever. */
+  async #writeWithHook(copied: WriteOp[], seq: number): Promise<boolean> {
+    const core = this.#core;
+    const hook = core.faults.write;
+    let verdict: WriteFault = "ok";
+    if (hook !== undefined) {
+      // The hook sees the namespace's own keys, not the prefixed ones.
+      const seen: WriteOp[] = copied.map((op) =>
+        op.type === "put"
+          ? { type: "put", key: op.key.slice(this.#prefix.length), value: op.value.slice() }
+          : { type: "del", key: op.key.slice(this.#prefix.length) },
+      );
+      const hookFailed = (cause: unknown) => {
+        core.counters.writesFailed++;
+        return new VellumError("STORAGE_FAILURE", `write ${seq} failed (fault hook threw)`, {
+          cause,
+        });
+      };
+      let answer: WriteFault | Promise<WriteFault>;
+      try {
+        answer = hook(this.#name, seen, seq);
+      } catch (cause) {
+        throw hookFailed(cause);
+      }
+      if (typeof answer === "string") {
+        verdict = answer;
+      } else {
+        try {
+          verdict = await answer;
+        } catch (cause) {
+          if (core.state === "crashed") return true;
+          throw hookFailed(cause);
+        }
+        // The process "died" while the hook held this write: it never lands, never settles.
+        if (core.state === "crashed") return true;
+      }
+    }
+    switch (verdict) {
+      case "ok":
+        this.#apply(copied);
+        return false;
+      case "persist-then-fail":
+        this.#apply(copied);
+        core.counters.writesFailed++;
+        throw new VellumError("STORAGE_FAILURE", `write ${seq} failed after it was persisted`);
+      case "fail":
+        core.counters.writesFailed++;
+        throw new VellumError("STORAGE_FAILURE", `write ${seq} failed; nothing was written`);
+      case "lose":
+        core.counters.writesLost++;
+        return false;
+      case "hang":
+        return true;
+      default:
+        throw new VellumError("INTERNAL", `unknown write fault ${JSON.stringify(verdict)}`);
     }
   }
 

@@ -14,6 +14,10 @@
  *   assume nothing about whether it was applied and re-read what it needs.
  * - Reads see every write that has resolved. A read never returns a partially applied write.
  * - Returned values are owned by the caller (drivers must not hand out buffers they reuse).
+ * - Fail-stop: after a write rejects, every later `write()` on every namespace of the database
+ *   rejects with STORAGE_FAILURE until `recover()` has succeeded. A store that failed a write may
+ *   have lost track of what its files hold (a half-appended log record, pages the kernel dropped
+ *   after a failed fsync); only reopening it re-reads what is really there. Reads keep working.
  * - `close()` waits for in-flight writes, then releases the store; later calls reject.
  */
 
@@ -40,6 +44,14 @@ export interface KeyValueStore {
   range(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]>;
   /** Atomic and durable once resolved; see the module contract. */
   write(ops: readonly WriteOp[]): Promise<void>;
+  /**
+   * After a failed write: makes the store writable again (LevelDB: closes and reopens the
+   * database, so a fresh write-ahead log is used and the old one's records are checked and made
+   * durable as tables). Shared by every namespace of a database; concurrent callers share one
+   * reopen; resolves at once when nothing failed. Rejects with STORAGE_FAILURE if reopening
+   * fails: call again later.
+   */
+  recover(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 /**
  * @module
- * The `tlog-vectors/v1` generator (format: ../shared/vectors/README.md). Given leaves and
+ * The `tlog-vectors/v1` generator (format: test/known-answers/README.md). Given leaves and
  * checkpoint keys, computes every other section with Vellum's own code, so anyone can diff
  * Vellum against independent implementations for any number of leaves. Pure: the CLI does I/O.
  *

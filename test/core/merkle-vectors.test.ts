@@ -35,7 +35,7 @@ interface ConsistencyCase {
 const inclusionCases = readVectorTree<InclusionCase>("transparency-dev-merkle/inclusion");
 const consistencyCases = readVectorTree<ConsistencyCase>("transparency-dev-merkle/consistency");
 
-// The one case where Vellum deliberately differs (see ../shared/vectors/README.md): it expects
+// The one case where Vellum deliberately differs (see test/known-answers/README.md): it expects
 // acceptance of 12-byte placeholder roots, and Vellum refuses any root that is not 32 bytes.
 const PLACEHOLDER_ROOTS = "consistency/additional/sizes-are-equal-one-and-proof-is-empty.json";
 

@@ -1,15 +1,22 @@
 /**
  * A table of storage failures run against the real sequencer over the memory driver's fault
- * hooks. Whatever fails, the log either makes progress or stops; it never acknowledges an entry
- * that is not durably stored; and every checkpoint it signs extends the one before (checked
- * across a restart on exactly what was durably written).
+ * hooks. Whatever fails, the log stops acknowledging (fail-stop) until its store is recovered
+ * and its tree reloaded, then makes progress; it never acknowledges an entry that is not durably
+ * stored; and every checkpoint it signs extends the one before (checked across a restart on
+ * exactly what was durably written).
  */
 import { describe, expect, it } from "vitest";
 import { bytesEqual } from "../../src/core/bytes.js";
 import type { Receipt } from "../../src/log/receipt.js";
 import type { WriteFault } from "../../src/storage/memory.js";
 import type { WriteOp } from "../../src/storage/types.js";
-import { checkConsistentHistory, checkReceipt, openMemoryLog, payloadOf } from "./helpers.js";
+import {
+  checkConsistentHistory,
+  checkReceipt,
+  openMemoryLog,
+  payloadOf,
+  waitForStatus,
+} from "./helpers.js";
 
 type Step = "batch" | "resign";
 const isStep = (ops: readonly WriteOp[], step: Step) =>
@@ -20,7 +27,7 @@ const isStep = (ops: readonly WriteOp[], step: Step) =>
 interface Row {
   fault: WriteFault;
   step: Step;
-  /** What the submitters of the batch after the fault see. */
+  /** What the submitters of the batch after the fault see (once the log recovered, if it did). */
   outcome: "STORAGE_FAILURE" | "hang" | "stored";
   /** Whether that batch's entries are in the log after a restart. */
   landed: boolean;
@@ -33,7 +40,7 @@ const table: Row[] = [
   { fault: "persist-then-fail", step: "batch", outcome: "STORAGE_FAILURE", landed: true },
   { fault: "lose", step: "batch", outcome: "STORAGE_FAILURE", landed: false },
   { fault: "hang", step: "batch", outcome: "hang", landed: false },
-  // A failed re-sign reloads the log, which goes on: the next batch is stored.
+  // A failed re-sign stops the log until it recovered; then the next batch is stored.
   { fault: "fail", step: "resign", outcome: "stored", landed: true },
   { fault: "persist-then-fail", step: "resign", outcome: "stored", landed: true },
   // The re-signed checkpoint "was stored" but is not: on restart the stored one (same tree) is
@@ -48,9 +55,12 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
     // The clock starts a minute behind real time, so the restart below (on the real clock)
     // is not refused as a clock running behind the last checkpoint.
     let now = Date.now() - 120_000;
+    const failures: string[] = [];
     const { log, db, published } = await openMemoryLog(undefined, {
       clock: () => now,
       checkpointIntervalMs: row.step === "resign" ? 10 : 0,
+      recoveryMinMs: 20,
+      onFailure: (e, event) => failures.push(`${event.kind} ${e.code}`),
     });
     const acked: { receipt: Receipt; payload: Uint8Array }[] = [];
     const submit = async (payload: Uint8Array) => {
@@ -76,7 +86,16 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
         await new Promise((r) => setTimeout(r, 5));
       }
       expect(armed).toBe(false);
-      await new Promise((r) => setTimeout(r, 5)); // let a failed re-sign reload the tree
+      await new Promise((r) => setTimeout(r, 5));
+      if (row.fault !== "hang") {
+        // Fail-stop: nothing is acknowledged until the store is recovered and the tree reloaded.
+        if (row.fault !== "lose") {
+          expect(log.status).toBe("failed");
+          expect((await log.submit(payloadOf(99)).catch((e) => e)).code).toBe("STORAGE_FAILURE");
+          expect(failures).toEqual(["failed STORAGE_FAILURE"]);
+        }
+        await waitForStatus(log, "open");
+      }
     }
     const failed = [5, 6, 7].map((i) =>
       submit(payloadOf(i)).then(
@@ -99,8 +118,13 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
         "STORAGE_FAILURE",
         "STORAGE_FAILURE",
       ]);
-      // The log recovered and makes progress.
-      expect(log.status).toBe("open");
+      // Fail-stop: refused while failed, with the failure named; then the log recovers by itself.
+      expect(log.status).toBe("failed");
+      const refused = await log.submit(payloadOf(98)).catch((e) => e);
+      expect(refused.code).toBe("STORAGE_FAILURE");
+      expect(refused.message).toMatch(/stopped acknowledging/);
+      expect(failures).toEqual(["failed STORAGE_FAILURE"]);
+      await waitForStatus(log, "open");
       await Promise.all([8, 9].map((i) => submit(payloadOf(i))));
     }
 
@@ -121,23 +145,74 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
   });
 });
 
-describe("storage failures the log cannot recover from", () => {
-  it("stops (UNAVAILABLE) when it cannot even reload its state, and restarts cleanly", async () => {
-    const { log, db, published } = await openMemoryLog();
+describe("storage failures that outlast a retry", () => {
+  it("stays failed while the store cannot be read, recovers once it can, and restarts cleanly", async () => {
+    const failures: string[] = [];
+    const { log, db, published } = await openMemoryLog(undefined, {
+      recoveryMinMs: 5,
+      recoveryMaxMs: 20,
+      onFailure: (e, event) => failures.push(`${event.kind} ${e.code}`),
+    });
     await log.submit(payloadOf(0));
     // The batch's write fails, and so does every read the reload needs.
     db.faults = { write: () => "fail", read: (_ns, kind) => (kind === "getMany" ? "ok" : "fail") };
     expect((await log.submit(payloadOf(1)).catch((e) => e)).code).toBe("STORAGE_FAILURE");
     expect(log.status).toBe("failed");
+    for (let waited = 0; failures.length < 4 && waited < 2000; waited += 5) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // Each failed attempt is reported; none is final (a read error may clear).
+    expect(failures.slice(0, 3)).toEqual([
+      "failed STORAGE_FAILURE",
+      "retry STORAGE_FAILURE",
+      "retry STORAGE_FAILURE",
+    ]);
     const err = await log.submit(payloadOf(2)).catch((e) => e);
-    expect(err.code).toBe("UNAVAILABLE");
-    expect(err.message).toMatch(/restart/);
+    expect(err.code).toBe("STORAGE_FAILURE");
+    expect(err.message).toMatch(/recovering/);
+    db.faults = {};
+    await waitForStatus(log, "open");
+    expect((await log.submit(payloadOf(2))).index).toBe(1);
+    await log.close();
     const { log: again, published: after } = await openMemoryLog(db.simulateRestart());
-    expect(again.size).toBe(1);
-    expect(log.status).toBe("failed");
-    await again.submit(payloadOf(1));
+    expect(again.size).toBe(2);
     await checkConsistentHistory(again, [...published, ...after]);
     await again.close();
+  });
+
+  it("stops for good (UNAVAILABLE) when storage no longer holds what the log released", async () => {
+    const failures: string[] = [];
+    const { log, db } = await openMemoryLog(undefined, {
+      recoveryMinMs: 100,
+      onFailure: (e, event) => failures.push(`${event.kind} ${e.code}`),
+    });
+    const before = db.snapshot();
+    await log.submitMany([payloadOf(0), payloadOf(1)]);
+    // The next write fails; before the log retries, the store "comes back" holding an older
+    // state (a disk that lost acknowledged writes): the reload must refuse it, never re-sign.
+    db.faults = { write: () => "fail" };
+    expect((await log.submit(payloadOf(2)).catch((e) => e)).code).toBe("STORAGE_FAILURE");
+    db.faults = {};
+    const ns = db.namespace("log");
+    await ns.recover();
+    const lost = db
+      .snapshot()
+      .entries.filter(([k]) => !before.entries.some(([o]) => bytesEqual(k, o)));
+    await ns.write(
+      lost.map(([key]) => ({ type: "del" as const, key: key.subarray("!log!".length) })),
+    );
+    for (
+      let waited = 0;
+      !failures.some((f) => f.startsWith("final")) && waited < 2000;
+      waited += 5
+    ) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(failures).toContain("final STATE_MISMATCH");
+    expect(log.status).toBe("failed");
+    const err = await log.submit(payloadOf(3)).catch((e) => e);
+    expect(err.code).toBe("UNAVAILABLE");
+    expect(err.message).toMatch(/operator/);
   });
 
   it("fails a batch whose dedup lookups cannot be read, storing nothing", async () => {

@@ -36,6 +36,14 @@ export async function openMemoryLog(
 
 export const payloadOf = (i: number, tag = "entry") => new TextEncoder().encode(`${tag} ${i}`);
 
+/** Waits (bounded) until `log.status` is `status`; throws naming what it is instead. */
+export async function waitForStatus(log: Log, status: Log["status"], ms = 3000): Promise<void> {
+  for (let waited = 0; log.status !== status; waited += 5) {
+    if (waited >= ms) throw new Error(`log is ${log.status}, not ${status}, after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Verifies an offline receipt with nothing but the log's public key, and the payload. */
 export async function checkReceipt(log: Log, receipt: Receipt, payload: Uint8Array): Promise<void> {
   const text = await receipt.tlogProof();

@@ -3,6 +3,7 @@
  * kind does exactly what src/storage/memory.ts says, and a restart shows exactly the durable data.
  */
 import { describe, expect, it } from "vitest";
+import { isVellumError } from "../../src/core/errors.js";
 import { MemoryDatabase, type ReadKind, type WriteFault } from "../../src/storage/memory.js";
 import type { WriteOp } from "../../src/storage/types.js";
 import { codeOfAsync } from "../helpers/errors.js";
@@ -42,7 +43,8 @@ describe("MemoryDatabase write faults", () => {
     await kv.write([put(b(1), b(1))]);
     expect(await codeOfAsync(kv.write([put(b(2), b(2)), del(b(1))]))).toBe("STORAGE_FAILURE");
     expect(await kv.range(ALL)).toEqual([[b(1), b(1)]]);
-    await kv.write([put(b(3), b(3))]); // the store keeps working
+    await kv.recover(); // fail-stop: writable again only after recovery
+    await kv.write([put(b(3), b(3))]);
     const after = db.simulateRestart().namespace("log");
     expect(await after.range(ALL)).toEqual([
       [b(1), b(1)],
@@ -144,6 +146,7 @@ describe("MemoryDatabase write faults", () => {
     });
     const kv = db.namespace("log");
     expect(await codeOfAsync(kv.write([put(b(1), b(1))]))).toBe("STORAGE_FAILURE");
+    await kv.recover();
     db.faults = {
       write: () => {
         throw new Error("y");
@@ -203,8 +206,27 @@ describe("MemoryDatabase write faults", () => {
     db.faults = { write: () => "fail" };
     expect(await codeOfAsync(kv.write([put(b(1), b(1))]))).toBe("STORAGE_FAILURE");
     db.faults = {};
+    await kv.recover();
     await kv.write([put(b(1), b(1))]);
     expect(await kv.get(b(1))).toEqual(b(1));
+  });
+
+  it("fail-stop: after a failed write every namespace refuses writes until recover(); reads go on", async () => {
+    const db = faultyAt(2, "persist-then-fail");
+    const [a, other] = [db.namespace("a"), db.namespace("b")];
+    await a.write([put(b(1), b(1))]);
+    expect(await codeOfAsync(a.write([put(b(2), b(2))]))).toBe("STORAGE_FAILURE");
+    for (const kv of [a, other]) {
+      const e = await kv.write([put(b(3), b(3))]).catch((err: unknown) => err);
+      expect(isVellumError(e, "STORAGE_FAILURE")).toBe(true);
+      expect((e as Error).message).toMatch(/stopped after a failed write/);
+    }
+    expect(await a.getMany([b(1), b(2), b(3)])).toEqual([b(1), b(2), undefined]);
+    await other.recover(); // one recovery serves every namespace
+    await a.write([put(b(3), b(3))]);
+    expect(await a.get(b(3))).toEqual(b(3));
+    await a.recover(); // nothing failed: a no-op
+    expect(db.counters).toMatchObject({ writes: 3, writesFailed: 1, writesApplied: 3 });
   });
 });
 

@@ -18,9 +18,10 @@ export function operationRoutes(ctx: RouteContext): Hono<Env> {
   app.get("/healthz", (c) => json(c, { status: "ok" }));
   app.get("/readyz", (c) => {
     const ready = log.status === "open";
-    return c.body(JSON.stringify({ status: ready ? "ready" : log.status }), ready ? 200 : 503, {
-      "Content-Type": "application/json",
-    });
+    // A failed log says why (the failure's class first, e.g. "disk full (ENOSPC): …").
+    const reason = log.failure?.message;
+    const body = ready ? { status: "ready" } : { status: log.status, ...(reason && { reason }) };
+    return c.body(JSON.stringify(body), ready ? 200 : 503, { "Content-Type": "application/json" });
   });
   app.get("/metrics", (c) =>
     c.body(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
