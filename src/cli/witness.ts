@@ -135,6 +135,7 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
     },
   );
   const stop = () => {
+    witness.close();
     server.close(() => void db.close().then(() => process.exit(0)));
   };
   process.on("SIGINT", stop);

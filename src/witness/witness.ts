@@ -7,6 +7,10 @@
  * proof, or a size-0 checkpoint with another root 422 → same size with another root 409 → store
  * (compare-and-swap, durable) → 200 with the cosignature.
  *
+ * Fail-stop (./fail-stop.ts): after a failed write nothing is answered from storage (503) until
+ * the store has been reopened and the state re-read; a request that spans a failure is never
+ * answered 200.
+ *
  * Checks and the store run under a per-origin lock, so concurrent requests cannot roll a log
  * back (the race the spec describes). A refused checkpoint is kept as evidence only when it and
  * what the witness cosigned prove the log misbehaved (./evidence.ts); a refusal that proves
@@ -27,6 +31,7 @@ import type { Cosigner, NoteVerifier } from "../core/keys.js";
 import { formatNote, type NoteSignature, parseNote, verifyKnownSignatures } from "../core/note.js";
 import { EMPTY_ROOT, HASH_SIZE } from "../core/rfc6962.js";
 import { verifyConsistency } from "../core/verify.js";
+import type { StorageFailureClass } from "../storage/failure.js";
 import type { KeyValueStore } from "../storage/types.js";
 import {
   DEFAULT_EVIDENCE_LIMITS,
@@ -36,8 +41,10 @@ import {
   EvidenceStore,
   findConflict,
 } from "./evidence.js";
+import { FailStop, type StorageFailureInfo, StorageUnavailable } from "./fail-stop.js";
 
 export type { Evidence, EvidenceOutcome } from "./evidence.js";
+export type { StorageFailureInfo } from "./fail-stop.js";
 
 /** Largest add-checkpoint body accepted (a checkpoint with many signatures, plus 63 hashes). */
 export const MAX_REQUEST_SIZE = 64 * 1024;
@@ -46,7 +53,8 @@ export const MAX_PROOF_LINES = 63;
 export type AddCheckpointResult =
   | { readonly status: 200; readonly body: string }
   | { readonly status: 409; readonly size: number; readonly reason: string }
-  | { readonly status: 400 | 403 | 404 | 422; readonly reason: string };
+  | { readonly status: 400 | 403 | 404 | 422; readonly reason: string }
+  | { readonly status: 503; readonly reason: string; readonly failure: StorageFailureClass };
 
 export interface WitnessState {
   readonly origin: string;
@@ -80,6 +88,10 @@ export interface WitnessConfig {
   readonly evidenceLimits?: EvidenceLimits;
   /** Called for each provable conflict, with whether it was stored or why not. */
   readonly onEvidence?: (evidence: Evidence, outcome: EvidenceOutcome) => void;
+  /** First and longest wait between attempts to reopen a failed store (default 100 ms, 5 s). */
+  readonly recoverBackoffMs?: readonly [first: number, max: number];
+  /** Where storage failures and recoveries are reported (default console.error). */
+  readonly log?: (line: string) => void;
 }
 
 /** Counters since this process started (the witness's /metrics). */
@@ -138,7 +150,9 @@ export function parseAddCheckpoint(body: Uint8Array | string): ParsedRequest {
 export class Witness {
   readonly name: string;
   readonly #cosigner: Cosigner;
+  /** The store, with reads and writes through the fail-stop guard. */
   readonly #kv: KeyValueStore;
+  readonly #failStop: FailStop;
   readonly #clock: () => number;
   readonly #onEvidence: ((e: Evidence, outcome: EvidenceOutcome) => void) | undefined;
   readonly #evidence: EvidenceStore;
@@ -156,11 +170,15 @@ export class Witness {
   constructor(config: WitnessConfig) {
     this.name = config.name;
     this.#cosigner = cosignerFromSeed(config.name, config.seed, 0);
-    this.#kv = config.kv;
+    this.#failStop = new FailStop(config.kv, () => this.#reload(config.kv), {
+      ...(config.recoverBackoffMs === undefined ? {} : { backoffMs: config.recoverBackoffMs }),
+      ...(config.log === undefined ? {} : { log: config.log }),
+    });
+    this.#kv = this.#failStop.guarded();
     this.#trusted = config.trusted;
     this.#clock = config.clock ?? Date.now;
     this.#onEvidence = config.onEvidence;
-    this.#evidence = new EvidenceStore(config.kv, config.evidenceLimits ?? DEFAULT_EVIDENCE_LIMITS);
+    this.#evidence = new EvidenceStore(this.#kv, config.evidenceLimits ?? DEFAULT_EVIDENCE_LIMITS);
     this.#self = cosignatureVerifierFromKey(this.#cosigner.verifierKey);
   }
 
@@ -178,14 +196,39 @@ export class Witness {
     this.#trusted = trusted;
   }
 
+  /** The latest cosigned state for `origin`. Throws StorageUnavailable while storage is failing. */
   async latest(origin: string): Promise<WitnessState | undefined> {
-    const bytes = await this.#kv.get(stateKey(origin));
-    return bytes === undefined ? undefined : (cbor.decode(bytes) as WitnessState);
+    this.#failStop.check();
+    return readState(this.#kv, origin);
   }
 
   /** Stored evidence: up to `limit` records, newest first; all of one log's if `origin` given. */
   evidence(limit = 100, origin?: string): Promise<Evidence[]> {
+    this.#failStop.check();
     return this.#evidence.list(limit, origin);
+  }
+
+  /** The storage failure that stops the witness, or undefined while storage is usable. */
+  get storageFailure(): StorageFailureInfo | undefined {
+    return this.#failStop.failure;
+  }
+
+  /** Failed storage reads and writes since start. */
+  get storageFailures(): { readonly reads: number; readonly writes: number } {
+    return { reads: this.#failStop.failedReads, writes: this.#failStop.failedWrites };
+  }
+
+  /** Stops retrying to reopen a failed store (at shutdown). */
+  close(): void {
+    this.#failStop.close();
+  }
+
+  /**
+   * After the store was reopened: re-reads every trusted log's state from it (the witness keeps
+   * no state in memory; this checks that each record is there to be read and decodes).
+   */
+  async #reload(kv: KeyValueStore): Promise<void> {
+    for (const origin of this.trustedOrigins) await readState(kv, origin);
   }
 
   get evidenceLimits(): EvidenceLimits {
@@ -203,9 +246,12 @@ export class Witness {
         throw new Refusal(400, `the body exceeds ${MAX_REQUEST_SIZE} bytes`);
       const request = parseAddCheckpoint(body);
       const opened = this.#open(request.note);
+      this.#failStop.check();
       return await this.#locked(opened.checkpoint.origin, () => this.#add(request, opened));
     } catch (e) {
       if (e instanceof Refusal) return { status: e.status, reason: e.message };
+      if (e instanceof StorageUnavailable)
+        return { status: 503, reason: e.message, failure: e.failure.class };
       if (
         e instanceof VellumError &&
         (e.code === "MALFORMED" || e.code === "OUT_OF_RANGE" || e.code === "TOO_LARGE")
@@ -252,7 +298,10 @@ export class Witness {
 
   async #add(request: ParsedRequest, opened: Opened): Promise<AddCheckpointResult> {
     const { checkpoint } = opened;
-    const stored = await this.latest(checkpoint.origin);
+    // Everything below must happen within one storage epoch: no failure, no recovery in between.
+    const epoch = this.#failStop.epoch;
+    this.#failStop.check(epoch);
+    const stored = await readState(this.#kv, checkpoint.origin);
     const refused = refusal(request, checkpoint, stored);
     if (refused !== undefined) {
       await this.#judge(request, opened, stored, refused);
@@ -271,9 +320,12 @@ export class Witness {
     };
     // Compare-and-swap: the lock makes read-check-write atomic for this origin in this process;
     // the write is synced before the answer.
+    this.#failStop.check(epoch);
     await this.#kv.write([
       { type: "put", key: stateKey(checkpoint.origin), value: cbor.encode(next) },
     ]);
+    // A write that resolved while another failed (or after a recovery) is not acknowledged.
+    this.#failStop.check(epoch);
     return { status: 200, body: line };
   }
 
@@ -330,6 +382,31 @@ export class Witness {
       return undefined;
     }
   }
+}
+
+/** The state stored for `origin`; INTEGRITY_FAILURE if the record is not a state. */
+async function readState(kv: KeyValueStore, origin: string): Promise<WitnessState | undefined> {
+  const bytes = await kv.get(stateKey(origin));
+  if (bytes === undefined) return undefined;
+  let state: WitnessState | undefined;
+  try {
+    state = cbor.decode(bytes) as WitnessState;
+  } catch {
+    state = undefined;
+  }
+  if (
+    typeof state?.size !== "number" ||
+    !(state.rootHash instanceof Uint8Array) ||
+    state.rootHash.length !== HASH_SIZE ||
+    typeof state.note !== "string" ||
+    state.origin !== origin
+  ) {
+    throw new VellumError(
+      "INTEGRITY_FAILURE",
+      `Corruption: the stored witness state for "${origin}" does not decode`,
+    );
+  }
+  return state;
 }
 
 interface Opened {
