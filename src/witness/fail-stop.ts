@@ -47,12 +47,19 @@ export interface FailStopOptions {
   readonly log?: (line: string) => void;
 }
 
-const info = (e: unknown, since: number): StorageFailureInfo => ({
-  class: storageFailureClass(e),
-  description: describeStorageFailure(e),
-  message: causes(e),
-  since,
-});
+function info(e: unknown, since: number): StorageFailureInfo {
+  const description = describeStorageFailure(e);
+  const message = causes(e);
+  return {
+    class: storageFailureClass(e),
+    description,
+    // Drivers' messages may start with the description already ("disk full (ENOSPC): …").
+    message: message.startsWith(`${description}: `)
+      ? message.slice(description.length + 2)
+      : message,
+    since,
+  };
+}
 
 /** The error's message and its causes' ("write 2 failed: No space left on device"). */
 function causes(e: unknown): string {
