@@ -25,6 +25,19 @@ import { readKeysArg } from "./keys-arg.js";
 
 export const DEFAULT_WITNESS_PORT = 6963;
 
+/**
+ * Slow or stalled clients are cut off rather than holding a connection (spec/witness.md): the
+ * whole header within 10 s, the whole request within 30 s, an idle keep-alive connection closed
+ * after 5 s. Node enforces the first two only when it checks its connections, every 30 s by
+ * default (so a slow header was cut after 36-41 s): checking every second cuts it within 11 s.
+ */
+export const WITNESS_HTTP_TIMEOUTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  connectionsCheckingInterval: 1_000,
+} as const;
+
 interface WitnessOptions {
   data: string;
   port: string;
@@ -75,15 +88,24 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
       ...(opts.config ? readTrustFile(opts.config) : []),
     ]);
   const db = await openLevelDatabase(join(dataDir, "db"));
+  const atLimit = new Set<string>();
   const witness = new Witness({
     name: key.name,
     seed: key.seed,
     kv: db.namespace("witness"),
     trusted: load(),
-    onEvidence: (e) =>
-      console.warn(
-        `vellum witness: refused a conflicting checkpoint from ${e.origin}: ${e.reason} (kept as evidence)`,
-      ),
+    onEvidence: (e, outcome) => {
+      // Each record is logged once; a log that keeps sending conflicts past the bound is named
+      // once per process, not once per request.
+      if (outcome === "duplicate" || (outcome === "limit" && atLimit.has(e.origin))) return;
+      if (outcome === "limit") atLimit.add(e.origin);
+      const what = {
+        kept: "kept as evidence",
+        limit: `not kept: this log already has ${witness.evidenceLimits.perLog} evidence records`,
+        "too-large": `not kept: the record exceeds ${witness.evidenceLimits.maxBytes} bytes`,
+      }[outcome];
+      console.warn(`vellum witness: ${e.origin} misbehaved (${e.kind}): ${e.reason} (${what})`);
+    },
   });
   const reload = (why: string) => {
     try {
@@ -103,7 +125,12 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port must be 0-65535, got "${opts.port}"`);
   const server = serve(
-    { fetch: createWitnessApp(witness).fetch, port, hostname: opts.host },
+    {
+      fetch: createWitnessApp(witness).fetch,
+      port,
+      hostname: opts.host,
+      serverOptions: WITNESS_HTTP_TIMEOUTS,
+    },
     (info) => {
       console.log(`vellum witness: "${key.name}" serving on http://${opts.host}:${info.port}`);
       console.log(`vellum witness: verifier key (also in witness.vkey): ${key.verifierKey}`);
@@ -113,6 +140,7 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
     },
   );
   const stop = () => {
+    witness.close();
     server.close(() => void db.close().then(() => process.exit(0)));
   };
   process.on("SIGINT", stop);
@@ -125,19 +153,35 @@ export function registerWitness(program: Command): void {
     .description("run a C2SP tlog-witness that cosigns checkpoints of the logs it trusts")
     .option(
       "--data <dir>",
-      "data directory (witness key and state)",
+      "data directory (witness key and state) (env VELLUM_WITNESS_DATA)",
       process.env.VELLUM_WITNESS_DATA ?? "vellum-witness",
     )
-    .option("--port <n>", "TCP port", String(DEFAULT_WITNESS_PORT))
-    .option("--host <addr>", "address to listen on", "127.0.0.1")
-    .option("--name <name>", "the witness's key name on first start (default <hostname>/witness)")
+    .option(
+      "--port <n>",
+      "TCP port (env VELLUM_WITNESS_PORT)",
+      process.env.VELLUM_WITNESS_PORT ?? String(DEFAULT_WITNESS_PORT),
+    )
+    .option(
+      "--host <addr>",
+      "address to listen on (env VELLUM_WITNESS_HOST)",
+      process.env.VELLUM_WITNESS_HOST ?? "127.0.0.1",
+    )
+    .option(
+      "--name <name>",
+      "the witness's key name on first start (default <hostname>/witness) (env VELLUM_WITNESS_NAME)",
+      process.env.VELLUM_WITNESS_NAME,
+    )
     .option(
       "--trust <vkey|file>",
       "a log's verifier key to trust: its text, or a file of keys one per line (e.g. DATA/log.vkey); repeatable",
       (v: string, all: string[]) => [...all, v],
       [],
     )
-    .option("--config <file>", "file of trusted log keys (`log <vkey>` lines), reloaded on change")
+    .option(
+      "--config <file>",
+      "file of trusted log keys (`log <vkey>` lines), reloaded on change (env VELLUM_WITNESS_CONFIG)",
+      process.env.VELLUM_WITNESS_CONFIG,
+    )
     .addHelpText(
       "after",
       "\nExample:\n  npx vellum witness --data ./w1 --port 6963 --name witness.example/w1 --trust vellum-data/log.vkey\n",

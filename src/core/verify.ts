@@ -90,22 +90,30 @@ export function verifyInclusion(
 }
 
 /**
- * Throws unless `proof` shows that the tree of `size2` with `root2` extends the tree of `size1`
- * with `root1`. From size 0 the proof must be empty (every tree extends the empty one); between
- * equal sizes it must be empty and the roots equal.
+ * The two roots a consistency proof implies (RFC 9162 §2.1.4.2, steps 2-6): `old`, the root of
+ * the first `size1` leaves, and `new`, the root of all `size2` leaves, for 0 < size1 < size2.
+ * When size1 is a power of two the old tree is one node of the new tree, absent from the proof,
+ * so `root1` is taken as it and `old` is `root1` itself; otherwise both roots are computed from
+ * the proof alone. Throws if the proof cannot be one for (size1, size2).
+ *
+ * Why both: if `new` equals a root the log signed, the proof's hashes are that tree's own nodes
+ * (short of a SHA-256 collision), so an `old` that differs from a root the log signed for size1
+ * proves the log signed two trees that do not extend each other.
  */
-export function verifyConsistency(
+export function rootsFromConsistencyProof(
   size1: number,
   size2: number,
   proof: readonly Uint8Array[],
   root1: Uint8Array,
-  root2: Uint8Array,
-): void {
+): { readonly old: Uint8Array; readonly new: Uint8Array } {
   checkSize(size1, "first tree size");
   checkSize(size2, "second tree size");
-  check(size1 <= size2, "OUT_OF_RANGE", `first tree size ${size1} exceeds second ${size2}`);
+  check(
+    size1 > 0 && size1 < size2,
+    "OUT_OF_RANGE",
+    `roots from a consistency proof need 0 < first size < second size, got ${size1} and ${size2}`,
+  );
   checkRoot(root1, "first root");
-  checkRoot(root2, "second root");
   const want = consistencyProofPlan(size1, size2).elements.length;
   check(
     proof.length === want,
@@ -113,11 +121,6 @@ export function verifyConsistency(
     `consistency proof from size ${size1} to ${size2} has ${want} hashes, got ${proof.length}`,
   );
   checkHashes(proof, "consistency proof");
-  if (size1 === size2) {
-    if (!bytesEqual(root1, root2)) throw mismatch(`trees of equal size ${size1}`, root2, root1);
-    return;
-  }
-  if (size1 === 0) return;
 
   // When the old tree is a perfect subtree, its root is the proof's implicit first hash.
   const path = isPowerOfTwo(size1) ? [root1, ...proof] : proof;
@@ -146,6 +149,39 @@ export function verifyConsistency(
     sn = Math.floor(sn / 2);
   }
   check(sn === 0, "INTERNAL", "consistency proof did not reach the root");
-  if (!bytesEqual(fr, root1)) throw mismatch(`old tree of size ${size1}`, fr, root1);
-  if (!bytesEqual(sr, root2)) throw mismatch(`new tree of size ${size2}`, sr, root2);
+  return { old: fr, new: sr };
+}
+
+/**
+ * Throws unless `proof` shows that the tree of `size2` with `root2` extends the tree of `size1`
+ * with `root1`. From size 0 the proof must be empty (every tree extends the empty one); between
+ * equal sizes it must be empty and the roots equal.
+ */
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  proof: readonly Uint8Array[],
+  root1: Uint8Array,
+  root2: Uint8Array,
+): void {
+  checkSize(size1, "first tree size");
+  checkSize(size2, "second tree size");
+  check(size1 <= size2, "OUT_OF_RANGE", `first tree size ${size1} exceeds second ${size2}`);
+  checkRoot(root1, "first root");
+  checkRoot(root2, "second root");
+  const want = consistencyProofPlan(size1, size2).elements.length;
+  check(
+    proof.length === want,
+    "PROOF_LENGTH",
+    `consistency proof from size ${size1} to ${size2} has ${want} hashes, got ${proof.length}`,
+  );
+  checkHashes(proof, "consistency proof");
+  if (size1 === size2) {
+    if (!bytesEqual(root1, root2)) throw mismatch(`trees of equal size ${size1}`, root2, root1);
+    return;
+  }
+  if (size1 === 0) return;
+  const roots = rootsFromConsistencyProof(size1, size2, proof, root1);
+  if (!bytesEqual(roots.old, root1)) throw mismatch(`old tree of size ${size1}`, roots.old, root1);
+  if (!bytesEqual(roots.new, root2)) throw mismatch(`new tree of size ${size2}`, roots.new, root2);
 }

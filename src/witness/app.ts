@@ -3,13 +3,16 @@
  * The witness's HTTP interface (C2SP tlog-witness): `POST /add-checkpoint` with the spec's status
  * codes and bodies (200 cosignature lines; 409 `text/x.tlog.size`; other refusals a one-line
  * plain-text reason), `GET /<hex SHA-256(origin)>/checkpoint` for the latest cosigned checkpoint,
- * and operator endpoints: `/v1/witness`, `/v1/evidence`, `/healthz`, `/metrics`.
+ * and operator endpoints: `/v1/witness`, `/v1/evidence`, `/healthz`, `/readyz`, `/metrics`.
+ * While the witness's storage is failing, everything that reads it answers 503 with one line
+ * naming the failure's class, and `/readyz` answers 503.
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { hexEncode } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
 import { Metrics } from "../server/metrics.js";
+import { StorageUnavailable } from "./fail-stop.js";
 import { MAX_REQUEST_SIZE, type Witness } from "./witness.js";
 
 const TEXT = { "Content-Type": "text/plain; charset=utf-8" };
@@ -23,10 +26,47 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
     "Checkpoints cosigned since start.",
     () => cosigned,
   );
+  // Counters kept by the witness, exposed as gauges read at scrape time (since start).
+  const stats = witness.evidenceStats;
+  for (const [name, help, read] of [
+    ["evidence", "Provable conflicts kept as evidence.", () => stats.kept],
+    [
+      "evidence_duplicate",
+      "Provable conflicts already kept (not stored again).",
+      () => stats.duplicate,
+    ],
+    [
+      "evidence_over_limit",
+      "Provable conflicts not kept: the log's evidence bound is reached.",
+      () => stats.limit,
+    ],
+    [
+      "evidence_too_large",
+      "Provable conflicts not kept: the record exceeds its size bound.",
+      () => stats.tooLarge,
+    ],
+    [
+      "unprovable_conflicts",
+      "422 refusals of signed checkpoints that prove nothing (nothing kept).",
+      () => stats.unprovable,
+    ],
+  ] as const) {
+    metrics.gauge(`vellum_witness_${name}_total`, `${help} Since start.`, read);
+  }
   metrics.gauge(
-    "vellum_witness_evidence_total",
-    "Validly signed, conflicting checkpoints kept as evidence since start.",
-    () => witness.evidenceKept,
+    "vellum_witness_storage_failing",
+    "1 while a failed storage write stops the witness (until the store is reopened), else 0.",
+    () => (witness.storageFailure === undefined ? 0 : 1),
+  );
+  metrics.gauge(
+    "vellum_witness_storage_write_failures_total",
+    "Failed storage writes since start.",
+    () => witness.storageFailures.writes,
+  );
+  metrics.gauge(
+    "vellum_witness_storage_read_failures_total",
+    "Failed storage reads since start.",
+    () => witness.storageFailures.reads,
   );
 
   app.use(async (c, next) => {
@@ -34,6 +74,10 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
     metrics.requests.inc(`${Math.floor(c.res.status / 100)}xx`);
   });
   app.onError((err, c) => {
+    if (err instanceof StorageUnavailable) {
+      refusals.inc("503");
+      return c.body(`${err.message}\n`, 503, { ...TEXT, "Retry-After": "1" });
+    }
     console.error("vellum witness:", err);
     return c.body("internal error\n", 500, TEXT);
   });
@@ -54,6 +98,9 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
       refusals.inc(String(result.status));
       if (result.status === 409) {
         return c.body(`${result.size}\n`, 409, { "Content-Type": "text/x.tlog.size" });
+      }
+      if (result.status === 503) {
+        return c.body(`${result.reason}\n`, 503, { ...TEXT, "Retry-After": "1" });
       }
       return c.body(`${result.reason.replace(/\n/g, " ")}\n`, result.status, TEXT);
     },
@@ -83,8 +130,22 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
     );
     return c.json({ name: witness.name, verifierKey: witness.verifierKey, logs });
   });
-  app.get("/v1/evidence", async (c) => c.json({ evidence: await witness.evidence(100) }));
+  app.get("/v1/evidence", async (c) =>
+    c.json({ evidence: await witness.evidence(100, c.req.query("origin")) }),
+  );
   app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", (c) => {
+    const failure = witness.storageFailure;
+    if (failure === undefined) return c.json({ status: "ready" });
+    return c.json(
+      {
+        status: "failed",
+        storage: failure.description,
+        since: new Date(failure.since).toISOString(),
+      },
+      503,
+    );
+  });
   app.get("/metrics", (c) =>
     c.body(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
   );

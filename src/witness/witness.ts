@@ -7,23 +7,44 @@
  * proof, or a size-0 checkpoint with another root 422 → same size with another root 409 → store
  * (compare-and-swap, durable) → 200 with the cosignature.
  *
+ * Fail-stop (./fail-stop.ts): after a failed write nothing is answered from storage (503) until
+ * the store has been reopened and the state re-read; a request that spans a failure is never
+ * answered 200.
+ *
  * Checks and the store run under a per-origin lock, so concurrent requests cannot roll a log
- * back (the race the spec describes). A validly signed checkpoint that conflicts with the stored
- * one is kept as evidence of a misbehaving log.
+ * back (the race the spec describes). A refused checkpoint is kept as evidence only when it and
+ * what the witness cosigned prove the log misbehaved (./evidence.ts); a refusal that proves
+ * nothing stores nothing.
  */
 
-import { randomBytes } from "node:crypto";
 import { Encoder } from "cbor-x";
-import { base64Decode, bytesEqual, parseDecimal, putUint64, utf8Decode } from "../core/bytes.js";
+import { base64Decode, base64Encode, bytesEqual, parseDecimal, utf8Decode } from "../core/bytes.js";
 import { type Checkpoint, parseCheckpoint } from "../core/checkpoint.js";
-import { cosignatureLine, cosignerFromSeed } from "../core/cosignature.js";
+import {
+  cosignatureLine,
+  cosignatureVerifierFromKey,
+  cosignerFromSeed,
+} from "../core/cosignature.js";
 import { sha256 } from "../core/crypto.js";
 import { VellumError } from "../core/errors.js";
 import type { Cosigner, NoteVerifier } from "../core/keys.js";
-import { parseNote, verifyKnownSignatures } from "../core/note.js";
+import { formatNote, type NoteSignature, parseNote, verifyKnownSignatures } from "../core/note.js";
 import { EMPTY_ROOT, HASH_SIZE } from "../core/rfc6962.js";
 import { verifyConsistency } from "../core/verify.js";
+import type { StorageFailureClass } from "../storage/failure.js";
 import type { KeyValueStore } from "../storage/types.js";
+import {
+  DEFAULT_EVIDENCE_LIMITS,
+  type Evidence,
+  type EvidenceLimits,
+  type EvidenceOutcome,
+  EvidenceStore,
+  findConflict,
+} from "./evidence.js";
+import { FailStop, type StorageFailureInfo, StorageUnavailable } from "./fail-stop.js";
+
+export type { Evidence, EvidenceOutcome } from "./evidence.js";
+export type { StorageFailureInfo } from "./fail-stop.js";
 
 /** Largest add-checkpoint body accepted (a checkpoint with many signatures, plus 63 hashes). */
 export const MAX_REQUEST_SIZE = 64 * 1024;
@@ -32,7 +53,8 @@ export const MAX_PROOF_LINES = 63;
 export type AddCheckpointResult =
   | { readonly status: 200; readonly body: string }
   | { readonly status: 409; readonly size: number; readonly reason: string }
-  | { readonly status: 400 | 403 | 404 | 422; readonly reason: string };
+  | { readonly status: 400 | 403 | 404 | 422; readonly reason: string }
+  | { readonly status: 503; readonly reason: string; readonly failure: StorageFailureClass };
 
 export interface WitnessState {
   readonly origin: string;
@@ -43,24 +65,16 @@ export interface WitnessState {
   readonly time: number;
 }
 
-export interface Evidence {
-  readonly time: number;
-  readonly origin: string;
-  readonly reason: string;
-  /** The request body as received: a checkpoint validly signed by the log, plus its proof. */
-  readonly request: string;
-  /** What the witness had cosigned before, which the request contradicts. */
-  readonly cosigned: string;
-}
-
 /** Trusted logs: origin → verifiers of that log's checkpoint signatures. */
 export type TrustedLogs = ReadonlyMap<string, readonly NoteVerifier[]>;
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
 const enc = new TextEncoder();
 
+// Keys: "l" ‖ SHA-256(origin) → the cosigned state; evidence under "e" and "n" (./evidence.ts).
+// Versions before provable-only evidence kept every conflict under "x"; those records are left
+// in place and no longer listed.
 const stateKey = (origin: string) => Uint8Array.from([0x6c, ...sha256(enc.encode(origin))]);
-const EVIDENCE = { gte: Uint8Array.of(0x78), lt: Uint8Array.of(0x79) };
 
 export interface WitnessConfig {
   /** The witness's key name, e.g. `witness.example/w1`. */
@@ -70,8 +84,28 @@ export interface WitnessConfig {
   readonly trusted: TrustedLogs;
   /** Milliseconds since the epoch. */
   readonly clock?: () => number;
-  /** Called when a validly signed, conflicting checkpoint is refused. */
-  readonly onEvidence?: (evidence: Evidence) => void;
+  /** Bounds on stored evidence (default: 100 records per log, 16 KiB each). */
+  readonly evidenceLimits?: EvidenceLimits;
+  /** Called for each provable conflict, with whether it was stored or why not. */
+  readonly onEvidence?: (evidence: Evidence, outcome: EvidenceOutcome) => void;
+  /** First and longest wait between attempts to reopen a failed store (default 100 ms, 5 s). */
+  readonly recoverBackoffMs?: readonly [first: number, max: number];
+  /** Where storage failures and recoveries are reported (default console.error). */
+  readonly log?: (line: string) => void;
+}
+
+/** Counters since this process started (the witness's /metrics). */
+export interface EvidenceStats {
+  /** Provable conflicts stored. */
+  kept: number;
+  /** Provable conflicts already stored (sent again). */
+  duplicate: number;
+  /** Provable conflicts not stored: the log already has the maximum number of records. */
+  limit: number;
+  /** Provable conflicts not stored: the record would exceed the size bound. */
+  tooLarge: number;
+  /** 422 refusals of validly signed checkpoints that prove nothing (nothing stored). */
+  unprovable: number;
 }
 
 interface ParsedRequest {
@@ -116,21 +150,36 @@ export function parseAddCheckpoint(body: Uint8Array | string): ParsedRequest {
 export class Witness {
   readonly name: string;
   readonly #cosigner: Cosigner;
+  /** The store, with reads and writes through the fail-stop guard. */
   readonly #kv: KeyValueStore;
+  readonly #failStop: FailStop;
   readonly #clock: () => number;
-  readonly #onEvidence: ((e: Evidence) => void) | undefined;
+  readonly #onEvidence: ((e: Evidence, outcome: EvidenceOutcome) => void) | undefined;
+  readonly #evidence: EvidenceStore;
+  readonly #self: NoteVerifier;
   #trusted: TrustedLogs;
   readonly #locks = new Map<string, Promise<unknown>>();
-  /** Conflicting checkpoints kept as evidence since this process started. */
-  evidenceKept = 0;
+  readonly evidenceStats: EvidenceStats = {
+    kept: 0,
+    duplicate: 0,
+    limit: 0,
+    tooLarge: 0,
+    unprovable: 0,
+  };
 
   constructor(config: WitnessConfig) {
     this.name = config.name;
     this.#cosigner = cosignerFromSeed(config.name, config.seed, 0);
-    this.#kv = config.kv;
+    this.#failStop = new FailStop(config.kv, () => this.#reload(config.kv), {
+      ...(config.recoverBackoffMs === undefined ? {} : { backoffMs: config.recoverBackoffMs }),
+      ...(config.log === undefined ? {} : { log: config.log }),
+    });
+    this.#kv = this.#failStop.guarded();
     this.#trusted = config.trusted;
     this.#clock = config.clock ?? Date.now;
     this.#onEvidence = config.onEvidence;
+    this.#evidence = new EvidenceStore(this.#kv, config.evidenceLimits ?? DEFAULT_EVIDENCE_LIMITS);
+    this.#self = cosignatureVerifierFromKey(this.#cosigner.verifierKey);
   }
 
   /** The witness's cosigner verifier key (type 0x04): what logs and clients put in policies. */
@@ -147,14 +196,48 @@ export class Witness {
     this.#trusted = trusted;
   }
 
+  /** The latest cosigned state for `origin`. Throws StorageUnavailable while storage is failing. */
   async latest(origin: string): Promise<WitnessState | undefined> {
-    const bytes = await this.#kv.get(stateKey(origin));
-    return bytes === undefined ? undefined : (cbor.decode(bytes) as WitnessState);
+    this.#failStop.check();
+    return readState(this.#kv, origin);
   }
 
-  async evidence(limit = 100): Promise<Evidence[]> {
-    const rows = await this.#kv.range({ ...EVIDENCE, reverse: true, limit });
-    return rows.map(([, v]) => cbor.decode(v) as Evidence);
+  /** Stored evidence: up to `limit` records, newest first; all of one log's if `origin` given. */
+  evidence(limit = 100, origin?: string): Promise<Evidence[]> {
+    this.#failStop.check();
+    return this.#evidence.list(limit, origin);
+  }
+
+  /** The storage failure that stops the witness, or undefined while storage is usable. */
+  get storageFailure(): StorageFailureInfo | undefined {
+    return this.#failStop.failure;
+  }
+
+  /** Failed storage reads and writes since start. */
+  get storageFailures(): { readonly reads: number; readonly writes: number } {
+    return { reads: this.#failStop.failedReads, writes: this.#failStop.failedWrites };
+  }
+
+  /** Stops retrying to reopen a failed store (at shutdown). */
+  close(): void {
+    this.#failStop.close();
+  }
+
+  /**
+   * After the store was reopened: re-reads every trusted log's state from it (the witness keeps
+   * no state in memory; this checks that each record is there to be read and decodes).
+   */
+  async #reload(kv: KeyValueStore): Promise<void> {
+    for (const origin of this.trustedOrigins) await readState(kv, origin);
+  }
+
+  get evidenceLimits(): EvidenceLimits {
+    return this.#evidence.limits;
+  }
+
+  /** Provable conflicts stored since this process started. */
+  get evidenceKept(): number {
+    return this.evidenceStats.kept;
   }
 
   async addCheckpoint(body: Uint8Array | string): Promise<AddCheckpointResult> {
@@ -162,12 +245,13 @@ export class Witness {
       if (body.length > MAX_REQUEST_SIZE)
         throw new Refusal(400, `the body exceeds ${MAX_REQUEST_SIZE} bytes`);
       const request = parseAddCheckpoint(body);
-      const { checkpoint, verified } = this.#open(request.note);
-      return await this.#locked(checkpoint.origin, () =>
-        this.#add(request, checkpoint, verified, body),
-      );
+      const opened = this.#open(request.note);
+      this.#failStop.check();
+      return await this.#locked(opened.checkpoint.origin, () => this.#add(request, opened));
     } catch (e) {
       if (e instanceof Refusal) return { status: e.status, reason: e.message };
+      if (e instanceof StorageUnavailable)
+        return { status: 503, reason: e.message, failure: e.failure.class };
       if (
         e instanceof VellumError &&
         (e.code === "MALFORMED" || e.code === "OUT_OF_RANGE" || e.code === "TOO_LARGE")
@@ -178,7 +262,7 @@ export class Witness {
     }
   }
 
-  #open(note: string): { checkpoint: Checkpoint; verified: string } {
+  #open(note: string): Opened {
     let parsed: ReturnType<typeof parseNote>;
     let checkpoint: Checkpoint;
     try {
@@ -190,14 +274,15 @@ export class Witness {
     const verifiers = this.#trusted.get(checkpoint.origin);
     if (verifiers === undefined)
       throw new Refusal(404, `unknown log origin "${checkpoint.origin.slice(0, 100)}"`);
-    let ok = false;
+    let signatures: readonly NoteSignature[] = [];
     try {
-      ok = verifyKnownSignatures(parsed, verifiers).signatures.length > 0;
+      signatures = verifyKnownSignatures(parsed, verifiers).signatures;
     } catch {
-      ok = false;
+      signatures = [];
     }
-    if (!ok) throw new Refusal(403, "no valid signature from a key trusted for this log");
-    return { checkpoint, verified: parsed.text };
+    if (signatures.length === 0)
+      throw new Refusal(403, "no valid signature from a key trusted for this log");
+    return { checkpoint, text: parsed.text, signatures, verifiers };
   }
 
   #locked<T>(origin: string, fn: () => Promise<T>): Promise<T> {
@@ -211,82 +296,179 @@ export class Witness {
     return run;
   }
 
-  async #add(
-    request: ParsedRequest,
-    checkpoint: Checkpoint,
-    text: string,
-    body: Uint8Array | string,
-  ): Promise<AddCheckpointResult> {
-    const { old, proof } = request;
-    const size = checkpoint.size;
-    if (old > size)
-      throw new Refusal(400, `old size ${old} is larger than the checkpoint's size ${size}`);
-    const stored = await this.latest(checkpoint.origin);
-    const storedSize = stored?.size ?? 0;
-    if (old !== storedSize) {
-      return {
-        status: 409,
-        size: storedSize,
-        reason: `the witness's latest size is ${storedSize}, not ${old}`,
-      };
-    }
-    const conflict = async (status: 409 | 422, reason: string): Promise<AddCheckpointResult> => {
-      if (stored !== undefined)
-        await this.#keepEvidence(checkpoint.origin, reason, body, stored.note);
-      return status === 409 ? { status, size: storedSize, reason } : { status, reason };
-    };
-    if (old === 0) {
-      if (proof.length > 0) return conflict(422, "a consistency proof from size 0 must be empty");
-      if (size === 0 && !bytesEqual(checkpoint.rootHash, EMPTY_ROOT)) {
-        return conflict(422, "a checkpoint of size 0 must have the empty tree's root");
-      }
-    } else if (old === size) {
-      if (!bytesEqual(checkpoint.rootHash, stored!.rootHash)) {
-        return conflict(409, `a different root for size ${size} than the one already cosigned`);
-      }
-      if (proof.length > 0)
-        return conflict(422, "a consistency proof between equal sizes must be empty");
-    } else {
-      try {
-        verifyConsistency(old, size, proof, stored!.rootHash, checkpoint.rootHash);
-      } catch (e) {
-        return conflict(
-          422,
-          `the consistency proof from ${old} does not verify: ${(e as Error).message}`,
-        );
-      }
+  async #add(request: ParsedRequest, opened: Opened): Promise<AddCheckpointResult> {
+    const { checkpoint } = opened;
+    // Everything below must happen within one storage epoch: no failure, no recovery in between.
+    const epoch = this.#failStop.epoch;
+    this.#failStop.check(epoch);
+    const stored = await readState(this.#kv, checkpoint.origin);
+    const refused = refusal(request, checkpoint, stored);
+    if (refused !== undefined) {
+      await this.#judge(request, opened, stored, refused);
+      return refused;
     }
 
     // Cosignature times never go backwards for a log, even if the clock does.
     const time = Math.max(Math.floor(this.#clock() / 1000), stored?.time ?? 0);
-    const line = cosignatureLine(text, this.#cosigner.at(time));
-    const noteWithCosignature = request.note + line;
+    const line = cosignatureLine(opened.text, this.#cosigner.at(time));
     const next: WitnessState = {
       origin: checkpoint.origin,
-      size,
+      size: checkpoint.size,
       rootHash: checkpoint.rootHash,
-      note: noteWithCosignature,
+      note: request.note + line,
       time,
     };
     // Compare-and-swap: the lock makes read-check-write atomic for this origin in this process;
     // the write is synced before the answer.
+    this.#failStop.check(epoch);
     await this.#kv.write([
       { type: "put", key: stateKey(checkpoint.origin), value: cbor.encode(next) },
     ]);
+    // A write that resolved while another failed (or after a recovery) is not acknowledged.
+    this.#failStop.check(epoch);
     return { status: 200, body: line };
   }
 
-  async #keepEvidence(origin: string, reason: string, body: Uint8Array | string, cosigned: string) {
-    const time = this.#clock();
-    const request = typeof body === "string" ? body : utf8Decode(body);
-    const evidence: Evidence = { time, origin, reason, request, cosigned };
-    // "x" u64 time u32 random: newest last in key order, no two alike.
-    const key = new Uint8Array(1 + 8 + 4);
-    key[0] = 0x78;
-    putUint64(key, 1, time);
-    key.set(randomBytes(4), 9);
-    await this.#kv.write([{ type: "put", key, value: cbor.encode(evidence) }]);
-    this.evidenceKept++;
-    this.#onEvidence?.(evidence);
+  /**
+   * For a refused, validly signed checkpoint: stores evidence if it and the cosigned state prove
+   * the log misbehaved (once per conflict, within the bounds), and counts what happened.
+   */
+  async #judge(
+    request: ParsedRequest,
+    opened: Opened,
+    stored: WitnessState | undefined,
+    refused: AddCheckpointResult,
+  ): Promise<void> {
+    const { checkpoint } = opened;
+    const conflict = findConflict(stored, checkpoint, request.old, request.proof);
+    // Both notes must carry a signature by a key trusted for the log now (the state's may be by
+    // a key since removed); only those signatures, and this witness's own, are kept.
+    const cosigned =
+      conflict === undefined || conflict.kind === "empty-root" || stored === undefined
+        ? undefined
+        : this.#reduce(stored.note, [...opened.verifiers, this.#self], opened.verifiers);
+    if (conflict === undefined || (conflict.kind !== "empty-root" && cosigned === undefined)) {
+      if (refused.status === 422) this.evidenceStats.unprovable++;
+      return;
+    }
+    const evidence: Evidence = {
+      kind: conflict.kind,
+      time: this.#clock(),
+      origin: checkpoint.origin,
+      reason: conflict.reason,
+      checkpoint: formatNote({ text: opened.text, signatures: opened.signatures.map(bare) }),
+      ...(cosigned === undefined ? {} : { cosigned }),
+      ...(conflict.kind === "inconsistent" ? { proof: request.proof.map(base64Encode) } : {}),
+    };
+    const outcome = await this.#evidence.keep(evidence);
+    this.evidenceStats[outcome === "too-large" ? "tooLarge" : outcome]++;
+    this.#onEvidence?.(evidence, outcome);
   }
+
+  /**
+   * `note` with only the signatures by `keep` that verify, or undefined unless one of them is by
+   * a key in `required`.
+   */
+  #reduce(
+    note: string,
+    keep: readonly NoteVerifier[],
+    required: readonly NoteVerifier[],
+  ): string | undefined {
+    try {
+      const { text, signatures } = verifyKnownSignatures(note, keep);
+      if (!signatures.some((s) => required.includes(s.verifier))) return undefined;
+      return formatNote({ text, signatures: signatures.map(bare) });
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** The state stored for `origin`; INTEGRITY_FAILURE if the record is not a state. */
+async function readState(kv: KeyValueStore, origin: string): Promise<WitnessState | undefined> {
+  const bytes = await kv.get(stateKey(origin));
+  if (bytes === undefined) return undefined;
+  let state: WitnessState | undefined;
+  try {
+    state = cbor.decode(bytes) as WitnessState;
+  } catch {
+    state = undefined;
+  }
+  if (
+    typeof state?.size !== "number" ||
+    !(state.rootHash instanceof Uint8Array) ||
+    state.rootHash.length !== HASH_SIZE ||
+    typeof state.note !== "string" ||
+    state.origin !== origin
+  ) {
+    throw new VellumError(
+      "INTEGRITY_FAILURE",
+      `Corruption: the stored witness state for "${origin}" does not decode`,
+    );
+  }
+  return state;
+}
+
+interface Opened {
+  readonly checkpoint: Checkpoint;
+  /** The checkpoint text exactly as signed. */
+  readonly text: string;
+  /** The signatures by keys trusted for the log that verified (at least one). */
+  readonly signatures: readonly NoteSignature[];
+  readonly verifiers: readonly NoteVerifier[];
+}
+
+const bare = (s: NoteSignature): NoteSignature => ({
+  name: s.name,
+  keyId: s.keyId,
+  signature: s.signature,
+});
+
+/**
+ * The spec's answer for a validly signed checkpoint that may not be cosigned, in the spec's order,
+ * or undefined if it extends the cosigned state (`stored`, if any).
+ */
+function refusal(
+  request: ParsedRequest,
+  checkpoint: Checkpoint,
+  stored: WitnessState | undefined,
+): AddCheckpointResult | undefined {
+  const { old, proof } = request;
+  const size = checkpoint.size;
+  if (old > size)
+    return { status: 400, reason: `old size ${old} is larger than the checkpoint's size ${size}` };
+  const storedSize = stored?.size ?? 0;
+  if (old !== storedSize) {
+    return {
+      status: 409,
+      size: storedSize,
+      reason: `the witness's latest size is ${storedSize}, not ${old}`,
+    };
+  }
+  if (old === 0) {
+    if (proof.length > 0)
+      return { status: 422, reason: "a consistency proof from size 0 must be empty" };
+    if (size === 0 && !bytesEqual(checkpoint.rootHash, EMPTY_ROOT))
+      return { status: 422, reason: "a checkpoint of size 0 must have the empty tree's root" };
+  } else if (old === size) {
+    if (!bytesEqual(checkpoint.rootHash, stored!.rootHash)) {
+      return {
+        status: 409,
+        size: storedSize,
+        reason: `a different root for size ${size} than the one already cosigned`,
+      };
+    }
+    if (proof.length > 0)
+      return { status: 422, reason: "a consistency proof between equal sizes must be empty" };
+  } else {
+    try {
+      verifyConsistency(old, size, proof, stored!.rootHash, checkpoint.rootHash);
+    } catch (e) {
+      return {
+        status: 422,
+        reason: `the consistency proof from ${old} does not verify: ${(e as Error).message}`,
+      };
+    }
+  }
+  return undefined;
 }

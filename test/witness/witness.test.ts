@@ -12,6 +12,7 @@ import { verifyNote } from "../../src/core/note.js";
 import { CheckpointSigner } from "../../src/log/signer.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { createWitnessApp } from "../../src/witness/app.js";
+import { checkEvidence } from "../../src/witness/evidence.js";
 import { type TrustedLogs, Witness } from "../../src/witness/witness.js";
 import { ORIGIN, openMemoryLog, payloadOf, SEED } from "../log/helpers.js";
 
@@ -102,7 +103,7 @@ describe("witness add-checkpoint", () => {
     expect(await witness.latest(ORIGIN)).toBeUndefined();
   });
 
-  it("answers 422 for a proof from 0, a bad proof and a bad empty root; keeps evidence of signed conflicts", async () => {
+  it("answers 422 for a proof from 0, a bad proof and a bad empty root; keeps evidence only of the signed bad root", async () => {
     const { log, witness, grow, add, body } = await setup();
     const note = await grow(4);
     expect((await witness.addCheckpoint(body(0, [new Uint8Array(32)], note))).status).toBe(422);
@@ -115,10 +116,11 @@ describe("witness add-checkpoint", () => {
     const refused = await witness.addCheckpoint(body(4, proof, next));
     expect(refused.status).toBe(422);
     expect((await witness.latest(ORIGIN))?.size).toBe(4);
-    const [kept] = await witness.evidence();
-    expect(kept?.origin).toBe(ORIGIN);
-    expect(kept?.request).toContain(next);
-    expect(kept?.cosigned.startsWith(note)).toBe(true);
+    // A bad proof proves nothing about the log; a signed size-0 checkpoint with a root does.
+    const kept = await witness.evidence();
+    expect(kept.map((e) => [e.origin, e.kind])).toEqual([[ORIGIN, "empty-root"]]);
+    expect(checkEvidence(kept[0]!, [verifierFromKey(log.signer.verifierKey)])).toBe("empty-root");
+    expect(witness.evidenceStats).toMatchObject({ kept: 1, unprovable: 2 });
   });
 
   it("refuses a second root for the same size (a fork) with 409 and keeps it as evidence", async () => {
@@ -134,7 +136,7 @@ describe("witness add-checkpoint", () => {
       status: 409,
       size: 6,
     });
-    expect((await witness.evidence())[0]?.reason).toMatch(/different root/);
+    expect((await witness.evidence())[0]?.reason).toMatch(/second root for size 6/);
     expect((await witness.latest(ORIGIN))?.size).toBe(6);
     // Re-submitting the same checkpoint is fine (idempotent).
     expect((await add(6, note)).status).toBe(200);
