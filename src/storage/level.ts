@@ -186,11 +186,11 @@ class LevelDatabase implements Database {
 
   /**
    * Closes and reopens LevelDB after a failed write, so the damaged write-ahead log is checked,
-   * replayed into a synced table and replaced by a fresh one. One reopen at a time; a no-op when
-   * nothing failed. Rejects (and stays failed) when the check or the reopen fails.
+   * replayed into a synced table and replaced by a fresh one. One reopen at a time. Also after a
+   * failure the driver did not see (a write it acknowledged that the log could not read back).
+   * Rejects (and stays failed) when the check or the reopen fails.
    */
   recover(): Promise<void> {
-    if (this.#failure === undefined) return Promise.resolve();
     this.#reopening ??= (async () => {
       try {
         this.assertOpen();

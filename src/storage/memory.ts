@@ -48,6 +48,11 @@ export interface MemoryFaults {
   write?(namespace: string, ops: readonly WriteOp[], seq: number): WriteFault | Promise<WriteFault>;
   /** Consulted on every read (get, getMany, range) before it is served. */
   read?(namespace: string, kind: ReadKind): ReadFault;
+  /**
+   * Consulted on every `recover()` after a failed write: may hold it (a promise) to test what
+   * happens while a store is down; a rejection (or throw) fails the recovery, which stays due.
+   */
+  recover?(): void | Promise<void>;
 }
 
 export interface MemoryOptions {
@@ -349,7 +354,13 @@ class MemoryStore implements KeyValueStore {
   /** Makes writes possible again after a failed one (nothing to reopen in memory). */
   async recover(): Promise<void> {
     this.#assertUsable();
-    this.#core.failure = undefined;
+    const core = this.#core;
+    try {
+      await core.faults.recover?.();
+    } catch (cause) {
+      throw new VellumError("STORAGE_FAILURE", "recovery failed (fault hook)", { cause });
+    }
+    core.failure = undefined;
   }
 
   /** Applies (or not) as the fault hook says; true when the write hangs forever. */

@@ -47,9 +47,9 @@ export interface KeyValueStore {
   /**
    * After a failed write: makes the store writable again (LevelDB: closes and reopens the
    * database, so a fresh write-ahead log is used and the old one's records are checked and made
-   * durable as tables). Shared by every namespace of a database; concurrent callers share one
-   * reopen; resolves at once when nothing failed. Rejects with STORAGE_FAILURE if reopening
-   * fails: call again later.
+   * durable as tables). Called after a failure, whether the driver saw it or not (a write it
+   * acknowledged but does not hold). Shared by every namespace of a database; concurrent callers
+   * share one reopen. Rejects with STORAGE_FAILURE if reopening fails: call again later.
    */
   recover(): Promise<void>;
   close(): Promise<void>;

@@ -71,6 +71,9 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
     await Promise.all([0, 1, 2, 3, 4].map((i) => submit(payloadOf(i))));
 
     let armed = true;
+    // Recovery waits for the test to let it go, so what the log does meanwhile is seen.
+    let letRecover!: () => void;
+    const recovered = new Promise<void>((r) => (letRecover = r));
     db.faults = {
       write: (_ns, ops) => {
         if (armed && isStep(ops, row.step)) {
@@ -79,6 +82,7 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
         }
         return "ok";
       },
+      recover: () => recovered,
     };
     if (row.step === "resign") {
       now += 60_000; // idle for a minute: the timer re-signs, and that write meets the fault
@@ -94,6 +98,7 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
           expect((await log.submit(payloadOf(99)).catch((e) => e)).code).toBe("STORAGE_FAILURE");
           expect(failures).toEqual(["failed STORAGE_FAILURE"]);
         }
+        letRecover();
         await waitForStatus(log, "open");
       }
     }
@@ -124,6 +129,7 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
       expect(refused.code).toBe("STORAGE_FAILURE");
       expect(refused.message).toMatch(/stopped acknowledging/);
       expect(failures).toEqual(["failed STORAGE_FAILURE"]);
+      letRecover();
       await waitForStatus(log, "open");
       await Promise.all([8, 9].map((i) => submit(payloadOf(i))));
     }

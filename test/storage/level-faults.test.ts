@@ -27,8 +27,10 @@ async function tempDir(): Promise<string> {
 }
 
 afterEach(async () => {
-  for (const m of mounts.splice(0)) execFileSync("umount", ["-l", m]);
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  for (const m of mounts.splice(0)) execFileSync("umount", [m]);
+  for (const dir of dirs.splice(0)) {
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
 });
 
 const value = (i: number) => new Uint8Array(200).fill(i % 251);

@@ -225,7 +225,7 @@ describe("MemoryDatabase write faults", () => {
     await other.recover(); // one recovery serves every namespace
     await a.write([put(b(3), b(3))]);
     expect(await a.get(b(3))).toEqual(b(3));
-    await a.recover(); // nothing failed: a no-op
+    await a.recover(); // nothing failed: harmless
     expect(db.counters).toMatchObject({ writes: 3, writesFailed: 1, writesApplied: 3 });
   });
 });
