@@ -14,7 +14,7 @@ import type { SignedCheckpoint } from "../log/signer.js";
 import { WitnessCollector } from "../log/witnessing.js";
 import { writeFileDurablyAsync } from "../platform/durable-file.js";
 import { createApp } from "../server/app.js";
-import { Metrics } from "../server/metrics.js";
+import { logMetricHooks, Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { openDataDir } from "./datadir.js";
@@ -141,10 +141,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
     cachedTiles: Math.floor((cacheMb * 1024) / 16),
     onCheckpoint: (cp) => marker.update(cp),
-    onBatch: (b) => {
-      metrics.batchSize.observe(b.entries);
-      metrics.sequencing.observe(b.ms / 1000);
-    },
+    ...logMetricHooks(metrics),
   });
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
   metrics.gauge("vellum_queue_entries", "Entries waiting to be sequenced.", () => log.queueLength);

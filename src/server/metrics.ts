@@ -3,6 +3,7 @@
  * A minimal Prometheus text-format (0.0.4) registry: counters and histograms with fixed label
  * sets, and gauges read at scrape time. Enough for Vellum's handful of series; no dependency.
  */
+import type { LogConfig } from "../log/log.js";
 
 /**
  * A counter with one label. inc() is on every request's path, so it is one Map lookup: the
@@ -87,14 +88,47 @@ export class Metrics {
     "Time from a batch leaving the queue to its signed checkpoint being stored.",
     [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   );
+  readonly integrityFailures = new Counter(
+    "vellum_integrity_failures_total",
+    "Reads refused because stored data did not verify against the tree, by what failed (leaf, missing, lookup).",
+    "kind",
+  );
   readonly #gauges: Gauge[] = [];
+
+  constructor() {
+    // Present at 0 from the start, so an alert can watch for any increase.
+    for (const kind of ["leaf", "missing", "lookup"]) this.integrityFailures.inc(kind, 0);
+  }
 
   gauge(name: string, help: string, read: () => number): void {
     this.#gauges.push(new Gauge(name, help, read));
   }
 
   render(): string {
-    const parts = [this.submissions, this.errors, this.requests, this.batchSize, this.sequencing];
+    const parts = [
+      this.submissions,
+      this.errors,
+      this.requests,
+      this.integrityFailures,
+      this.batchSize,
+      this.sequencing,
+    ];
     return `${[...parts, ...this.#gauges].map((m) => m.render()).join("\n")}\n`;
   }
+}
+
+/**
+ * The log's hooks that feed these metrics (LogConfig's onBatch and onIntegrityFailure): how
+ * `vellum serve` wires a log to its metrics, in one place that tests use too.
+ */
+export function logMetricHooks(
+  metrics: Metrics,
+): Pick<LogConfig, "onBatch" | "onIntegrityFailure"> {
+  return {
+    onBatch: (b) => {
+      metrics.batchSize.observe(b.entries);
+      metrics.sequencing.observe(b.ms / 1000);
+    },
+    onIntegrityFailure: (f) => metrics.integrityFailures.inc(f.kind),
+  };
 }
