@@ -12,11 +12,11 @@
  * one multi-get per chunk) and by count (each index holds exactly one key per entry, none
  * pointing beyond the tree), which together prove each index is exactly the entries' keys.
  *
- * Each fault is reported once, where it is: a leaf or tree node that differs from the stored one
- * is reported, then the stored hash stands in for it, so the nodes above are checked against
- * their own stored children and one flipped bit does not also fail every ancestor and every
- * later checkpoint. (A flipped level-0 hash in a tile therefore shows as the leaf above it and
- * its parent node differing; a flipped leaf as that leaf alone.)
+ * Each fault is reported once, where it is, not again in every node and checkpoint above it: a
+ * leaf whose hash differs from the stored level-0 hash is reported, then the stored hash stands
+ * in for it (so a flipped leaf is that one problem); a stored interior node that is not the hash
+ * of its children is reported and the re-derived hash goes on up (so a flipped tile node is that
+ * one problem). A flipped level-0 hash in a tile shows as two: the leaf and its parent node.
  *
  * Pure over the storage contract: no files, no argv (src/cli/fsck.ts is the command).
  */
@@ -266,11 +266,43 @@ export async function fsck(options: FsckOptions): Promise<FsckReport> {
     return { hash: stratum.node(at.row, at.position), tileMissing: false };
   };
 
-  /** Appends leaf `index` whose hash is `leafHash` (undefined: the leaf is missing). */
-  const append = async (index: number, leafHash: Uint8Array | undefined, leafProblem: string) => {
+  /**
+   * A leaf whose hash differs from the tile's level-0 hash, until its parent node tells which of
+   * the two is damaged: the stored parent agrees with one of them (or with neither).
+   */
+  interface Disputed {
+    readonly index: number;
+    readonly own: Uint8Array;
+    readonly stored: Uint8Array;
+  }
+  /** The disputed leaf among the range's last subtree, if that subtree is a lone leaf. */
+  let disputed: Disputed | undefined;
+  const settle = (d: Disputed, verdict: "leaf" | "tile" | "unknown") => {
+    const tile = tileName(0, d.index);
+    report(
+      verdict === "tile"
+        ? {
+            kind: "tile",
+            index: d.index,
+            message: `${tile}: the level-0 hash of entry ${d.index} is ${short(d.stored)}, the entry hashes to ${short(d.own)} and its parent node agrees with the entry`,
+          }
+        : {
+            kind: "entry",
+            index: d.index,
+            message: `entry ${d.index}: its stored leaf hashes to ${short(d.own)}, ${tile} holds ${short(d.stored)}`,
+          },
+    );
+  };
+
+  /**
+   * Appends leaf `index` whose hash is `leafHash` (undefined: the leaf is missing) and checks
+   * every node it completes. Returns whether the leaf agrees with the tile.
+   */
+  const append = async (index: number, leafHash: Uint8Array | undefined): Promise<boolean> => {
     const stored = await storedNode(0, index);
     nodes++;
     let hash = leafHash;
+    let mine: Disputed | undefined;
     if (leafHash === undefined) {
       report({ kind: "entry", index, message: `entry ${index} is missing from storage` });
       hash = stored.hash ?? new Uint8Array(HASH_SIZE);
@@ -283,11 +315,8 @@ export async function fsck(options: FsckOptions): Promise<FsckReport> {
         });
       }
     } else if (!bytesEqual(leafHash, stored.hash)) {
-      report({
-        kind: "entry",
-        index,
-        message: `entry ${index}: ${leafProblem} hashes to ${short(leafHash)}, ${tileName(0, index)} holds ${short(stored.hash)}`,
-      });
+      // The tile's hash goes on up for now: if the leaf is the damaged one, nothing above fails.
+      mine = { index, own: leafHash, stored: stored.hash };
       hash = stored.hash;
     }
     let level = 0;
@@ -300,6 +329,30 @@ export async function fsck(options: FsckOptions): Promise<FsckReport> {
       let parent = hashChildren(left, hash!);
       const s = await storedNode(level, at);
       nodes++;
+      if (level === 1 && (disputed !== undefined || mine !== undefined)) {
+        // Which of the two hashes of a disputed leaf does the stored parent agree with?
+        const l = disputed;
+        const r = mine;
+        disputed = undefined;
+        let verdict: "leaf" | "tile" | "unknown" = s.hash === undefined ? "unknown" : "leaf";
+        if (s.hash !== undefined && !bytesEqual(parent, s.hash)) {
+          const tries = [
+            [l?.own ?? left, hash!],
+            [left, r?.own ?? hash!],
+            [l?.own ?? left, r?.own ?? hash!],
+          ] as const;
+          const match = tries.find(([a, b]) => bytesEqual(hashChildren(a, b), s.hash!));
+          if (match !== undefined) {
+            verdict = "tile";
+            parent = s.hash;
+          } else {
+            verdict = "unknown";
+          }
+        }
+        if (l !== undefined) settle(l, verdict);
+        if (r !== undefined) settle(r, verdict);
+        mine = undefined;
+      }
       if (s.hash === undefined) {
         if (!s.tileMissing) {
           report({ kind: "tile", message: `${tileName(level, at)} lacks node ${level}/${at}` });
@@ -309,12 +362,15 @@ export async function fsck(options: FsckOptions): Promise<FsckReport> {
           kind: "tile",
           message: `${tileName(level, at)}: node ${level}/${at} is ${short(s.hash)}, the hash of its children is ${short(parent)}`,
         });
-        parent = s.hash;
       }
       hash = parent;
     }
+    if (mine !== undefined) disputed = mine; // a left child: its parent is not complete yet
     hashes.push(hash!);
     count = index + 1;
+    return (
+      leafHash !== undefined && (stored.hash === undefined || bytesEqual(leafHash, stored.hash))
+    );
   };
   const root = () => foldRight(hashes) ?? EMPTY_ROOT;
 
@@ -424,14 +480,12 @@ export async function fsck(options: FsckOptions): Promise<FsckReport> {
       continue;
     }
     while (count < index) {
-      await append(count, undefined, "");
+      await append(count, undefined);
       await checkpointsAt();
     }
     const leafHash = hashLeaf(leaf);
     hashed++;
-    const before = problemCount;
-    await append(index, leafHash, "its stored leaf");
-    if (problemCount === before) {
+    if (await append(index, leafHash)) {
       try {
         const { id, payload } = decodeLeaf(leaf);
         lookups.push({ index, id, leafHash, payload });
@@ -456,9 +510,11 @@ export async function fsck(options: FsckOptions): Promise<FsckReport> {
     });
   }
   while (state !== undefined && count < state.size) {
-    await append(count, undefined, "");
+    await append(count, undefined);
     await checkpointsAt();
   }
+  // The last leaf of a tree of odd size has no parent to settle a dispute.
+  if (disputed !== undefined) settle(disputed, "unknown");
   await checkLookups();
   const size = state?.size ?? count;
 
