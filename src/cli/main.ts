@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { VellumError } from "../core/errors.js";
 import { installNodeCrypto } from "../platform/node-crypto.js";
+import { registerFsck } from "./fsck.js";
 import { registerMonitor } from "./monitor.js";
 import { registerPeopleCommands } from "./people.js";
 import { registerServe } from "./serve.js";
@@ -23,6 +24,7 @@ const program = new Command()
   .exitOverride();
 
 registerServe(program);
+registerFsck(program);
 registerMonitor(program);
 registerPeopleCommands(program);
 registerTokens(program);

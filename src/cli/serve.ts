@@ -14,9 +14,8 @@ import type { SignedCheckpoint } from "../log/signer.js";
 import { WitnessCollector } from "../log/witnessing.js";
 import { writeFileDurablyAsync } from "../platform/durable-file.js";
 import { createApp } from "../server/app.js";
-import { Metrics } from "../server/metrics.js";
+import { logMetricHooks, Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
-import { storageFailureClass } from "../storage/failure.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { openDataDir } from "./datadir.js";
 
@@ -131,6 +130,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       `vellum: publishing only checkpoints that meet the quorum "${policy.quorum}" of ${policy.witnesses.length} witness(es)`,
     );
   }
+  const metricHooks = logMetricHooks(metrics);
   const log = await Log.open({
     ...(witnesses === undefined ? {} : { witnesses }),
     origin: files.origin,
@@ -142,12 +142,9 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
     cachedTiles: Math.floor((cacheMb * 1024) / 16),
     onCheckpoint: (cp) => marker.update(cp),
-    onBatch: (b) => {
-      metrics.batchSize.observe(b.entries);
-      metrics.sequencing.observe(b.ms / 1000);
-    },
+    ...metricHooks,
     onFailure: (error, event) => {
-      metrics.storageFailures.inc(storageFailureClass(error));
+      metricHooks.onFailure(error, event);
       const what =
         event.kind === "failed"
           ? "stopped acknowledging entries after a storage failure; recovering"

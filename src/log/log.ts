@@ -22,12 +22,17 @@ import { decodeLeaf, encodeLeafAndHash, formatUuid, MAX_PAYLOAD_SIZE } from "../
 import { check, isVellumError, VellumError } from "../core/errors.js";
 import { checkSize } from "../core/merkle.js";
 import { verifyQuorum } from "../core/policy.js";
-import { hashLeaf } from "../core/rfc6962.js";
 import { encodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
 import { base64 } from "../platform/base64.js";
-import { describeStorageFailure, storageFailure } from "../storage/failure.js";
+import {
+  describeStorageFailure,
+  type StorageFailureClass,
+  storageFailure,
+  storageFailureClass,
+} from "../storage/failure.js";
 import type { KeyValueStore, WriteOp } from "../storage/types.js";
 import { IdGenerator, type IssuedId } from "./ids.js";
+import { type IntegrityFailure, ReadVerifier } from "./integrity.js";
 import {
   CHECKPOINT_RANGE,
   checkpointKey,
@@ -97,6 +102,11 @@ export interface LogConfig {
   /** First pause before a recovery attempt; doubles up to `recoveryMaxMs` (defaults 100, 10,000). */
   readonly recoveryMinMs?: number;
   readonly recoveryMaxMs?: number;
+  /**
+   * Called when a read finds stored data that does not verify against the tree (for metrics;
+   * the log has already logged it and the read fails with INTEGRITY_FAILURE).
+   */
+  readonly onIntegrityFailure?: (failure: IntegrityFailure) => void;
 }
 
 export interface FailureEvent {
@@ -104,6 +114,8 @@ export interface FailureEvent {
   readonly kind: "failed" | "retry" | "final";
   /** The attempt that failed (0 for the failure itself). */
   readonly attempt: number;
+  /** What kind of failure: ENOSPC, EIO, EROFS, EDQUOT, CORRUPTION or OTHER. */
+  readonly class: StorageFailureClass;
 }
 
 export interface BatchStats {
@@ -254,6 +266,8 @@ export class Log {
   readonly origin: string;
   readonly signer: CheckpointSigner;
   readonly #kv: KeyValueStore;
+  /** Checks every leaf a read returns against the tree before it is served. */
+  readonly #verify: ReadVerifier;
   readonly #config: LogConfig;
   readonly #clock: () => number;
   readonly #opt: typeof DEFAULTS;
@@ -293,6 +307,7 @@ export class Log {
     this.origin = config.origin;
     this.signer = new CheckpointSigner(config.origin, config.seed);
     this.#kv = config.kv;
+    this.#verify = new ReadVerifier(config.onIntegrityFailure);
     this.#clock = config.clock ?? Date.now;
     this.#opt = {
       batchMaxEntries: config.batchMaxEntries ?? DEFAULTS.batchMaxEntries,
@@ -579,6 +594,7 @@ export class Log {
       this.#config.onFailure?.(storageFailure("the log stopped acknowledging", cause), {
         kind: "failed",
         attempt: 0,
+        class: storageFailureClass(cause),
       });
     }
     this.#recovering ??= this.#recoverLoop(recoverFirst).finally(() => {
@@ -627,7 +643,11 @@ export class Log {
       } catch (e) {
         const final = isVellumError(e, "STATE_MISMATCH");
         const err = isVellumError(e) ? e : storageFailure("recovery", e);
-        this.#config.onFailure?.(err, { kind: final ? "final" : "retry", attempt });
+        this.#config.onFailure?.(err, {
+          kind: final ? "final" : "retry",
+          attempt,
+          class: storageFailureClass(e),
+        });
         if (final) {
           this.#failure = new VellumError(
             "UNAVAILABLE",
@@ -996,7 +1016,7 @@ export class Log {
       );
     }
     for (const [p, index] of b.existing) {
-      this.#receiptFor(index).then(
+      this.#receiptFor(index, p.payloadHash).then(
         (r) => p.resolve(r.asDuplicate()),
         (e) => p.reject(e),
       );
@@ -1130,17 +1150,18 @@ export class Log {
   }
 
   async entry(index: number): Promise<LogEntry> {
-    return toEntry(index, await this.#leaf(index));
+    const { leaf, leafHash } = await this.#leaf(index);
+    return toEntry(index, leaf, leafHash);
   }
 
-  /** The stored leaf bytes of a published entry. */
-  async #leaf(index: number): Promise<Uint8Array> {
+  /** The stored leaf bytes of a published entry and their leaf hash, verified against the tree. */
+  async #leaf(index: number): Promise<{ leaf: Uint8Array; leafHash: Uint8Array }> {
     this.#checkIndex(index);
+    // The tree of the moment of the read: a reload may replace it, never shrink what it publishes.
+    const tree = this.#tree;
     const leaf = await this.#kv.get(entryKey(index));
-    if (leaf === undefined) {
-      throw new VellumError("INTERNAL", `entry ${index} missing from storage`);
-    }
-    return leaf;
+    const leafHash = await this.#verify.leaf(tree, index, leaf);
+    return { leaf: leaf!, leafHash };
   }
 
   async #lookup(key: Uint8Array, what: string): Promise<number> {
@@ -1152,16 +1173,42 @@ export class Log {
     return index;
   }
 
+  // A lookup index that points at another entry than the one it names is damaged storage too:
+  // serving that entry would answer the question with other bytes.
+
   async entryById(id: Uint8Array): Promise<LogEntry> {
-    return this.entry(await this.#lookup(idKey(id), "id"));
+    const entry = await this.entry(await this.#lookup(idKey(id), "id"));
+    const asked = formatUuid(id);
+    if (entry.id !== asked) {
+      throw this.#verify.fail(
+        "lookup",
+        entry.index,
+        `the id index maps ${asked} to entry ${entry.index}, whose id is ${entry.id}`,
+      );
+    }
+    return entry;
   }
 
   async entryByLeafHash(leafHash: Uint8Array): Promise<LogEntry> {
-    return this.entry(await this.#lookup(leafHashKey(leafHash), "leaf hash"));
+    const entry = await this.entry(await this.#lookup(leafHashKey(leafHash), "leaf hash"));
+    if (!bytesEqual(entry.leafHash, leafHash)) throw this.#wrongLeafHash(entry.index);
+    return entry;
   }
 
   async indexOfLeafHash(leafHash: Uint8Array): Promise<number> {
-    return this.#lookup(leafHashKey(leafHash), "leaf hash");
+    const tree = this.#tree;
+    const index = await this.#lookup(leafHashKey(leafHash), "leaf hash");
+    const [stored] = await tree.leafHashes(index, index + 1);
+    if (stored === undefined || !bytesEqual(stored, leafHash)) throw this.#wrongLeafHash(index);
+    return index;
+  }
+
+  #wrongLeafHash(index: number): VellumError {
+    return this.#verify.fail(
+      "lookup",
+      index,
+      `the leaf-hash index points at entry ${index}, whose leaf hash in the tree is another`,
+    );
   }
 
   /** Entries [start, start+limit) that are published, in order. */
@@ -1169,8 +1216,10 @@ export class Log {
     checkSize(start, "start");
     const end = Math.min(this.size, start + Math.max(0, limit));
     if (start >= end) return [];
+    const tree = this.#tree;
     const rows = await this.#kv.range(entryRange(start, end));
-    return rows.map(([, leaf], i) => toEntry(start + i, leaf));
+    const leaves = await this.#verify.rows(tree, start, end, rows);
+    return leaves.map((l) => toEntry(l.index, l.leaf, l.leafHash));
   }
 
   /**
@@ -1195,16 +1244,25 @@ export class Log {
     return this.#tree.consistencyProof(size1, size2);
   }
 
-  /** The receipt of entry `index` against the latest checkpoint. */
-  async #receiptFor(index: number): Promise<Receipt> {
+  /**
+   * The receipt of entry `index` against the latest checkpoint. `payloadHash`: the payload a
+   * duplicate submission was matched to this entry by (the dedup index), checked against it.
+   */
+  async #receiptFor(index: number, payloadHash?: Uint8Array): Promise<Receipt> {
     const published = this.#published;
     const witnessed = published !== undefined && published.checkpoint.size > index;
     const { checkpoint, note } = witnessed ? published : this.#latest;
     // Decoded once: the receipt needs the raw id, not entry()'s text form.
-    const leaf = await this.#leaf(index);
-    const { id, timestamp } = decodeLeaf(leaf);
+    const { leaf, leafHash } = await this.#leaf(index);
+    const { id, timestamp, payload } = decodeLeaf(leaf);
+    if (payloadHash !== undefined && !bytesEqual(sha256(payload), payloadHash)) {
+      throw this.#verify.fail(
+        "lookup",
+        index,
+        `the payload index matched a submission to entry ${index}, which holds another payload`,
+      );
+    }
     const size = checkpoint.size;
-    const leafHash = hashLeaf(leaf);
     return new Receipt(index, id, timestamp, leafHash, note, size, false, this.#proofs, witnessed);
   }
 
@@ -1240,17 +1298,20 @@ export class Log {
       const cached = this.#bundles.get(index);
       if (cached !== undefined) return cached;
     }
+    const tree = this.#tree;
     const rows = await this.#kv.range(entryRange(first, first + width));
-    check(rows.length === width, "INTERNAL", `entries of bundle ${index} missing from storage`);
-    const bundle = encodeEntryBundle(rows.map(([, leaf]) => leaf));
+    // Verified before it is cached, so a cache hit needs no check.
+    const leaves = await this.#verify.rows(tree, first, first + width, rows);
+    const bundle = encodeEntryBundle(leaves.map((l) => l.leaf));
     if (width === TILE_WIDTH) this.#bundles.set(index, bundle);
     return bundle;
   }
 }
 
-function toEntry(index: number, leaf: Uint8Array): LogEntry {
+/** An entry from its verified leaf. */
+function toEntry(index: number, leaf: Uint8Array, leafHash: Uint8Array): LogEntry {
   const { id, timestamp, payload } = decodeLeaf(leaf);
-  return { index, id: formatUuid(id), timestamp, payload, leaf, leafHash: hashLeaf(leaf) };
+  return { index, id: formatUuid(id), timestamp, payload, leaf, leafHash };
 }
 
 function storageError(e: unknown, mayHaveLanded: boolean): VellumError {

@@ -96,13 +96,14 @@ export class Stratum {
   }
 
   static decode(level: number, index: number, bytes: Uint8Array): Stratum {
-    check(bytes.length >= 2, "INTERNAL", `stored tile ${level}/${index} is truncated`);
+    // A stored tile that does not decode is damaged storage, like a leaf that does not verify.
+    check(bytes.length >= 2, "INTEGRITY_FAILURE", `stored tile ${level}/${index} is truncated`);
     const width = bytes[0]! * 256 + bytes[1]!;
     let hashes = 0;
     for (let r = 0; r < TILE_HEIGHT; r++) hashes += Math.floor(width / 2 ** r);
     check(
       width >= 1 && width <= TILE_WIDTH && bytes.length === 2 + hashes * HASH_SIZE,
-      "INTERNAL",
+      "INTEGRITY_FAILURE",
       `stored tile ${level}/${index} has a bad length for width ${width}`,
     );
     const counts = ROW_CAPACITY.map((_, r) => Math.floor(width / 2 ** r));

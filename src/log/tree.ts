@@ -144,6 +144,25 @@ export class Tree {
   }
 
   /**
+   * The stored level-0 hashes of leaves [start, end), all below the tree's size: what a read
+   * checks each stored leaf against (src/log/integrity.ts). Row 0 of the level-0 strata, so
+   * usually no storage read (the edge is in memory, full strata are cached); undefined where
+   * a stratum is missing from storage.
+   */
+  async leafHashes(start: number, end: number): Promise<(Uint8Array | undefined)[]> {
+    const out: (Uint8Array | undefined)[] = new Array(end - start);
+    let i = start;
+    while (i < end) {
+      const tile = Math.floor(i / TILE_WIDTH);
+      const stratum = this.#stratumInMemory(0, tile) ?? (await this.#stratum(0, tile));
+      const first = tile * TILE_WIDTH;
+      const stop = Math.min(end, first + TILE_WIDTH);
+      for (; i < stop; i++) out[i - start] = stratum?.node(0, i - first);
+    }
+    return out;
+  }
+
+  /**
    * Hashes of complete nodes; every node must be complete in the current tree. Nodes whose
    * strata are in memory (the common case: the right edge and hot tiles) cost no await.
    */

@@ -3,6 +3,7 @@
  * A minimal Prometheus text-format (0.0.4) registry: counters and histograms with fixed label
  * sets, and gauges read at scrape time. Enough for Vellum's handful of series; no dependency.
  */
+import type { LogConfig } from "../log/log.js";
 
 /**
  * A counter with one label. inc() is on every request's path, so it is one Map lookup: the
@@ -92,7 +93,17 @@ export class Metrics {
     "Storage failures (failed writes, failed recovery attempts), by class (ENOSPC, EIO, EROFS, EDQUOT, CORRUPTION, OTHER).",
     "class",
   );
+  readonly integrityFailures = new Counter(
+    "vellum_integrity_failures_total",
+    "Reads refused because stored data did not verify against the tree, by what failed (leaf, missing, lookup).",
+    "kind",
+  );
   readonly #gauges: Gauge[] = [];
+
+  constructor() {
+    // Present at 0 from the start, so an alert can watch for any increase.
+    for (const kind of ["leaf", "missing", "lookup"]) this.integrityFailures.inc(kind, 0);
+  }
 
   gauge(name: string, help: string, read: () => number): void {
     this.#gauges.push(new Gauge(name, help, read));
@@ -103,10 +114,28 @@ export class Metrics {
       this.submissions,
       this.errors,
       this.requests,
+      this.integrityFailures,
       this.batchSize,
       this.sequencing,
       this.storageFailures,
     ];
     return `${[...parts, ...this.#gauges].map((m) => m.render()).join("\n")}\n`;
   }
+}
+
+/**
+ * The log's hooks that feed these metrics (LogConfig's onBatch and onIntegrityFailure): how
+ * `vellum serve` wires a log to its metrics, in one place that tests use too.
+ */
+export function logMetricHooks(
+  metrics: Metrics,
+): Required<Pick<LogConfig, "onBatch" | "onIntegrityFailure" | "onFailure">> {
+  return {
+    onBatch: (b) => {
+      metrics.batchSize.observe(b.entries);
+      metrics.sequencing.observe(b.ms / 1000);
+    },
+    onIntegrityFailure: (f) => metrics.integrityFailures.inc(f.kind),
+    onFailure: (_error, event) => metrics.storageFailures.inc(event.class),
+  };
 }

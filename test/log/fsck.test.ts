@@ -1,0 +1,242 @@
+/**
+ * The offline check (src/log/fsck.ts) on a real log's storage (memory driver), damaged one way
+ * at a time through the storage API: each fault is found, reported once, and named (entry
+ * index, tile, checkpoint size); a clean log reports nothing. The CLI around it (exit statuses,
+ * LevelDB, LOCKED) is tested in test/cli/fsck.test.ts.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import { utf8Encode } from "../../src/core/bytes.js";
+import { sha256 } from "../../src/core/crypto.js";
+import { decodeLeaf } from "../../src/core/entry.js";
+import { type FsckReport, fsck } from "../../src/log/fsck.js";
+import {
+  checkpointKey,
+  encodeIndex,
+  entryKey,
+  idKey,
+  payloadKey,
+  STATE_KEY,
+  tileKey,
+} from "../../src/log/layout.js";
+import type { Log } from "../../src/log/log.js";
+import { CheckpointSigner } from "../../src/log/signer.js";
+import { decodeState, encodeState } from "../../src/log/state.js";
+import type { MemoryDatabase } from "../../src/storage/memory.js";
+import type { KeyValueStore, RangeOptions } from "../../src/storage/types.js";
+import { ORIGIN, openMemoryLog, payloadOf, SEED } from "./helpers.js";
+
+const SIZE = 600; // level-0 tiles 0/0, 0/1 (full) and 0/2 (width 88); level-1 tile 1/0 (width 2)
+
+let log: Log;
+let db: MemoryDatabase;
+let kv: KeyValueStore;
+
+beforeEach(async () => {
+  ({ log, db } = await openMemoryLog());
+  for (let at = 0; at < SIZE; at += 100) {
+    await log.submitMany(Array.from({ length: 100 }, (_, i) => payloadOf(at + i)));
+  }
+  await log.submit(payloadOf(0, "keyed"), { idempotencyKey: "k1" }); // entry 600
+  await log.close();
+  kv = db.namespace("log");
+});
+
+const check = (options: { lastPublished?: string; chunk?: number; kv?: KeyValueStore } = {}) =>
+  fsck({ kv, verifierKey: log.signer.verifierKey, ...options });
+
+const put = (key: Uint8Array, value: Uint8Array) => kv.write([{ type: "put", key, value }]);
+
+async function flipByte(key: Uint8Array, offset: number): Promise<void> {
+  const value = (await kv.get(key))!.slice();
+  value[offset]! ^= 0x01;
+  await put(key, value);
+}
+
+const messages = (r: FsckReport) => r.problems.map((p) => p.message);
+
+describe("fsck", () => {
+  it("finds nothing wrong with a clean log, and says what it checked", async () => {
+    const r = await check({ lastPublished: log.checkpoint.note });
+    expect(messages(r)).toEqual([]);
+    expect(r).toMatchObject({
+      clean: true,
+      problemCount: 0,
+      origin: ORIGIN,
+      size: 601,
+      entries: 601,
+      // Every complete node: 601 leaves and 601 − popcount(601) = 596 interior nodes.
+      nodes: 601 + 596,
+      tiles: 4,
+      lastPublished: 601,
+      indexes: { id: 601, leafHash: 601, payload: 601, idempotencyKey: 1 },
+    });
+    // A checkpoint per batch: sizes 0, 100, …, 600 and 601.
+    expect(r.checkpoints).toBe(8);
+  });
+
+  it("reads storage in bounded chunks (memory stays flat however large the log)", async () => {
+    const limits: (number | undefined)[] = [];
+    const counting: KeyValueStore = {
+      ...kv,
+      get: (k) => kv.get(k),
+      getMany: (k) => kv.getMany(k),
+      range: (o: RangeOptions) => {
+        limits.push(o.limit);
+        return kv.range(o);
+      },
+    };
+    const progress: number[] = [];
+    const r = await fsck({
+      kv: counting,
+      verifierKey: log.signer.verifierKey,
+      chunk: 7,
+      onProgress: (p) => p.phase === "entries" && progress.push(p.done),
+    });
+    expect(r).toMatchObject({ clean: true, entries: 601, nodes: 1197, tiles: 4, checkpoints: 8 });
+    expect(limits.every((l) => l !== undefined && l <= 4096)).toBe(true);
+    expect(progress.slice(0, 3)).toEqual([7, 14, 21]);
+  });
+
+  it("names a leaf whose bytes changed, once", async () => {
+    await flipByte(entryKey(300), 30);
+    const r = await check({ lastPublished: log.checkpoint.note });
+    expect(r.problemCount).toBe(1);
+    expect(r.problems[0]).toMatchObject({ kind: "entry", index: 300 });
+    expect(r.problems[0]!.message).toMatch(
+      /^entry 300: its stored leaf hashes to \w+…, tile 0\/1 holds \w+…$/,
+    );
+    // The last leaf of a tree of odd size has no parent yet to tell leaf and tile apart.
+    await flipByte(entryKey(600), 30);
+    expect(messages(await check())[1]).toMatch(/^entry 600: its stored leaf hashes to /);
+  });
+
+  it("names a missing entry, once", async () => {
+    await kv.write([{ type: "del", key: entryKey(597) }]);
+    const r = await check();
+    expect(messages(r)).toEqual(["entry 597 is missing from storage"]);
+    await kv.write([{ type: "del", key: entryKey(600) }]); // the last one
+    expect(messages(await check())).toEqual([
+      "entry 597 is missing from storage",
+      "entry 600 is missing from storage",
+    ]);
+  });
+
+  it("names a tile node that is not the hash of its children, once", async () => {
+    // Row 1 of stratum 0/1 starts after its 256 row-0 hashes; position 5 is node 1/133.
+    await flipByte(tileKey(0, 1), 2 + (256 + 5) * 32 + 7);
+    const r = await check();
+    expect(r.problemCount).toBe(1);
+    expect(r.problems[0]!.message).toMatch(
+      /^tile 0\/1: node 1\/133 is \w+…, the hash of its children is \w+…$/,
+    );
+    // A level-0 hash: the entry disagrees with it, and its stored parent agrees with the entry,
+    // so the tile is named (and nothing above it).
+    await flipByte(tileKey(0, 0), 2 + 10 * 32);
+    expect(messages(await check())).toEqual([
+      expect.stringMatching(
+        /^tile 0\/0: the level-0 hash of entry 10 is \w+…, the entry hashes to \w+… and its parent node agrees with the entry$/,
+      ),
+      expect.stringMatching(/^tile 0\/1: node 1\/133 is /),
+    ]);
+    // The same for a right child (entry 11's parent was computed when it arrived).
+    await flipByte(tileKey(0, 0), 2 + 10 * 32);
+    await flipByte(tileKey(0, 0), 2 + 11 * 32);
+    expect(messages(await check())[0]).toMatch(/^tile 0\/0: the level-0 hash of entry 11 is /);
+  });
+
+  it("names a missing tile, a tile that does not decode, and a tile beyond the tree", async () => {
+    await kv.write([{ type: "del", key: tileKey(0, 1) }]);
+    await put(tileKey(0, 2), Uint8Array.of(0, 88, 1, 2, 3));
+    await put(tileKey(0, 9), (await kv.get(tileKey(0, 0)))!);
+    await put(tileKey(3, 0), (await kv.get(tileKey(0, 0)))!);
+    expect(messages(await check())).toEqual([
+      "tile 0/1 is missing from storage",
+      expect.stringMatching(/^stored tile 0\/2 does not decode: stored tile 0\/2 has a bad length/),
+      "stored tile 0/9 lies beyond the tree (size 601)",
+      "stored tile 3/0 lies beyond the tree (size 601)",
+    ]);
+  });
+
+  it("names an edge tile that holds more than the tree", async () => {
+    // The level-1 edge tile of the tree of 601 holds 2 hashes; make it claim 3.
+    const edge = (await kv.get(tileKey(1, 0)))!;
+    const grown = new Uint8Array(edge.length + 32 + 32);
+    grown.set(edge);
+    grown[1] = 3;
+    // Row 0 gets a third hash; row 1 stays one hash (floor(3/2) = 1), moved along.
+    grown.set(edge.subarray(2 + 64, 2 + 96), 2 + 96);
+    await put(tileKey(1, 0), grown.subarray(0, 2 + 4 * 32));
+    expect(messages(await check())).toContain(
+      "edge tile 1/0 holds 3 hashes, the tree of size 601 has 2",
+    );
+  });
+
+  it("names a checkpoint whose signature fails, and one signed over another root", async () => {
+    const note = new TextDecoder().decode((await kv.get(checkpointKey(200)))!);
+    await put(
+      checkpointKey(200),
+      utf8Encode(note.replace(/\n— (\S+) (\S)/, (_m, n, c) => `\n— ${n} ${c === "A" ? "B" : "A"}`)),
+    );
+    // Signed with the log's own key, but over a root of another tree: a fork in storage.
+    const forged = new CheckpointSigner(ORIGIN, SEED).sign(400, new Uint8Array(32).fill(9), 1);
+    await put(checkpointKey(400), utf8Encode(forged.note));
+    expect(messages(await check())).toEqual([
+      expect.stringMatching(
+        /^checkpoint at size 200 does not verify with the log's key test\.example\/log: /,
+      ),
+      expect.stringMatching(
+        /^checkpoint at size 400 has root 0909090909090909…, the tree re-derived at size 400 has \w+…$/,
+      ),
+    ]);
+  });
+
+  it("names a checkpoint under the wrong size, one beyond the tree, and a bad DATA/checkpoint", async () => {
+    await put(checkpointKey(300), (await kv.get(checkpointKey(200)))!);
+    const signer = new CheckpointSigner(ORIGIN, SEED);
+    const ahead = signer.sign(700, new Uint8Array(32).fill(1), 2);
+    await put(checkpointKey(700), utf8Encode(ahead.note));
+    const other = new CheckpointSigner(ORIGIN, new Uint8Array(32).fill(3)).sign(
+      100,
+      new Uint8Array(32),
+      3,
+    );
+    expect(messages(await check({ lastPublished: other.note }))).toEqual([
+      expect.stringMatching(/^DATA\/checkpoint does not verify with the log's key/),
+      "checkpoint stored under size 300 is for size 200",
+      "checkpoint at size 700 is beyond the stored tree (size 601): entries were lost",
+    ]);
+    expect(messages(await check({ lastPublished: ahead.note }))).toContain(
+      "DATA/checkpoint has size 700 but storage holds a tree of 601: data was lost or rolled back",
+    );
+  });
+
+  it("names lookup keys that point elsewhere, are missing, or are extra", async () => {
+    const leaf = (await kv.get(entryKey(42)))!;
+    await put(idKey(decodeLeaf(leaf).id), encodeIndex(43));
+    await kv.write([{ type: "del", key: payloadKey(sha256(payloadOf(44))) }]);
+    await put(payloadKey(new Uint8Array(32).fill(5)), encodeIndex(9000));
+    expect(messages(await check())).toEqual([
+      expect.stringMatching(/^the id index maps to 43 instead of entry 42 \(id [0-9a-f-]{36}\)$/),
+      "the payload index lacks entry 44 (payload hash)",
+      "the payload index holds 1 key(s) pointing beyond the tree (size 601) or damaged",
+    ]);
+  });
+
+  it("names a tree state that disagrees with the leaves, and entries beyond it", async () => {
+    const state = decodeState((await kv.get(STATE_KEY))!);
+    const compact = state.compact.map((h) => h.slice());
+    compact[1]![0]! ^= 1;
+    await put(STATE_KEY, encodeState({ size: state.size, compact }));
+    await put(entryKey(601), (await kv.get(entryKey(0)))!);
+    expect(messages(await check())).toEqual([
+      "entry 601 is stored beyond the tree's size 601",
+      expect.stringMatching(
+        /^the tree state's compact range hash 1 is \w+…, the re-derived tree's is \w+…$/,
+      ),
+    ]);
+    await kv.write([{ type: "del", key: STATE_KEY }]);
+    const r = await check();
+    expect(messages(r)[0]).toBe("the tree state (key s) is missing");
+    expect(r.size).toBeUndefined();
+  });
+});
