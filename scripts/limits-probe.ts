@@ -4,7 +4,8 @@
  * /proc/PID/status (VmRSS now, VmHWM the peak):
  *
  *   bundles  fill the log with --bundles full entry bundles of --payload-byte entries, then read
- *            every bundle once over HTTP: RSS before and after the reads (the bundle cache).
+ *            every bundle over HTTP, --passes times: RSS before, and after each pass (the bundle
+ *            cache; a bounded cache keeps later passes flat).
  *   bodies   --concurrent batch bodies of 16 MiB at once, each refused at its last item (so
  *            nothing is written and only the bodies cost memory): statuses, peak RSS, and RSS
  *            2 s after the last answer.
@@ -16,6 +17,7 @@
  *   node --import tsx scripts/limits-probe.ts --only stall
  *   node --import tsx scripts/limits-probe.ts --only bundles --bundles 68 --payload 65000
  *   node --import tsx scripts/limits-probe.ts --serve-arg="--bundle-cache-mb 16"
+ *   node --import tsx scripts/limits-probe.ts --bin /elsewhere/bin/vellum.js   # another build
  *
  * Linux only (/proc). Temporary directories are removed at the end.
  */
@@ -29,7 +31,6 @@ import { parseArgs } from "node:util";
 import { formatTilePath } from "../src/core/tiles.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
-const VELLUM_BIN = path.join(REPO, "bin", "vellum.js");
 const MiB = 1024 * 1024;
 
 const { values: args } = parseArgs({
@@ -38,9 +39,12 @@ const { values: args } = parseArgs({
     bundles: { type: "string", default: "40" },
     payload: { type: "string", default: "32768" },
     concurrent: { type: "string", default: "40" },
+    passes: { type: "string", default: "2" },
     "serve-arg": { type: "string", multiple: true, default: [] },
+    bin: { type: "string", default: path.join(REPO, "bin", "vellum.js") },
   },
 });
+const VELLUM_BIN = String(args.bin);
 
 interface Server {
   readonly child: ChildProcess;
@@ -118,20 +122,24 @@ async function bundles(): Promise<void> {
     }
     await sleep(1500); // let the last checkpoint be signed and garbage settle
     const before = memory(s.child.pid!);
+    const after: number[] = [];
     let bytes = 0;
-    for (let i = 0; i < count; i++) {
-      const tile = formatTilePath({ level: "entries", index: i, width: 256 });
-      const r = await fetch(`${s.url}/${tile}`, {
-        headers: { Authorization: `Bearer ${s.token}` },
-      });
-      if (r.status !== 200) throw new Error(`${tile}: ${r.status}`);
-      bytes += (await r.arrayBuffer()).byteLength;
+    for (let pass = 0; pass < Number(args.passes); pass++) {
+      for (let i = 0; i < count; i++) {
+        const tile = formatTilePath({ level: "entries", index: i, width: 256 });
+        const r = await fetch(`${s.url}/${tile}`, {
+          headers: { Authorization: `Bearer ${s.token}` },
+        });
+        if (r.status !== 200) throw new Error(`${tile}: ${r.status}`);
+        bytes += (await r.arrayBuffer()).byteLength;
+      }
+      await sleep(1500);
+      after.push(memory(s.child.pid!).rss);
     }
-    await sleep(1500);
-    const after = memory(s.child.pid!);
     console.log(
-      `bundles: ${count} bundles of 256 x ${size}-byte entries (${(bytes / MiB).toFixed(0)} MiB read): ` +
-        `RSS ${before.rss} -> ${after.rss} MiB (peak ${after.peak} MiB)`,
+      `bundles: ${count} bundles of 256 x ${size}-byte entries, read ${args.passes} times (${(bytes / MiB).toFixed(0)} MiB): ` +
+        `RSS ${before.rss} MiB before, ${after.map((m) => `${m} MiB`).join(", ")} after each pass ` +
+        `(peak ${memory(s.child.pid!).peak} MiB)`,
     );
   } finally {
     await s.stop();
@@ -175,20 +183,34 @@ async function bodies(): Promise<void> {
   }
 }
 
-/** The longest /healthz round trip while `during` runs (polled back to back). */
+/**
+ * The longest /healthz round trip while `during` runs, polled back to back from a child process
+ * (so that this process sending a 16 MiB body does not delay the polls it measures).
+ */
 async function longestHealthz(s: Server, during: () => Promise<unknown>): Promise<number> {
-  let done = false;
-  let longest = 0;
-  const poll = (async () => {
-    while (!done) {
-      const t = performance.now();
-      await (await fetch(`${s.url}/healthz`)).arrayBuffer();
-      longest = Math.max(longest, performance.now() - t);
-    }
-  })();
+  const poller = spawn(
+    process.execPath,
+    [
+      "-e",
+      `let max = 0, stop = false;
+       process.on("message", () => { stop = true; });
+       (async () => {
+         while (!stop) {
+           const t = performance.now();
+           await (await fetch(${JSON.stringify(`${s.url}/healthz`)})).arrayBuffer();
+           max = Math.max(max, performance.now() - t);
+         }
+         process.send(max, () => process.exit(0));
+       })();`,
+    ],
+    { stdio: ["ignore", "inherit", "inherit", "ipc"] },
+  );
+  const longest = new Promise<number>((resolve) =>
+    poller.once("message", (m) => resolve(m as number)),
+  );
+  await sleep(200); // the poller's first round trips
   await during();
-  done = true;
-  await poll;
+  poller.send("stop");
   return longest;
 }
 
