@@ -7,8 +7,8 @@
  *            every bundle over HTTP, --passes times: RSS before, and after each pass (the bundle
  *            cache; a bounded cache keeps later passes flat).
  *   bodies   --concurrent batch bodies of 16 MiB at once, each refused at its last item (so
- *            nothing is written and only the bodies cost memory): statuses, peak RSS, and RSS
- *            2 s after the last answer.
+ *            nothing is written and only the bodies cost memory), or with --valid of unique
+ *            entries that are stored: statuses, peak RSS, and RSS 2 s after the last answer.
  *   stall    while /healthz is polled back to back, POST one 16 MiB body of each bad shape
  *            (nested "[", nested {"a":, a flat array, too many tiny entries): the longest
  *            /healthz answer during each, against a quiet baseline.
@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     payload: { type: "string", default: "32768" },
     concurrent: { type: "string", default: "40" },
     passes: { type: "string", default: "2" },
+    valid: { type: "boolean", default: false },
     "serve-arg": { type: "string", multiple: true, default: [] },
     bin: { type: "string", default: path.join(REPO, "bin", "vellum.js") },
   },
@@ -146,12 +147,19 @@ async function bundles(): Promise<void> {
   }
 }
 
-/** A batch body of about 16 MiB whose last item is invalid: parsed in full, then refused. */
-function refusedBatch(): string {
-  const payload = randomBytes(48 * 1024).toString("base64"); // 64 KiB of base64
-  const item = `{"payload":"${payload}"}`;
-  const n = Math.floor((16 * MiB - 100) / (item.length + 1)) - 1;
-  return `{"entries":[${Array(n).fill(item).join(",")},{"payload":"!"}]}`;
+/**
+ * A batch body of about 16 MiB of 48 KiB payloads: unique ones (--valid: stored, so the log's
+ * queue and storage take their share), or all alike with an invalid last item (parsed in full,
+ * then refused with 400: only the body costs memory).
+ */
+function batchBody(valid: boolean): Uint8Array {
+  const item = () => `{"payload":"${randomBytes(48 * 1024).toString("base64")}"}`;
+  const one = item();
+  const n = Math.floor((16 * MiB - 100) / (one.length + 1)) - 1;
+  const items = valid
+    ? Array.from({ length: n + 1 }, item)
+    : [...Array(n).fill(one), '{"payload":"!"}'];
+  return new TextEncoder().encode(`{"entries":[${items.join(",")}]}`);
 }
 
 async function bodies(): Promise<void> {
@@ -160,10 +168,13 @@ async function bodies(): Promise<void> {
   try {
     await sleep(500);
     const before = memory(s.child.pid!);
-    const body = new TextEncoder().encode(refusedBatch());
+    const bodies = Array.from({ length: concurrent }, (_, i) =>
+      args.valid || i === 0 ? batchBody(args.valid === true) : undefined,
+    );
+    const body = (i: number) => bodies[i] ?? bodies[0]!;
     const statuses = await Promise.all(
-      Array.from({ length: concurrent }, async () => {
-        const r = await batch(s, body);
+      Array.from({ length: concurrent }, async (_, i) => {
+        const r = await batch(s, body(i));
         await r.arrayBuffer();
         return r.status;
       }),
@@ -174,7 +185,8 @@ async function bodies(): Promise<void> {
     const counts = new Map<number, number>();
     for (const st of statuses) counts.set(st, (counts.get(st) ?? 0) + 1);
     console.log(
-      `bodies: ${concurrent} concurrent ${(body.length / MiB).toFixed(1)} MiB batches ` +
+      `bodies: ${concurrent} concurrent ${(body(0).length / MiB).toFixed(1)} MiB batches ` +
+        `(${args.valid ? "stored" : "refused at the last item"}) ` +
         `(${[...counts].map(([k, v]) => `${v}x ${k}`).join(", ")}): RSS ${before.rss} MiB, ` +
         `peak ${during.peak} MiB, ${after.rss} MiB 2 s later`,
     );

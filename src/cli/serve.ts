@@ -113,10 +113,11 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const files = openDataDir(dataDir, opts.origin === undefined ? {} : { origin: opts.origin });
   const db = await openLevelDatabase(files.dbPath);
   const tokens = await TokenStore.open(db.namespace("tokens"));
-  // On first start, and whenever every admin token has been revoked (restarting the server is
-  // then the way back in: whoever can restart it can read DATA anyway).
+  // A token file others can read (copied in, or its mode changed): made private, with a warning.
   const tokenPath = join(dataDir, "admin.token");
   if (existsSync(tokenPath)) restrictMode(tokenPath, 0o600);
+  // On first start, and whenever every admin token has been revoked (restarting the server is
+  // then the way back in: whoever can restart it can read DATA anyway).
   if (!tokens.hasActiveAdmin) {
     const first = tokens.count === 0;
     const { token } = await tokens.create(first ? "admin (first start)" : "admin (restart)", [
@@ -124,8 +125,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       "append",
       "read",
     ]);
-    const path = tokenPath;
-    const fd = openSync(path, "w", 0o600);
+    const fd = openSync(tokenPath, "w", 0o600);
     try {
       fchmodSync(fd, 0o600); // the mode given to openSync applies only to a new file
       writeSync(fd, `${token}\n`);
@@ -134,8 +134,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     }
     console.log(
       first
-        ? `vellum: created an admin token with every scope in ${path} (mode 0600)`
-        : `vellum: no admin token was left (all revoked): created a new one in ${path} (mode 0600)`,
+        ? `vellum: created an admin token with every scope in ${tokenPath} (mode 0600)`
+        : `vellum: no admin token was left (all revoked): created a new one in ${tokenPath} (mode 0600)`,
     );
   }
   const metrics = new Metrics();
