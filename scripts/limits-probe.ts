@@ -11,7 +11,8 @@
  *            entries that are stored: statuses, peak RSS, and RSS 2 s after the last answer.
  *   stall    while /healthz is polled back to back, POST one 16 MiB body of each bad shape
  *            (nested "[", nested {"a":, a flat array, too many tiny entries): the longest
- *            /healthz answer during each, against a quiet baseline.
+ *            /healthz answer during each, against a quiet baseline; and, in this process, how
+ *            long JSON.parse and parseJsonBody (the shape check first) take on each body.
  *
  *   npm run build && node --import tsx scripts/limits-probe.ts
  *   node --import tsx scripts/limits-probe.ts --only stall
@@ -29,6 +30,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatTilePath } from "../src/core/tiles.js";
+import { parseJsonBody } from "../src/server/json-body.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const MiB = 1024 * 1024;
@@ -87,12 +89,19 @@ async function startServer(): Promise<Server> {
   };
 }
 
-/** VmRSS and VmHWM of `pid`, in MiB. */
-function memory(pid: number): { rss: number; peak: number } {
+/**
+ * VmRSS (now), RssAnon (the process's own memory, the part that limits bound) and VmHWM (the
+ * peak) of `pid`, in MiB. The rest of RSS is file-backed: LevelDB reads its tables through mmap,
+ * and pages it touched count as resident until the kernel reclaims them.
+ */
+function memory(pid: number): { rss: number; anon: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rss: Math.round(kb("VmRSS") / 1024), peak: Math.round(kb("VmHWM") / 1024) };
+  const mib = (name: string) => Math.round(kb(name) / 1024);
+  return { rss: mib("VmRSS"), anon: mib("RssAnon"), peak: mib("VmHWM") };
 }
+
+const show = (m: { rss: number; anon: number }) => `${m.rss} MiB (anon ${m.anon})`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -123,7 +132,7 @@ async function bundles(): Promise<void> {
     }
     await sleep(1500); // let the last checkpoint be signed and garbage settle
     const before = memory(s.child.pid!);
-    const after: number[] = [];
+    const after: { rss: number; anon: number }[] = [];
     let bytes = 0;
     for (let pass = 0; pass < Number(args.passes); pass++) {
       for (let i = 0; i < count; i++) {
@@ -135,11 +144,11 @@ async function bundles(): Promise<void> {
         bytes += (await r.arrayBuffer()).byteLength;
       }
       await sleep(1500);
-      after.push(memory(s.child.pid!).rss);
+      after.push(memory(s.child.pid!));
     }
     console.log(
       `bundles: ${count} bundles of 256 x ${size}-byte entries, read ${args.passes} times (${(bytes / MiB).toFixed(0)} MiB): ` +
-        `RSS ${before.rss} MiB before, ${after.map((m) => `${m} MiB`).join(", ")} after each pass ` +
+        `RSS ${show(before)} before, ${after.map(show).join(", ")} after each pass ` +
         `(peak ${memory(s.child.pid!).peak} MiB)`,
     );
   } finally {
@@ -187,8 +196,8 @@ async function bodies(): Promise<void> {
     console.log(
       `bodies: ${concurrent} concurrent ${(body(0).length / MiB).toFixed(1)} MiB batches ` +
         `(${args.valid ? "stored" : "refused at the last item"}) ` +
-        `(${[...counts].map(([k, v]) => `${v}x ${k}`).join(", ")}): RSS ${before.rss} MiB, ` +
-        `peak ${during.peak} MiB, ${after.rss} MiB 2 s later`,
+        `(${[...counts].map(([k, v]) => `${v}x ${k}`).join(", ")}): RSS ${show(before)}, ` +
+        `peak ${during.peak} MiB, ${show(after)} 2 s later`,
     );
   } finally {
     await s.stop();
@@ -238,6 +247,27 @@ async function stall(): Promise<void> {
       return `{"entries":[${Array(n).fill(item).join(",")}]}`;
     },
   };
+  // The same bodies in this process, without the network: how long each holds the event loop
+  // when parsed as before (decode + JSON.parse) and as now (parseJsonBody: shape check first).
+  const batchShape = { maxTokens: 10_000 * 16 + 64 };
+  for (const [name, make] of Object.entries(shapes)) {
+    const body = new TextEncoder().encode(make());
+    const t0 = performance.now();
+    try {
+      JSON.parse(new TextDecoder().decode(body));
+    } catch {}
+    const t1 = performance.now();
+    let refusal = "parsed";
+    try {
+      parseJsonBody(body, batchShape, "not JSON");
+    } catch (e) {
+      refusal = (e as Error).message;
+    }
+    const t2 = performance.now();
+    console.log(
+      `stall: ${name}: in-process JSON.parse ${(t1 - t0).toFixed(0)} ms, parseJsonBody ${(t2 - t1).toFixed(1)} ms (${refusal})`,
+    );
+  }
   const s = await startServer();
   try {
     await sleep(300);
