@@ -130,3 +130,34 @@ describe("JSON bodies over HTTP", () => {
     expect((await expectProblem(res, 400, "BAD_REQUEST")).detail).toMatch(/nested/);
   });
 });
+
+describe("the body budget over HTTP", () => {
+  it("a streamed body that would pass the budget is 503 OVERLOADED; answered bodies give their bytes back", async () => {
+    const h = await openHarness({ bodyBudgetBytes: 100 });
+    const stream = (n: number, tag: string) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          // In two chunks, without a Content-Length: reserved chunk by chunk.
+          controller.enqueue(new TextEncoder().encode(tag.padEnd(n / 2, ".")));
+          controller.enqueue(new TextEncoder().encode("".padEnd(n / 2, "!")));
+          controller.close();
+        },
+      });
+    const send = (n: number, tag: string) =>
+      h.app.request("/v1/entries", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${h.tokens.append}` },
+        body: stream(n, tag),
+        duplex: "half",
+      } as RequestInit);
+    const refused = await send(200, "too much");
+    const problem = await expectProblem(refused, 503, "OVERLOADED");
+    expect(problem.detail).toMatch(/budget 0\.0 MiB|request bodies/);
+    expect(refused.headers.get("Retry-After")).toBe("1");
+    expect(h.log.size).toBe(0);
+    // 60 + 60 > 100 only if the first one's bytes were never given back.
+    expect((await send(60, "first")).status).toBe(201);
+    expect((await send(60, "second")).status).toBe(201);
+    expect(h.log.size).toBe(2);
+  });
+});
