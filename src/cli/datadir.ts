@@ -8,10 +8,14 @@
  *                        restored from an older backup is caught at start (rollback guard)
  *   DATA/db/             LevelDB; one namespace per log hosted here
  *
- * The key file is created with O_EXCL and mode 0600 and never logged.
+ * The key file is created with O_EXCL and mode 0600 and never logged. The directory is mode
+ * 0700: one that already exists with access for others (made by hand, or by `mkdir` with a
+ * umask of 022) is changed to 0700 at start, with a warning naming it and its old mode, and so
+ * are secret files others can read (DATA/admin.token, see {@link restrictMode}).
  */
 import { randomBytes } from "node:crypto";
 import {
+  chmodSync,
   closeSync,
   fsyncSync,
   mkdirSync,
@@ -60,6 +64,21 @@ function readIfExists(path: string): string | undefined {
   }
 }
 
+/**
+ * Takes away every permission of group and others on `path` (a directory to 0700, a file to
+ * 0600), saying so on stderr with the path and its old mode; does nothing if there were none.
+ * A secret readable by others may already have been read: the warning says so, so that the
+ * operator can decide to replace it.
+ */
+export function restrictMode(path: string, mode: 0o700 | 0o600): void {
+  const old = statSync(path).mode & 0o777;
+  if ((old & 0o077) === 0) return;
+  chmodSync(path, mode);
+  console.error(
+    `vellum: warning: ${path} had mode ${old.toString(8).padStart(4, "0")} (open to group or others); changed it to ${mode.toString(8).padStart(4, "0")}`,
+  );
+}
+
 export interface KeyFiles {
   readonly name: string;
   readonly seed: Uint8Array;
@@ -79,6 +98,7 @@ export function openKey(
   options: { name?: string; defaultName: string; what: string },
 ): KeyFiles {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  restrictMode(dir, 0o700); // mkdir's mode applies only to a new directory (and minus the umask)
   const keyPath = join(dir, `${base}.key`);
   let text = readIfExists(keyPath);
   let created = false;

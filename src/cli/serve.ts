@@ -4,7 +4,7 @@
  * starts check them. SIGINT/SIGTERM stop it cleanly: stop accepting connections, drain the queue,
  * sign a final checkpoint, close the database.
  */
-import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
@@ -17,7 +17,7 @@ import { createApp } from "../server/app.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
-import { openDataDir } from "./datadir.js";
+import { openDataDir, restrictMode } from "./datadir.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -35,6 +35,9 @@ export interface ServeOptions {
   witnessPolicy?: string;
   witnessTimeoutMs?: string;
   cacheMb?: string;
+  bundleCacheMb?: string;
+  bodyBudgetMb?: string;
+  allowClockBehind?: boolean;
 }
 
 function int(
@@ -84,12 +87,35 @@ function checkpointMarker(dir: string) {
   };
 }
 
+/**
+ * After a start with --allow-clock-behind: says loudly, at start and again once the clock has
+ * caught up, that the log's timestamps are held at the last ones it issued meanwhile.
+ */
+function warnIfClockBehind(lastCheckpointTime: number): void {
+  const behind = lastCheckpointTime - Math.floor(Date.now() / 1000);
+  if (behind <= 0) return;
+  const until = new Date(lastCheckpointTime * 1000).toISOString();
+  console.error(
+    `vellum: WARNING: the clock is ${behind} s behind the last checkpoint's time (${until}); started anyway (--allow-clock-behind). Until the clock reaches ${until}, checkpoints keep that time and entries the last entry's timestamp (counting up within it): nothing goes below what was issued before.`,
+  );
+  // Checked once a minute (a timer of a year's milliseconds would overflow setTimeout).
+  const check = setInterval(() => {
+    if (Date.now() / 1000 < lastCheckpointTime + 1) return;
+    clearInterval(check);
+    console.error("vellum: the clock has caught up with the log's timestamps");
+  }, 60_000);
+  check.unref();
+}
+
 export async function runServe(opts: ServeOptions): Promise<void> {
   const dataDir = resolve(opts.data);
   const port = int(opts.port, "--port", 0, 65535)!;
   const files = openDataDir(dataDir, opts.origin === undefined ? {} : { origin: opts.origin });
   const db = await openLevelDatabase(files.dbPath);
   const tokens = await TokenStore.open(db.namespace("tokens"));
+  // A token file others can read (copied in, or its mode changed): made private, with a warning.
+  const tokenPath = join(dataDir, "admin.token");
+  if (existsSync(tokenPath)) restrictMode(tokenPath, 0o600);
   // On first start, and whenever every admin token has been revoked (restarting the server is
   // then the way back in: whoever can restart it can read DATA anyway).
   if (!tokens.hasActiveAdmin) {
@@ -99,8 +125,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       "append",
       "read",
     ]);
-    const path = join(dataDir, "admin.token");
-    const fd = openSync(path, "w", 0o600);
+    const fd = openSync(tokenPath, "w", 0o600);
     try {
       fchmodSync(fd, 0o600); // the mode given to openSync applies only to a new file
       writeSync(fd, `${token}\n`);
@@ -109,8 +134,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     }
     console.log(
       first
-        ? `vellum: created an admin token with every scope in ${path} (mode 0600)`
-        : `vellum: no admin token was left (all revoked): created a new one in ${path} (mode 0600)`,
+        ? `vellum: created an admin token with every scope in ${tokenPath} (mode 0600)`
+        : `vellum: no admin token was left (all revoked): created a new one in ${tokenPath} (mode 0600)`,
     );
   }
   const metrics = new Metrics();
@@ -121,6 +146,10 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   // Decoded tree tiles kept in memory (16 KiB each): proofs for entries in cached tiles cost
   // no storage read. 128 MiB holds every level-0 tile of a 2-million-entry log.
   const cacheMb = int(opts.cacheMb, "--cache-mb", 16, 65_536) ?? 128;
+  // Full entry bundles kept in memory, bounded by bytes (a bundle is 10 KB to 16.8 MB).
+  const bundleCacheMb = int(opts.bundleCacheMb, "--bundle-cache-mb", 0, 65_536) ?? 64;
+  // Request bodies being read or handled, all requests together; at least one largest batch.
+  const bodyBudgetMb = int(opts.bodyBudgetMb, "--body-budget-mb", 16, 65_536) ?? 64;
   let witnesses: WitnessCollector | undefined;
   if (opts.witnessPolicy !== undefined) {
     const policy = parsePolicy(readFileSync(opts.witnessPolicy));
@@ -141,6 +170,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(batchMaxAgeMs === undefined ? {} : { batchMaxAgeMs }),
     ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
     cachedTiles: Math.floor((cacheMb * 1024) / 16),
+    bundleCacheBytes: bundleCacheMb * 1024 * 1024,
+    allowClockBehind: opts.allowClockBehind === true,
     onCheckpoint: (cp) => marker.update(cp),
     ...metricHooks,
     onFailure: (error, event) => {
@@ -156,6 +187,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     onRecovered: (ms) =>
       console.log(`vellum: storage recovered after ${Math.round(ms)} ms; acknowledging again`),
   });
+  warnIfClockBehind(log.checkpoint.time);
   metrics.gauge(
     "vellum_storage_failed",
     "1 while the log acknowledges nothing after a storage failure, else 0.",
@@ -163,9 +195,24 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   );
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
   metrics.gauge("vellum_queue_entries", "Entries waiting to be sequenced.", () => log.queueLength);
-  const app = createApp({ log, tokens, publicReads: opts.public === true, metrics });
+  const app = createApp({
+    log,
+    tokens,
+    publicReads: opts.public === true,
+    metrics,
+    bodyBudgetBytes: bodyBudgetMb * 1024 * 1024,
+  });
 
-  const server = serve({ fetch: app.fetch, port, hostname: opts.host }, (info) => {
+  // Slow or stalled uploads are cut off rather than holding a connection forever. Node checks
+  // these timeouts only every connectionsCheckingInterval (30 s by default), which let a
+  // slow-header connection live 36-41 s against the documented 10 s: checked every second here.
+  const serverOptions = {
+    requestTimeout: 30_000,
+    headersTimeout: 10_000,
+    keepAliveTimeout: 5_000,
+    connectionsCheckingInterval: 1_000,
+  };
+  const server = serve({ fetch: app.fetch, port, hostname: opts.host, serverOptions }, (info) => {
     console.log(
       `vellum: log "${files.origin}" (${log.size} entries) serving on http://${opts.host}:${info.port}`,
     );
@@ -173,15 +220,6 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       `vellum: data in ${dataDir}; verifier key (also in log.vkey): ${files.verifierKey}`,
     );
   });
-  // Slow or stalled uploads are cut off rather than holding a connection forever.
-  const http = server as unknown as {
-    requestTimeout: number;
-    headersTimeout: number;
-    keepAliveTimeout: number;
-  };
-  http.requestTimeout = 30_000;
-  http.headersTimeout = 10_000;
-  http.keepAliveTimeout = 5_000;
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -242,6 +280,21 @@ export function registerServe(program: Command): void {
       "--cache-mb <mib>",
       "memory for cached tree tiles, used by proofs (env VELLUM_CACHE_MB; default 128)",
       process.env.VELLUM_CACHE_MB,
+    )
+    .option(
+      "--bundle-cache-mb <mib>",
+      "memory for cached entry bundles, by bytes (env VELLUM_BUNDLE_CACHE_MB; default 64; 0 turns it off)",
+      process.env.VELLUM_BUNDLE_CACHE_MB,
+    )
+    .option(
+      "--body-budget-mb <mib>",
+      "most request-body bytes in flight, all requests together; past it 503 OVERLOADED (env VELLUM_BODY_BUDGET_MB; default 64, at least 16)",
+      process.env.VELLUM_BODY_BUDGET_MB,
+    )
+    .option(
+      "--allow-clock-behind",
+      "start even if the clock is behind the last checkpoint; timestamps stay at the last issued until it catches up (env VELLUM_ALLOW_CLOCK_BEHIND=1)",
+      process.env.VELLUM_ALLOW_CLOCK_BEHIND === "1",
     )
     .addHelpText(
       "after",

@@ -30,7 +30,8 @@ export type ErrorCode =
   | "NOT_FOUND"
   // A request contradicts what the log already holds (an idempotency key reused for another payload).
   | "CONFLICT"
-  // Back-pressure: the log's queue is full; try again later (the error carries retryAfterMs).
+  // Back-pressure: the log's queue is full, or the server's budget for request bodies in flight is
+  // spent; try again later (the error carries retryAfterMs).
   | "OVERLOADED"
   // The log is closed, closing, or stopped after a storage failure; nothing was done.
   | "UNAVAILABLE"

@@ -81,6 +81,18 @@ export interface LogConfig {
   /** Complete strata kept in memory (16 KiB each). */
   readonly cachedTiles?: number;
   /**
+   * Bytes of full entry bundles kept in memory (default 64 MiB). A bound on bytes, not on
+   * bundles: one bundle is 256 entries of up to 65,504 bytes, so anything from ~10 KB to 16.8 MB.
+   */
+  readonly bundleCacheBytes?: number;
+  /**
+   * Start even when the clock is behind the last checkpoint's time (it ran ahead once, then was
+   * corrected). Nothing issued goes below what was issued before: checkpoint times stay at the
+   * last one, and entry timestamps and ids at the last entry's millisecond (counting up within
+   * it), until the clock catches up. Without it such a start is refused (STATE_MISMATCH).
+   */
+  readonly allowClockBehind?: boolean;
+  /**
    * Witnesses to gather cosignatures from: only checkpoints meeting the policy's quorum are
    * published (`published`, GET /checkpoint) and put in receipts. Without it, every checkpoint
    * the log signs is published at once.
@@ -298,7 +310,7 @@ export class Log {
   #resignTimer: ReturnType<typeof setInterval> | undefined;
   /** Serialises everything that writes (batches, re-signs, close). */
   #exclusive: Promise<unknown> = Promise.resolve();
-  readonly #bundles = new LruCache<number, Uint8Array>(1024);
+  readonly #bundles: LruCache<number, Uint8Array>;
   #sequencedCount = 0;
   #rate = { since: 0, count: 0, perSecond: 0 };
 
@@ -309,6 +321,7 @@ export class Log {
     this.#kv = config.kv;
     this.#verify = new ReadVerifier(config.onIntegrityFailure);
     this.#clock = config.clock ?? Date.now;
+    this.#bundles = new LruCache(config.bundleCacheBytes ?? 64 * 1024 * 1024, (b) => b.length);
     this.#opt = {
       batchMaxEntries: config.batchMaxEntries ?? DEFAULTS.batchMaxEntries,
       batchMaxAgeMs: config.batchMaxAgeMs ?? DEFAULTS.batchMaxAgeMs,
@@ -400,10 +413,10 @@ export class Log {
       await this.#checkCovers(tree, remembered, "the last published checkpoint (DATA/checkpoint)");
     }
     const nowSeconds = Math.floor(this.#clock() / 1000);
-    if (nowSeconds < latest.time) {
+    if (nowSeconds < latest.time && this.#config.allowClockBehind !== true) {
       throw new VellumError(
         "STATE_MISMATCH",
-        `the clock (${nowSeconds}) is ${latest.time - nowSeconds} s behind the last checkpoint's time (${latest.time}); fix the clock before starting`,
+        `the clock (${nowSeconds}) is ${latest.time - nowSeconds} s behind the last checkpoint's time (${latest.time}); fix the clock, or start with --allow-clock-behind (timestamps then stay at the last issued until the clock catches up)`,
       );
     }
     let lastId: Uint8Array | undefined;

@@ -8,6 +8,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { TrieRouter } from "hono/router/trie-router";
 import type { Log } from "../log/log.js";
+import { BodyBudget } from "./body-budget.js";
 import { type Env, LIMITS, type RouteContext } from "./http.js";
 import { Metrics } from "./metrics.js";
 import { HttpProblem, problemOf } from "./problem.js";
@@ -29,6 +30,8 @@ export interface AppOptions {
   readonly metrics?: Metrics;
   /** Most entries in one batch request. */
   readonly maxBatchEntries?: number;
+  /** Most bytes of request bodies in flight at once, all requests together (default 64 MiB). */
+  readonly bodyBudgetBytes?: number;
 }
 
 const STATUS_CLASS = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -52,12 +55,18 @@ export function createApp(options: AppOptions): Hono<Env> {
   const { log, tokens } = options;
   const metrics = options.metrics ?? new Metrics();
   const maxBatchEntries = options.maxBatchEntries ?? LIMITS.maxBatchEntries;
+  const bodies = new BodyBudget(options.bodyBudgetBytes);
   const app = new Hono<Env>();
 
   // The only middleware every request passes: kept to one await (each layer costs on the
-  // hottest routes). Method checks and authentication happen where they matter instead.
+  // hottest routes). Method checks and authentication happen where they matter instead. Once a
+  // request is answered, the body bytes it reserved go back to the budget (readBody).
   app.use(async (c, next) => {
-    await next();
+    try {
+      await next();
+    } finally {
+      bodies.release(c.req.raw);
+    }
     metrics.requests.inc(STATUS_CLASS[Math.floor(c.res.status / 100)] ?? "other");
   });
 
@@ -138,6 +147,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     metrics,
     publicReads: options.publicReads === true,
     maxBatchEntries,
+    bodies,
     requireScope,
     readAccess,
   };

@@ -10,6 +10,8 @@ import { MAX_PAYLOAD_SIZE } from "../core/entry.js";
 import { VellumError } from "../core/errors.js";
 import { HASH_SIZE } from "../core/rfc6962.js";
 import type { Log } from "../log/log.js";
+import type { BodyBudget } from "./body-budget.js";
+import { type JsonShape, parseJsonBody } from "./json-body.js";
 import type { Metrics } from "./metrics.js";
 import { HttpProblem } from "./problem.js";
 import type { Scope, TokenStore } from "./tokens.js";
@@ -31,6 +33,8 @@ export interface RouteContext {
   readonly metrics: Metrics;
   readonly publicReads: boolean;
   readonly maxBatchEntries: number;
+  /** The server-wide budget for request bodies in flight (readBody reserves from it). */
+  readonly bodies: BodyBudget;
   /** Middleware requiring a bearer token with `scope` (unless `unless`). */
   readonly requireScope: (scope: Scope, unless?: boolean) => MiddlewareHandler<Env>;
   /** requireScope("read"), or nothing when reads are public. */
@@ -42,11 +46,13 @@ export const json = (c: Context, body: unknown, status: 200 | 201 = 200) =>
   c.body(JSON.stringify(body), status, JSON_HEADERS);
 
 /**
- * Reads the request body, refusing more than `limit` bytes with 413. A declared Content-Length
- * is checked before reading; a chunked body is counted as it streams. (hono's bodyLimit
- * middleware wraps every body in a web stream, which made each POST ~4x more expensive.)
+ * Reads the request body, refusing more than `limit` bytes with 413, and reserving its bytes in
+ * the server-wide `budget` first (503 OVERLOADED when it is spent; app.ts gives them back once
+ * the request is answered). A declared Content-Length is checked and reserved before reading; a
+ * chunked body is counted and reserved as it streams. (hono's bodyLimit middleware wraps every
+ * body in a web stream, which made each POST ~4x more expensive.)
  */
-export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
+export async function readBody(c: Context, limit: number, budget: BodyBudget): Promise<Uint8Array> {
   const tooLarge = () =>
     new HttpProblem("PAYLOAD_TOO_LARGE", `the body exceeds the limit of ${limit} bytes`);
   const declared = c.req.header("Content-Length");
@@ -56,6 +62,7 @@ export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
       throw new HttpProblem("BAD_REQUEST", "Content-Length is not a valid length");
     }
     if (length > limit) throw tooLarge();
+    budget.reserve(c.req.raw, length);
     return new Uint8Array(await c.req.arrayBuffer());
   }
   const body = c.req.raw.body;
@@ -71,19 +78,29 @@ export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
       await reader.cancel();
       throw tooLarge();
     }
+    try {
+      budget.reserve(c.req.raw, value.length);
+    } catch (e) {
+      await reader.cancel();
+      throw e;
+    }
     parts.push(value);
   }
   return concatBytes(...parts);
 }
 
-/** The body as JSON (at most `limit` bytes); anything unparsable is 400 with `hint`. */
-export async function readJson(c: Context, limit: number, hint: string): Promise<unknown> {
-  const bytes = await readBody(c, limit);
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw new HttpProblem("BAD_REQUEST", hint);
-  }
+/**
+ * The body as JSON (at most `limit` bytes, of the `shape` the route needs: see json-body.ts);
+ * anything unparsable is 400 with `hint`.
+ */
+export async function readJson(
+  c: Context,
+  limit: number,
+  budget: BodyBudget,
+  shape: JsonShape,
+  hint: string,
+): Promise<unknown> {
+  return parseJsonBody(await readBody(c, limit, budget), shape, hint);
 }
 
 export function decimal(value: string | undefined, what: string): number {

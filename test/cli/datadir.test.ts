@@ -1,8 +1,8 @@
 /** The data directory: created with a private key (0600) and a verifier key; checked on reuse. */
-import { chmodSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { defaultOrigin, openDataDir } from "../../src/cli/datadir.js";
 import { parseVerifierKey, signerFromSeed } from "../../src/core/keys.js";
 import { runVellum } from "../helpers/cli.js";
@@ -45,6 +45,27 @@ describe("data directory", () => {
     expect(() => openDataDir(dir)).toThrowError(/chmod 600/);
   });
 
+  it("makes a pre-existing directory open to others private, warning with its old mode", () => {
+    const dir = fresh();
+    mkdirSync(dir, { mode: 0o755 });
+    chmodSync(dir, 0o755); // whatever the umask
+    const warnings: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((line: string) => {
+      warnings.push(line);
+    });
+    try {
+      openDataDir(dir);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(warnings).toEqual([
+        `vellum: warning: ${dir} had mode 0755 (open to group or others); changed it to 0700`,
+      ]);
+      openDataDir(dir); // nothing more to say
+      expect(warnings).toHaveLength(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it("refuses origins that cannot name a key", () => {
     for (const origin of ["has space", "a+b", "", "cosignature/v1"]) {
       expect(() => openDataDir(fresh(), { origin })).toThrowError(
@@ -60,6 +81,18 @@ describe("vellum serve options", () => {
       const r = runVellum(["serve", "--data", fresh(), "--port", "0", "--cache-mb", bad]);
       expect(r.code, r.stderr).not.toBe(0);
       expect(r.stderr).toMatch(/--cache-mb/);
+      expect(r.stdout).not.toMatch(/serving on/);
+    }
+  });
+
+  it("refuses a --body-budget-mb below one largest batch (16) and a bad --bundle-cache-mb", () => {
+    for (const args of [
+      ["--body-budget-mb", "15"],
+      ["--bundle-cache-mb", "-1"],
+    ]) {
+      const r = runVellum(["serve", "--data", fresh(), "--port", "0", ...args]);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toContain(args[0]);
       expect(r.stdout).not.toMatch(/serving on/);
     }
   });

@@ -79,6 +79,34 @@ describe("start-up guards", () => {
     expect(err.message).toMatch(/clock .* behind/);
   });
 
+  it("with allowClockBehind starts anyway and issues nothing below what it issued before", async () => {
+    const ahead = Date.UTC(2031, 0, 1, 12, 0, 0, 500); // the clock once ran years ahead
+    const { log, db } = await openMemoryLog(undefined, { clock: () => ahead });
+    const before = await log.submitMany([payloadOf(1), payloadOf(2)]);
+    const lastTime = log.checkpoint.time;
+    expect(lastTime).toBe(Math.floor(ahead / 1000));
+    await log.close();
+    let now = ahead - 365 * 86_400_000; // corrected: a year behind what the log issued
+    const { log: reopened } = await openMemoryLog(db.simulateRestart(), {
+      clock: () => now,
+      allowClockBehind: true,
+    });
+    const after = await reopened.submitMany([payloadOf(3), payloadOf(4), payloadOf(5)]);
+    const all = [...before, ...after];
+    for (let i = 1; i < all.length; i++) {
+      expect(all[i]!.timestamp).toBeGreaterThanOrEqual(all[i - 1]!.timestamp);
+      expect(Buffer.compare(all[i]!.id, all[i - 1]!.id)).toBe(1); // UUIDv7 order = index order
+    }
+    expect(after[0]!.timestamp).toBe(before[1]!.timestamp); // held at the last one, not `now`
+    expect(reopened.checkpoint.time).toBe(lastTime);
+    // Once the clock has caught up, time moves on from it again.
+    now = ahead + 60_000;
+    const [caughtUp] = await reopened.submitMany([payloadOf(6)]);
+    expect(caughtUp!.timestamp).toBe(now);
+    expect(reopened.checkpoint.time).toBe(Math.floor(now / 1000));
+    await reopened.close();
+  });
+
   it("refuses a signed checkpoint ahead of the stored tree (lost writes)", async () => {
     const { log, db } = await logWith(4);
     await log.close();

@@ -23,6 +23,7 @@ export type App = ReturnType<typeof createApp>;
 export interface HarnessOptions {
   readonly publicReads?: boolean;
   readonly maxBatchEntries?: number;
+  readonly bodyBudgetBytes?: number;
   readonly log?: Partial<LogConfig>;
 }
 
@@ -55,6 +56,7 @@ export async function openHarness(options: HarnessOptions = {}) {
     metrics,
     ...(options.publicReads === undefined ? {} : { publicReads: options.publicReads }),
     ...(options.maxBatchEntries === undefined ? {} : { maxBatchEntries: options.maxBatchEntries }),
+    ...(options.bodyBudgetBytes === undefined ? {} : { bodyBudgetBytes: options.bodyBudgetBytes }),
   });
   return { app, log, db, tokenStore, tokens, metrics };
 }

@@ -17,8 +17,11 @@ import {
   readBody,
   readJson,
 } from "../http.js";
+import { hasLoneSurrogate } from "../json-body.js";
 import { HttpProblem, problemOf } from "../problem.js";
 import { batchProofs, receiptMembers } from "../receipt-json.js";
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** A batch entry that was refused: its status and problem, in the batch's answer. */
 interface HttpError {
@@ -27,12 +30,27 @@ interface HttpError {
 }
 
 export function submitRoutes(ctx: RouteContext): Hono<Env> {
-  const { log, metrics, requireScope, maxBatchEntries } = ctx;
+  const { log, metrics, requireScope, maxBatchEntries, bodies } = ctx;
   const app = new Hono<Env>();
 
+  /**
+   * The Idempotency-Key header as text. Node hands header values over as latin1 (one character
+   * per byte), so the bytes the client sent are recovered and read as UTF-8, as a key in a batch
+   * body is: the same key then means the same thing on both routes. Invalid UTF-8 is refused
+   * rather than folded to U+FFFD, which made different keys collide.
+   */
   function idempotencyKey(c: Context): string | undefined {
-    const key = c.req.header("Idempotency-Key");
-    if (key === undefined) return undefined;
+    const raw = c.req.header("Idempotency-Key");
+    if (raw === undefined) return undefined;
+    let key: string;
+    try {
+      key = UTF8.decode(Buffer.from(raw, "latin1"));
+    } catch {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        "the Idempotency-Key header is not valid UTF-8; send the key as UTF-8 bytes (or ASCII)",
+      );
+    }
     if (key.length === 0 || key.length > LIMITS.maxIdempotencyKeyLength) {
       throw new HttpProblem(
         "BAD_REQUEST",
@@ -44,7 +62,7 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
 
   app.post("/v1/entries", requireScope("append"), async (c) => {
     const key = idempotencyKey(c);
-    const payload = await readBody(c, MAX_PAYLOAD_SIZE);
+    const payload = await readBody(c, MAX_PAYLOAD_SIZE, bodies);
     if (payload.length === 0)
       throw new HttpProblem("BAD_REQUEST", "the payload (request body) is empty");
     let receipt: Receipt;
@@ -70,7 +88,15 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
     if (!(c.req.header("Content-Type") ?? "").toLowerCase().startsWith("application/json")) {
       throw new HttpProblem("UNSUPPORTED_MEDIA_TYPE", "send the batch as application/json");
     }
-    const body = await readJson(c, LIMITS.maxBatchBodyBytes, "the body is not valid JSON");
+    const body = await readJson(
+      c,
+      LIMITS.maxBatchBodyBytes,
+      bodies,
+      // A batch item takes 5 ("{", ":", ",", ":", "}" and its ","); 16 leaves room for more
+      // members while keeping JSON.parse of the worst body short.
+      { maxTokens: maxBatchEntries * 16 + 64 },
+      "the body is not valid JSON",
+    );
     const items = (body as { entries?: unknown })?.entries;
     if (!Array.isArray(items) || items.length === 0 || items.length > maxBatchEntries) {
       throw new HttpProblem(
@@ -96,11 +122,16 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
       const key = it.idempotencyKey;
       if (
         key !== undefined &&
-        (typeof key !== "string" || key.length === 0 || key.length > LIMITS.maxIdempotencyKeyLength)
+        (typeof key !== "string" ||
+          key.length === 0 ||
+          key.length > LIMITS.maxIdempotencyKeyLength ||
+          // A "\udXXX" escape alone has no UTF-8 form: encoding folds it to U+FFFD, so keys
+          // that differ only there would collide.
+          hasLoneSurrogate(key))
       ) {
         throw new HttpProblem(
           "BAD_REQUEST",
-          `entries[${i}].idempotencyKey must be a string of 1-${LIMITS.maxIdempotencyKeyLength} characters`,
+          `entries[${i}].idempotencyKey must be a string of 1-${LIMITS.maxIdempotencyKeyLength} characters (valid Unicode: no lone surrogate escapes)`,
         );
       }
       return key === undefined ? { payload } : { payload, idempotencyKey: key as string };

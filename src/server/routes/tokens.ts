@@ -8,7 +8,7 @@ import { HttpProblem } from "../problem.js";
 import { SCOPES, type Scope, type TokenInfo } from "../tokens.js";
 
 export function tokenRoutes(ctx: RouteContext): Hono<Env> {
-  const { tokens, requireScope } = ctx;
+  const { tokens, requireScope, bodies } = ctx;
   const app = new Hono<Env>();
 
   const tokenJson = (t: TokenInfo) => ({
@@ -25,6 +25,8 @@ export function tokenRoutes(ctx: RouteContext): Hono<Env> {
     const body = (await readJson(
       c,
       4096,
+      bodies,
+      { maxTokens: 4096 },
       'send JSON: {"name": "...", "scopes": ["append", "read"]}',
     )) as { name?: unknown; scopes?: unknown } | null;
     const { name, scopes } = body ?? {};
