@@ -240,7 +240,9 @@ function printDetails(r: ScenarioReport | WitnessReport): void {
     out.push(
       `acknowledged ${r.acknowledged} (after the fault cleared, same process: ${r.ackedAfterClear}); after restart ${r.ackedAfterRestart}; injected ${r.injected}`,
       `during the fault: ${formatTally(r.faultAnswers)}; /readyz: ${formatTally(r.faultReadyz)}; after: ${formatTally(r.clearedReadyz)}`,
-      ...Object.entries(r.details).map(([k, d]) => `  ${k}: ${d.slice(0, 200)}`),
+      ...Object.entries(r.details).flatMap(([k, ds]) =>
+        ds.map((d) => `  ${k}: ${d.slice(0, 200)}`),
+      ),
       `restart: ${restartText(r)}`,
     );
     if (!r.restart.ready) out.push(r.restart.output.trim().split("\n").slice(-6).join("\n"));

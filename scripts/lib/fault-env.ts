@@ -204,6 +204,24 @@ export function walFiles(dbDir: string): string[] {
     .map((f) => join(dbDir, f));
 }
 
+/**
+ * The write-ahead logs of a database directory now and after it is reopened: the current
+ * `NNNNNN.log` files and the next `ahead` file numbers as `.log` (a reopened LevelDB starts a
+ * fresh log under a new, larger file number). strace -P matches a path that does not exist yet,
+ * so a fault on these lasts across reopens, as a full disk would, until strace detaches.
+ */
+export function walPathsAhead(dbDir: string, ahead = 200): string[] {
+  let max = 0;
+  for (const f of readdirSync(dbDir)) {
+    const m = /^(?:MANIFEST-)?(\d+)(?:\.\w+)?$/.exec(f);
+    if (m !== null) max = Math.max(max, Number(m[1]));
+  }
+  const next = Array.from({ length: ahead }, (_, i) =>
+    join(dbDir, `${String(max + 1 + i).padStart(6, "0")}.log`),
+  );
+  return [...walFiles(dbDir), ...next];
+}
+
 /** The LevelDB tables (`NNNNNN.ldb`) in a database directory. */
 export function tableFiles(dbDir: string): string[] {
   return readdirSync(dbDir)

@@ -59,8 +59,8 @@ export class Workload {
   readonly answers = new Map<string, Tally>();
   /** phase → `/readyz` answer (`<status> <body status>`) → count. */
   readonly readyz = new Map<string, Tally>();
-  /** First detail seen for each answer key, e.g. the 503's text naming ENOSPC. */
-  readonly details = new Map<string, string>();
+  /** The first few distinct details seen for each answer key, e.g. a 503's text naming ENOSPC. */
+  readonly details = new Map<string, string[]>();
   /** Acknowledgements whose receipt did not verify: must stay empty. */
   readonly badReceipts: string[] = [];
   phase = "load";
@@ -95,6 +95,12 @@ export class Workload {
     return max;
   }
 
+  #detail(key: string, detail: string): void {
+    const seen = this.details.get(key) ?? [];
+    if (seen.length < 5 && !seen.includes(detail)) seen.push(detail);
+    this.details.set(key, seen);
+  }
+
   #payload(): Uint8Array {
     const [lo, hi] = this.#o.payloadBytes ?? [200, 1200];
     const head = Buffer.from(`${this.#o.tag}:${this.#seq++}:`);
@@ -125,7 +131,7 @@ export class Workload {
     } catch (e) {
       const key = (e as Error).name === "TimeoutError" ? "timeout" : "network";
       bump(tally, key);
-      if (!this.details.has(key)) this.details.set(key, (e as Error).message);
+      this.#detail(key, (e as Error).message);
       return false;
     }
     if (res.status !== 200 && res.status !== 201) {
@@ -137,7 +143,7 @@ export class Workload {
       }
       const key = `${res.status}${p.code === undefined ? "" : ` ${p.code}`}`;
       bump(tally, key);
-      if (!this.details.has(key)) this.details.set(key, p.detail ?? text.slice(0, 300));
+      this.#detail(key, p.detail ?? text.slice(0, 300));
       return false;
     }
     bump(tally, "2xx");

@@ -28,7 +28,15 @@ import { buildProof, consistencyProofPlan } from "../../src/core/proof.js";
 import { EMPTY_ROOT, hashChildren } from "../../src/core/rfc6962.js";
 import { CheckpointSigner } from "../../src/log/signer.js";
 import { type AuditResult, audit } from "./fault-audit.js";
-import { findBytes, flipByte, StraceInjector, Tmpfs, tableFiles, walFiles } from "./fault-env.js";
+import {
+  findBytes,
+  flipByte,
+  StraceInjector,
+  Tmpfs,
+  tableFiles,
+  walFiles,
+  walPathsAhead,
+} from "./fault-env.js";
 import { type Ack, type Tally, Workload, waitFor } from "./fault-load.js";
 import { spawnVellum, type VellumProcess } from "./vellum-process.js";
 
@@ -47,8 +55,8 @@ export interface ScenarioReport {
   faultReadyz: Tally;
   /** `/readyz` after the fault cleared (same process). */
   clearedReadyz: Tally;
-  /** The first detail of each failed answer, e.g. the 503 naming ENOSPC. */
-  details: Record<string, string>;
+  /** The first few distinct details of each kind of failed answer, e.g. the 503 naming ENOSPC. */
+  details: Record<string, string[]>;
   /** System calls strace failed. */
   injected: number;
   /** The same process acknowledged entries again after the fault cleared. */
@@ -218,7 +226,8 @@ export async function restartAndAudit(
     r.ackedAfterRestart = w.acks();
     r.badReceipts.push(...w.badReceipts);
     for (const [k, n] of w.answers.get("restarted") ?? []) {
-      if (!k.startsWith("2")) r.notes.push(`after the restart: ${k}×${n}: ${w.details.get(k)}`);
+      if (!k.startsWith("2"))
+        r.notes.push(`after the restart: ${k}×${n}: ${w.details.get(k)?.[0]}`);
     }
     r.audit = await audit(s.url, dir.token(), dir.logKey(), [
       ...acked.values(),
@@ -338,7 +347,7 @@ export async function straceInject(
       w,
       o,
       async () => {
-        const paths = walFiles(join(dir.data, "db"));
+        const paths = walPathsAhead(join(dir.data, "db"));
         strace = await StraceInjector.attach(
           s.proc.child.pid!,
           { ...fault, paths },
@@ -655,7 +664,7 @@ export async function witnessEnospc(
     else {
       strace = await StraceInjector.attach(
         w.proc.child.pid!,
-        { syscall: "write", error: "ENOSPC", paths: walFiles(join(data, "db")) },
+        { syscall: "write", error: "ENOSPC", paths: walPathsAhead(join(data, "db")) },
         join(work, "strace.txt"),
       );
     }
