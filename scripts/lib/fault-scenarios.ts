@@ -61,6 +61,8 @@ export interface ScenarioReport {
   injected: number;
   /** The same process acknowledged entries again after the fault cleared. */
   resumed: boolean;
+  /** `/metrics` after the fault cleared, before the kill. */
+  metrics: string;
   /** The server's output up to the kill (its log lines about the fault). */
   serverLog: string;
   restart: { ready: boolean; exitCode: number | null | undefined; output: string };
@@ -85,6 +87,7 @@ function newReport(name: string): ScenarioReport {
     injected: 0,
     resumed: false,
     serverLog: "",
+    metrics: "",
     restart: { ready: false, exitCode: undefined, output: "" },
     ackedAfterRestart: 0,
     audit: undefined,
@@ -266,6 +269,7 @@ export interface LoadFaultOptions extends AfterOptions {
 /** Runs the load through a fault window: `on()` starts it, `off()` ends it. */
 async function throughFault(
   r: ScenarioReport,
+  url: string,
   w: Workload,
   o: LoadFaultOptions,
   on: () => Promise<void> | void,
@@ -288,6 +292,8 @@ async function throughFault(
     await off();
     w.phase = "cleared";
     await waitFor(() => w.acks("cleared") >= (o.afterClear ?? 100), o.clearedMs ?? 10_000);
+    const metrics = await fetch(`${url}/metrics`).catch(() => undefined);
+    r.metrics = (await metrics?.text()) ?? "";
   } finally {
     await stopSampling();
   }
@@ -306,6 +312,7 @@ export async function tmpfsEnospc(
     try {
       await throughFault(
         r,
+        s.url,
         w,
         o,
         () => {
@@ -344,6 +351,7 @@ export async function straceInject(
   try {
     await throughFault(
       r,
+      s.url,
       w,
       o,
       async () => {
@@ -376,7 +384,13 @@ export async function straceInject(
 export async function byteFlip(
   work: string,
   target: "ldb" | "log",
-  o: AfterOptions & { entries?: number; flips?: number } = {},
+  o: AfterOptions & {
+    entries?: number;
+    flips?: number;
+    /** Called with the (stopped) server's data directory before and after the flips. */
+    beforeFlip?: (data: string) => void;
+    afterFlip?: (data: string) => void;
+  } = {},
 ): Promise<ScenarioReport & { flipped: number[] }> {
   const r = {
     ...newReport(`byte flip in ${target === "ldb" ? "a .ldb table" : "the .log WAL"}`),
@@ -402,6 +416,7 @@ export async function byteFlip(
     await s.proc.stop();
   }
   r.acknowledged = acked.size;
+  o.beforeFlip?.(dir.data);
   const files =
     target === "ldb" ? tableFiles(join(dir.data, "db")) : walFiles(join(dir.data, "db"));
   // Damage entries in the middle (so valid records follow a damaged WAL record): one byte inside
@@ -420,6 +435,7 @@ export async function byteFlip(
     flipByte(hit.f, hit.at[0]! + Math.min(head.length + 20, payload.length - 1));
     r.flipped.push(index);
   }
+  o.afterFlip?.(dir.data);
   await restartAndAudit(r, dir, acked, { ...o, growMs: o.growMs ?? 5_000 });
   return r;
 }

@@ -3,7 +3,7 @@
  * (bin/vellum.js over dist/; `npm run build` first): a 5 MiB tmpfs filled to ENOSPC under load,
  * and `strace -e inject=` failing LevelDB's write-ahead log (write → ENOSPC, fdatasync → EIO).
  * While the fault is on, every failed submission is a 503 naming the failure class, /readyz is
- * 503 and the server's log names the cause; once it clears, the same process acknowledges again
+ * 503, the server's log names the cause and /metrics counts it by class; once it clears, the same process acknowledges again
  * (the driver reopens the database; no restart). Then kill -9 and a restart: every acknowledged
  * entry is there with its bytes, and no size has two signed roots (scripts/lib/fault-audit.ts).
  *
@@ -32,6 +32,8 @@ function expectFailStop(r: ScenarioReport, cls: "ENOSPC" | "EIO"): void {
     why,
   ).toBe(true);
   expect(r.serverLog, why).toMatch(new RegExp(`vellum.*${cls}`));
+  // Counted in /metrics, by class (any metric line naming the class with a count above 0).
+  expect(r.metrics, why).toMatch(new RegExp(`^vellum_\\w+\\{[^}]*${cls}[^}]*\\} [1-9]`, "m"));
   // Recovery without a restart.
   expect(r.ackedAfterClear, why).toBeGreaterThan(0);
   expect(
