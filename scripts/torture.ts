@@ -133,18 +133,16 @@ function restartText(r: ScenarioReport): string {
 
 function row(r: ScenarioReport | WitnessReport): string[] {
   if (isWitness(r)) {
+    const behind = r.restartedSize === undefined ? "n/a" : r.maxCosigned - r.restartedSize;
     return [
       r.name,
       `${r.cosigned} cosigned (max size ${r.maxCosigned})`,
-      `${r.cosignedAfterClear} cosigned`,
-      r.restart.ok
-        ? `restarted at size ${r.restartedSize} (${r.maxCosigned - (r.restartedSize ?? 0)} behind)`
-        : "refused",
-      r.forkCosigned
-        ? `FORK COSIGNED (${r.forkAnswer})`
-        : `fork refused (${r.forkAnswer.slice(0, 40)})`,
-      "-",
+      `${r.cosignedAfterClear}`,
+      r.restart.ok ? `ready at size ${r.restartedSize}` : "refused",
+      `${behind} sizes behind`,
+      r.forkCosigned ? `1 (a fork of size ${r.maxCosigned} cosigned)` : "0 (fork refused)",
       formatTally(r.faultAnswers),
+      "-",
       "-",
     ];
   }
@@ -152,13 +150,14 @@ function row(r: ScenarioReport | WitnessReport): string[] {
   return [
     r.name,
     `${r.acknowledged}${r.ackedAfterRestart ? ` + ${r.ackedAfterRestart} after restart` : ""}`,
-    r.ackedAfterClear ? `${r.ackedAfterClear}` : r.resumed ? "yes" : "0",
+    `${r.ackedAfterClear}`,
     restartText(r),
     a === undefined ? "n/a" : `${a.lost}${a.integrity ? ` (+${a.integrity} 500 INTEGRITY)` : ""}`,
     a === undefined
       ? "n/a"
       : `${a.doubleSigned} (forked receipts ${a.forked}, behind ${a.behind}, unprovable ${a.unprovable})`,
     formatTally(r.faultAnswers),
+    formatTally(r.faultReadyz),
     a === undefined ? "n/a" : String(a.unverifiedServed),
   ];
 }
@@ -172,6 +171,7 @@ function printTable(rows: string[][]): void {
     "lost",
     "double-signed sizes",
     "answers during fault",
+    "/readyz during fault",
     "unverified served",
   ];
   const all = [head, ...rows];
