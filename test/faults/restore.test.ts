@@ -39,6 +39,7 @@ describe("an older copy of the data directory restored", () => {
         stateMirror: true,
         before: 40,
         after: 80,
+        restartMs: 8_000,
       });
       expectNoRollback(r, /mirror/i);
     },
@@ -49,7 +50,13 @@ describe("an older copy of the data directory restored", () => {
     "with a witness policy: the witness cosigned more than the copy holds, so the log will not sign",
     [],
     async (work) => {
-      const r = await restoreBackup(work, { restore: "dir", witness: true, before: 40, after: 80 });
+      const r = await restoreBackup(work, {
+        restore: "dir",
+        witness: true,
+        before: 40,
+        after: 80,
+        restartMs: 8_000,
+      });
       expectNoRollback(r, /witness/i);
     },
     60_000,
