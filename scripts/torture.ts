@@ -74,6 +74,23 @@ const scenarios: { name: string; tools: Tool[]; run: Run }[] = [
       ),
   },
   {
+    name: "strace-marker-enospc",
+    tools: ["strace"],
+    run: (w) =>
+      straceInject(
+        w,
+        { syscall: "write", error: "ENOSPC", target: "marker" },
+        {
+          ...RETRY,
+          warmup: 200,
+          failures: 100,
+          afterClear: 1000,
+          clearedMs: 15_000,
+          faultMs: 5_000,
+        },
+      ),
+  },
+  {
     name: "flip-ldb",
     tools: [],
     run: (w) => byteFlip(w, "ldb", { ...RETRY, entries: 1000, flips: 3 }),

@@ -340,10 +340,18 @@ export async function tmpfsEnospc(
 
 export async function straceInject(
   work: string,
-  fault: { syscall: "write" | "fdatasync"; error: "ENOSPC" | "EIO" },
+  fault: {
+    syscall: "write" | "fdatasync";
+    error: "ENOSPC" | "EIO";
+    /** The write-ahead log (default), or the rollback marker DATA/checkpoint (and its temp file). */
+    target?: "wal" | "marker";
+  },
   o: LoadFaultOptions = {},
 ): Promise<ScenarioReport> {
-  const r = newReport(`strace ${fault.syscall} ${fault.error} on the WAL, kill -9`);
+  const target = fault.target ?? "wal";
+  const r = newReport(
+    `strace ${fault.syscall} ${fault.error} on ${target === "wal" ? "the WAL" : "DATA/checkpoint"}, kill -9`,
+  );
   const dir = logDir(join(work, "data"));
   const s = await startOrThrow(serveArgs(dir.data));
   const w = new Workload({ url: s.url, token: dir.token(), logKey: dir.logKey(), tag: "strace" });
@@ -355,10 +363,15 @@ export async function straceInject(
       w,
       o,
       async () => {
-        const paths = walPathsAhead(join(dir.data, "db"));
+        const pid = s.proc.child.pid!;
+        const marker = join(dir.data, "checkpoint");
+        const paths =
+          target === "wal"
+            ? walPathsAhead(join(dir.data, "db"))
+            : [marker, `${marker}.tmp-${pid}`, `${marker}.tmp`];
         strace = await StraceInjector.attach(
-          s.proc.child.pid!,
-          { ...fault, paths },
+          pid,
+          { syscall: fault.syscall, error: fault.error, paths },
           join(work, "strace.txt"),
         );
       },

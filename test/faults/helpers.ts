@@ -53,7 +53,7 @@ export function summary(r: ScenarioReport): string {
   const tally = (t: ReadonlyMap<string, number>) => JSON.stringify(Object.fromEntries(t));
   const { notes: auditNotes, ...audit } = r.audit ?? { notes: [] };
   return [
-    `${r.name}: acknowledged ${r.acknowledged}, after the fault cleared ${r.ackedAfterClear}, after restart ${r.ackedAfterRestart}`,
+    `${r.name}: acknowledged ${r.acknowledged}, after the fault cleared ${r.ackedAfterClear}, after restart ${r.ackedAfterRestart}; system calls failed by strace ${r.injected}`,
     `during the fault: ${tally(r.faultAnswers)}; /readyz ${tally(r.faultReadyz)}; after: ${tally(r.clearedReadyz)}`,
     `details: ${JSON.stringify(r.details)}`,
     `restart: ready ${r.restart.ready}, exit ${r.restart.exitCode}; audit ${JSON.stringify(audit)}`,

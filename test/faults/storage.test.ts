@@ -1,7 +1,8 @@
 /**
  * Issue 10, fail-stop on storage errors, with real faults against the real `vellum serve`
  * (bin/vellum.js over dist/; `npm run build` first): a 5 MiB tmpfs filled to ENOSPC under load,
- * and `strace -e inject=` failing LevelDB's write-ahead log (write → ENOSPC, fdatasync → EIO).
+ * and `strace -e inject=` failing LevelDB's write-ahead log (write → ENOSPC, fdatasync → EIO) or
+ * the rollback marker DATA/checkpoint (write → ENOSPC).
  * While the fault is on, every failed submission is a 503 naming the failure class, /readyz is
  * 503, the server's log names the cause and /metrics counts it by class; once it clears, the same process acknowledges again
  * (the driver reopens the database; no restart). Then kill -9 and a restart: every acknowledged
@@ -75,6 +76,24 @@ describe("storage faults under load, then kill -9", () => {
       const r = await straceInject(work, { syscall: "fdatasync", error: "EIO" }, SMALL);
       expect(r.injected, summary(r)).toBeGreaterThan(0);
       expectFailStop(r, "EIO");
+      expectNothingLost(r);
+    },
+    90_000,
+  );
+
+  faultIt(
+    "write → ENOSPC on the rollback marker DATA/checkpoint (strace): stops acknowledging too",
+    ["strace"],
+    async (work) => {
+      const r = await straceInject(
+        work,
+        { syscall: "write", error: "ENOSPC", target: "marker" },
+        SMALL,
+      );
+      // A marker that cannot be updated is a storage failure like any other: with it stale, a
+      // later restart could not tell a rolled-back database from a current one.
+      expect(r.injected, summary(r)).toBeGreaterThan(0);
+      expectFailStop(r, "ENOSPC");
       expectNothingLost(r);
     },
     90_000,
