@@ -612,10 +612,26 @@ export interface WitnessReport {
   notes: string[];
 }
 
+type WitnessOptions = { warmup?: number; failures?: number; afterClear?: number; faultMs?: number };
+
 export async function witnessEnospc(
   work: string,
   mode: "tmpfs" | "strace",
-  o: { warmup?: number; failures?: number; afterClear?: number; faultMs?: number } = {},
+  o: WitnessOptions = {},
+): Promise<WitnessReport> {
+  const fs = mode === "tmpfs" ? Tmpfs.mount(join(work, "mnt"), 5 * MiB) : undefined;
+  try {
+    return await witnessRun(work, mode, o, fs);
+  } finally {
+    fs?.unmount();
+  }
+}
+
+async function witnessRun(
+  work: string,
+  mode: "tmpfs" | "strace",
+  o: WitnessOptions,
+  fs: Tmpfs | undefined,
 ): Promise<WitnessReport> {
   const r: WitnessReport = {
     name: `witness ${mode === "tmpfs" ? "tmpfs ENOSPC" : "strace write ENOSPC"}, kill -9, fork`,
@@ -634,7 +650,6 @@ export async function witnessEnospc(
   };
   const origin = "witness.fault.test/log";
   const signer = new CheckpointSigner(origin, sha256(new TextEncoder().encode(work)));
-  const fs = mode === "tmpfs" ? Tmpfs.mount(join(work, "mnt"), 5 * MiB) : undefined;
   const data = join(fs?.dir ?? work, "witness");
   const args = [
     "witness",
@@ -759,7 +774,6 @@ export async function witnessEnospc(
     r.honestAfterRestart = status === 200;
   } finally {
     await w.proc.kill();
-    fs?.unmount();
   }
   return r;
 }
