@@ -292,6 +292,10 @@ async function throughFault(
     await off();
     w.phase = "cleared";
     await waitFor(() => w.acks("cleared") >= (o.afterClear ?? 100), o.clearedMs ?? 10_000);
+    // Acknowledging again can take less than one /readyz sample: give it a few.
+    const ready = () =>
+      [...(w.readyz.get("cleared")?.keys() ?? [])].some((k) => k.startsWith("200"));
+    if (w.acks("cleared") > 0) await waitFor(ready, 3000);
     const metrics = await fetch(`${url}/metrics`).catch(() => undefined);
     r.metrics = (await metrics?.text()) ?? "";
   } finally {
