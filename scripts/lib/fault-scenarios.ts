@@ -598,7 +598,7 @@ export interface WitnessReport {
   readonly name: string;
   /** Checkpoints the witness cosigned (200) before the kill. */
   cosigned: number;
-  /** The largest size it cosigned before the kill. */
+  /** The largest size it cosigned before the kill (what it must come back with, at least). */
   maxCosigned: number;
   /** Cosigned after the fault cleared, same process. */
   cosignedAfterClear: number;
@@ -689,7 +689,7 @@ async function witnessRun(
     const a = await post(url, honest, old, size);
     if (a.status === 200) {
       old = size;
-      r.maxCosigned = size;
+      if (phase !== "restarted") r.maxCosigned = size;
       cosignedIn.set(phase, (cosignedIn.get(phase) ?? 0) + 1);
     } else if (a.status === 409) {
       old = Number(a.text.trim()); // the size it holds: the honest log's next proof starts there
