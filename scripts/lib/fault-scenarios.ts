@@ -488,7 +488,11 @@ export async function restoreBackup(work: string, o: RestoreOptions): Promise<Sc
       witness = w.witness;
       extra.push("--witness-policy", w.policy, "--witness-timeout-ms", "1000");
     }
-    if (o.stateMirror) extra.push("--state-mirror", join(work, "mirror"));
+    if (o.stateMirror) {
+      // An existing directory on storage that is not restored with the data directory.
+      mkdirSync(join(work, "mirror"), { mode: 0o700 });
+      extra.push("--state-mirror", join(work, "mirror"));
+    }
     const acked = new Map<number, Ack>();
     const load = async (tag: string, n: number) => {
       const s = await startOrThrow(serveArgs(dir.data, extra));
