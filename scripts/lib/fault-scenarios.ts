@@ -765,6 +765,10 @@ async function witnessRun(
     // that came back behind can check the proof and cosigns the fork.
     const held = r.restartedSize;
     const forkSize = r.maxCosigned;
+    if (forkSize === 0) {
+      r.notes.push("nothing was cosigned: no fork to offer");
+      return r;
+    }
     const shared = Math.min(held, forkSize - 1);
     const fork = new HashTree([
       ...honest.leaves.slice(0, shared),
