@@ -2,11 +2,11 @@
  * Issue 10, fail-stop on storage errors, with real faults against the real `vellum serve`
  * (bin/vellum.js over dist/; `npm run build` first): a 5 MiB tmpfs filled to ENOSPC under load,
  * and `strace -e inject=` failing LevelDB's write-ahead log (write → ENOSPC, fdatasync → EIO) or
- * the rollback marker DATA/checkpoint (write → ENOSPC).
- * While the fault is on, every failed submission is a 503 naming the failure class, /readyz is
- * 503, the server's log names the cause and /metrics counts it by class; once it clears, the same process acknowledges again
- * (the driver reopens the database; no restart). Then kill -9 and a restart: every acknowledged
- * entry is there with its bytes, and no size has two signed roots (scripts/lib/fault-audit.ts).
+ * the rollback marker DATA/checkpoint (write → ENOSPC). While the fault is on, every failed
+ * submission is a 503 naming the failure class, /readyz is 503, the server's log names the cause
+ * and /metrics counts it by class; once it clears, the same process acknowledges again (the
+ * driver reopens the database; no restart). Then kill -9 and a restart: every acknowledged entry
+ * is there with its bytes, and no size has two signed roots (scripts/lib/fault-audit.ts).
  *
  * Needs root (mount, ptrace) and strace: skipped without them, except under CI=true.
  */
