@@ -1,97 +1,15 @@
 /**
  * Real `vellum` processes for end-to-end tests: start one (`serve`, `witness`, …) on a port the OS
- * picks, wait until it prints its URL and answers, and make sure none outlives the tests.
+ * picks, wait until it prints its URL and answers (scripts/lib/vellum-process.ts), and make sure
+ * none outlives the tests of a file.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { afterAll } from "vitest";
-import { REPO_ROOT, VELLUM_BIN } from "./cli.js";
+import { killAllVellum } from "../../scripts/lib/vellum-process.js";
 
-export interface VellumProcess {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** stdout and stderr as they arrived. */
-  output(): string;
-  stdout(): string;
-  stderr(): string;
-  /** SIGTERM, then wait for the exit. */
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGKILL, then wait for the exit. */
-  kill(): Promise<unknown>;
-}
+export {
+  spawnVellum,
+  startVellum,
+  type VellumProcess,
+} from "../../scripts/lib/vellum-process.js";
 
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const c of children) c.kill("SIGKILL");
-});
-
-/** Spawns `vellum <args>` without waiting for anything; `exited` settles when it ends. */
-export function spawnVellum(args: string[]): Omit<VellumProcess, "url"> {
-  const child = spawn(process.execPath, [VELLUM_BIN, ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  let out = "";
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => {
-    out += s;
-    stdout += s;
-  });
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => {
-    out += s;
-    stderr += s;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return {
-    child,
-    exited,
-    output: () => out,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    stop: () => {
-      child.kill("SIGTERM");
-      return exited;
-    },
-    kill: () => {
-      child.kill("SIGKILL");
-      return exited;
-    },
-  };
-}
-
-/**
- * Starts `vellum <args>` (add `--port 0`) and resolves once it has printed
- * "serving on http://127.0.0.1:PORT" and `readyPath` answers 200.
- */
-export async function startVellum(
-  args: string[],
-  readyPath = "/healthz",
-  timeoutMs = 20_000,
-): Promise<VellumProcess> {
-  const p = spawnVellum(args);
-  let done = false;
-  void p.exited.then(() => {
-    done = true;
-  });
-  const deadline = Date.now() + timeoutMs;
-  const URL_RE = /serving on (http:\/\/127\.0\.0\.1:\d+)/;
-  let url: string | undefined;
-  while (
-    url === undefined ||
-    (await fetch(`${url}${readyPath}`).catch(() => undefined))?.status !== 200
-  ) {
-    if (done) throw new Error(`vellum ${args[0]} exited at start:\n${p.output()}`);
-    if (Date.now() > deadline) throw new Error(`vellum ${args[0]} did not start:\n${p.output()}`);
-    url ??= URL_RE.exec(p.stdout())?.[1];
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return { ...p, url };
-}
+afterAll(() => killAllVellum());
