@@ -18,7 +18,13 @@ export function operationRoutes(ctx: RouteContext): Hono<Env> {
   app.get("/healthz", (c) => json(c, { status: "ok" }));
   app.get("/readyz", (c) => {
     const ready = log.status === "open";
-    return c.body(JSON.stringify({ status: ready ? "ready" : log.status }), ready ? 200 : 503, {
+    // While the start-up rollback check waits (or after it failed), say what for.
+    const check = log.startCheck;
+    const reason = !ready && check !== undefined && check.state !== "passed" ? check.detail : null;
+    const body = ready
+      ? { status: "ready" }
+      : { status: log.status, ...(reason ? { reason } : {}) };
+    return c.body(JSON.stringify(body), ready ? 200 : 503, {
       "Content-Type": "application/json",
     });
   });
