@@ -144,14 +144,13 @@ export class RollbackCheck {
   }
 
   /**
-   * Rounds until the check passes (resolves true), fails (rejects STATE_MISMATCH) or is
-   * cancelled (resolves false), pausing `retryMs`, doubled each time up to `maxRetryMs`.
+   * After a first `round()` that did not pass: more rounds until the check passes (resolves
+   * true), fails (rejects STATE_MISMATCH) or is cancelled (resolves false), pausing `retryMs`
+   * before the first, doubled each time up to `maxRetryMs`.
    */
   async untilPassed(): Promise<boolean> {
     let pause = this.#retryMs;
     for (;;) {
-      if (this.#cancelled) return false;
-      if (await this.round()) return true;
       this.#nextRoundMs = pause;
       this.#report();
       await new Promise<void>((resolve) => {
@@ -163,6 +162,8 @@ export class RollbackCheck {
       });
       this.#wake = undefined;
       this.#nextRoundMs = null;
+      if (this.#cancelled) return false;
+      if (await this.round()) return true;
       pause = Math.min(pause * 2, this.#maxRetryMs);
     }
   }
