@@ -5,7 +5,8 @@
  *   DATA/log.key         the signing key (Go sumdb/note signer format; name = origin), mode 0600
  *   DATA/log.vkey        the verifier key, one line, what integrators and witnesses need
  *   DATA/checkpoint      the last published checkpoint, kept OUTSIDE the database so a database
- *                        restored from an older backup is caught at start (rollback guard)
+ *                        restored from an older backup is caught at start (rollback guard;
+ *                        written and read with the state mirror's copy by marker.ts)
  *   DATA/db/             LevelDB; one namespace per log hosted here
  *
  * The key file is created with O_EXCL and mode 0600 and never logged.
