@@ -230,9 +230,34 @@ describe("with witnesses", () => {
       await until("ready", async () => (await fetch(`${log.url}/readyz`)).status === 200);
       expect(log.stdout()).toMatch(/rollback check passed/);
       expect((await submit(log, data, "after the witnesses came back")).witnessed).toBe(true);
+      await until("every witness at 10", async () =>
+        (await witnessedSizes()).every((n) => n === 10),
+      );
     } finally {
       await log.stop();
     }
+  });
+
+  it("a witness that answers late and proves the storage behind stops the log (exit 1)", {
+    timeout: 60_000,
+  }, async () => {
+    for (let i = 0; i < 3; i++) {
+      await witnesses[i]!.stop();
+      witnesses[i] = undefined;
+    }
+    copyDir(data, newest);
+    copyDir(backup, data); // size 3; the witnesses cosigned 10
+    const log = await startLog("/healthz");
+    expect((await (await fetch(`${log.url}/readyz`)).json()) as object).toMatchObject({
+      status: "checking",
+    });
+    witnesses[1] = await startWitness(1);
+    const { code } = await log.exited;
+    expect(code, log.output()).toBe(1);
+    expect(log.stderr()).toMatch(/witness w1 .* cosigned size 10 .* storage holds only 3 entries/);
+    expect(await storedCheckpoints(data)).toEqual(await storedCheckpoints(backup));
+    for (const i of [0, 2]) witnesses[i] = await startWitness(i);
+    copyDir(newest, data);
   });
 });
 
