@@ -86,6 +86,28 @@ describe("rollback check at start", () => {
     await again.log.close();
   });
 
+  it("passes when witnesses lag the storage (a size signed but not witnessed), advancing them", async () => {
+    const { open, witnesses, witnessed } = await setUp("lagging");
+    const { log, db } = await open(undefined, { receiptWaitMs: 200 });
+    expect((await log.submit(payloadOf(1))).witnessed).toBe(true);
+    await witnesses[0]!.stop();
+    await witnesses[1]!.stop();
+    expect((await log.submit(payloadOf(2))).witnessed).toBe(false);
+    await log.close();
+    await witnesses[0]!.restart();
+    await witnesses[1]!.restart();
+    const before = await witnessed();
+    expect(before.slice(0, 2)).toEqual([1, 1]);
+    const again = await open(db.simulateRestart());
+    expect(again.log.status).toBe("open");
+    // The witnesses at 1 were sent the proof from 1 to 2 and cosigned size 2.
+    expect((await witnessed()).slice(0, 2)).toEqual([2, 2]);
+    expect(again.log.startCheck!.witnesses[0]!.answer).toMatch(
+      /consistent \(it had cosigned size 1\)/,
+    );
+    await again.log.close();
+  });
+
   it("refuses a restored older backup, naming the witness and sizes, and signs nothing", async () => {
     const { open, witnessed } = await setUp("backup");
     const { log, db } = await open();
