@@ -169,11 +169,10 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   stop = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
-    console.log(
-      code === 0
-        ? `vellum: ${signal}: draining and signing a final checkpoint`
-        : `vellum: ${signal}: stopping`,
-    );
+    // Only an open log signs a final checkpoint (not one still checking with its witnesses).
+    const final =
+      code === 0 && log.status === "open" ? "draining and signing a final checkpoint" : "stopping";
+    console.log(`vellum: ${signal}: ${final}`);
     await new Promise<void>((done) => server.close(() => done()));
     await log.close();
     await marker.flush();
