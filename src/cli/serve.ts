@@ -143,6 +143,10 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     },
   });
   opened = true;
+  // Both markers hold the stored checkpoint from the start (a new mirror, or a DATA/checkpoint
+  // that lagged behind the database when the last run ended). Only once open: then it covers the
+  // whole stored tree, which contains every marker's checkpoint, so no marker goes backwards.
+  if (log.status === "open") marker.update(log.checkpoint);
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
   metrics.gauge("vellum_queue_entries", "Entries waiting to be sequenced.", () => log.queueLength);
   const app = createApp({ log, tokens, publicReads: opts.public === true, metrics });

@@ -298,6 +298,19 @@ describe("without witnesses, with --state-mirror", () => {
     copyDir(data, unguarded);
     const silent = await startVellum(["serve", "--port", "0", "--data", unguarded], "/readyz");
     await silent.stop();
+    // Adding a mirror to an existing log: it is written at start, before any new entry.
+    const later = join(dir, "later-mirror");
+    mkdirSync(later);
+    const guarded = await startVellum(
+      ["serve", "--port", "0", "--data", unguarded, "--state-mirror", later],
+      "/readyz",
+    );
+    expect(guarded.stdout()).toMatch(/later-mirror\/checkpoint does not exist yet/);
+    await until("the new mirror written", async () => existsSync(join(later, "checkpoint")));
+    await guarded.stop();
+    expect(readFileSync(join(later, "checkpoint"), "utf8")).toBe(
+      readFileSync(join(unguarded, "checkpoint"), "utf8"),
+    );
   });
 
   it("refuses a deleted DATA/checkpoint while the mirror holds one", {
