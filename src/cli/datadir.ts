@@ -41,8 +41,6 @@ export interface LogFiles {
   readonly seed: Uint8Array;
   readonly verifierKey: string;
   readonly dbPath: string;
-  /** The remembered last published checkpoint, if any. */
-  readonly lastPublished: string | undefined;
   readonly created: boolean;
 }
 
@@ -149,7 +147,6 @@ export function openDataDir(dir: string, options: { origin?: string } = {}): Log
     seed: key.seed,
     verifierKey: key.verifierKey,
     dbPath: join(dir, "db"),
-    lastPublished: readIfExists(join(dir, "checkpoint")),
     created: key.created,
   };
 }
