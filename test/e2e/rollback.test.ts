@@ -38,7 +38,8 @@ function freePort(): Promise<number> {
 
 async function until(what: string, predicate: () => Promise<boolean>, ms = 20_000) {
   const deadline = Date.now() + ms;
-  while (!(await predicate())) {
+  // A failed poll (a process not up yet, a kept-alive connection closed under us) counts as no.
+  while (!(await predicate().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -102,7 +103,9 @@ describe("with witnesses", () => {
   const witnessedSizes = async () =>
     Promise.all(
       ports.map(async (port) => {
-        const res = await fetch(`http://127.0.0.1:${port}/v1/witness`);
+        const res = await fetch(`http://127.0.0.1:${port}/v1/witness`, {
+          headers: { Connection: "close" },
+        });
         const body = (await res.json()) as { logs: { origin: string; size: number | null }[] };
         return body.logs.find((l) => l.origin === ORIGIN)?.size ?? null;
       }),
