@@ -5,7 +5,8 @@
  *   DATA/log.key         the signing key (Go sumdb/note signer format; name = origin), mode 0600
  *   DATA/log.vkey        the verifier key, one line, what integrators and witnesses need
  *   DATA/checkpoint      the last published checkpoint, kept OUTSIDE the database so a database
- *                        restored from an older backup is caught at start (rollback guard)
+ *                        restored from an older backup is caught at start (rollback guard;
+ *                        written and read with the state mirror's copy by marker.ts)
  *   DATA/db/             LevelDB; one namespace per log hosted here
  *
  * The key file is created with O_EXCL and mode 0600 and never logged. The directory is mode
@@ -44,8 +45,6 @@ export interface LogFiles {
   readonly seed: Uint8Array;
   readonly verifierKey: string;
   readonly dbPath: string;
-  /** The remembered last published checkpoint, if any. */
-  readonly lastPublished: string | undefined;
   readonly created: boolean;
 }
 
@@ -168,7 +167,6 @@ export function openDataDir(dir: string, options: { origin?: string } = {}): Log
     seed: key.seed,
     verifierKey: key.verifierKey,
     dbPath: join(dir, "db"),
-    lastPublished: readIfExists(join(dir, "checkpoint")),
     created: key.created,
   };
 }

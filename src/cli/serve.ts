@@ -10,14 +10,14 @@ import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import { parsePolicy } from "../core/policy.js";
 import { Log } from "../log/log.js";
-import type { SignedCheckpoint } from "../log/signer.js";
+import type { RollbackCheckStatus } from "../log/rollback-check.js";
 import { WitnessCollector } from "../log/witnessing.js";
-import { writeFileDurablyAsync } from "../platform/durable-file.js";
 import { createApp } from "../server/app.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { openDataDir, restrictMode } from "./datadir.js";
+import { CheckpointMarker, readMarkers } from "./marker.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -38,6 +38,7 @@ export interface ServeOptions {
   bundleCacheMb?: string;
   bodyBudgetMb?: string;
   allowClockBehind?: boolean;
+  stateMirror?: string;
 }
 
 function int(
@@ -52,39 +53,6 @@ function int(
     throw new Error(`${what} must be an integer from ${min} to ${max}, got "${value}"`);
   }
   return n;
-}
-
-/**
- * Remembers the last signed checkpoint outside the database, at most once a second, with
- * asynchronous I/O (a synchronous fsync here stalled every request while it ran).
- */
-function checkpointMarker(dir: string) {
-  const path = join(dir, "checkpoint");
-  let pending: SignedCheckpoint | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let writing: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> => {
-    timer = undefined;
-    const cp = pending;
-    pending = undefined;
-    if (cp === undefined) return writing;
-    writing = writing
-      .then(() => writeFileDurablyAsync(path, cp.note))
-      .catch((e) => {
-        console.error(`vellum: could not update ${path}: ${(e as Error).message}`);
-      });
-    return writing;
-  };
-  return {
-    update(cp: SignedCheckpoint) {
-      pending = cp;
-      timer ??= setTimeout(() => void flush(), 1000);
-    },
-    flush(): Promise<void> {
-      if (timer !== undefined) clearTimeout(timer);
-      return flush();
-    },
-  };
 }
 
 /**
@@ -111,6 +79,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const dataDir = resolve(opts.data);
   const port = int(opts.port, "--port", 0, 65535)!;
   const files = openDataDir(dataDir, opts.origin === undefined ? {} : { origin: opts.origin });
+  const markers = readMarkers(dataDir, opts.stateMirror);
+  for (const notice of markers.notices) console.log(`vellum: ${notice}`);
   const db = await openLevelDatabase(files.dbPath);
   const tokens = await TokenStore.open(db.namespace("tokens"));
   // A token file others can read (copied in, or its mode changed): made private, with a warning.
@@ -139,7 +109,26 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     );
   }
   const metrics = new Metrics();
-  const marker = checkpointMarker(dataDir);
+  // A marker that falls behind no longer guards against a rollback: the log stops acknowledging
+  // entries (fail-stop, as for a failed write) until every marker holds its checkpoint again.
+  let log: Log | undefined;
+  let markerCaughtUp: (() => void) | undefined;
+  const marker = new CheckpointMarker(markers.paths, {
+    onFailure: (e) => {
+      console.error(
+        `vellum: ${e.message}; the rollback marker is behind the log until this succeeds (retrying)`,
+      );
+      if (markerCaughtUp === undefined && log !== undefined) {
+        const caughtUp = new Promise<void>((resolve) => (markerCaughtUp = resolve));
+        log.fail(e, () => caughtUp);
+      }
+    },
+    onRecovered: () => {
+      console.log("vellum: the rollback marker is up to date again");
+      markerCaughtUp?.();
+      markerCaughtUp = undefined;
+    },
+  });
   const batchMaxEntries = int(opts.batchMaxEntries, "--batch-max-entries", 1, 100_000);
   const batchMaxAgeMs = int(opts.batchMaxAgeMs, "--batch-max-age-ms", 0, 10_000);
   const interval = int(opts.checkpointInterval, "--checkpoint-interval", 1, 86_400);
@@ -151,6 +140,22 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   // Request bodies being read or handled, all requests together; at least one largest batch.
   const bodyBudgetMb = int(opts.bodyBudgetMb, "--body-budget-mb", 16, 65_536) ?? 64;
   let witnesses: WitnessCollector | undefined;
+  let opened = false;
+  let stop: ((signal: string, code?: number) => Promise<void>) | undefined;
+  let failedAfterOpen = false;
+  const startCheck = (s: RollbackCheckStatus) => {
+    if (s.state === "passed") {
+      console.log(`vellum: rollback check passed: ${s.detail}`);
+    } else if (s.state === "checking") {
+      const next = s.nextRoundMs === null ? "" : `; asking again in ${s.nextRoundMs / 1000} s`;
+      console.error(`vellum: ${s.detail}${next}`);
+    } else if (opened) {
+      // Proven behind after start (a witness that answered late): stop, as at start.
+      console.error(`vellum: ${s.detail}`);
+      failedAfterOpen = true;
+      void stop?.("the rollback check failed", 1);
+    } // before Log.open returned, its rejection says it (and the process exits 1)
+  };
   if (opts.witnessPolicy !== undefined) {
     const policy = parsePolicy(readFileSync(opts.witnessPolicy));
     const timeoutMs = int(opts.witnessTimeoutMs, "--witness-timeout-ms", 1, 60_000);
@@ -160,12 +165,14 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     );
   }
   const metricHooks = logMetricHooks(metrics);
-  const log = await Log.open({
+  log = await Log.open({
     ...(witnesses === undefined ? {} : { witnesses }),
     origin: files.origin,
     seed: files.seed,
     kv: db.namespace("log"),
-    ...(files.lastPublished === undefined ? {} : { lastPublished: files.lastPublished }),
+    ...(markers.lastPublished === undefined ? {} : { lastPublished: markers.lastPublished }),
+    remembered: markers.remembered,
+    onStartCheck: startCheck,
     ...(batchMaxEntries === undefined ? {} : { batchMaxEntries }),
     ...(batchMaxAgeMs === undefined ? {} : { batchMaxAgeMs }),
     ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
@@ -187,6 +194,11 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     onRecovered: (ms) =>
       console.log(`vellum: storage recovered after ${Math.round(ms)} ms; acknowledging again`),
   });
+  opened = true;
+  // Both markers hold the stored checkpoint from the start (a new mirror, or a DATA/checkpoint
+  // that lagged behind the database when the last run ended). Only once open: then it covers the
+  // whole stored tree, which contains every marker's checkpoint, so no marker goes backwards.
+  if (log.status === "open") marker.update(log.checkpoint);
   warnIfClockBehind(log.checkpoint.time);
   metrics.gauge(
     "vellum_storage_failed",
@@ -222,19 +234,23 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   });
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
-    console.log(`vellum: ${signal}: draining and signing a final checkpoint`);
+    // Only an open log signs a final checkpoint (not one still checking with its witnesses).
+    const final =
+      code === 0 && log.status === "open" ? "draining and signing a final checkpoint" : "stopping";
+    console.log(`vellum: ${signal}: ${final}`);
     await new Promise<void>((done) => server.close(() => done()));
     await log.close();
     await marker.flush();
     await db.close();
     console.log(`vellum: stopped at size ${log.size}`);
-    process.exit(0);
+    process.exit(code);
   };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+  if (failedAfterOpen) void stop("the rollback check failed", 1);
+  process.on("SIGINT", () => void stop?.("SIGINT"));
+  process.on("SIGTERM", () => void stop?.("SIGTERM"));
 }
 
 export function registerServe(program: Command): void {
@@ -276,6 +292,11 @@ export function registerServe(program: Command): void {
       "C2SP tlog-policy file: witnesses (with URLs) and the quorum a checkpoint needs before it is published",
     )
     .option("--witness-timeout-ms <ms>", "how long to wait for each witness (default 2000)")
+    .option(
+      "--state-mirror <dir>",
+      "an existing directory outside --data where a second copy of the rollback marker is kept (env VELLUM_STATE_MIRROR)",
+      process.env.VELLUM_STATE_MIRROR,
+    )
     .option(
       "--cache-mb <mib>",
       "memory for cached tree tiles, used by proofs (env VELLUM_CACHE_MB; default 128)",

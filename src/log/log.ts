@@ -48,6 +48,7 @@ import {
 } from "./layout.js";
 import { LruCache } from "./lru.js";
 import { Receipt } from "./receipt.js";
+import { RollbackCheck, type RollbackCheckStatus } from "./rollback-check.js";
 import { CheckpointSigner, type SignedCheckpoint } from "./signer.js";
 import { decodeState, encodeState } from "./state.js";
 import { Tree } from "./tree.js";
@@ -76,6 +77,11 @@ export interface LogConfig {
    * If the storage is behind it, the data was rolled back (e.g. restored from an old backup).
    */
   readonly lastPublished?: string;
+  /**
+   * More checkpoints remembered outside storage, each checked like `lastPublished`: the state
+   * mirror (`serve --state-mirror DIR`). `where` names it in messages.
+   */
+  readonly remembered?: readonly { readonly where: string; readonly note: string }[];
   /** Called after each checkpoint is durably stored (e.g. to update DATA/checkpoint). */
   readonly onCheckpoint?: (checkpoint: SignedCheckpoint) => void;
   /** Complete strata kept in memory (16 KiB each). */
@@ -100,8 +106,13 @@ export interface LogConfig {
   readonly witnesses?: WitnessCollector;
   /** How long a submitter waits for a witnessed checkpoint before getting a log-signed one. */
   readonly receiptWaitMs?: number;
-  /** Pause between attempts when the quorum is not met. */
+  /** Pause between attempts when the quorum is not met (and the first pause of the start check). */
   readonly witnessRetryMs?: number;
+  /**
+   * With witnesses: the start-up rollback check's progress (src/log/rollback-check.ts), after
+   * each round of questions and when it passes or fails (then the log is `failed`).
+   */
+  readonly onStartCheck?: (status: RollbackCheckStatus) => void;
   /** Called after each batch is durably stored and signed (for metrics). */
   readonly onBatch?: (batch: BatchStats) => void;
   /**
@@ -260,7 +271,8 @@ function follow(p: Pending, f: (receipt: Receipt | undefined, error: unknown) =>
   p.followers.push(f);
 }
 
-type Status = "open" | "recovering" | "failed" | "closing" | "closed";
+/** `checking`: opened with witnesses, signing nothing until they confirm (rollback-check.ts). */
+type Status = "checking" | "open" | "recovering" | "failed" | "closing" | "closed";
 
 /** A Map key for a hash (native base64: this runs for every submission). */
 const hex = base64;
@@ -298,6 +310,7 @@ export class Log {
   /** The log-signed note #published was cosigned from. */
   #witnessedFrom: string | undefined;
   #witnessing: Promise<void> | undefined;
+  #startCheck: RollbackCheck | undefined;
   readonly #publishWaiters = new Set<() => void>();
 
   readonly #queue: Pending[] = [];
@@ -331,17 +344,57 @@ export class Log {
     };
   }
 
-  /** Opens (or creates) the log, after the start-up guards in `#load` pass. */
+  /**
+   * Opens (or creates) the log, after the start-up guards in `#load` pass. With witnesses, it
+   * first asks them what they cosigned (RollbackCheck): rejects with STATE_MISMATCH if one proves
+   * storage behind; if too few answer, resolves with the log `checking` (signing nothing,
+   * accepting no entries) while it asks again in the background.
+   */
   static async open(config: LogConfig): Promise<Log> {
     const log = new Log(config);
-    await log.#load();
-    await log.#findPublished();
-    log.#status = "open";
-    if (log.#opt.checkpointIntervalMs > 0) {
-      log.#resignTimer = setInterval(() => log.#resignIfIdle(), log.#opt.checkpointIntervalMs);
-      log.#resignTimer.unref();
+    const witnesses = config.witnesses;
+    await log.#load(witnesses === undefined);
+    if (witnesses !== undefined) {
+      const check = new RollbackCheck(
+        witnesses,
+        config.origin,
+        { note: log.#latest.note, size: log.#latest.checkpoint.size },
+        (from, to) => log.#tree.consistencyProof(from, to),
+        {
+          retryMs: config.witnessRetryMs ?? 1000,
+          ...(config.onStartCheck === undefined ? {} : { onRound: config.onStartCheck }),
+        },
+      );
+      log.#startCheck = check;
+      if (!(await check.round())) {
+        log.#status = "checking";
+        void check
+          .untilPassed()
+          .then((passed) => (passed && log.#status === "checking" ? log.#begin() : undefined))
+          .catch((e) => {
+            if (log.#status !== "checking") return;
+            log.#status = "failed";
+            log.#failure = e;
+          });
+        return log;
+      }
     }
+    await log.#begin();
     return log;
+  }
+
+  /** Once the start-up checks passed: signs what storage holds beyond its checkpoint, serves. */
+  async #begin(): Promise<void> {
+    // Entries written durably but never covered by a checkpoint (a crash between steps 2 and 4).
+    if (this.#tree.size > this.#latest.checkpoint.size) {
+      await this.#publish(this.#tree.size, this.#tree.root());
+    }
+    await this.#findPublished();
+    this.#status = "open";
+    if (this.#opt.checkpointIntervalMs > 0) {
+      this.#resignTimer = setInterval(() => this.#resignIfIdle(), this.#opt.checkpointIntervalMs);
+      this.#resignTimer.unref();
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -349,15 +402,22 @@ export class Log {
 
   /**
    * Loads the tree and latest checkpoint from storage and refuses (STATE_MISMATCH) when they,
-   * the key, the clock or the externally remembered checkpoint disagree. Never repairs.
+   * the key, the clock or the externally remembered checkpoints disagree. Never repairs.
+   * `signUncovered` false leaves entries stored beyond the latest checkpoint unsigned (open()
+   * signs them once the witnesses' rollback check passed).
    */
-  async #load(): Promise<void> {
+  async #load(signUncovered = true): Promise<void> {
     const kv = this.#kv;
     const [stateBytes, [latestEntry]] = await Promise.all([
       kv.get(STATE_KEY),
       kv.range({ ...CHECKPOINT_RANGE, reverse: true, limit: 1 }),
     ]);
-    const external = this.#config.lastPublished;
+    const external = [
+      ...(this.#config.lastPublished === undefined
+        ? []
+        : [{ where: "DATA/checkpoint", note: this.#config.lastPublished }]),
+      ...(this.#config.remembered ?? []),
+    ];
 
     if (stateBytes === undefined) {
       const [anything] = await kv.range({
@@ -368,10 +428,10 @@ export class Log {
       if (latestEntry !== undefined || anything !== undefined) {
         throw new VellumError("STATE_MISMATCH", "storage holds log data but no tree state");
       }
-      if (external !== undefined) {
+      if (external.length > 0) {
         throw new VellumError(
           "STATE_MISMATCH",
-          "storage is empty but this log has published checkpoints before (DATA/checkpoint): the data is missing",
+          `storage is empty but this log has published checkpoints before (${external.map((e) => e.where).join(", ")}): the data is missing`,
         );
       }
       this.#tree = await Tree.load(kv, 0, [], this.#treeOptions());
@@ -398,19 +458,19 @@ export class Log {
       // A reload after a failure: storage must still hold everything this process released.
       await this.#checkCovers(tree, this.#latest, "the last checkpoint this log released");
     }
-    if (external !== undefined) {
+    for (const { where, note } of external) {
       let remembered: SignedCheckpoint;
       try {
-        remembered = this.signer.open(external);
+        remembered = this.signer.open(note);
       } catch (e) {
         throw new VellumError(
           "STATE_MISMATCH",
-          `DATA/checkpoint is not a checkpoint of this log: ${(e as Error).message}`,
+          `${where} is not a checkpoint of this log: ${(e as Error).message}`,
         );
       }
       // The tree must still hold what was published (a rollback loses entries); a checkpoint
       // record that was lost while its entries were stored is simply signed again below.
-      await this.#checkCovers(tree, remembered, "the last published checkpoint (DATA/checkpoint)");
+      await this.#checkCovers(tree, remembered, `the last published checkpoint (${where})`);
     }
     const nowSeconds = Math.floor(this.#clock() / 1000);
     if (nowSeconds < latest.time && this.#config.allowClockBehind !== true) {
@@ -432,7 +492,9 @@ export class Log {
     this.#ids = new IdGenerator(this.#clock, lastId);
     this.#latest = latest;
     // Entries written durably but never covered by a checkpoint (a crash between steps 2 and 4).
-    if (state.size > latest.checkpoint.size) await this.#publish(tree.size, tree.root());
+    if (signUncovered && state.size > latest.checkpoint.size) {
+      await this.#publish(tree.size, tree.root());
+    }
   }
 
   /** Refuses a tree that does not contain `cp` (too small, or another root at that size). */
@@ -798,6 +860,13 @@ export class Log {
   #checkAccepting(): void {
     if (this.#status === "open" || this.#status === "recovering") return;
     if (this.#status === "failed") throw this.#failure!;
+    if (this.#status === "checking") {
+      throw new VellumError(
+        "UNAVAILABLE",
+        `the log is starting: ${this.#startCheck!.status().detail}`,
+        { retryAfterMs: 5000 },
+      );
+    }
     throw new VellumError("UNAVAILABLE", `the log is ${this.#status}; it accepts no entries`);
   }
 
@@ -1082,6 +1151,7 @@ export class Log {
     if (this.#status === "closed" || this.#status === "closing") return;
     const wasOpen = this.#status === "open";
     this.#status = "closing";
+    this.#startCheck?.cancel();
     if (this.#flushTimer !== undefined) {
       clearTimeout(this.#flushTimer as ReturnType<typeof setTimeout>);
       clearImmediate(this.#flushTimer as ReturnType<typeof setImmediate>);
@@ -1124,6 +1194,11 @@ export class Log {
 
   get status(): Status {
     return this.#status;
+  }
+
+  /** With witnesses: the start-up rollback check (what it waits for, or why it failed). */
+  get startCheck(): RollbackCheckStatus | undefined {
+    return this.#startCheck?.status();
   }
 
   get queueLength(): number {

@@ -7,6 +7,9 @@
  * (one retry with it); each request has a timeout, so a slow or dead witness costs at most that.
  * Cosignature lines are kept only if they verify with the witness's key from the policy; the
  * merged note meets the quorum or the caller does not publish it.
+ *
+ * `probe` asks one witness, through the same add-checkpoint call, what it last cosigned for the
+ * log (the start-up rollback check, src/log/rollback-check.ts).
  */
 import { base64Encode, parseDecimal } from "../core/bytes.js";
 import type { NoteVerifier } from "../core/keys.js";
@@ -32,6 +35,24 @@ export interface CosignResult {
 }
 
 export type ProofFor = (from: number, to: number) => Promise<Uint8Array[]>;
+
+/**
+ * What a witness's answer to `probe` proves about the log's stored tree (latest checkpoint of
+ * size S) against what that witness cosigned (size W):
+ * - `consistent`: it cosigned this checkpoint (W = S with the same root, or W < S and the
+ *   consistency proof from W verified), so storage holds everything it ever cosigned;
+ * - `ahead`: W > S, so storage lost entries the witness saw (a rollback);
+ * - `conflict`: another root at W = S, or no valid proof from W < S: storage holds another tree
+ *   than the one the witness cosigned (a rollback followed by new entries, or a fork);
+ * - `unanswered`: nothing proven either way (unreachable, timeout, not trusting this log's key).
+ */
+export type ProbeAnswer =
+  | { readonly kind: "consistent" | "ahead"; readonly witnessSize: number }
+  | { readonly kind: "conflict"; readonly witnessSize: number; readonly reason: string }
+  | { readonly kind: "unanswered"; readonly reason: string };
+
+/** One add-checkpoint exchange: a 409's size, or the status and body text. */
+type Exchange = { readonly size: number } | { readonly status: number; readonly text: string };
 
 interface Member {
   readonly name: string;
@@ -113,6 +134,67 @@ export class WitnessCollector {
     });
   }
 
+  /**
+   * Asks witness `name` what it cosigned for this log by offering it `note` (the latest stored
+   * checkpoint, of `size`) with old = `size` and no proof: the witness either cosigns that same
+   * checkpoint again (same size, same root) or answers 409 with its size. A smaller size is
+   * followed up with the consistency proof from it (a normal cosigning step, which advances the
+   * witness to `size`). Nothing new is signed by the log for this.
+   */
+  async probe(name: string, note: string, size: number, proofFor: ProofFor): Promise<ProbeAnswer> {
+    const m = this.#members.find((w) => w.name === name);
+    if (m === undefined) throw new Error(`no witness "${name}" in the policy`);
+    if (m.url === undefined) return { kind: "unanswered", reason: "no URL in the policy" };
+    try {
+      let old = size;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const proof = old === size || old === 0 ? [] : await proofFor(old, size);
+        const answer = await this.#exchange(m.url, old, proof, note);
+        if ("size" in answer) {
+          m.known = answer.size;
+          if (answer.size > size) {
+            m.lastError = `the witness has size ${answer.size}, beyond the log's ${size}`;
+            return { kind: "ahead", witnessSize: answer.size };
+          }
+          if (answer.size === old) {
+            // A 409 that repeats `old` is the witness's "same size, another root" (its fork check).
+            m.lastError = `the witness cosigned another root for size ${old}`;
+            return {
+              kind: "conflict",
+              witnessSize: old,
+              reason: `it cosigned another root for size ${old}`,
+            };
+          }
+          old = answer.size;
+          continue;
+        }
+        if (answer.status === 422 && old > 0 && old < size) {
+          m.lastError = `HTTP 422: ${answer.text.trim().slice(0, 200)}`;
+          return {
+            kind: "conflict",
+            witnessSize: old,
+            reason: `this storage's tree does not extend the size-${old} tree it cosigned (${answer.text.trim().slice(0, 200)})`,
+          };
+        }
+        if (answer.status !== 200) {
+          m.lastError = `HTTP ${answer.status}: ${answer.text.trim().slice(0, 200)}`;
+          return { kind: "unanswered", reason: m.lastError };
+        }
+        if (this.#verifiedLines(m, note, answer.text) === undefined) {
+          m.lastError = "the answer holds no valid cosignature from this witness's key";
+          return { kind: "unanswered", reason: m.lastError };
+        }
+        this.#cosigned(m, size);
+        return { kind: "consistent", witnessSize: old };
+      }
+      m.lastError = "the witness's size kept changing";
+      return { kind: "unanswered", reason: m.lastError };
+    } catch (e) {
+      m.lastError = this.#failure(e);
+      return { kind: "unanswered", reason: m.lastError };
+    }
+  }
+
   async #ask(
     m: Member,
     note: string,
@@ -124,50 +206,66 @@ export class WitnessCollector {
       for (let attempt = 0; attempt < 2; attempt++) {
         const old = m.known <= size ? m.known : 0;
         const proof = old === 0 ? [] : await proofFor(old, size);
-        const body = `old ${old}\n${proof.map((h) => `${base64Encode(h)}\n`).join("")}\n${note}`;
-        const res = await fetch(`${m.url.replace(/\/$/, "")}/add-checkpoint`, {
-          method: "POST",
-          body,
-          signal: AbortSignal.timeout(this.#timeoutMs),
-        });
-        const text = await res.text();
-        if (
-          res.status === 409 &&
-          (res.headers.get("Content-Type") ?? "").startsWith("text/x.tlog.size")
-        ) {
-          const theirs = parseDecimal(text.trim(), "witness size");
-          if (theirs > size) {
-            m.lastError = `the witness has size ${theirs}, beyond this checkpoint's ${size}`;
-            m.known = theirs;
+        const answer = await this.#exchange(m.url, old, proof, note);
+        if ("size" in answer) {
+          if (answer.size > size) {
+            m.lastError = `the witness has size ${answer.size}, beyond this checkpoint's ${size}`;
+            m.known = answer.size;
             return undefined;
           }
-          m.known = theirs;
+          m.known = answer.size;
           continue;
         }
-        if (res.status !== 200) {
-          m.lastError = `HTTP ${res.status}: ${text.trim().slice(0, 200)}`;
+        if (answer.status !== 200) {
+          m.lastError = `HTTP ${answer.status}: ${answer.text.trim().slice(0, 200)}`;
           return undefined;
         }
-        const valid = this.#verifiedLines(m, note, text);
+        const valid = this.#verifiedLines(m, note, answer.text);
         if (valid === undefined) {
           m.lastError = "the answer holds no valid cosignature from this witness's key";
           return undefined;
         }
-        m.known = size;
-        m.cosigned = size;
-        m.lastError = null;
-        m.lastSuccess = Date.now();
+        this.#cosigned(m, size);
         return valid;
       }
       m.lastError = "the witness's size kept changing";
       return undefined;
     } catch (e) {
-      m.lastError =
-        (e as Error).name === "TimeoutError"
-          ? `no answer within ${this.#timeoutMs} ms`
-          : (e as Error).message;
+      m.lastError = this.#failure(e);
       return undefined;
     }
+  }
+
+  /** One POST /add-checkpoint, with the request timeout. */
+  async #exchange(url: string, old: number, proof: Uint8Array[], note: string): Promise<Exchange> {
+    const body = `old ${old}\n${proof.map((h) => `${base64Encode(h)}\n`).join("")}\n${note}`;
+    const res = await fetch(`${url.replace(/\/$/, "")}/add-checkpoint`, {
+      method: "POST",
+      body,
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+    const text = await res.text();
+    if (
+      res.status === 409 &&
+      (res.headers.get("Content-Type") ?? "").startsWith("text/x.tlog.size")
+    ) {
+      return { size: parseDecimal(text.trim(), "witness size") };
+    }
+    return { status: res.status, text };
+  }
+
+  #cosigned(m: Member, size: number): void {
+    m.known = size;
+    m.cosigned = size;
+    m.lastError = null;
+    m.lastSuccess = Date.now();
+  }
+
+  #failure(e: unknown): string {
+    if ((e as Error).name === "TimeoutError") return `no answer within ${this.#timeoutMs} ms`;
+    // fetch says only "fetch failed"; the cause says why (ECONNREFUSED, ENOTFOUND, …).
+    const code = (e as { cause?: { code?: unknown } }).cause?.code;
+    return typeof code === "string" ? `${(e as Error).message} (${code})` : (e as Error).message;
   }
 
   /** The answer's signature lines that verify with the witness's key (others are dropped). */

@@ -2,7 +2,7 @@
  * One log and three witness processes on 127.0.0.1, quorum 2 of 3, all real `vellum` processes:
  * the log keeps publishing with one witness dead, stops publishing new checkpoints with two dead
  * (while still storing entries), and catches up when they return; a forked log (same key,
- * different history) is refused by every witness, which keeps the evidence.
+ * different history) cannot start with the witness policy, and every witness keeps the evidence.
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -13,7 +13,7 @@ import { openCheckpoint } from "../../src/core/checkpoint.js";
 import { verifierFromKey } from "../../src/core/keys.js";
 import { parsePolicy, verifyQuorum } from "../../src/core/policy.js";
 import { runVellum } from "../helpers/cli.js";
-import { startVellum, type VellumProcess } from "../helpers/processes.js";
+import { spawnVellum, startVellum, type VellumProcess } from "../helpers/processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vellum-witnesses-"));
 const ORIGIN = "e2e.test/log";
@@ -156,39 +156,48 @@ describe("witnessed log, end to end", () => {
     verifyQuorum(policy, (await published()).note);
   });
 
-  it("a forked log with the same key is refused by every witness, which keeps evidence", {
+  it("a forked log with the same key cannot start, and every witness keeps evidence", {
     timeout: 60_000,
   }, async () => {
     const forkData = join(dir, "fork");
     mkdirSync(forkData, { mode: 0o700 });
     cpSync(join(dir, "log", "log.key"), join(forkData, "log.key"));
-    const fork = await startWitnessedLog(forkData);
+    // With the witnesses, its empty storage is behind what they cosigned: it refuses to start.
+    const refused = spawnVellum([
+      "serve",
+      ...["--data", forkData, "--port", "0"],
+      ...["--witness-policy", policyFile, "--witness-timeout-ms", "500"],
+    ]);
+    expect((await refused.exited).code, refused.output()).toBe(1);
+    expect(refused.stderr()).toMatch(/storage is behind what this log's witnesses cosigned/);
+    // Grown without them past what they cosigned, it is refused again: its tree does not extend
+    // the one they cosigned, and each keeps the conflicting checkpoint as evidence.
+    const fork = await startVellum(["serve", "--data", forkData, "--port", "0"], "/readyz");
     try {
       const forkToken = readFileSync(join(forkData, "admin.token"), "utf8").trim();
-      const answers = await Promise.all(
-        Array.from({ length: 8 }, (_, i) =>
-          fetch(`${fork.url}/v1/entries`, {
-            method: "POST",
-            body: `forged ${i}`,
-            headers: { Authorization: `Bearer ${forkToken}` },
-          }),
-        ),
-      );
-      for (const res of answers) {
-        expect(res.status).toBe(201);
-        expect(((await res.json()) as { witnessed: boolean }).witnessed).toBe(false);
-      }
-      expect((await fetch(`${fork.url}/checkpoint`)).status).toBe(503);
-      for (const w of witnesses) {
-        await until("evidence at every witness", async () => {
-          const { evidence } = (await (await fetch(`${w!.url}/v1/evidence`)).json()) as {
-            evidence: { origin: string }[];
-          };
-          return evidence.some((e) => e.origin === ORIGIN);
+      for (let i = 0; i < 8; i++) {
+        const res = await fetch(`${fork.url}/v1/entries`, {
+          method: "POST",
+          body: `forged ${i}`,
+          headers: { Authorization: `Bearer ${forkToken}` },
         });
+        expect(res.status).toBe(201);
       }
     } finally {
       await fork.stop();
+    }
+    const again = spawnVellum([
+      "serve",
+      ...["--data", forkData, "--port", "0"],
+      ...["--witness-policy", policyFile, "--witness-timeout-ms", "500"],
+    ]);
+    expect((await again.exited).code, again.output()).toBe(1);
+    expect(again.stderr()).toMatch(/does not extend the size-\d+ tree it cosigned/);
+    for (const w of witnesses) {
+      const { evidence } = (await (await fetch(`${w!.url}/v1/evidence`)).json()) as {
+        evidence: { origin: string }[];
+      };
+      expect(evidence.some((e) => e.origin === ORIGIN)).toBe(true);
     }
   });
 });

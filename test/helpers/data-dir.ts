@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { openDataDir } from "../../src/cli/datadir.js";
+import { readMarkers } from "../../src/cli/marker.js";
 import { Log, type LogConfig } from "../../src/log/log.js";
 import { writeFileDurably } from "../../src/platform/durable-file.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
@@ -18,13 +19,14 @@ export async function openDataLog(
   config: Partial<LogConfig> = {},
 ): Promise<{ log: Log; db: Database; close: () => Promise<void> }> {
   const files = openDataDir(dir, { origin: DATA_ORIGIN });
+  const { lastPublished } = readMarkers(dir);
   const db = await openLevelDatabase(files.dbPath);
   const log = await Log.open({
     origin: files.origin,
     seed: files.seed,
     kv: db.namespace("log"),
     checkpointIntervalMs: 0,
-    ...(files.lastPublished === undefined ? {} : { lastPublished: files.lastPublished }),
+    ...(lastPublished === undefined ? {} : { lastPublished }),
     onCheckpoint: (cp) => writeFileDurably(join(dir, "checkpoint"), cp.note),
     ...config,
   });

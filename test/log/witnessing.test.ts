@@ -2,8 +2,8 @@
  * A log that publishes only witnessed checkpoints, against three real witness HTTP servers on
  * 127.0.0.1 (quorum 2 of 3): it keeps publishing with one witness down, stops publishing new
  * checkpoints with two down (receipts then come back log-signed only, after a bounded wait), and
- * catches up when they return. A forked log with the same key is refused by every witness,
- * which keeps the evidence.
+ * catches up when they return. A forked log with the same key is refused at its start, and by
+ * every witness, which keeps the evidence.
  */
 import { describe, expect, it } from "vitest";
 import { verifierFromKey } from "../../src/core/keys.js";
@@ -78,21 +78,26 @@ describe("witnessed publishing", () => {
     expect(again.witnessed).toBe(true);
     verifyTlogProof(await again.tlogProof(), again.leafHash, logKey, { policy });
 
-    // A fork: same key, different history. Every witness refuses it and keeps evidence.
-    const fork = await openMemoryLog(undefined, {
+    // A fork: same key, different history. It cannot start with the witnesses (its empty
+    // storage is behind them: src/log/rollback-check.ts); grown without them beyond what they
+    // cosigned, it is still refused, and every witness keeps the evidence.
+    const opening = openMemoryLog(undefined, {
       witnesses: new WitnessCollector(policy, { timeoutMs: 500 }),
-      receiptWaitMs: 500,
-      witnessRetryMs: 100,
     });
+    await expect(opening).rejects.toMatchObject({ code: "STATE_MISMATCH" });
+    const fork = await openMemoryLog();
     for (let i = 0; i < log.size + 2; i++) await fork.log.submit(payloadOf(i, "forked"));
-    expect(fork.log.published).toBeUndefined();
+    await fork.log.close();
+    const reopened = openMemoryLog(fork.db.simulateRestart(), {
+      witnesses: new WitnessCollector(policy, { timeoutMs: 500 }),
+    });
+    await expect(reopened).rejects.toMatchObject({ code: "STATE_MISMATCH" });
     for (const w of witnesses) {
       const evidence = await w.witness.evidence();
       expect(evidence.length, `witness ${w.name}`).toBeGreaterThan(0);
       expect(evidence[0]!.origin).toBe(ORIGIN);
       expect((await w.witness.latest(ORIGIN))!.size).toBeLessThanOrEqual(log.size);
     }
-    await fork.log.close();
     await log.close();
   });
 });

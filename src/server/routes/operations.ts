@@ -18,8 +18,12 @@ export function operationRoutes(ctx: RouteContext): Hono<Env> {
   app.get("/healthz", (c) => json(c, { status: "ok" }));
   app.get("/readyz", (c) => {
     const ready = log.status === "open";
-    // A failed log says why (the failure's class first, e.g. "disk full (ENOSPC): …").
-    const reason = log.failure?.message;
+    // A failed log says why (the failure's class first, e.g. "disk full (ENOSPC): …"); a log
+    // whose start-up rollback check waits (or failed) says what for.
+    const check = log.startCheck;
+    const reason =
+      log.failure?.message ??
+      (!ready && check !== undefined && check.state !== "passed" ? check.detail : undefined);
     const body = ready ? { status: "ready" } : { status: log.status, ...(reason && { reason }) };
     return c.body(JSON.stringify(body), ready ? 200 : 503, { "Content-Type": "application/json" });
   });
