@@ -5,9 +5,12 @@
  * that `VELLUM_URL` and `VELLUM_TOKEN` set once work everywhere.
  *
  *   server: --url, else $VELLUM_URL, else http://127.0.0.1:6962
- *   token:  --token, else --token-file, else $VELLUM_TOKEN, else the data folder's admin.token
+ *   token:  --token, else --token-file, else $VELLUM_TOKEN, else (submit and tokens only, the
+ *           commands of the server's own operator) the data folder's admin.token
  *           ($VELLUM_DATA or ./vellum-data) if there is one, else none
  *
+ * `inspect` and `monitor` never pick up the admin token on their own: they are pointed at other
+ * people's logs, which must not be sent this server's admin secret.
  * Flags win over the environment, the environment over defaults. A token file that was named
  * (flag) must exist and hold a token: a missing one is a usage error naming the path, never a
  * request without a token that the server then refuses with 401. The URL is checked at once
@@ -39,13 +42,22 @@ export interface Connection {
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Adds --url, --token and --token-file, described the same way on every command. */
-export function connectionOptions(cmd: Command, scope: string): Command {
+export function connectionOptions(
+  cmd: Command,
+  scope: string,
+  options: { adminTokenFile?: boolean; urlHelp?: string } = {},
+): Command {
   return cmd
-    .option("--url <url>", `the log server (default: $VELLUM_URL, else ${DEFAULT_URL})`)
+    .option(
+      "--url <url>",
+      `${options.urlHelp ?? "the log server"} (default: $VELLUM_URL, else ${DEFAULT_URL})`,
+    )
     .option("--token <token>", `bearer token with the "${scope}" scope (default: $VELLUM_TOKEN)`)
     .option(
       "--token-file <file>",
-      "file holding the token (default: $VELLUM_TOKEN, else the data folder's admin.token if any)",
+      options.adminTokenFile === true
+        ? "file holding the token (default: $VELLUM_TOKEN, else DATA/admin.token if there is one)"
+        : "file holding the token (default: $VELLUM_TOKEN)",
     );
 }
 
@@ -63,7 +75,11 @@ function readTokenFile(file: string, option: string): string {
 }
 
 /** The server and token a command uses (see the module comment for the order). */
-export function resolveConnection(flags: ConnectionFlags, env: Env = process.env): Connection {
+export function resolveConnection(
+  flags: ConnectionFlags,
+  env: Env = process.env,
+  options: { adminTokenFile?: boolean } = {},
+): Connection {
   const raw = flags.url ?? (env.VELLUM_URL || undefined) ?? DEFAULT_URL;
   let url: string;
   try {
@@ -88,6 +104,7 @@ export function resolveConnection(flags: ConnectionFlags, env: Env = process.env
   }
   const fromEnv = env.VELLUM_TOKEN?.trim();
   if (fromEnv) return { url, token: fromEnv, tokenSource: "VELLUM_TOKEN" };
+  if (options.adminTokenFile !== true) return { url, token: undefined, tokenSource: "none" };
   const file = join(env.VELLUM_DATA || DEFAULT_DATA, "admin.token");
   try {
     const token = readFileSync(file, "utf8").trim();

@@ -231,11 +231,11 @@ function notAReceipt(text: string, file: string): string | undefined {
   const start = text.trimStart();
   if (start.startsWith("{")) {
     return (
-      `${file} is not a receipt: it looks like JSON Lines; for the receipts file ` +
+      `MALFORMED: ${file} is not a receipt: it looks like JSON Lines; for the receipts file ` +
       "`vellum submit --lines` writes, add --lines"
     );
   }
-  return `${file} is not a receipt: a receipt (C2SP tlog-proof) starts with the line "${TLOG_PROOF_HEADER}"`;
+  return `MALFORMED: ${file} is not a receipt: a receipt (C2SP tlog-proof) starts with the line "${TLOG_PROOF_HEADER}"`;
 }
 
 /** A verification failure (exit 1) saying what failed. */
@@ -484,6 +484,7 @@ export function registerPeopleCommands(program: Command): void {
       .command("submit [file]")
       .description("submit an entry (a file, or standard input) and print its receipt"),
     "append",
+    { adminTokenFile: true },
   )
     .option("--idempotency-key <key>", "resubmitting with the same key returns the original entry")
     .option("--out <file>", "write the receipt (C2SP tlog-proof) here instead of standard output")
@@ -521,7 +522,7 @@ export function registerPeopleCommands(program: Command): void {
         },
       ) => {
         if (o.raw === true && o.lines !== true) throw usageError("--raw goes with --lines");
-        const connection = resolveConnection(o);
+        const connection = resolveConnection(o, process.env, { adminTokenFile: true });
         const payload = readInput(file, "the entry");
         if (o.lines !== true) {
           if (payload.length === 0) throw usageError("nothing to submit: the entry is empty");

@@ -1414,7 +1414,7 @@ const PROTECTED: Protected[] = [
     ok: 200,
     make: async (h) => ({
       method: "POST",
-      path: `/v1/tokens/${(await h.tokenStore.create("victim", ["read"])).info.id}/revoke`,
+      path: `/v1/tokens/${(await h.tokenStore.create(`victim ${unique++}`, ["read"])).info.id}/revoke`,
     }),
   },
 ];
