@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import type { Command } from "commander";
-import { checkServerUrl, type SubmitResult, VellumClient } from "../client/http.js";
+import { type SubmitResult, VellumClient } from "../client/http.js";
 import { receiptVerifier, type VerifiedReceipt } from "../client/receipts.js";
 import { base64Encode } from "../core/bytes.js";
 import { openCheckpoint } from "../core/checkpoint.js";
@@ -616,7 +616,7 @@ export function registerPeopleCommands(program: Command): void {
       const connection = resolveConnection(o);
       const key = o.key === undefined ? undefined : readKeyArg(o.key, "--key", SIG_TYPE_ED25519);
       const client = new VellumClient({
-        url: checkServerUrl(connection.url),
+        url: connection.url,
         ...(connection.token === undefined ? {} : { token: connection.token }),
         retries: 1,
       });
