@@ -1066,8 +1066,12 @@ export class Log {
     });
 
     const signed = this.#latest;
-    const answer = (witnessed: boolean) => {
-      const cp = witnessed ? this.#published! : signed;
+    // `published`: a published checkpoint covers the batch (with a witness policy, one that met
+    // its quorum). The receipt says `witnessed` only in that second case: a log without
+    // witnesses publishes what it signs, and nobody else has seen it.
+    const witnessing = this.#config.witnesses !== undefined;
+    const answer = (published: boolean) => {
+      const cp = published ? this.#published! : signed;
       const size = cp.checkpoint.size;
       for (let i = 0; i < b.fresh.length; i++) {
         const { id, timestamp } = b.ids[i]!;
@@ -1081,7 +1085,7 @@ export class Log {
             size,
             false,
             this.#proofs,
-            witnessed,
+            published && witnessing,
           ),
         );
       }
@@ -1338,8 +1342,10 @@ export class Log {
    */
   async #receiptFor(index: number, payloadHash?: Uint8Array): Promise<Receipt> {
     const published = this.#published;
-    const witnessed = published !== undefined && published.checkpoint.size > index;
-    const { checkpoint, note } = witnessed ? published : this.#latest;
+    const covered = published !== undefined && published.checkpoint.size > index;
+    const { checkpoint, note } = covered ? published : this.#latest;
+    // Witnessed only when a witness policy was met, never merely because a checkpoint is public.
+    const witnessed = covered && this.#config.witnesses !== undefined;
     // Decoded once: the receipt needs the raw id, not entry()'s text form.
     const { leaf, leafHash } = await this.#leaf(index);
     const { id, timestamp, payload } = decodeLeaf(leaf);

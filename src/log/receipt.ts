@@ -32,10 +32,11 @@ export class Receipt {
     readonly duplicate: boolean,
     readonly source: ProofSource,
     /**
-     * False when the log has a witness policy and no checkpoint covering this entry met its
-     * quorum in time: the checkpoint is signed by the log only (fetch a witnessed receipt later).
+     * True only when the log has a witness policy and the checkpoint met its quorum. False
+     * without a witness policy (the checkpoint is signed by the log alone), and when no
+     * checkpoint covering this entry met the quorum in time (fetch a witnessed receipt later).
      */
-    readonly witnessed = true,
+    readonly witnessed = false,
   ) {}
 
   get idText(): string {

@@ -126,7 +126,7 @@ export function createApp(options: AppOptions): Hono<Env> {
           throw new HttpProblem(
             "UNAUTHENTICATED",
             header !== undefined
-              ? "the bearer token is not valid (unknown, revoked or malformed)"
+              ? tokens.refusal(m?.[1] ?? "")
               : `this request needs a bearer token with the "${scope}" scope`,
             {
               "WWW-Authenticate": 'Bearer realm="vellum"',

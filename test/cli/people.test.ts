@@ -129,7 +129,7 @@ describe("vellum keygen / inspect / tokens", () => {
       type: 4,
     });
     expect(readFileSync(out, "utf8")).toMatch(/^PRIVATE\+KEY\+witness\.example\/w1\+/);
-    expect(vellum(["keygen", "--name", "bad name"]).code).toBe(1);
+    expect(vellum(["keygen", "--name", "bad name"]).code).toBe(2); // a usage error
   });
 
   it("inspect verifies and shows the checkpoint; tokens create, list and revoke", async () => {

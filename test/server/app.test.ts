@@ -305,7 +305,8 @@ describe("POST /v1/entries/batch", () => {
     expect(rows[42]!.error?.code).toBe("CONFLICT");
     expect(answer.treeSize).toBe(h.log.size);
     expect(answer.checkpoint).toBe(await checkpointText(h.app));
-    expect(answer.witnessed).toBe(true);
+    // No witness policy: nothing was witnessed, and the answer does not claim it.
+    expect(answer.witnessed).toBe(false);
     expect(rows.every((r) => r.receipt === undefined && r.checkpoint === undefined)).toBe(true);
     // Far fewer hashes than 42 separate proofs would carry.
     expect((answer.multiproof as string[]).length).toBeLessThan(2 * Math.log2(h.log.size) + 2);
@@ -1413,7 +1414,7 @@ const PROTECTED: Protected[] = [
     ok: 200,
     make: async (h) => ({
       method: "POST",
-      path: `/v1/tokens/${(await h.tokenStore.create("victim", ["read"])).info.id}/revoke`,
+      path: `/v1/tokens/${(await h.tokenStore.create(`victim ${unique++}`, ["read"])).info.id}/revoke`,
     }),
   },
 ];
