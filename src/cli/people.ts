@@ -103,6 +103,7 @@ async function submitLines(
           index: r.index,
           id: r.id,
           timestamp: r.timestamp,
+          submitter: r.submitter ?? null,
           duplicate: r.duplicate,
           witnessed: r.witnessed,
           receipt: r.receipt,
@@ -134,8 +135,13 @@ function verifyOne(receiptFile: string, o: VerifyOptions): void {
   });
   const cosigned = v.witnesses.length > 0 ? `, cosigned by ${v.witnesses.join(", ")}` : "";
   const entry = v.payloadChecked ? ", for exactly this entry" : "";
+  // The submitter is proven only with the entry (it is part of the rebuilt leaf).
+  const by =
+    v.submitter === undefined
+      ? ""
+      : `, submitted by token ${v.submitter}${v.payloadChecked ? "" : " (unproven without --entry)"}`;
   process.stdout.write(
-    `verified at index ${v.index} in tree of size ${v.treeSize} of ${v.origin}${cosigned}${entry} (id ${v.id}, logged ${new Date(v.timestamp).toISOString()})\n`,
+    `verified at index ${v.index} in tree of size ${v.treeSize} of ${v.origin}${cosigned}${entry} (id ${v.id}, logged ${new Date(v.timestamp).toISOString()}${by})\n`,
   );
 }
 
@@ -257,15 +263,16 @@ export function registerPeopleCommands(program: Command): void {
     .option(
       "--lines",
       "each non-empty line is its own entry (e.g. JSON Lines audit events), sent in batches; " +
-        "prints one JSON object per entry: line, index, id, timestamp, duplicate, receipt",
+        "prints one JSON object per entry: line, index, id, timestamp, submitter, duplicate, receipt",
     )
     .addHelpText(
       "after",
       '\nExamples:\n  echo \'{"user":"alice","action":"login"}\' | npx vellum submit --out login.tlog-proof\n' +
         "  npx vellum submit --lines audit.jsonl --out audit.receipts.jsonl\n" +
         "\nWith --lines, --idempotency-key K gives line n the key K/n, so importing the same file\n" +
-        "again (after an interruption) adds nothing twice. Without it, a line whose bytes are\n" +
-        "already in the log is answered with the original entry (duplicate: true).\n",
+        "again (after an interruption) adds nothing twice. Without a key, every line is a new\n" +
+        "entry, unless the log deduplicates by payload (`serve --dedup payload`): then a line\n" +
+        "whose bytes are already in the log is answered with the original (duplicate: true).\n",
     )
     .action(
       async (
@@ -293,8 +300,9 @@ export function registerPeopleCommands(program: Command): void {
         );
         if (o.out !== undefined) writeFileSync(o.out, r.receipt);
         else process.stdout.write(r.receipt);
+        const by = r.submitter === undefined ? "" : `, submitted by token ${r.submitter}`;
         process.stderr.write(
-          `${r.duplicate ? "already in the log" : "logged"}: index ${r.index}, id ${r.id}, ${new Date(r.timestamp).toISOString()}, tree size ${r.treeSize}${r.witnessed ? "" : " (not yet witnessed)"}\n`,
+          `${r.duplicate ? "already in the log" : "logged"}: index ${r.index}, id ${r.id}, ${new Date(r.timestamp).toISOString()}${by}, tree size ${r.treeSize}${r.witnessed ? "" : " (not yet witnessed)"}\n`,
         );
       },
     );
@@ -353,6 +361,7 @@ export function registerPeopleCommands(program: Command): void {
         checkpointTime: number;
         verifierKey: string;
         status: string;
+        dedup?: string;
         witnesses: { name: string; cosignedSize: number | null; lastError: string | null }[];
       };
       const note = await client.checkpoint();
@@ -368,6 +377,11 @@ export function registerPeopleCommands(program: Command): void {
         `log       ${info.origin} (${info.status})`,
         `size      ${info.treeSize} signed, ${info.publishedSize ?? "none"} published`,
         `signed at ${new Date(info.checkpointTime * 1000).toISOString()}`,
+        ...(info.dedup === undefined
+          ? []
+          : [
+              `dedup     by ${info.dedup === "key" ? "idempotency key only" : "payload and idempotency key"}`,
+            ]),
         `checkpoint ${verified}`,
         ...info.witnesses.map(
           (w) =>

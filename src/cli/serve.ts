@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import { parsePolicy } from "../core/policy.js";
+import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { SignedCheckpoint } from "../log/signer.js";
 import { WitnessCollector } from "../log/witnessing.js";
@@ -36,6 +37,7 @@ export interface ServeOptions {
   witnessPolicy?: string;
   witnessTimeoutMs?: string;
   cacheMb?: string;
+  dedup?: string;
 }
 
 function int(
@@ -88,6 +90,7 @@ function checkpointMarker(dir: string) {
 export async function runServe(opts: ServeOptions): Promise<void> {
   const dataDir = resolve(opts.data);
   const port = int(opts.port, "--port", 0, 65535)!;
+  const dedup = opts.dedup === undefined ? undefined : parseDedup(opts.dedup, "--dedup");
   const files = openDataDir(dataDir, opts.origin === undefined ? {} : { origin: opts.origin });
   const db = await openLevelDatabase(files.dbPath);
   const tokens = await TokenStore.open(db.namespace("tokens"));
@@ -140,6 +143,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(batchMaxEntries === undefined ? {} : { batchMaxEntries }),
     ...(batchMaxAgeMs === undefined ? {} : { batchMaxAgeMs }),
     ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
+    ...(dedup === undefined ? {} : { dedup }),
+    onDedupChange: (message) => console.log(`vellum: ${message}`),
     cachedTiles: Math.floor((cacheMb * 1024) / 16),
     onCheckpoint: (cp) => marker.update(cp),
     onBatch: (b) => {
@@ -174,6 +179,11 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     );
     console.log(
       `vellum: data in ${dataDir}; verifier key (also in log.vkey): ${files.verifierKey}`,
+    );
+    console.log(
+      log.dedup === "key"
+        ? "vellum: deduplicating by idempotency key only: identical payloads are distinct entries"
+        : "vellum: deduplicating by payload: a payload already in the log returns the original entry",
     );
   });
   // Slow or stalled uploads are cut off rather than holding a connection forever.
@@ -241,6 +251,11 @@ export function registerServe(program: Command): void {
       "C2SP tlog-policy file: witnesses (with URLs) and the quorum a checkpoint needs before it is published",
     )
     .option("--witness-timeout-ms <ms>", "how long to wait for each witness (default 2000)")
+    .option(
+      "--dedup <rule>",
+      'what makes a resubmission the same entry: "key" (only the same Idempotency-Key; the default for new logs) or "payload" (also identical bytes). Stored with the log; a log from before this setting keeps "payload"; "payload" to "key" is allowed once, never back (env VELLUM_DEDUP)',
+      process.env.VELLUM_DEDUP,
+    )
     .option(
       "--cache-mb <mib>",
       "memory for cached tree tiles, used by proofs (env VELLUM_CACHE_MB; default 128)",
