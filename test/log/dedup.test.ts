@@ -93,7 +93,7 @@ describe("dedup by idempotency key (the default for new logs)", () => {
     expect(outcomes).toEqual([0, "CONFLICT"]);
     expect(await codeOfAsync(log.submit(payloadOf(3), { idempotencyKey: "k" }))).toBe("CONFLICT");
     const each = await log.submitEach([{ payload: payloadOf(4), idempotencyKey: "k" }]);
-    expect(((each[0] as { error: { code: string } }).error ?? {}).code).toBe("CONFLICT");
+    expect((each[0] as { error?: { code: string } }).error?.code).toBe("CONFLICT");
     expect(log.size).toBe(1);
     await log.close();
     const { log: again } = await openMemoryLog(db.simulateRestart());
