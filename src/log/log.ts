@@ -12,10 +12,12 @@
  *   4. only then release the checkpoint and answer the submitters, with receipts against it.
  * Fail-stop (spec/storage.md, "Storage failures"): a failed write fails its batch's submitters
  * (resubmitting with the same idempotency key is safe: dedup returns the original if it did
- * land), and the log acknowledges
- * nothing more until the store has been recovered (reopened) and the tree reloaded from it and
- * checked against the last checkpoint released; it retries that with back-off, and stops for
- * good when what storage holds contradicts what was released. Reads only see released sizes.
+ * land), and the log acknowledges nothing more until the store has been recovered (reopened) and
+ * the tree reloaded from it and checked against the last checkpoint released; it retries that
+ * with back-off, and stops for good when what storage holds contradicts what was released. Reads
+ * only see released sizes.
+ * Dedup (step 1) follows the log's stored rule (dedup.ts): by idempotency key only, or also by
+ * payload; the in-flight dedup in #enqueue and the storage dedup in #prepare apply the same one.
  */
 import { bytesEqual } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
