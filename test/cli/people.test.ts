@@ -154,6 +154,7 @@ describe("vellum keygen / inspect / tokens", () => {
     const i = vellum(["inspect", "--key", join(data, "log.vkey")]);
     expect(i.code, i.stderr).toBe(0);
     expect(i.stdout).toMatch(/checkpoint verified with/);
+    expect(i.stdout).toMatch(/^dedup {5}by idempotency key only$/m);
     const made = vellum(["tokens", "create", "--name", "ingest", "--scopes", "append"]);
     expect(made.code, made.stderr).toBe(0);
     const secret = made.stdout.trim();
