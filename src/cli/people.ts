@@ -174,6 +174,7 @@ async function submitLines(
           index: r.index,
           id: r.id,
           timestamp: r.timestamp,
+          submitter: r.submitter ?? null,
           duplicate: r.duplicate,
           witnessed: r.witnessed,
           receipt: r.receipt,
@@ -197,6 +198,7 @@ const resultJson = (r: SubmitResult) => ({
   index: r.index,
   id: r.id,
   timestamp: r.timestamp,
+  submitter: r.submitter ?? null,
   leafHash: base64Encode(r.leafHash),
   treeSize: r.treeSize,
   duplicate: r.duplicate,
@@ -272,8 +274,13 @@ function verifyOne(receiptFile: string, o: VerifyOptions): void {
   }
   const cosigned = v.witnesses.length > 0 ? `, cosigned by ${v.witnesses.join(", ")}` : "";
   const entry = v.payloadChecked ? ", for exactly this entry" : "";
+  // The submitter is proven only with the entry (it is part of the rebuilt leaf).
+  const by =
+    v.submitter === undefined
+      ? ""
+      : `, submitted by token ${v.submitter}${v.payloadChecked ? "" : " (unproven without --entry)"}`;
   process.stdout.write(
-    `verified at index ${v.index} in tree of size ${v.treeSize} of ${v.origin}${cosigned}${entry} (id ${v.id}, logged ${new Date(v.timestamp).toISOString()})\n`,
+    `verified at index ${v.index} in tree of size ${v.treeSize} of ${v.origin}${cosigned}${entry} (id ${v.id}, logged ${new Date(v.timestamp).toISOString()}${by})\n`,
   );
 }
 
@@ -492,12 +499,12 @@ export function registerPeopleCommands(program: Command): void {
       "--lines",
       "JSON Lines: each line that is not blank is its own entry, sent in batches; every line " +
         "must be JSON (checked before anything is sent); prints one JSON object per entry: " +
-        "line, index, id, timestamp, duplicate, witnessed, receipt",
+        "line, index, id, timestamp, submitter, duplicate, witnessed, receipt",
     )
     .option("--raw", "with --lines: log each line's bytes as they are, JSON or not")
     .option(
       "--json",
-      "print the answer as one JSON document (index, id, timestamp, leafHash, treeSize, duplicate, witnessed, checkpoint, receipt); with --lines, the summary on standard error is JSON",
+      "print the answer as one JSON document (index, id, timestamp, submitter, leafHash, treeSize, duplicate, witnessed, checkpoint, receipt); with --lines, the summary on standard error is JSON",
     )
     .addHelpText(
       "after",
@@ -505,9 +512,11 @@ export function registerPeopleCommands(program: Command): void {
         "  npx vellum submit --lines audit.jsonl --out audit.receipts.jsonl\n" +
         `\nAn entry holds at most ${MAX_PAYLOAD_SIZE} bytes; a larger one is refused before anything is sent.\n` +
         "With --lines, --idempotency-key K gives line n the key K/n, so importing the same file\n" +
-        "again (after an interruption) adds nothing twice. Blank lines are skipped (their line\n" +
-        "numbers still count). Without --raw, a line that is not JSON stops the import before\n" +
-        "anything is logged.\n" +
+        "again (after an interruption) adds nothing twice. Without a key, every line is a new\n" +
+        "entry, unless the log deduplicates by payload (`serve --dedup payload`): then a line\n" +
+        "whose bytes are already in the log is answered with the original (duplicate: true).\n" +
+        "Blank lines are skipped (their line numbers still count). Without --raw, a line that is\n" +
+        "not JSON stops the import before anything is logged.\n" +
         exitCodesHelp([0, 2, 4]),
     )
     .action(
@@ -548,8 +557,9 @@ export function registerPeopleCommands(program: Command): void {
           if (o.out !== undefined) writeFileSync(o.out, r.receipt);
           if (o.json === true) printJson(resultJson(r));
           else if (o.out === undefined) process.stdout.write(r.receipt);
+          const by = r.submitter === undefined ? "" : `, submitted by token ${r.submitter}`;
           process.stderr.write(
-            `${r.duplicate ? "already in the log" : "logged"}: index ${r.index}, id ${r.id}, ${new Date(r.timestamp).toISOString()}, tree size ${r.treeSize}${r.witnessed ? ", witnessed" : ""}\n`,
+            `${r.duplicate ? "already in the log" : "logged"}: index ${r.index}, id ${r.id}, ${new Date(r.timestamp).toISOString()}${by}, tree size ${r.treeSize}${r.witnessed ? ", witnessed" : ""}\n`,
           );
         } catch (e) {
           throw explainUnauthenticated(e, connection);
@@ -627,6 +637,7 @@ export function registerPeopleCommands(program: Command): void {
         checkpointTime: number;
         verifierKey: string;
         status: string;
+        dedup?: string;
         witnesses: { name: string; cosignedSize: number | null; lastError: string | null }[];
       };
       let note: string;
@@ -670,6 +681,11 @@ export function registerPeopleCommands(program: Command): void {
         `log       ${info.origin} (${info.status})`,
         `size      ${info.treeSize} signed, ${info.publishedSize ?? "none"} published`,
         `signed at ${new Date(info.checkpointTime * 1000).toISOString()}`,
+        ...(info.dedup === undefined
+          ? []
+          : [
+              `dedup     by ${info.dedup === "key" ? "idempotency key only" : "payload and idempotency key"}`,
+            ]),
         `checkpoint ${verified}`,
         ...info.witnesses.map(
           (w) =>

@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import { parsePolicy } from "../core/policy.js";
+import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { RollbackCheckStatus } from "../log/rollback-check.js";
 import { WitnessCollector } from "../log/witnessing.js";
@@ -39,6 +40,7 @@ export interface ServeOptions {
   bodyBudgetMb?: string;
   allowClockBehind?: boolean;
   stateMirror?: string;
+  dedup?: string;
 }
 
 function int(
@@ -78,6 +80,7 @@ function warnIfClockBehind(lastCheckpointTime: number): void {
 export async function runServe(opts: ServeOptions): Promise<void> {
   const dataDir = resolve(opts.data);
   const port = int(opts.port, "--port", 0, 65535)!;
+  const dedup = opts.dedup === undefined ? undefined : parseDedup(opts.dedup, "--dedup");
   const files = openDataDir(dataDir, opts.origin === undefined ? {} : { origin: opts.origin });
   const markers = readMarkers(dataDir, opts.stateMirror);
   for (const notice of markers.notices) console.log(`vellum: ${notice}`);
@@ -176,6 +179,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(batchMaxEntries === undefined ? {} : { batchMaxEntries }),
     ...(batchMaxAgeMs === undefined ? {} : { batchMaxAgeMs }),
     ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
+    ...(dedup === undefined ? {} : { dedup }),
+    onDedupChange: (message) => console.log(`vellum: ${message}`),
     cachedTiles: Math.floor((cacheMb * 1024) / 16),
     bundleCacheBytes: bundleCacheMb * 1024 * 1024,
     allowClockBehind: opts.allowClockBehind === true,
@@ -230,6 +235,11 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     );
     console.log(
       `vellum: data in ${dataDir}; verifier key (also in log.vkey): ${files.verifierKey}`,
+    );
+    console.log(
+      log.dedup === "key"
+        ? "vellum: deduplicating by idempotency key only: identical payloads are distinct entries"
+        : "vellum: deduplicating by payload: a payload already in the log returns the original entry",
     );
   });
 
@@ -296,6 +306,11 @@ export function registerServe(program: Command): void {
       "--state-mirror <dir>",
       "an existing directory outside --data where a second copy of the rollback marker is kept (env VELLUM_STATE_MIRROR)",
       process.env.VELLUM_STATE_MIRROR,
+    )
+    .option(
+      "--dedup <rule>",
+      'what makes a resubmission the same entry: "key" (only the same Idempotency-Key; the default for new logs) or "payload" (also identical bytes). Stored with the log; a log from before this setting keeps "payload"; "payload" to "key" is allowed once, never back (env VELLUM_DEDUP)',
+      process.env.VELLUM_DEDUP,
     )
     .option(
       "--cache-mb <mib>",

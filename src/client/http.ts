@@ -35,6 +35,11 @@ export interface SubmitResult {
   readonly index: number;
   readonly id: string;
   readonly timestamp: number;
+  /**
+   * Who submitted the entry: the id of the token that did (committed to in the leaf, and in the
+   * receipt's extra). Undefined for entries logged without one (version-1 leaves).
+   */
+  readonly submitter: string | undefined;
   readonly leafHash: Uint8Array;
   readonly treeSize: number;
   /** The signed checkpoint (note text) the receipt proves inclusion in. */
@@ -60,6 +65,8 @@ export interface EntryRecord {
   readonly index: number;
   readonly id: string;
   readonly timestamp: number;
+  /** Who submitted it (the token id), undefined for version-1 leaves. */
+  readonly submitter: string | undefined;
   readonly leafHash: Uint8Array;
   readonly payload: Uint8Array;
 }
@@ -149,11 +156,16 @@ export function checkServerUrl(url: unknown): string {
   return (url as string).replace(/\/+$/, "");
 }
 
+/** The `submitter` member of an answer (a string, or null for a version-1 entry). */
+const submitterOf = (j: Record<string, unknown>) =>
+  typeof j.submitter === "string" ? j.submitter : undefined;
+
 function toResult(j: Record<string, unknown>): SubmitResult {
   return {
     index: j.index as number,
     id: j.id as string,
     timestamp: j.timestamp as number,
+    submitter: submitterOf(j),
     leafHash: base64Decode(j.leafHash as string, "leafHash"),
     treeSize: j.treeSize as number,
     checkpoint: j.checkpoint as string,
@@ -213,11 +225,13 @@ export function resultsFromMultiproof(
     const index = r.index as number;
     const id = r.id as string;
     const timestamp = r.timestamp as number;
+    const submitter = submitterOf(r);
     const hash = leafHash.get(index)!;
     return {
       index,
       id,
       timestamp,
+      submitter,
       leafHash: hash,
       treeSize,
       checkpoint,
@@ -225,7 +239,7 @@ export function resultsFromMultiproof(
         index,
         proof: proofOf.get(index)!,
         checkpoint,
-        extra: encodeLeafFields({ id: parseUuid(id), timestamp, leafHash: hash }),
+        extra: encodeLeafFields({ id: parseUuid(id), timestamp, submitter, leafHash: hash }),
       }),
       duplicate: r.duplicate as boolean,
       witnessed: answer.witnessed === true,
@@ -314,7 +328,8 @@ export class VellumClient {
   /**
    * Submits many entries in batch requests (BATCH_CHUNK at a time, in parallel); results come back
    * in order. An entry the log refused rejects the whole call with its error; entries before it
-   * may be stored: resubmitting is safe, duplicates return the originals.
+   * may be stored: resubmitting is safe for entries with idempotency keys (the log returns the
+   * originals); without keys (and without payload dedup) a resubmitted entry is logged again.
    */
   async submitBatch(
     items: readonly SubmitItem[],
@@ -364,6 +379,7 @@ export class VellumClient {
       index: j.index as number,
       id: j.id as string,
       timestamp: j.timestamp as number,
+      submitter: submitterOf(j),
       leafHash: base64Decode(j.leafHash as string, "leafHash"),
       payload: base64Decode(j.payload as string, "payload"),
     };

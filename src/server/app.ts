@@ -136,6 +136,7 @@ export function createApp(options: AppOptions): Hono<Env> {
         if (!info.scopes.includes(scope)) {
           throw new HttpProblem("FORBIDDEN", `this token lacks the "${scope}" scope`);
         }
+        c.set("token", info);
       }
       await next();
     };

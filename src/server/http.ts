@@ -14,9 +14,13 @@ import type { BodyBudget } from "./body-budget.js";
 import { type JsonShape, parseJsonBody } from "./json-body.js";
 import type { Metrics } from "./metrics.js";
 import { HttpProblem } from "./problem.js";
-import type { Scope, TokenStore } from "./tokens.js";
+import type { Scope, TokenInfo, TokenStore } from "./tokens.js";
 
-export type Env = Record<string, never>;
+/**
+ * The app's environment: `token` is the bearer token that authenticated the request (set by
+ * requireScope; undefined on public routes), so a route can say who did what.
+ */
+export type Env = { Variables: { token: TokenInfo | undefined } };
 
 export const LIMITS = {
   maxPayloadSize: MAX_PAYLOAD_SIZE,

@@ -168,6 +168,8 @@ export interface EntryJson {
   index: number;
   id: string;
   timestamp: number;
+  /** The submitting token's id (version-2 leaves), null for version-1 leaves. */
+  submitter: string | null;
   leafHash: string;
   payload: string;
 }
@@ -177,6 +179,7 @@ export interface ReceiptJson {
   index: number;
   id: string;
   timestamp: number;
+  submitter: string | null;
   leafHash: string;
   treeSize: number;
   checkpoint: string;
@@ -201,6 +204,7 @@ export function leafOf(e: EntryJson): Uint8Array {
   return encodeLeaf({
     id: parseUuid(e.id),
     timestamp: e.timestamp,
+    ...(e.submitter === null ? {} : { submitter: e.submitter }),
     payload: base64Decode(e.payload),
   });
 }
