@@ -66,18 +66,8 @@ function claimedSize(note: string): string {
   }
 }
 
-/**
- * Reads DATA/checkpoint and, with `mirrorDir`, MIRROR/checkpoint. Refuses (STATE_MISMATCH) a
- * mirror that does not exist or lies inside the data directory (it would be restored with it),
- * and a DATA/checkpoint that is missing while the mirror holds one (DATA was replaced, restored
- * from a backup without it, or the file deleted).
- */
-export function readMarkers(dataDir: string, mirrorDir?: string): Markers {
-  const dataPath = join(dataDir, MARKER_FILE);
-  const lastPublished = readIfExists(dataPath);
-  if (mirrorDir === undefined) {
-    return { lastPublished, remembered: [], paths: [dataPath], notices: [] };
-  }
+/** The state mirror's absolute path, if it is an existing directory; else STATE_MISMATCH. */
+export function checkMirrorDir(mirrorDir: string): string {
   const mirror = resolve(mirrorDir);
   let isDir = false;
   try {
@@ -92,6 +82,22 @@ export function readMarkers(dataDir: string, mirrorDir?: string): Markers {
       `the state mirror ${mirror} is not an existing directory; create it once (mkdir -p ${mirror}), on storage that is not restored with the data directory`,
     );
   }
+  return mirror;
+}
+
+/**
+ * Reads DATA/checkpoint and, with `mirrorDir`, MIRROR/checkpoint. Refuses (STATE_MISMATCH) a
+ * mirror that does not exist or lies inside the data directory (it would be restored with it),
+ * and a DATA/checkpoint that is missing while the mirror holds one (DATA was replaced, restored
+ * from a backup without it, or the file deleted).
+ */
+export function readMarkers(dataDir: string, mirrorDir?: string): Markers {
+  const dataPath = join(dataDir, MARKER_FILE);
+  const lastPublished = readIfExists(dataPath);
+  if (mirrorDir === undefined) {
+    return { lastPublished, remembered: [], paths: [dataPath], notices: [] };
+  }
+  const mirror = checkMirrorDir(mirrorDir);
   const inside = relative(realpathSync(dataDir), realpathSync(mirror));
   const outside = inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside);
   if (inside === "" || !outside) {
