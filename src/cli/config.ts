@@ -76,6 +76,7 @@ const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.to
 
 function helpLine(table: SettingsTable, s: Setting): string {
   const notes = [`env ${envName(table, s.name)}${s.kind === "bool" ? "=1" : ""}`];
+  if (s.kind === "bool") notes.push(`--no-${s.name} to turn off`);
   if (s.defaultHelp !== undefined) notes.push(`default ${s.defaultHelp}`);
   else if (s.default !== undefined && s.kind !== "bool") notes.push(`default ${s.default}`);
   if (s.kind === "keys") notes.push("repeatable");

@@ -139,12 +139,21 @@ export function readTrustFile(path: string): string[] {
   return keys;
 }
 
-async function runWitness(opts: WitnessOptions): Promise<void> {
+/**
+ * Runs the witness. `reread` resolves the settings again (flags, environment, the --config
+ * file) when the trust list is reloaded: `trust` and `trust-file` take effect then; the other
+ * settings only at a restart.
+ */
+async function runWitness(
+  opts: WitnessOptions,
+  reread: () => WitnessOptions = () => opts,
+  configFile?: string,
+): Promise<void> {
   const dataDir = resolve(opts.data);
-  const load = () =>
+  const load = (o: WitnessOptions = opts) =>
     trustedLogs([
-      ...(opts.trust ?? []).flatMap((v) => readKeysArg(v, "--trust", SIG_TYPE_ED25519)),
-      ...(opts.trustFile ? readTrustFile(opts.trustFile) : []),
+      ...(o.trust ?? []).flatMap((v) => readKeysArg(v, "--trust", SIG_TYPE_ED25519)),
+      ...(o.trustFile ? readTrustFile(o.trustFile) : []),
     ]);
   // Checked before anything is created: a typo must not leave a new witness key behind.
   if (opts.name !== undefined) checkKeyName(opts.name, "--name");
@@ -179,7 +188,7 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
   });
   const reload = (why: string) => {
     try {
-      witness.setTrusted(load());
+      witness.setTrusted(load(reread()));
       console.log(`vellum witness: ${why}: trusting ${witness.trustedOrigins.length} log(s)`);
     } catch (e) {
       console.error(
@@ -188,7 +197,9 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
     }
   };
   const trustFile = opts.trustFile;
-  if (trustFile) watchFile(trustFile, { interval: 1000 }, () => reload(`${trustFile} changed`));
+  for (const file of [trustFile, configFile]) {
+    if (file) watchFile(file, { interval: 1000 }, () => reload(`${file} changed`));
+  }
   process.on("SIGHUP", () => reload("SIGHUP"));
 
   const server = serve(
@@ -234,6 +245,10 @@ export function registerWitness(program: Command): void {
         process.stdout.write(printConfig(WITNESS_SETTINGS, resolved));
         return;
       }
-      await runWitness(asOptions<WitnessOptions>(resolved));
+      await runWitness(
+        asOptions<WitnessOptions>(resolved),
+        () => asOptions<WitnessOptions>(resolveSettings(WITNESS_SETTINGS, flags)),
+        resolved.configFile,
+      );
     });
 }

@@ -221,8 +221,8 @@ describe("vellum witness settings", () => {
     expect(existsSync(data)).toBe(false);
   });
 
-  it("serves with the config file's trust-file and reloads it on change", {
-    timeout: 30_000,
+  it("serves with the config file's trust-file and reloads both on change", {
+    timeout: 60_000,
   }, async () => {
     const dir = fresh();
     writeFileSync(join(dir, "trusted.txt"), "# trusted logs\n");
@@ -243,6 +243,20 @@ describe("vellum witness settings", () => {
       }
       expect(status).toBe(200);
       expect(existsSync(join(dir, "w", "witness.key"))).toBe(true);
+
+      // The config file is re-read too (its trust settings): a bad edit keeps the list …
+      writeFileSync(config, "data: w\nport: 0\ntrust-file: trusted.txt\ntrust: 5\n");
+      while (!w.output().includes("kept the previous trust list") && Date.now() < deadline + 10_000)
+        await new Promise((r) => setTimeout(r, 200));
+      expect(w.output()).toContain(`${config}: trust must be a verifier key or file`);
+      expect((await add()).status).toBe(200);
+      // … and dropping the trust file from it drops its logs.
+      writeFileSync(config, "data: w\nport: 0\n");
+      while (status !== 404 && Date.now() < deadline + 20_000) {
+        await new Promise((r) => setTimeout(r, 200));
+        status = (await add()).status;
+      }
+      expect(status).toBe(404);
     } finally {
       await w.stop();
     }
