@@ -18,6 +18,7 @@ import { logMetricHooks, Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { openDataDir, restrictMode } from "./datadir.js";
+import { EXIT_EVIDENCE } from "./exit-codes.js";
 import { CheckpointMarker, readMarkers } from "./marker.js";
 
 export const DEFAULT_PORT = 6962;
@@ -156,8 +157,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       // Proven behind after start (a witness that answered late): stop, as at start.
       console.error(`vellum: ${s.detail}`);
       failedAfterOpen = true;
-      void stop?.("the rollback check failed", 1);
-    } // before Log.open returned, its rejection says it (and the process exits 1)
+      void stop?.("the rollback check failed", EXIT_EVIDENCE);
+    } // before Log.open returned, its rejection says it (STATE_MISMATCH: the process exits 3)
   };
   if (opts.witnessPolicy !== undefined) {
     const policy = parsePolicy(readFileSync(opts.witnessPolicy));
@@ -258,7 +259,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     console.log(`vellum: stopped at size ${log.size}`);
     process.exit(code);
   };
-  if (failedAfterOpen) void stop("the rollback check failed", 1);
+  if (failedAfterOpen) void stop("the rollback check failed", EXIT_EVIDENCE);
   process.on("SIGINT", () => void stop?.("SIGINT"));
   process.on("SIGTERM", () => void stop?.("SIGTERM"));
 }
