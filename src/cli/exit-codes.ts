@@ -7,8 +7,11 @@
  *   1  verification failed: a receipt, signature, proof or quorum does not verify
  *   2  usage error: a bad flag, URL, file or token, or a request the server refused as asked
  *      (400, 401, 403, 404, 409, 413: sending it again would fail the same way)
- *   3  the log misbehaved: an inconsistency, with evidence (kept from `monitor`, which has
- *      exited 3 on evidence since it was written)
+ *   3  inconsistency: signed statements or stored data contradict each other — a log that
+ *      misbehaved (`monitor`'s evidence; it has exited 3 on evidence since it was written), or a
+ *      server refusing to start on data that disagrees with what was signed (STATE_MISMATCH:
+ *      a restored backup, a rollback proven by a witness or a state mirror). Restarting it in a
+ *      loop cannot help: an operator must look.
  *   4  I/O or network error: the server could not be reached or is unavailable, a file could not
  *      be read or written; trying again later may work
  *
@@ -34,7 +37,7 @@ const MEANING: Record<ExitCode, string> = {
   0: "done (everything checked verified)",
   1: "verification failed",
   2: "usage error (bad flag, URL, file or token; or the server refused the request as asked)",
-  3: "the log misbehaved (inconsistency; evidence written)",
+  3: "inconsistency (a log's evidence written; or stored data contradicts what was signed)",
   4: "I/O or network error (server unreachable or unavailable, file unreadable; try again)",
 };
 
@@ -70,7 +73,7 @@ const BY_CODE: Record<ErrorCode, ExitCode> = {
   CONFLICT: EXIT_USAGE,
   UNAUTHENTICATED: EXIT_USAGE,
   FORBIDDEN: EXIT_USAGE,
-  STATE_MISMATCH: EXIT_USAGE,
+  STATE_MISMATCH: EXIT_EVIDENCE,
   INCONSISTENT: EXIT_EVIDENCE,
   OVERLOADED: EXIT_IO,
   UNAVAILABLE: EXIT_IO,

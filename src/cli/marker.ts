@@ -21,6 +21,7 @@ import { parseCheckpoint } from "../core/checkpoint.js";
 import { VellumError } from "../core/errors.js";
 import { parseNote } from "../core/note.js";
 import { writeFileDurablyAsync } from "../platform/durable-file.js";
+import { usageError } from "./exit-codes.js";
 
 export const MARKER_FILE = "checkpoint";
 
@@ -66,7 +67,7 @@ function claimedSize(note: string): string {
   }
 }
 
-/** The state mirror's absolute path, if it is an existing directory; else STATE_MISMATCH. */
+/** The state mirror's absolute path, if it is an existing directory; else a usage error. */
 export function checkMirrorDir(mirrorDir: string): string {
   const mirror = resolve(mirrorDir);
   let isDir = false;
@@ -77,9 +78,8 @@ export function checkMirrorDir(mirrorDir: string): string {
   }
   if (!isDir) {
     // Not created here: a mirror volume that is not mounted must not pass for a first start.
-    throw new VellumError(
-      "STATE_MISMATCH",
-      `the state mirror ${mirror} is not an existing directory; create it once (mkdir -p ${mirror}), on storage that is not restored with the data directory`,
+    throw usageError(
+      `--state-mirror: ${mirror} is not an existing directory; create it once (mkdir -p ${mirror}), on storage that is not restored with the data directory`,
     );
   }
   return mirror;

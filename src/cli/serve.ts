@@ -27,10 +27,10 @@ import {
 } from "./config.js";
 import { checkDataDirPath, checkKeyName, openDataDir, restrictMode } from "./datadir.js";
 import {
+  EXIT_EVIDENCE,
   EXIT_IO,
   EXIT_OK,
   EXIT_USAGE,
-  EXIT_VERIFY_FAILED,
   errorLine,
   exitCodesHelp,
   usageError,
@@ -311,8 +311,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       // Proven behind after start (a witness that answered late): stop, as at start.
       console.error(`vellum: ${s.detail}`);
       failedAfterOpen = true;
-      void stop?.("the rollback check failed", 1);
-    } // before Log.open returned, its rejection says it (and the process exits 1)
+      void stop?.("the rollback check failed", EXIT_EVIDENCE);
+    } // before Log.open returned, its rejection says it (STATE_MISMATCH: the process exits 3)
   };
   if (policy !== undefined) {
     const timeoutMs = opts.witnessTimeoutMs;
@@ -418,7 +418,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     console.log(`vellum: stopped at size ${log.size}`);
     process.exit(code);
   };
-  if (failedAfterOpen) void stop("the rollback check failed", 1);
+  if (failedAfterOpen) void stop("the rollback check failed", EXIT_EVIDENCE);
   process.on("SIGINT", () => void stop?.("SIGINT"));
   process.on("SIGTERM", () => void stop?.("SIGTERM"));
 }
@@ -432,7 +432,7 @@ export function registerServe(program: Command): void {
   addSettings(command, SERVE_SETTINGS)
     .addHelpText(
       "after",
-      `\nExample:\n  npx vellum serve --data ./vellum-data --port 6962\n  curl -s http://127.0.0.1:6962/checkpoint\n${exitCodesHelp([EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_IO])}  (1: the start-up rollback check proved the data behind what witnesses cosigned)\n`,
+      `\nExample:\n  npx vellum serve --data ./vellum-data --port 6962\n  curl -s http://127.0.0.1:6962/checkpoint\n${exitCodesHelp([EXIT_OK, EXIT_USAGE, EXIT_EVIDENCE, EXIT_IO])}`,
     )
     .action(async (flags: Record<string, unknown>) => {
       const resolved = resolveSettings(SERVE_SETTINGS, flags);

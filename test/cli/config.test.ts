@@ -127,7 +127,7 @@ describe("vellum serve: bad settings leave no data directory behind", () => {
       [
         ["--state-mirror", join(dir, "no-mirror")],
         {},
-        /state mirror .* is not an existing directory/,
+        /--state-mirror: .* is not an existing directory/,
       ],
       [["--config", join(dir, "missing.yaml")], {}, /--config .* cannot be read \(ENOENT\)/],
     ];
