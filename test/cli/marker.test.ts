@@ -70,10 +70,8 @@ describe("readMarkers", () => {
   it("refuses a mirror that does not exist, or lies inside the data directory", () => {
     const { root, data } = dirs();
     expect(() => readMarkers(data, join(root, "absent"))).toThrowError(
-      expect.objectContaining({
-        code: "STATE_MISMATCH",
-        message: expect.stringMatching(/mkdir -p/),
-      }),
+      // a usage error (exit 2): a wrong or unmounted path, found before anything is created
+      expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/mkdir -p/) }),
     );
     mkdirSync(join(data, "mirror"));
     for (const inside of [data, join(data, "mirror")]) {
