@@ -69,8 +69,8 @@ describe("readMarkers", () => {
 
   it("refuses a mirror that does not exist, or lies inside the data directory", () => {
     const { root, data } = dirs();
-    // A usage error (exit 2), found before anything is created.
     expect(() => readMarkers(data, join(root, "absent"))).toThrowError(
+      // a usage error (exit 2): a wrong or unmounted path, found before anything is created
       expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/mkdir -p/) }),
     );
     mkdirSync(join(data, "mirror"));
