@@ -86,6 +86,23 @@ export function checkMirrorDir(mirrorDir: string): string {
 }
 
 /**
+ * The state mirror's absolute path, if it is an existing directory outside `dataDir` (inside, it
+ * would be restored with it: STATE_MISMATCH).
+ */
+export function checkMirrorOutside(mirrorDir: string, dataDir: string): string {
+  const mirror = checkMirrorDir(mirrorDir);
+  const inside = relative(realpathSync(dataDir), realpathSync(mirror));
+  const outside = inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside);
+  if (inside === "" || !outside) {
+    throw new VellumError(
+      "STATE_MISMATCH",
+      `the state mirror ${mirror} is inside the data directory ${dataDir}: it would be restored with it; put it elsewhere`,
+    );
+  }
+  return mirror;
+}
+
+/**
  * Reads DATA/checkpoint and, with `mirrorDir`, MIRROR/checkpoint. Refuses (STATE_MISMATCH) a
  * mirror that does not exist or lies inside the data directory (it would be restored with it),
  * and a DATA/checkpoint that is missing while the mirror holds one (DATA was replaced, restored
@@ -97,15 +114,7 @@ export function readMarkers(dataDir: string, mirrorDir?: string): Markers {
   if (mirrorDir === undefined) {
     return { lastPublished, remembered: [], paths: [dataPath], notices: [] };
   }
-  const mirror = checkMirrorDir(mirrorDir);
-  const inside = relative(realpathSync(dataDir), realpathSync(mirror));
-  const outside = inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside);
-  if (inside === "" || !outside) {
-    throw new VellumError(
-      "STATE_MISMATCH",
-      `the state mirror ${mirror} is inside the data directory ${dataDir}: it would be restored with it; put it elsewhere`,
-    );
-  }
+  const mirror = checkMirrorOutside(mirrorDir, dataDir);
   const mirrorPath = join(mirror, MARKER_FILE);
   const mirrored = readIfExists(mirrorPath);
   const where = `the state mirror ${mirrorPath}`;

@@ -32,6 +32,8 @@ import { checkDataDirPath, checkKeyName, openKey } from "./datadir.js";
 import { EXIT_IO, EXIT_OK, EXIT_USAGE, exitCodesHelp } from "./exit-codes.js";
 import { readKeysArg } from "./keys-arg.js";
 import { checkCanListen, listenError } from "./listen.js";
+import { checkMirrorDir } from "./marker.js";
+import { WitnessStateMirror } from "./witness-mirror.js";
 
 export const DEFAULT_WITNESS_PORT = 6963;
 
@@ -93,6 +95,12 @@ export const WITNESS_SETTINGS: SettingsTable = {
       help: "a log's verifier key to trust: its text, or a file of keys one per line (e.g. DATA/log.vkey)",
     },
     {
+      name: "state-mirror",
+      kind: "path",
+      arg: "<dir>",
+      help: "an existing directory outside --data where the witness keeps a copy of what it cosigned for each log, checked at start (rollback protection)",
+    },
+    {
       name: "trust-file",
       kind: "path",
       arg: "<file>",
@@ -109,6 +117,7 @@ interface WitnessOptions {
   name?: string;
   trust?: readonly string[];
   trustFile?: string;
+  stateMirror?: string;
 }
 
 /** Builds the trusted-log map from verifier keys (type 0x01; the key name is the origin). */
@@ -166,9 +175,16 @@ async function runWitness(
     defaultName: `${hostname().replace(/[^A-Za-z0-9.-]/g, "-") || "localhost"}/witness`,
     what: "witness",
   });
+  const mirrorDir = opts.stateMirror;
+  if (mirrorDir !== undefined) checkMirrorDir(mirrorDir);
   const db = await openLevelDatabase(join(dataDir, "db"));
+  const mirrorOpened =
+    mirrorDir === undefined
+      ? undefined
+      : WitnessStateMirror.open(mirrorDir, dataDir, (line) => console.error(line));
   const atLimit = new Set<string>();
   const witness = new Witness({
+    ...(mirrorOpened === undefined ? {} : { mirror: mirrorOpened.mirror }),
     name: key.name,
     seed: key.seed,
     kv: db.namespace("witness"),
@@ -201,6 +217,19 @@ async function runWitness(
     if (file) watchFile(file, { interval: 1000 }, () => reload(`${file} changed`));
   }
   process.on("SIGHUP", () => reload("SIGHUP"));
+  if (mirrorOpened !== undefined) {
+    // Before serving: a store behind what the mirror says was cosigned was restored or replaced.
+    try {
+      await WitnessStateMirror.check(mirrorOpened.mirrored, (origin) => witness.latest(origin));
+    } catch (e) {
+      witness.close();
+      await db.close();
+      throw e;
+    }
+    console.log(
+      `vellum witness: state mirror ${mirrorOpened.mirror.dir}: ${mirrorOpened.mirrored.length} log(s) checked against storage`,
+    );
+  }
 
   const server = serve(
     {
@@ -219,7 +248,12 @@ async function runWitness(
   );
   const stop = (code: number = EXIT_OK) => {
     witness.close();
-    server.close(() => void db.close().then(() => process.exit(code)));
+    server.close(
+      () =>
+        void (mirrorOpened?.mirror.flush() ?? Promise.resolve())
+          .then(() => db.close())
+          .then(() => process.exit(code)),
+    );
   };
   // The port was free at the start-up check; if another process took it since: one line, exit 4.
   server.once("error", (e) => {

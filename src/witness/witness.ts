@@ -76,6 +76,18 @@ const enc = new TextEncoder();
 // in place and no longer listed.
 const stateKey = (origin: string) => Uint8Array.from([0x6c, ...sha256(enc.encode(origin))]);
 
+/**
+ * A copy of each log's cosigned state kept outside the witness's data directory (rollback
+ * protection: `vellum witness --state-mirror`). While it cannot be written, the witness cosigns
+ * nothing (a 503, like a storage failure): a restored backup could otherwise go unnoticed.
+ */
+export interface CosignedMirror {
+  /** Why cosigning must wait (the mirror could not be brought up to date), or undefined. */
+  readonly failure: StorageFailureInfo | undefined;
+  /** A new cosigned state, durably stored: the mirror catches up with it (asynchronously). */
+  update(state: WitnessState): void;
+}
+
 export interface WitnessConfig {
   /** The witness's key name, e.g. `witness.example/w1`. */
   readonly name: string;
@@ -92,6 +104,8 @@ export interface WitnessConfig {
   readonly recoverBackoffMs?: readonly [first: number, max: number];
   /** Where storage failures and recoveries are reported (default console.error). */
   readonly log?: (line: string) => void;
+  /** The state mirror outside the data directory, if any. */
+  readonly mirror?: CosignedMirror;
 }
 
 /** Counters since this process started (the witness's /metrics). */
@@ -159,6 +173,7 @@ export class Witness {
   readonly #self: NoteVerifier;
   #trusted: TrustedLogs;
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #mirror: CosignedMirror | undefined;
   readonly evidenceStats: EvidenceStats = {
     kept: 0,
     duplicate: 0,
@@ -180,6 +195,7 @@ export class Witness {
     this.#onEvidence = config.onEvidence;
     this.#evidence = new EvidenceStore(this.#kv, config.evidenceLimits ?? DEFAULT_EVIDENCE_LIMITS);
     this.#self = cosignatureVerifierFromKey(this.#cosigner.verifierKey);
+    this.#mirror = config.mirror;
   }
 
   /** The witness's cosigner verifier key (type 0x04): what logs and clients put in policies. */
@@ -321,11 +337,14 @@ export class Witness {
     // Compare-and-swap: the lock makes read-check-write atomic for this origin in this process;
     // the write is synced before the answer.
     this.#failStop.check(epoch);
+    const held = this.#mirror?.failure;
+    if (held !== undefined) throw new StorageUnavailable(held);
     await this.#kv.write([
       { type: "put", key: stateKey(checkpoint.origin), value: cbor.encode(next) },
     ]);
     // A write that resolved while another failed (or after a recovery) is not acknowledged.
     this.#failStop.check(epoch);
+    this.#mirror?.update(next);
     return { status: 200, body: line };
   }
 
