@@ -8,6 +8,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { base64Decode, concatBytes, hexDecode, parseDecimal } from "../core/bytes.js";
 import { MAX_PAYLOAD_SIZE } from "../core/entry.js";
 import { VellumError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
 import { HASH_SIZE } from "../core/rfc6962.js";
 import type { Log } from "../log/log.js";
 import type { BodyBudget } from "./body-budget.js";
@@ -16,7 +17,8 @@ import type { Metrics } from "./metrics.js";
 import { HttpProblem } from "./problem.js";
 import type { Scope, TokenStore } from "./tokens.js";
 
-export type Env = Record<string, never>;
+/** Per-request values: the request id (app.ts) and the authenticated token's id, if any. */
+export type Env = { Variables: { requestId: string; tokenId?: string } };
 
 export const LIMITS = {
   maxPayloadSize: MAX_PAYLOAD_SIZE,
@@ -31,6 +33,7 @@ export interface RouteContext {
   readonly log: Log;
   readonly tokens: TokenStore;
   readonly metrics: Metrics;
+  readonly logger: Logger;
   readonly publicReads: boolean;
   readonly maxBatchEntries: number;
   /** The server-wide budget for request bodies in flight (readBody reserves from it). */

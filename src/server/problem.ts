@@ -57,6 +57,8 @@ export interface Problem {
   status: number;
   code: ProblemCode;
   detail: string;
+  /** The request's id (X-Request-Id): the line to look for in the server's log. */
+  instance?: string;
 }
 
 /** An error raised by the HTTP layer itself, with its own code. */
@@ -70,7 +72,10 @@ export class HttpProblem extends Error {
   }
 }
 
-export function problemOf(error: unknown): { problem: Problem; headers: Record<string, string> } {
+export function problemOf(
+  error: unknown,
+  requestId?: string,
+): { problem: Problem; headers: Record<string, string> } {
   let code: ProblemCode = "INTERNAL";
   let detail = "internal error; see the server log";
   const headers: Record<string, string> = {};
@@ -89,7 +94,14 @@ export function problemOf(error: unknown): { problem: Problem; headers: Record<s
   }
   const status = statusOf(code);
   return {
-    problem: { type: "about:blank", title: TITLES[status] ?? "Error", status, code, detail },
+    problem: {
+      type: "about:blank",
+      title: TITLES[status] ?? "Error",
+      status,
+      code,
+      detail,
+      ...(requestId === undefined ? {} : { instance: requestId }),
+    },
     headers,
   };
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Hono } from "hono";
 import { type Env, json, type RouteContext } from "../http.js";
+import { METRICS_CONTENT_TYPE } from "../metrics.js";
 
 export const OPENAPI_TEXT = readFileSync(
   new URL("../../../spec/openapi.json", import.meta.url),
@@ -27,8 +28,8 @@ export function operationRoutes(ctx: RouteContext): Hono<Env> {
     const body = ready ? { status: "ready" } : { status: log.status, ...(reason && { reason }) };
     return c.body(JSON.stringify(body), ready ? 200 : 503, { "Content-Type": "application/json" });
   });
-  app.get("/metrics", (c) =>
-    c.body(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
+  app.get("/metrics", async (c) =>
+    c.body(await metrics.render(), 200, { "Content-Type": METRICS_CONTENT_TYPE }),
   );
   app.get("/openapi.json", (c) =>
     c.body(OPENAPI_TEXT, 200, { "Content-Type": "application/json" }),

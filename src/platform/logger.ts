@@ -1,0 +1,102 @@
+/**
+ * @module
+ * The process's logger (pino), built once by the CLI and passed to the server, the log and the
+ * witness as a `Logger` (src/core/logger.ts): they never import pino. Lines at info and below go
+ * to stdout, warn and error to stderr (as the console.log/console.error lines they replace did,
+ * so a supervisor's split of the two streams still means the same). When stdout is a terminal
+ * each line is formatted for people (`12:00:01 vellum: <msg> key=value …`); otherwise it is one
+ * JSON object per line (`level`, `time`, `name`, `msg`, fields) for a log pipeline. Writes are
+ * asynchronous (a request's line does not wait for the pipe); `flush()` before exiting.
+ */
+import pino from "pino";
+import type { Logger } from "../core/logger.js";
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ProcessLogger extends Logger {
+  /** Writes out what is buffered (call before process.exit). */
+  flush(): void;
+}
+
+export interface LoggerOptions {
+  /** "vellum" or "vellum witness": the prefix of human-readable lines, `name` in JSON. */
+  readonly name: string;
+  readonly level?: string | undefined;
+  /** Human-readable lines (default: when stdout is a terminal). */
+  readonly pretty?: boolean;
+  /** Where lines go (default process.stdout / process.stderr); for tests. */
+  readonly out?: { write(s: string): unknown };
+  readonly err?: { write(s: string): unknown };
+}
+
+/** Checks a --log-level / VELLUM_LOG_LEVEL value. */
+export function parseLogLevel(value: string | undefined): LogLevel {
+  const level = (value ?? "info").toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${value}"`);
+  }
+  return level as LogLevel;
+}
+
+const FIXED = new Set(["level", "time", "pid", "hostname", "name", "msg"]);
+
+/** One JSON line as a person reads it: time, name, message, then the fields as key=value. */
+export function formatPretty(line: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const time = typeof o.time === "string" ? o.time.slice(11, 19) : "";
+  const level = o.level === "warn" || o.level === "error" ? `${String(o.level).toUpperCase()} ` : "";
+  const fields = Object.entries(o)
+    .filter(([k]) => !FIXED.has(k))
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(" ");
+  return `${time} ${o.name}: ${level}${o.msg}${fields === "" ? "" : `  ${fields}`}\n`;
+}
+
+export function createLogger(options: LoggerOptions): ProcessLogger {
+  const level = parseLogLevel(options.level);
+  const pretty = options.pretty ?? process.stdout.isTTY === true;
+  const sonic = (fd: number) => pino.destination({ fd, sync: false });
+  const out = options.out ?? (pretty ? process.stdout : sonic(1));
+  const err = options.err ?? (pretty ? process.stderr : sonic(2));
+  const wrap = (s: { write(s: string): unknown }) =>
+    pretty ? { write: (line: string) => s.write(formatPretty(line)) } : s;
+  const streams = pino.multistream(
+    [
+      { level: "debug", stream: wrap(out) },
+      { level: "warn", stream: wrap(err) },
+    ],
+    { dedupe: true },
+  );
+  const logger = pino(
+    {
+      name: options.name,
+      level,
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    streams,
+  );
+  return {
+    debug: logger.debug.bind(logger),
+    info: logger.info.bind(logger),
+    warn: logger.warn.bind(logger),
+    error: logger.error.bind(logger),
+    flush: () => {
+      for (const s of [out, err]) {
+        const f = (s as { flushSync?: () => void }).flushSync;
+        try {
+          f?.call(s);
+        } catch {
+          // Nothing buffered, or the stream is gone: nothing more can be written anyway.
+        }
+      }
+    },
+  };
+}
