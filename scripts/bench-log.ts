@@ -21,7 +21,8 @@
  * submitMany call, default 256; 1 = one submit() per entry), --scale and --scale-entries N
  * (default 10,000,000), --concurrency N (default 4 × batchMaxEntries), --batch-max-entries N,
  * --ceiling-entries N, --latency-rate N, --latency-seconds N, --ages 0,1,5, --rounds N, --only
- * ceiling,throughput,latency,scale.
+ * ceiling,throughput,latency,scale, --dedup key|payload (the throughput run's dedup rule; default
+ * the engine's default for new logs, "key": no payload hashing, lookups or index writes).
  *
  * Databases live in temporary directories under os.tmpdir(), deleted when done (or on Ctrl-C).
  */
@@ -34,6 +35,7 @@ import { parseArgs } from "node:util";
 import { Level } from "level";
 import { encodeLeaf } from "../src/core/entry.js";
 import { VellumError } from "../src/core/errors.js";
+import { parseDedup } from "../src/log/dedup.js";
 import { DEFAULTS, Log } from "../src/log/log.js";
 import { CheckpointSigner } from "../src/log/signer.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
@@ -60,6 +62,7 @@ const { values: args } = parseArgs({
     ages: { type: "string", default: "0,1,5" },
     rounds: { type: "string", default: "1" },
     only: { type: "string" },
+    dedup: { type: "string" },
   },
 });
 
@@ -70,6 +73,8 @@ function count(name: string, text: string): number {
 }
 
 const ENTRIES = count("entries", args.entries);
+/** The engine's dedup rule (src/log/dedup.ts): its default for new logs ("key") unless given. */
+const DEDUP = args.dedup === undefined ? undefined : parseDedup(args.dedup, "--dedup");
 const SCALE_ENTRIES = count("scale-entries", args["scale-entries"]);
 /** The engine's batch size (its default unless --batch-max-entries); the ceiling uses the same. */
 const BATCH = count(
@@ -649,7 +654,9 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
     kv: db.namespace("log"),
     batchMaxEntries: BATCH,
     onCheckpoint: () => batches++,
+    ...(DEDUP === undefined ? {} : { dedup: DEDUP }),
   });
+  console.log(`  dedup rule: ${log.dedup}`);
   batches = 0;
 
   gc?.();

@@ -18,6 +18,7 @@ export * from "./core/merkle.js";
 export * from "./core/multiproof.js";
 export * from "./core/note.js";
 export * from "./core/policy.js";
+export * from "./core/problem-codes.js";
 export * from "./core/proof.js";
 export * from "./core/rfc6962.js";
 export * from "./core/tiles.js";

@@ -46,7 +46,14 @@ function fail(why: string): never {
 async function main(dir: string, run: number, http: boolean): Promise<void> {
   installNodeCrypto();
   const db = await openLevelDatabase(dir);
-  const log = await Log.open({ origin: ORIGIN, seed: SEED, kv: db.namespace(NAMESPACE) });
+  // Payload dedup: the checks of scripts/crash-test.ts hold every payload to one index, keyed
+  // or not (under key dedup an unkeyed resubmission is rightly a new entry).
+  const log = await Log.open({
+    origin: ORIGIN,
+    seed: SEED,
+    kv: db.namespace(NAMESPACE),
+    dedup: "payload",
+  });
   if (http) {
     const tokens = await TokenStore.open(db.namespace("tokens"));
     const { token } = await tokens.create(`crash run ${run}`, ["append"]);

@@ -53,6 +53,8 @@ interface EntryJson {
   index: number;
   id: string;
   timestamp: number;
+  /** The submitting token's id (version-2 leaves), null for version-1 leaves. */
+  submitter: string | null;
   leafHash: string;
   payload: string;
 }
@@ -70,7 +72,12 @@ async function parallel<T>(items: readonly T[], fn: (item: T) => Promise<void>):
 /** The leaf hash of an entry as the API shows it, rebuilt from its fields (not its leafHash). */
 function servedLeafHash(e: EntryJson): Uint8Array {
   return hashLeaf(
-    encodeLeaf({ id: parseUuid(e.id), timestamp: e.timestamp, payload: b64(e.payload) }),
+    encodeLeaf({
+      id: parseUuid(e.id),
+      timestamp: e.timestamp,
+      payload: b64(e.payload),
+      ...(e.submitter === null ? {} : { submitter: e.submitter }),
+    }),
   );
 }
 

@@ -1,11 +1,12 @@
 /**
  * @module
  * The `vellum` command. The CLI is the only layer that reads argv and the environment, touches
- * files and handles signals; everything it runs lives in the libraries under src/.
+ * files and handles signals; everything it runs lives in the libraries under src/. Every error
+ * ends here as one line on standard error and an exit code from src/cli/exit-codes.ts.
  */
 import { Command, CommanderError } from "commander";
-import { VellumError } from "../core/errors.js";
 import { installNodeCrypto } from "../platform/node-crypto.js";
+import { errorLine, exitCodeOf, exitCodesHelp } from "./exit-codes.js";
 import { registerFsck } from "./fsck.js";
 import { registerMonitor } from "./monitor.js";
 import { registerPeopleCommands } from "./people.js";
@@ -31,11 +32,12 @@ registerTokens(program);
 registerVectors(program);
 registerWitness(program);
 
+program.addHelpText("after", exitCodesHelp([0, 1, 2, 3, 4]));
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode);
-  const message = e instanceof VellumError ? `${e.code}: ${e.message}` : (e as Error).message;
-  process.stderr.write(`vellum: ${message}\n`);
-  process.exit(1);
+  // Commander has already said what was wrong with the arguments (or printed the help).
+  if (!(e instanceof CommanderError)) process.stderr.write(`vellum: ${errorLine(e)}\n`);
+  process.exit(exitCodeOf(e));
 }

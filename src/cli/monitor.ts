@@ -5,10 +5,15 @@
  * `--state DIR/monitor-state.json`, written atomically after every verified checkpoint, so a
  * restart resumes and holds the log to what it signed before the restart.
  *
- * Exit codes: 0 caught up and verified (--once) or stopped by a signal; 1 an error (network,
- * bad signature, quorum not met, a checkpoint older than the saved one, ...); 3 the log is
- * inconsistent or served data that contradicts its checkpoint: an evidence file was written
- * (state dir, else the working directory) and POSTed to --webhook.
+ * Exit codes (src/cli/exit-codes.ts): 0 caught up and verified (--once) or stopped by a
+ * signal; 1 a checkpoint or entry that does not verify (bad signature, quorum not met, a
+ * checkpoint older than the saved one, ...); 2 a usage error (bad flag, token refused);
+ * 3 the log is inconsistent or served data that contradicts its checkpoint: an evidence file was
+ * written (state dir, else the working directory) and POSTed to --webhook; 4 the log could not
+ * be reached (or --once was interrupted).
+ *
+ * With --json, standard output is JSON Lines: one object per event (`event`: start, verified,
+ * up-to-date, witness, error, evidence, stopped), no progress bar.
  */
 import {
   accessSync,
@@ -34,25 +39,32 @@ import { check, VellumError } from "../core/errors.js";
 import { parseVerifierKey, SIG_TYPE_ED25519 } from "../core/keys.js";
 import { parsePolicy } from "../core/policy.js";
 import { writeFileDurably } from "../platform/durable-file.js";
+import { type ConnectionFlags, connectionOptions, resolveConnection } from "./connection.js";
+import {
+  EXIT_EVIDENCE,
+  EXIT_IO,
+  EXIT_OK,
+  EXIT_USAGE,
+  EXIT_VERIFY_FAILED,
+  exitCodeOf,
+  exitCodesHelp,
+} from "./exit-codes.js";
 import { readKeyArg } from "./keys-arg.js";
 
-export const EXIT_OK = 0;
-export const EXIT_ERROR = 1;
-export const EXIT_EVIDENCE = 3;
+export { EXIT_EVIDENCE, EXIT_IO, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED };
 export const STATE_FILE = "monitor-state.json";
 const STATE_FORMAT = "vellum-monitor-state/v1";
 
-export interface MonitorCommandOptions {
-  url: string;
+export interface MonitorCommandOptions extends ConnectionFlags {
   key: string;
   policy?: string;
   state?: string;
   once?: boolean;
   interval: string;
-  token?: string;
   webhook?: string;
   concurrency: string;
   witnesses?: boolean;
+  json?: boolean;
 }
 
 /** Where the command writes and what it reads besides its options (tests pass their own). */
@@ -208,15 +220,20 @@ function writeEvidence(dir: string, e: MonitorError): string {
 
 /** Runs the command; resolves to the exit code. */
 export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Promise<number> {
+  const json = opts.json === true;
+  const emit = (event: string, fields: Record<string, unknown>) =>
+    io.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
+  const connection = resolveConnection(opts, io.env);
   const logKey = readKeyArg(opts.key, "--key", SIG_TYPE_ED25519);
   const origin = parseVerifierKey(logKey).name;
   const intervalMs = positive(opts.interval, "--interval", false) * 1000;
   const concurrency = positive(opts.concurrency, "--concurrency", true);
   const policy = opts.policy === undefined ? undefined : readFileSync(opts.policy, "utf8");
-  const token = opts.token ?? io.env.VELLUM_TOKEN;
+  const token = connection.token;
   const stateDir = opts.state === undefined ? undefined : resolve(opts.state);
   // Made now, not when the first evidence is due: a missing directory must not cost the evidence.
-  if (stateDir !== undefined) makeStateDir(stateDir, io);
+  if (stateDir !== undefined)
+    makeStateDir(stateDir, json ? { ...io, stdout: { write: () => {} } } : io);
   const statePath = stateDir === undefined ? undefined : join(stateDir, STATE_FILE);
   const saved = statePath === undefined ? undefined : readState(statePath, logKey);
 
@@ -230,9 +247,9 @@ export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Pr
   } else {
     io.signal.addEventListener("abort", stop, { once: true });
   }
-  const progress = progressPrinter(io);
+  const progress = json ? { update() {}, end() {} } : progressPrinter(io);
   const reader = new TileReader({
-    url: opts.url,
+    url: connection.url,
     ...(token === undefined || token === ""
       ? {}
       : { headers: { Authorization: `Bearer ${token}` } }),
@@ -247,12 +264,15 @@ export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Pr
     concurrency,
     onProgress: (p) => progress.update(p),
   });
-  const say = (line: string) => io.stdout.write(`vellum monitor: ${line}\n`);
+  const say = (line: string) => {
+    if (!json) io.stdout.write(`vellum monitor: ${line}\n`);
+  };
   say(
     saved === undefined
       ? `following ${origin} at ${reader.url} from size 0`
       : `resuming ${origin} at ${reader.url} from verified size ${fmt(saved.size)}`,
   );
+  if (json) emit("start", { origin, url: reader.url, verifiedSize: saved?.size ?? 0 });
 
   try {
     for (;;) {
@@ -283,10 +303,21 @@ export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Pr
             ...(io.fetch === undefined ? {} : { fetch: io.fetch }),
           });
           for (const v of views) {
+            if (json) emit("witness", { ...v });
             say(
               `witness ${v.witness}: ${v.status}${v.size === null ? "" : ` at size ${fmt(v.size)}`}${v.detail ? ` (${v.detail})` : ""}`,
             );
           }
+        }
+        if (json && (r.newEntries > 0 || opts.once)) {
+          emit(r.newEntries > 0 ? "verified" : "up-to-date", {
+            size: r.size,
+            newEntries: r.newEntries,
+            elapsedMs: r.elapsedMs,
+            entriesPerSecond: r.entriesPerSecond,
+            signedAt: r.timestamp ?? null,
+            checkpoint: r.checkpoint,
+          });
         }
         if (r.newEntries > 0) {
           say(
@@ -303,20 +334,31 @@ export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Pr
           const written = writeEvidence(stateDir ?? process.cwd(), e);
           io.stderr.write(`vellum monitor: ${e.code}: ${e.message}\n`);
           io.stderr.write(`vellum monitor: ${written}\n`);
+          if (json) emit("evidence", { code: e.code, message: e.message, written });
           if (opts.webhook !== undefined) await postWebhook(opts.webhook, e.evidence, io);
           return EXIT_EVIDENCE;
         }
         if (controller.signal.aborted) break;
         const message = e instanceof VellumError ? `${e.code}: ${e.message}` : String(e);
         io.stderr.write(`vellum monitor: ${message}\n`);
-        if (opts.once) return EXIT_ERROR;
+        const code = exitCodeOf(e);
+        if (json) {
+          emit("error", {
+            code: e instanceof VellumError ? e.code : null,
+            message: e instanceof VellumError ? e.message : String(e),
+            exitCode: code,
+          });
+        }
+        if (opts.once) return code;
       }
       if (controller.signal.aborted) break;
       await sleep(intervalMs, controller.signal);
       if (controller.signal.aborted) break;
     }
     say(`stopped at verified size ${fmt(monitor.size)}`);
-    return opts.once ? EXIT_ERROR : EXIT_OK;
+    if (json) emit("stopped", { verifiedSize: monitor.size });
+    // --once interrupted before it caught up: nothing was shown wrong, but it is not done either.
+    return opts.once ? EXIT_IO : EXIT_OK;
   } finally {
     process.removeListener("SIGINT", stop);
     process.removeListener("SIGTERM", stop);
@@ -324,12 +366,15 @@ export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Pr
 }
 
 export function registerMonitor(program: Command): void {
-  program
-    .command("monitor")
-    .description(
-      "follow a C2SP tlog-tiles log: verify every checkpoint, download and check every entry, detect split views",
-    )
-    .requiredOption("--url <url>", "the log's tlog-tiles prefix (serves /checkpoint and /tile/)")
+  connectionOptions(
+    program
+      .command("monitor")
+      .description(
+        "follow a C2SP tlog-tiles log: verify every checkpoint, download and check every entry, detect split views",
+      ),
+    "read",
+    { urlHelp: "the log's tlog-tiles prefix (serves /checkpoint and /tile/)" },
+  )
     .requiredOption(
       "--key <vkey|file>",
       "the log's verifier key: its text, or a file holding it (e.g. DATA/log.vkey)",
@@ -341,22 +386,20 @@ export function registerMonitor(program: Command): void {
     )
     .option("--once", "catch up once, then exit: 0 when everything verified")
     .option("--interval <seconds>", "seconds between polls", "10")
-    .option("--token <token>", "bearer token with the read scope (default: $VELLUM_TOKEN)")
     .option("--webhook <url>", "POST evidence JSON here when the log is caught misbehaving")
     .option("--concurrency <n>", "entry bundles fetched in parallel", "8")
     .option(
       "--witnesses",
       "also compare the checkpoint each policy witness cosigned with this view (needs --policy)",
     )
+    .option("--json", "JSON Lines on standard output: one object per event, no progress bar")
     .addHelpText(
       "after",
       `
-Exit codes: 0 caught up (--once) or stopped, 1 error, 3 inconsistency (evidence file written).
-
 Example:
   npx vellum monitor --url http://127.0.0.1:6962 --key vellum-data/log.vkey \\
     --state ./monitor --once
-`,
+${exitCodesHelp([EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_EVIDENCE, EXIT_IO])}`,
     )
     .action(async (opts: MonitorCommandOptions) => {
       process.exitCode = await runMonitor(opts, {

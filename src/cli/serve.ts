@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import { parsePolicy } from "../core/policy.js";
+import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { RollbackCheckStatus } from "../log/rollback-check.js";
 import { WitnessCollector } from "../log/witnessing.js";
@@ -17,6 +18,7 @@ import { logMetricHooks, Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { openDataDir, restrictMode } from "./datadir.js";
+import { EXIT_EVIDENCE } from "./exit-codes.js";
 import { CheckpointMarker, readMarkers } from "./marker.js";
 
 export const DEFAULT_PORT = 6962;
@@ -39,6 +41,7 @@ export interface ServeOptions {
   bodyBudgetMb?: string;
   allowClockBehind?: boolean;
   stateMirror?: string;
+  dedup?: string;
 }
 
 function int(
@@ -78,6 +81,7 @@ function warnIfClockBehind(lastCheckpointTime: number): void {
 export async function runServe(opts: ServeOptions): Promise<void> {
   const dataDir = resolve(opts.data);
   const port = int(opts.port, "--port", 0, 65535)!;
+  const dedup = opts.dedup === undefined ? undefined : parseDedup(opts.dedup, "--dedup");
   const files = openDataDir(dataDir, opts.origin === undefined ? {} : { origin: opts.origin });
   const markers = readMarkers(dataDir, opts.stateMirror);
   for (const notice of markers.notices) console.log(`vellum: ${notice}`);
@@ -153,8 +157,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       // Proven behind after start (a witness that answered late): stop, as at start.
       console.error(`vellum: ${s.detail}`);
       failedAfterOpen = true;
-      void stop?.("the rollback check failed", 1);
-    } // before Log.open returned, its rejection says it (and the process exits 1)
+      void stop?.("the rollback check failed", EXIT_EVIDENCE);
+    } // before Log.open returned, its rejection says it (STATE_MISMATCH: the process exits 3)
   };
   if (opts.witnessPolicy !== undefined) {
     const policy = parsePolicy(readFileSync(opts.witnessPolicy));
@@ -176,6 +180,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(batchMaxEntries === undefined ? {} : { batchMaxEntries }),
     ...(batchMaxAgeMs === undefined ? {} : { batchMaxAgeMs }),
     ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
+    ...(dedup === undefined ? {} : { dedup }),
+    onDedupChange: (message) => console.log(`vellum: ${message}`),
     cachedTiles: Math.floor((cacheMb * 1024) / 16),
     bundleCacheBytes: bundleCacheMb * 1024 * 1024,
     allowClockBehind: opts.allowClockBehind === true,
@@ -231,6 +237,11 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     console.log(
       `vellum: data in ${dataDir}; verifier key (also in log.vkey): ${files.verifierKey}`,
     );
+    console.log(
+      log.dedup === "key"
+        ? "vellum: deduplicating by idempotency key only: identical payloads are distinct entries"
+        : "vellum: deduplicating by payload: a payload already in the log returns the original entry",
+    );
   });
 
   let stopping = false;
@@ -248,7 +259,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     console.log(`vellum: stopped at size ${log.size}`);
     process.exit(code);
   };
-  if (failedAfterOpen) void stop("the rollback check failed", 1);
+  if (failedAfterOpen) void stop("the rollback check failed", EXIT_EVIDENCE);
   process.on("SIGINT", () => void stop?.("SIGINT"));
   process.on("SIGTERM", () => void stop?.("SIGTERM"));
 }
@@ -296,6 +307,11 @@ export function registerServe(program: Command): void {
       "--state-mirror <dir>",
       "an existing directory outside --data where a second copy of the rollback marker is kept (env VELLUM_STATE_MIRROR)",
       process.env.VELLUM_STATE_MIRROR,
+    )
+    .option(
+      "--dedup <rule>",
+      'what makes a resubmission the same entry: "key" (only the same Idempotency-Key; the default for new logs) or "payload" (also identical bytes). Stored with the log; a log from before this setting keeps "payload"; "payload" to "key" is allowed once, never back (env VELLUM_DEDUP)',
+      process.env.VELLUM_DEDUP,
     )
     .option(
       "--cache-mb <mib>",

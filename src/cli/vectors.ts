@@ -11,6 +11,7 @@ import {
   type VectorsFile,
   type VectorsInput,
 } from "../tools/vectors.js";
+import { exitCodesHelp } from "./exit-codes.js";
 
 /** The sections Vellum computes (everything but the inputs and the free-text notes). */
 export const COMPUTED_SECTIONS = [
@@ -65,7 +66,8 @@ export function registerVectors(program: Command): void {
     .option("--compare", "also compare every computed section with --from; exit 1 if any differs")
     .addHelpText(
       "after",
-      "\nExample:\n  npx vellum vectors --from test/known-answers/reference-vectors-300.json --out mine.json --compare\n",
+      "\nExample:\n  npx vellum vectors --from test/known-answers/reference-vectors-300.json --out mine.json --compare\n" +
+        exitCodesHelp([0, 1, 2, 4]),
     )
     .action((opts: { from: string; out: string; compare?: boolean }) => {
       const input = readInput(opts.from);

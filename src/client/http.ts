@@ -3,14 +3,19 @@
  * The Vellum HTTP client: submissions (single and batched) with idempotency keys, retries with
  * backoff on 429/503 (honouring Retry-After) and on network errors, per-request timeouts; and the
  * read endpoints. Uses only `fetch` (injectable) and the verifier core, so it runs in browsers.
- * Every failure is a VellumError whose code is the server's problem code where there is one.
+ * Every failure is a VellumError whose code is the server's problem code where there is one
+ * (src/core/problem-codes.ts: the list shared with the server); NETWORK only when the server could
+ * not be reached or did not answer in the protocol. Only 429, 502, 503, 504 and unreachable
+ * servers are retried: an answer that refuses the request (400, 404, 409, 413, ...) would be the
+ * same again. Arguments are checked before anything is sent (URL, entry shape, size limit).
  */
 import { base64Decode, base64Encode, bytesEqual } from "../core/bytes.js";
 import { parseCheckpoint } from "../core/checkpoint.js";
-import { encodeLeafFields, parseUuid } from "../core/entry.js";
-import { type ErrorCode, VellumError } from "../core/errors.js";
+import { encodeLeafFields, MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
+import { VellumError } from "../core/errors.js";
 import { expandMultiproof } from "../core/multiproof.js";
 import { parseNote } from "../core/note.js";
+import { clientErrorCode } from "../core/problem-codes.js";
 import { formatTlogProof } from "../core/tlog-proof.js";
 
 export interface ClientOptions {
@@ -30,6 +35,11 @@ export interface SubmitResult {
   readonly index: number;
   readonly id: string;
   readonly timestamp: number;
+  /**
+   * Who submitted the entry: the id of the token that did (committed to in the leaf, and in the
+   * receipt's extra). Undefined for entries logged without one (version-1 leaves).
+   */
+  readonly submitter: string | undefined;
   readonly leafHash: Uint8Array;
   readonly treeSize: number;
   /** The signed checkpoint (note text) the receipt proves inclusion in. */
@@ -37,9 +47,15 @@ export interface SubmitResult {
   /** The C2SP tlog-proof text: keep it; it verifies offline with the log's key. */
   readonly receipt: string;
   readonly duplicate: boolean;
+  /**
+   * True only when `checkpoint` met the log's witness policy (it is cosigned by a quorum of its
+   * witnesses). False for a log without a witness policy, and when no witnessed checkpoint
+   * covered the entry in time: `receipt(index)` later gives a witnessed one.
+   */
   readonly witnessed: boolean;
 }
 
+/** One entry of `submitBatch`: `{ payload: "text" or bytes, idempotencyKey?: "..." }`. */
 export interface SubmitItem {
   readonly payload: Uint8Array | string;
   readonly idempotencyKey?: string;
@@ -49,40 +65,114 @@ export interface EntryRecord {
   readonly index: number;
   readonly id: string;
   readonly timestamp: number;
+  /** Who submitted it (the token id), undefined for version-1 leaves. */
+  readonly submitter: string | undefined;
   readonly leafHash: Uint8Array;
   readonly payload: Uint8Array;
 }
 
 const RETRYABLE = new Set([429, 502, 503, 504]);
-const KNOWN_CODES = new Set<string>([
-  "MALFORMED",
-  "OUT_OF_RANGE",
-  "TOO_LARGE",
-  "NOT_FOUND",
-  "CONFLICT",
-  "OVERLOADED",
-  "UNAVAILABLE",
-  "STORAGE_FAILURE",
-  "UNAUTHENTICATED",
-  "FORBIDDEN",
-]);
 /** Most entries sent in one batch request (the server's default limit is 10,000). */
 export const BATCH_CHUNK = 1000;
 
 const bytesOf = (p: Uint8Array | string) =>
   typeof p === "string" ? new TextEncoder().encode(p) : p;
 
+const describe = (v: unknown) =>
+  v === null
+    ? "null"
+    : Array.isArray(v)
+      ? "an array"
+      : typeof v === "string"
+        ? "a string"
+        : typeof v;
+
+/** An entry's bytes, checked: text or bytes, within the size limit. `what` names it in errors. */
+function payloadBytes(payload: unknown, what: string): Uint8Array {
+  if (typeof payload !== "string" && !(payload instanceof Uint8Array)) {
+    throw new VellumError(
+      "MALFORMED",
+      `${what} must be a string or a Uint8Array, not ${describe(payload)}`,
+    );
+  }
+  const bytes = bytesOf(payload);
+  if (bytes.length === 0) throw new VellumError("MALFORMED", `${what} is empty`);
+  if (bytes.length > MAX_PAYLOAD_SIZE) {
+    throw new VellumError(
+      "TOO_LARGE",
+      `${what} is ${bytes.length} bytes; an entry holds at most ${MAX_PAYLOAD_SIZE} (nothing was sent)`,
+    );
+  }
+  return bytes;
+}
+
+/** The items of `submitBatch`, checked at the boundary, with their bytes. */
+function batchItems(items: unknown): { bytes: Uint8Array; idempotencyKey?: string }[] {
+  if (!Array.isArray(items)) {
+    throw new VellumError(
+      "MALFORMED",
+      `submitBatch takes an array of { payload, idempotencyKey? }, not ${describe(items)}`,
+    );
+  }
+  return items.map((item: unknown, i) => {
+    if (typeof item !== "object" || item === null || item instanceof Uint8Array) {
+      throw new VellumError(
+        "MALFORMED",
+        `submitBatch: items[${i}] is ${describe(item)}; each item is an object { payload, idempotencyKey? }, e.g. [{ payload: "..." }]`,
+      );
+    }
+    const { payload, idempotencyKey } = item as { payload?: unknown; idempotencyKey?: unknown };
+    const bytes = payloadBytes(payload, `submitBatch: items[${i}].payload`);
+    if (idempotencyKey !== undefined && typeof idempotencyKey !== "string") {
+      throw new VellumError(
+        "MALFORMED",
+        `submitBatch: items[${i}].idempotencyKey must be a string, not ${describe(idempotencyKey)}`,
+      );
+    }
+    return idempotencyKey === undefined ? { bytes } : { bytes, idempotencyKey };
+  });
+}
+
+/**
+ * A server's base URL, checked: an http(s) URL, returned without trailing slashes. Throws
+ * MALFORMED at once (a URL that cannot work is not retried).
+ */
+export function checkServerUrl(url: unknown): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = typeof url === "string" ? new URL(url) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    throw new VellumError(
+      "MALFORMED",
+      `${JSON.stringify(url)} is not a server URL: give one such as http://127.0.0.1:6962`,
+    );
+  }
+  if (parsed.search !== "" || parsed.hash !== "") {
+    throw new VellumError("MALFORMED", `the server URL ${url} must not have a query or fragment`);
+  }
+  return (url as string).replace(/\/+$/, "");
+}
+
+/** The `submitter` member of an answer (a string, or null for a version-1 entry). */
+const submitterOf = (j: Record<string, unknown>) =>
+  typeof j.submitter === "string" ? j.submitter : undefined;
+
 function toResult(j: Record<string, unknown>): SubmitResult {
   return {
     index: j.index as number,
     id: j.id as string,
     timestamp: j.timestamp as number,
+    submitter: submitterOf(j),
     leafHash: base64Decode(j.leafHash as string, "leafHash"),
     treeSize: j.treeSize as number,
     checkpoint: j.checkpoint as string,
     receipt: j.receipt as string,
     duplicate: j.duplicate as boolean,
-    witnessed: (j.witnessed as boolean | undefined) ?? true,
+    // Only an explicit true: an older server that does not say is not taken to have witnesses.
+    witnessed: j.witnessed === true,
   };
 }
 
@@ -101,7 +191,10 @@ export function resultsFromMultiproof(
   rows.forEach((r, k) => {
     if (r.error !== undefined) {
       const e = r.error as { code: string; detail: string };
-      throw new VellumError(asCode(e.code), `entry ${firstEntry + k}: ${e.detail}`);
+      throw new VellumError(
+        clientErrorCode(e.code, (r.status as number | undefined) ?? 0),
+        `entry ${firstEntry + k}: ${e.detail}`,
+      );
     }
   });
   if (rows.length === 0) return [];
@@ -132,11 +225,13 @@ export function resultsFromMultiproof(
     const index = r.index as number;
     const id = r.id as string;
     const timestamp = r.timestamp as number;
+    const submitter = submitterOf(r);
     const hash = leafHash.get(index)!;
     return {
       index,
       id,
       timestamp,
+      submitter,
       leafHash: hash,
       treeSize,
       checkpoint,
@@ -144,10 +239,10 @@ export function resultsFromMultiproof(
         index,
         proof: proofOf.get(index)!,
         checkpoint,
-        extra: encodeLeafFields({ id: parseUuid(id), timestamp, leafHash: hash }),
+        extra: encodeLeafFields({ id: parseUuid(id), timestamp, submitter, leafHash: hash }),
       }),
       duplicate: r.duplicate as boolean,
-      witnessed: (answer.witnessed as boolean | null) ?? true,
+      witnessed: answer.witnessed === true,
     };
   });
 }
@@ -160,7 +255,7 @@ export class VellumClient {
   readonly #retries: number;
 
   constructor(options: ClientOptions) {
-    this.url = options.url.replace(/\/+$/, "");
+    this.url = checkServerUrl(options?.url);
     this.#token = options.token;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#timeoutMs = options.timeoutMs ?? 10_000;
@@ -217,7 +312,10 @@ export class VellumClient {
   ): Promise<SubmitResult> {
     const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
     if (options.idempotencyKey !== undefined) headers["Idempotency-Key"] = options.idempotencyKey;
-    const body = bytesOf(payload);
+    const body = payloadBytes(payload, "the payload");
+    if (options.idempotencyKey !== undefined && typeof options.idempotencyKey !== "string") {
+      throw new VellumError("MALFORMED", "idempotencyKey must be a string");
+    }
     return toResult(
       await this.#json("/v1/entries", {
         method: "POST",
@@ -230,22 +328,25 @@ export class VellumClient {
   /**
    * Submits many entries in batch requests (BATCH_CHUNK at a time, in parallel); results come back
    * in order. An entry the log refused rejects the whole call with its error; entries before it
-   * may be stored: resubmitting is safe, duplicates return the originals.
+   * may be stored: resubmitting is safe for entries with idempotency keys (the log returns the
+   * originals); without keys (and without payload dedup) a resubmitted entry is logged again.
    */
   async submitBatch(
     items: readonly SubmitItem[],
     options: { parallel?: number } = {},
   ): Promise<SubmitResult[]> {
-    const chunks: SubmitItem[][] = [];
-    for (let i = 0; i < items.length; i += BATCH_CHUNK)
-      chunks.push(items.slice(i, i + BATCH_CHUNK));
+    // Every item checked before any is sent: a bad one changes nothing.
+    const checked = batchItems(items);
+    const chunks: ReturnType<typeof batchItems>[] = [];
+    for (let i = 0; i < checked.length; i += BATCH_CHUNK)
+      chunks.push(checked.slice(i, i + BATCH_CHUNK));
     const out: SubmitResult[][] = new Array(chunks.length);
     let next = 0;
     const worker = async () => {
       while (next < chunks.length) {
         const i = next++;
         const entries = chunks[i]!.map((it) => ({
-          payload: base64Encode(bytesOf(it.payload)),
+          payload: base64Encode(it.bytes),
           ...(it.idempotencyKey === undefined ? {} : { idempotencyKey: it.idempotencyKey }),
         }));
         // The compact answer: one checkpoint and one multiproof for the chunk, from which each
@@ -278,6 +379,7 @@ export class VellumClient {
       index: j.index as number,
       id: j.id as string,
       timestamp: j.timestamp as number,
+      submitter: submitterOf(j),
       leafHash: base64Decode(j.leafHash as string, "leafHash"),
       payload: base64Decode(j.payload as string, "payload"),
     };
@@ -299,23 +401,22 @@ export class VellumClient {
   }
 }
 
-function asCode(code: string): ErrorCode {
-  return (KNOWN_CODES.has(code) ? code : "NETWORK") as ErrorCode;
-}
-
 async function problemError(res: Response): Promise<VellumError> {
   let detail = res.statusText;
-  let code: ErrorCode =
-    res.status === 401 ? "UNAUTHENTICATED" : res.status === 403 ? "FORBIDDEN" : "NETWORK";
+  let sent: unknown;
   try {
-    const p = (await res.json()) as { code?: string; detail?: string };
+    const p = (await res.json()) as { code?: unknown; detail?: unknown };
     if (typeof p.detail === "string") detail = p.detail;
-    if (typeof p.code === "string") code = asCode(p.code);
+    sent = p.code;
   } catch {
     // not problem+json: keep the status text
   }
+  const code = clientErrorCode(sent, res.status);
+  // The server's own code is kept in the message where the client's differs (PAYLOAD_TOO_LARGE
+  // becomes TOO_LARGE, ...), so nothing it said is lost.
+  const said = typeof sent === "string" && sent !== code ? ` ${sent.slice(0, 40)}` : "";
   const retryAfter = Number(res.headers.get("Retry-After"));
-  return new VellumError(code, `HTTP ${res.status}: ${detail}`, {
+  return new VellumError(code, `HTTP ${res.status}${said}: ${detail}`, {
     ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
   });
 }

@@ -81,8 +81,15 @@ export interface MonitorEntry {
   /** The entry's bytes as in the bundle (for Vellum, the CBOR leaf). */
   readonly data: Uint8Array;
   readonly leafHash: Uint8Array;
-  /** With `decodeLeaves`, for entries that are Vellum leaves: the UUIDv7 and timestamp. */
-  readonly vellum?: { readonly id: string; readonly timestamp: number };
+  /**
+   * With `decodeLeaves`, for entries that are Vellum leaves (either version): the UUIDv7, the
+   * timestamp and, for version 2, the submitter (the submitting token's id).
+   */
+  readonly vellum?: {
+    readonly id: string;
+    readonly timestamp: number;
+    readonly submitter?: string;
+  };
 }
 
 export interface MonitorProgress {
@@ -667,7 +674,10 @@ function entryOf(
       index,
       data,
       leafHash,
-      vellum: { id: formatUuid(leaf.id), timestamp: leaf.timestamp },
+      vellum:
+        leaf.submitter === undefined
+          ? { id: formatUuid(leaf.id), timestamp: leaf.timestamp }
+          : { id: formatUuid(leaf.id), timestamp: leaf.timestamp, submitter: leaf.submitter },
     };
   } catch {
     return { index, data, leafHash };

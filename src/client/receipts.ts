@@ -2,9 +2,10 @@
  * @module
  * Verifying a Vellum receipt offline, with nothing but the log's public key (and, optionally, a
  * witness policy and the payload). A receipt is a C2SP tlog-proof whose `extra` is
- * `[1, id, timestamp, leafHash]`: the proof shows that leaf hash at `index` under the signed
- * checkpoint; given the payload, the leaf rebuilt from it, the id and the timestamp must hash to
- * that same leaf hash, which proves the receipt is for exactly that entry.
+ * `[1, id, timestamp, leafHash]` or `[2, id, timestamp, submitter, leafHash]`: the proof shows
+ * that leaf hash at `index` under the signed checkpoint; given the payload, the leaf rebuilt from
+ * it and the other fields must hash to that same leaf hash, which proves the receipt is for
+ * exactly that entry, submitted by exactly that submitter.
  */
 import { base64Encode, bytesEqual } from "../core/bytes.js";
 import { type Checkpoint, openCheckpoint } from "../core/checkpoint.js";
@@ -27,6 +28,12 @@ export interface VerifiedReceipt {
   readonly id: string;
   /** Server timestamp of the entry, milliseconds since the epoch. */
   readonly timestamp: number;
+  /**
+   * Who submitted the entry (the token id in the receipt's extra), undefined for a version-1
+   * entry. Proven (part of the leaf) only when `payloadChecked`: without the payload the leaf
+   * cannot be rebuilt, and the extra is not authenticated by itself.
+   */
+  readonly submitter: string | undefined;
   /** Policy names of the witnesses whose cosignatures verified (empty without a policy). */
   readonly witnesses: readonly string[];
   /** POSIX seconds of the log's timestamp signature on the checkpoint, if it has one. */
@@ -108,7 +115,7 @@ export function receiptVerifier(
       if (!bytesEqual(rebuilt, fields.leafHash)) {
         throw new VellumError(
           "PROOF_MISMATCH",
-          "the entry does not match the receipt: its leaf (payload, id, timestamp) hashes differently",
+          "the entry does not match the receipt: its leaf (payload, id, timestamp, submitter) hashes differently",
         );
       }
       leafHash = rebuilt;
@@ -123,6 +130,7 @@ export function receiptVerifier(
       leafHash,
       id: formatUuid(fields.id),
       timestamp: fields.timestamp,
+      submitter: fields.submitter,
       witnesses,
       signedAt,
       payloadChecked: payload !== undefined,

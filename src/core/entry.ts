@@ -2,31 +2,47 @@
  * @module
  * Vellum's leaf encoding: what a Merkle leaf commits to for each entry, as deterministic CBOR
  * (RFC 8949 §4.2.1: shortest-form heads, definite lengths), so any standard CBOR decoder reads a
- * leaf out of an entry bundle, and none of its parts can change after the fact:
+ * leaf out of an entry bundle, and none of its parts can change after the fact. Two versions,
+ * both valid forever (a log holds whichever each entry was written with):
  *
- *   leaf  = [1, id, timestamp, payload]         ; a CBOR array of 4
- *   id    = bstr .size 16                       ; UUIDv7, big-endian, as RFC 9562 lays it out
- *   timestamp = uint                            ; server time, milliseconds since the Unix epoch
- *   payload   = bstr                            ; the submitted bytes, opaque
+ *   leaf  = [1, id, timestamp, payload]             ; version 1: no submitter
+ *         / [2, id, timestamp, submitter, payload]  ; version 2: who submitted it
+ *   id    = bstr .size 16                           ; UUIDv7, big-endian, as RFC 9562 lays it out
+ *   timestamp = uint                                ; server time, milliseconds since the Unix epoch
+ *   submitter = tstr .size (1..64)                  ; printable ASCII: the submitting token's id
+ *   payload   = bstr                                ; the submitted bytes, opaque
  *
- * The receipt's `extra` (C2SP tlog-proof) holds `[1, id, timestamp, leafHash]`: the same fields
- * without the payload, plus the leaf hash, so the receipt proves that leaf hash on its own and a
- * verifier holding the payload can rebuild the exact leaf.
+ * The version follows from the fields: an entry with a submitter is version 2, without one
+ * version 1 (old data, and in-process appends that no token made).
  *
- * A leaf must fit an entry bundle (65,535 bytes), which leaves MAX_PAYLOAD_SIZE bytes of payload.
- * Decoding is strict: anything but the canonical encoding is MALFORMED.
+ * The receipt's `extra` (C2SP tlog-proof) holds the same fields without the payload, plus the
+ * leaf hash — `[1, id, timestamp, leafHash]` or `[2, id, timestamp, submitter, leafHash]` — so the
+ * receipt proves that leaf hash on its own and a verifier holding the payload can rebuild the
+ * exact leaf (submitter included: a changed submitter changes the leaf hash).
+ *
+ * A new entry's payload is at most MAX_PAYLOAD_SIZE bytes, so that its leaf fits an entry bundle
+ * (65,535 bytes) with any timestamp and the longest submitter. Encoding refuses only a leaf that
+ * does not fit: version-1 leaves written under the older, larger limit still rebuild. Decoding is
+ * strict: anything but the canonical encoding is MALFORMED.
  */
 import { hexDecode, hexEncode } from "./bytes.js";
 import { sha256 } from "./crypto.js";
 import { check, VellumError } from "./errors.js";
 import { MAX_ENTRY_SIZE } from "./tiles.js";
 
-export const LEAF_VERSION = 1;
+/** Leaf (and extra) versions: 1 without a submitter, 2 with one. */
+export const LEAF_V1 = 1;
+export const LEAF_V2 = 2;
 export const ID_SIZE = 16;
+/** Longest submitter, in bytes (Vellum's token ids are 16). */
+export const MAX_SUBMITTER_SIZE = 64;
 
-/** Bytes a leaf spends around its payload: array head, version, id, 9-byte timestamp, bstr head. */
-const LEAF_OVERHEAD = 1 + 1 + (1 + ID_SIZE) + 9 + 3;
-/** Largest payload accepted: a leaf (with any timestamp) then still fits an entry bundle. */
+/**
+ * Bytes a leaf spends around its payload at most: array head, version, id, 9-byte timestamp,
+ * the longest submitter with its 2-byte head, the payload's 3-byte bstr head.
+ */
+const LEAF_OVERHEAD = 1 + 1 + (1 + ID_SIZE) + 9 + (2 + MAX_SUBMITTER_SIZE) + 3;
+/** Largest payload accepted for a new entry: its leaf then fits an entry bundle, whatever else. */
 export const MAX_PAYLOAD_SIZE = MAX_ENTRY_SIZE - LEAF_OVERHEAD;
 
 export interface LeafFields {
@@ -34,6 +50,8 @@ export interface LeafFields {
   readonly id: Uint8Array;
   /** Server timestamp, milliseconds since the Unix epoch. */
   readonly timestamp: number;
+  /** Who submitted the entry (the token's public id): version 2. Absent in version 1. */
+  readonly submitter?: string;
 }
 
 export interface Leaf extends LeafFields {
@@ -78,6 +96,21 @@ function writeHead(out: Uint8Array, at: number, major: number, value: number): n
   return at + 1 + bytes;
 }
 
+/** A submitter: 1 to 64 characters of printable ASCII (0x21-0x7E), so its bytes are its text. */
+function validSubmitter(s: string): boolean {
+  if (s.length === 0 || s.length > MAX_SUBMITTER_SIZE) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/** Whether `s` can be an entry's submitter (for callers that check before submitting). */
+export function isValidSubmitter(s: string): boolean {
+  return typeof s === "string" && validSubmitter(s);
+}
+
 function checkFields(fields: LeafFields): void {
   check(fields.id.length === ID_SIZE, "MALFORMED", `entry id must be ${ID_SIZE} bytes`);
   check(
@@ -85,38 +118,64 @@ function checkFields(fields: LeafFields): void {
     "OUT_OF_RANGE",
     "timestamp must be a non-negative integer number of milliseconds",
   );
+  if (fields.submitter !== undefined) {
+    check(
+      validSubmitter(fields.submitter),
+      "MALFORMED",
+      `submitter must be 1-${MAX_SUBMITTER_SIZE} characters of printable ASCII`,
+    );
+  }
 }
 
-/** Encodes into a fresh buffer, leaving `prefix` bytes free at its start. */
-function encode(fields: LeafFields, payload: Uint8Array | undefined, prefix = 0): Uint8Array {
-  checkFields(fields);
-  const items = payload === undefined ? 3 : 4;
-  const size =
+/** Encoded size of the fields and, if given, the final bstr of `last` bytes. */
+function encodedSize(fields: LeafFields, last: number | undefined): number {
+  const s = fields.submitter;
+  return (
     1 +
     1 +
     1 +
     ID_SIZE +
     headSize(fields.timestamp) +
-    (payload === undefined ? 0 : headSize(payload.length) + payload.length);
-  const out = new Uint8Array(prefix + size);
+    (s === undefined ? 0 : headSize(s.length) + s.length) +
+    (last === undefined ? 0 : headSize(last) + last)
+  );
+}
+
+/**
+ * Encodes the fields then `last` (the payload, or a receipt's leaf hash) into a fresh buffer,
+ * leaving `prefix` bytes free at its start.
+ */
+function encode(fields: LeafFields, last: Uint8Array | undefined, prefix = 0): Uint8Array {
+  checkFields(fields);
+  const s = fields.submitter;
+  const items = (s === undefined ? 3 : 4) + (last === undefined ? 0 : 1);
+  const out = new Uint8Array(prefix + encodedSize(fields, last?.length));
   let at = writeHead(out, prefix, 4, items);
-  at = writeHead(out, at, 0, LEAF_VERSION);
+  at = writeHead(out, at, 0, s === undefined ? LEAF_V1 : LEAF_V2);
   at = writeHead(out, at, 2, ID_SIZE);
   out.set(fields.id, at);
   at += ID_SIZE;
   at = writeHead(out, at, 0, fields.timestamp);
-  if (payload !== undefined) {
-    at = writeHead(out, at, 2, payload.length);
-    out.set(payload, at);
+  if (s !== undefined) {
+    at = writeHead(out, at, 3, s.length);
+    for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
+    at += s.length;
+  }
+  if (last !== undefined) {
+    at = writeHead(out, at, 2, last.length);
+    out.set(last, at);
   }
   return out;
 }
 
-function checkPayload(payload: Uint8Array): void {
+/** Refuses a leaf that would not fit an entry bundle slot (TOO_LARGE). */
+function checkFits(leaf: Leaf): void {
+  if (leaf.payload.length <= MAX_PAYLOAD_SIZE) return; // always fits: the common case, no sums
+  const size = encodedSize(leaf, leaf.payload.length);
   check(
-    payload.length <= MAX_PAYLOAD_SIZE,
+    size <= MAX_ENTRY_SIZE,
     "TOO_LARGE",
-    `payload is ${payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE} bytes (a leaf must fit a 65,535-byte entry bundle slot)`,
+    `payload is ${leaf.payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE} bytes (a leaf must fit a 65,535-byte entry bundle slot)`,
   );
 }
 
@@ -125,21 +184,25 @@ function checkPayload(payload: Uint8Array): void {
  * 0x00 leaf prefix (the sequencer's hot path: no second copy of the payload for hashing).
  */
 export function encodeLeafAndHash(leaf: Leaf): { leaf: Uint8Array; leafHash: Uint8Array } {
-  checkPayload(leaf.payload);
+  checkFits(leaf);
   const buf = encode(leaf, leaf.payload, 1); // buf[0] = 0x00, the RFC 6962 leaf prefix
   return { leaf: buf.subarray(1), leafHash: sha256(buf) };
 }
 
-/** The leaf bytes for an entry. Payloads over MAX_PAYLOAD_SIZE are TOO_LARGE. */
+/**
+ * The leaf bytes for an entry: version 2 with a submitter, else version 1. A leaf that would not
+ * fit an entry bundle is TOO_LARGE (new entries are held to MAX_PAYLOAD_SIZE before this).
+ */
 export function encodeLeaf(leaf: Leaf): Uint8Array {
-  checkPayload(leaf.payload);
+  checkFits(leaf);
   return encode(leaf, leaf.payload);
 }
 
 /**
- * A receipt's `extra`: `[1, id, timestamp, leafHash]` — everything of the leaf but the payload,
- * plus the leaf hash, so a receipt proves inclusion of that leaf hash on its own and, given the
- * payload, proves it is exactly that entry. Without `leafHash`: `[1, id, timestamp]`.
+ * A receipt's `extra`: `[1, id, timestamp, leafHash]` or `[2, id, timestamp, submitter,
+ * leafHash]` — everything of the leaf but the payload, plus the leaf hash, so a receipt proves
+ * inclusion of that leaf hash on its own and, given the payload, proves it is exactly that entry.
+ * Without `leafHash`: `[1, id, timestamp]` or `[2, id, timestamp, submitter]`.
  */
 export function encodeLeafFields(fields: LeafFields & { leafHash?: Uint8Array }): Uint8Array {
   if (fields.leafHash === undefined) return encode(fields, undefined);
@@ -147,20 +210,31 @@ export function encodeLeafFields(fields: LeafFields & { leafHash?: Uint8Array })
   return encode(fields, fields.leafHash);
 }
 
-/** Rebuilds the leaf from a receipt's `extra` and the payload. */
+/** Rebuilds the leaf from a receipt's `extra` and the payload (same version as the extra). */
 export function leafFromFields(extra: Uint8Array, payload: Uint8Array): Uint8Array {
-  const { id, timestamp } = decodeLeafFields(extra);
-  return encodeLeaf({ id, timestamp, payload });
+  const { id, timestamp, submitter } = decodeLeafFields(extra);
+  return encodeLeaf(
+    submitter === undefined ? { id, timestamp, payload } : { id, timestamp, submitter, payload },
+  );
 }
 
-function decode(bytes: Uint8Array, items: 3 | 4): Leaf {
-  const fail = (why: string) => new VellumError("MALFORMED", `leaf: ${why}`);
+interface Decoded extends LeafFields {
+  /** The final bstr (payload or leaf hash), if the array has it. */
+  readonly last: Uint8Array | undefined;
+}
+
+/**
+ * Decodes a leaf (`last` "required": its payload) or an extra (`last` "optional": its leaf hash).
+ * Version 1 is [1, id, timestamp, last?], version 2 [2, id, timestamp, submitter, last?].
+ */
+function decode(bytes: Uint8Array, last: "required" | "optional", what: string): Decoded {
+  const fail = (why: string) => new VellumError("MALFORMED", `${what}: ${why}`);
   let at = 0;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const readHead = (major: number, what: string): number => {
-    if (at >= bytes.length) throw fail(`truncated before ${what}`);
+  const readHead = (major: number, name: string): number => {
+    if (at >= bytes.length) throw fail(`truncated before ${name}`);
     const b = bytes[at]!;
-    if (Math.floor(b / 32) !== major) throw fail(`${what} has the wrong CBOR type`);
+    if (Math.floor(b / 32) !== major) throw fail(`${name} has the wrong CBOR type`);
     const info = b % 32;
     at++;
     let value: number;
@@ -170,51 +244,80 @@ function decode(bytes: Uint8Array, items: 3 | 4): Leaf {
     else if (info === 25) need = 2;
     else if (info === 26) need = 4;
     else if (info === 27) need = 8;
-    else throw fail(`${what} has an indefinite or reserved length`);
+    else throw fail(`${name} has an indefinite or reserved length`);
     if (need > 0) {
-      if (at + need > bytes.length) throw fail(`truncated in ${what}`);
+      if (at + need > bytes.length) throw fail(`truncated in ${name}`);
       if (need === 1) value = bytes[at]!;
       else if (need === 2) value = view.getUint16(at);
       else if (need === 4) value = view.getUint32(at);
       else value = view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
       at += need;
     }
-    if (!Number.isSafeInteger(value!)) throw fail(`${what} exceeds 2^53-1`);
-    if (headSize(value!) !== 1 + need) throw fail(`${what} is not in shortest form`);
+    if (!Number.isSafeInteger(value!)) throw fail(`${name} exceeds 2^53-1`);
+    if (headSize(value!) !== 1 + need) throw fail(`${name} is not in shortest form`);
     return value!;
   };
-  if (readHead(4, "array") !== items) throw fail(`expected an array of ${items}`);
-  if (readHead(0, "version") !== LEAF_VERSION) throw fail(`unknown version`);
+  const items = readHead(4, "array");
+  const version = readHead(0, "version");
+  if (version !== LEAF_V1 && version !== LEAF_V2) throw fail(`unknown version ${version}`);
+  const base = version === LEAF_V1 ? 3 : 4;
+  const arities = last === "required" ? [base + 1] : [base, base + 1];
+  if (!arities.includes(items)) {
+    throw fail(`version ${version} expects an array of ${arities.join(" or ")}`);
+  }
   if (readHead(2, "id") !== ID_SIZE) throw fail(`id must be ${ID_SIZE} bytes`);
   if (at + ID_SIZE > bytes.length) throw fail("truncated in id");
   const id = bytes.slice(at, at + ID_SIZE);
   at += ID_SIZE;
   const timestamp = readHead(0, "timestamp");
-  let payload = new Uint8Array(0);
-  if (items === 4) {
-    const length = readHead(2, "payload");
-    if (at + length > bytes.length) throw fail("truncated in payload");
-    payload = bytes.slice(at, at + length);
+  let submitter: string | undefined;
+  if (version === LEAF_V2) {
+    const length = readHead(3, "submitter");
+    if (length === 0 || length > MAX_SUBMITTER_SIZE) {
+      throw fail(`submitter must be 1-${MAX_SUBMITTER_SIZE} bytes`);
+    }
+    if (at + length > bytes.length) throw fail("truncated in submitter");
+    submitter = "";
+    for (let i = 0; i < length; i++) {
+      const c = bytes[at + i]!;
+      if (c < 0x21 || c > 0x7e) throw fail("submitter must be printable ASCII");
+      submitter += String.fromCharCode(c);
+    }
+    at += length;
+  }
+  let tail: Uint8Array | undefined;
+  if (items === base + 1) {
+    const name = last === "required" ? "payload" : "leaf hash";
+    const length = readHead(2, name);
+    if (at + length > bytes.length) throw fail(`truncated in ${name}`);
+    tail = bytes.slice(at, at + length);
     at += length;
   }
   if (at !== bytes.length) throw fail("trailing bytes");
-  return { id, timestamp, payload };
+  return submitter === undefined
+    ? { id, timestamp, last: tail }
+    : { id, timestamp, submitter, last: tail };
 }
 
-/** Decodes a leaf; anything but the canonical encoding is MALFORMED. */
+/** Decodes a leaf of either version; anything but the canonical encoding is MALFORMED. */
 export function decodeLeaf(bytes: Uint8Array): Leaf {
-  return decode(bytes, 4);
+  const { id, timestamp, submitter, last } = decode(bytes, "required", "leaf");
+  const payload = last!;
+  return submitter === undefined
+    ? { id, timestamp, payload }
+    : { id, timestamp, submitter, payload };
 }
 
-/** Decodes a receipt's `extra`: `[1, id, timestamp]` or `[1, id, timestamp, leafHash]`. */
+/**
+ * Decodes a receipt's `extra`: `[1, id, timestamp, leafHash?]` or
+ * `[2, id, timestamp, submitter, leafHash?]`.
+ */
 export function decodeLeafFields(bytes: Uint8Array): LeafFields & { leafHash?: Uint8Array } {
-  if (bytes[0] === 0x83) {
-    const { id, timestamp } = decode(bytes, 3);
-    return { id, timestamp };
-  }
-  const { id, timestamp, payload } = decode(bytes, 4);
-  check(payload.length === 32, "MALFORMED", "receipt extra: the leaf hash must be 32 bytes");
-  return { id, timestamp, leafHash: payload };
+  const { id, timestamp, submitter, last } = decode(bytes, "optional", "receipt extra");
+  const fields = submitter === undefined ? { id, timestamp } : { id, timestamp, submitter };
+  if (last === undefined) return fields;
+  check(last.length === 32, "MALFORMED", "receipt extra: the leaf hash must be 32 bytes");
+  return { ...fields, leafHash: last };
 }
 
 // ---- UUID text form (RFC 9562 §4): 8-4-4-4-12 lowercase hex ----

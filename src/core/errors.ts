@@ -53,6 +53,39 @@ export type ErrorCode =
   // An internal invariant failed: a bug, never the caller's fault.
   | "INTERNAL";
 
+/**
+ * Every code, at run time (the union above is the documentation). Written as a record so that
+ * the compiler refuses a code missing here; src/core/problem-codes.ts builds the list of codes a
+ * server may send from it, shared by the server and the client.
+ */
+const EVERY_CODE: Record<ErrorCode, true> = {
+  MALFORMED: true,
+  OUT_OF_RANGE: true,
+  TOO_LARGE: true,
+  PROOF_LENGTH: true,
+  PROOF_MISMATCH: true,
+  BAD_SIGNATURE: true,
+  NO_KNOWN_SIGNATURE: true,
+  BAD_KEY: true,
+  QUORUM_NOT_MET: true,
+  INCONSISTENT: true,
+  NOT_FOUND: true,
+  CONFLICT: true,
+  OVERLOADED: true,
+  UNAVAILABLE: true,
+  STORAGE_FAILURE: true,
+  INTEGRITY_FAILURE: true,
+  LOCKED: true,
+  STATE_MISMATCH: true,
+  UNAUTHENTICATED: true,
+  FORBIDDEN: true,
+  NETWORK: true,
+  INTERNAL: true,
+};
+export const ERROR_CODES: readonly ErrorCode[] = Object.freeze(
+  Object.keys(EVERY_CODE) as ErrorCode[],
+);
+
 export class VellumError extends Error {
   override readonly name = "VellumError";
   readonly code: ErrorCode;

@@ -20,6 +20,7 @@
  *
  * Pure over the storage contract: no files, no argv (src/cli/fsck.ts is the command).
  */
+
 import { bytesEqual, getUint64, hexEncode } from "../core/bytes.js";
 import { openCheckpoint } from "../core/checkpoint.js";
 import { foldRight } from "../core/compact.js";
@@ -36,8 +37,10 @@ import {
 import { EMPTY_ROOT, HASH_SIZE, hashChildren, hashLeaf } from "../core/rfc6962.js";
 import { partialTileWidth, TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
 import type { KeyValueStore } from "../storage/types.js";
+import { decodeDedup } from "./dedup.js";
 import {
   CHECKPOINT_RANGE,
+  DEDUP_KEY,
   decodeIndex,
   encodeIndex,
   idKey,
@@ -242,6 +245,10 @@ export async function fsck(options: FsckOptions): Promise<FsckReport> {
   // ---- the stored tree state -------------------------------------------------------------
   let state: TreeState | undefined;
   const stateBytes = await kv.get(STATE_KEY);
+  // Under payload dedup (and in logs from before the setting) every entry has a payload index;
+  // under key dedup none is written (older entries of a log switched to it may keep theirs).
+  const dedupBytes = await kv.get(DEDUP_KEY);
+  const payloadIndexed = dedupBytes === undefined || decodeDedup(dedupBytes) === "payload";
   if (stateBytes === undefined) {
     report({ kind: "state", message: "the tree state (key s) is missing" });
   } else {
@@ -435,16 +442,17 @@ export async function fsck(options: FsckOptions): Promise<FsckReport> {
   let beyond = 0;
   const checkLookups = async () => {
     if (lookups.length === 0) return;
+    const per = payloadIndexed ? 3 : 2;
     const keys = lookups.flatMap((l) => [
       idKey(l.id),
       leafHashKey(l.leafHash),
-      payloadKey(sha256(l.payload)),
+      ...(payloadIndexed ? [payloadKey(sha256(l.payload))] : []),
     ]);
     const found = await kv.getMany(keys);
     lookups.forEach((l, i) => {
       const names = [`id ${formatUuid(l.id)}`, `leaf hash ${short(l.leafHash)}`, "payload hash"];
-      for (let k = 0; k < 3; k++) {
-        const v = found[3 * i + k];
+      for (let k = 0; k < per; k++) {
+        const v = found[per * i + k];
         if (v === undefined || !bytesEqual(v, encodeIndex(l.index))) {
           report({
             kind: "index",
@@ -585,7 +593,7 @@ export async function fsck(options: FsckOptions): Promise<FsckReport> {
   const counted: [keyof typeof indexes, number, string, boolean][] = [
     ["id", TAG.id, "id", true],
     ["leafHash", TAG.leaf, "leaf-hash", true],
-    ["payload", TAG.payload, "payload", true],
+    ["payload", TAG.payload, "payload", payloadIndexed],
     ["idempotencyKey", TAG.idem, "idempotency-key", false],
   ];
   for (const [field, tag, name, onePerEntry] of counted) {

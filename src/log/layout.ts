@@ -5,17 +5,19 @@
  * scan over entries or checkpoints is one iterator.
  *
  *   "s"                        → tree state (CBOR: size, compact range hashes)
+ *   "d"                        → the dedup rule, "key" or "payload" (dedup.ts; absent: "payload")
  *   "e" u64 index              → leaf bytes (src/core/entry.ts)
  *   "t" u8 level u64 index     → stored tile: all 8 levels of a tile's stratum (strata.ts)
  *   "i" id(16)                 → u64 index          (lookup by entry id)
  *   "h" leafHash(32)           → u64 index          (lookup by leaf hash)
- *   "p" sha256(payload)(32)    → u64 index          (dedup by payload)
- *   "k" sha256(key)(32)        → u64 index          (dedup by idempotency key)
+ *   "p" sha256(payload)(32)    → u64 index          (dedup by payload; only under that rule)
+ *   "k" sha256(key)(32)        → u64 index          (dedup by idempotency key; always)
  *   "c" u64 size               → signed checkpoint note text (UTF-8), latest signature per size
  */
 import { getUint64, putUint64 } from "../core/bytes.js";
 
 export const STATE_KEY = Uint8Array.of(0x73); // "s"
+export const DEDUP_KEY = Uint8Array.of(0x64); // "d"
 
 const TAG = { entry: 0x65, tile: 0x74, id: 0x69, leaf: 0x68, payload: 0x70, idem: 0x6b, cp: 0x63 };
 

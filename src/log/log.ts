@@ -11,14 +11,24 @@
  *      checkpoint; read back;
  *   4. only then release the checkpoint and answer the submitters, with receipts against it.
  * Fail-stop (spec/storage.md, "Storage failures"): a failed write fails its batch's submitters
- * (resubmitting is safe: dedup returns the original if it did land), and the log acknowledges
- * nothing more until the store has been recovered (reopened) and the tree reloaded from it and
- * checked against the last checkpoint released; it retries that with back-off, and stops for
- * good when what storage holds contradicts what was released. Reads only see released sizes.
+ * (resubmitting with the same idempotency key is safe: dedup returns the original if it did
+ * land), and the log acknowledges nothing more until the store has been recovered (reopened) and
+ * the tree reloaded from it and checked against the last checkpoint released; it retries that
+ * with back-off, and stops for good when what storage holds contradicts what was released. Reads
+ * only see released sizes.
+ * Dedup (step 1) follows the log's stored rule (dedup.ts): by idempotency key only, or also by
+ * payload; the in-flight dedup in #enqueue and the storage dedup in #prepare apply the same one.
  */
 import { bytesEqual } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
-import { decodeLeaf, encodeLeafAndHash, formatUuid, MAX_PAYLOAD_SIZE } from "../core/entry.js";
+import {
+  decodeLeaf,
+  encodeLeafAndHash,
+  formatUuid,
+  isValidSubmitter,
+  MAX_PAYLOAD_SIZE,
+  MAX_SUBMITTER_SIZE,
+} from "../core/entry.js";
 import { check, isVellumError, VellumError } from "../core/errors.js";
 import { checkSize } from "../core/merkle.js";
 import { verifyQuorum } from "../core/policy.js";
@@ -31,11 +41,13 @@ import {
   storageFailureClass,
 } from "../storage/failure.js";
 import type { KeyValueStore, WriteOp } from "../storage/types.js";
+import { type DedupMode, decideDedup, decodeDedup, encodeDedup } from "./dedup.js";
 import { IdGenerator, type IssuedId } from "./ids.js";
 import { type IntegrityFailure, ReadVerifier } from "./integrity.js";
 import {
   CHECKPOINT_RANGE,
   checkpointKey,
+  DEDUP_KEY,
   decodeIndex,
   encodeIndex,
   entryKey,
@@ -88,7 +100,7 @@ export interface LogConfig {
   readonly cachedTiles?: number;
   /**
    * Bytes of full entry bundles kept in memory (default 64 MiB). A bound on bytes, not on
-   * bundles: one bundle is 256 entries of up to 65,504 bytes, so anything from ~10 KB to 16.8 MB.
+   * bundles: one bundle is 256 entries of up to 65,438 bytes (65,504 in older version-1 leaves), so anything from ~10 KB to 16.8 MB.
    */
   readonly bundleCacheBytes?: number;
   /**
@@ -98,6 +110,13 @@ export interface LogConfig {
    * it), until the clock catches up. Without it such a start is refused (STATE_MISMATCH).
    */
   readonly allowClockBehind?: boolean;
+  /**
+   * The dedup rule (src/log/dedup.ts): "key" (new logs' default) or "payload". Stored with the
+   * log; undefined keeps the stored one (a log from before the setting: "payload").
+   */
+  readonly dedup?: DedupMode;
+  /** Called when opening changed the stored dedup rule (for the server's log). */
+  readonly onDedupChange?: (message: string) => void;
   /**
    * Witnesses to gather cosignatures from: only checkpoints meeting the policy's quorum are
    * published (`published`, GET /checkpoint) and put in receipts. Without it, every checkpoint
@@ -159,14 +178,22 @@ export const DEFAULTS = {
 };
 
 export interface SubmitOptions {
-  /** A client-chosen key: resubmitting with it returns the original entry, never a new one. */
+  /**
+   * What makes a resubmission the same entry: resubmitting with it returns the original entry,
+   * never a new one (another payload with it is a CONFLICT). A client's Idempotency-Key, or an
+   * event's own unique id.
+   */
   readonly idempotencyKey?: string;
+  /**
+   * Who submits (the token's public id; 1-64 printable ASCII characters): committed to in the
+   * leaf (version 2). Without one the leaf is version 1.
+   */
+  readonly submitter?: string;
 }
 
 /** One entry of a submitEach() call. */
-export interface Submission {
+export interface Submission extends SubmitOptions {
   readonly payload: Uint8Array;
-  readonly idempotencyKey?: string;
 }
 
 /** What submitEach() answers for one entry: its receipt, or why it was refused. */
@@ -176,6 +203,8 @@ export interface LogEntry {
   readonly index: number;
   readonly id: string;
   readonly timestamp: number;
+  /** Who submitted it (version-2 leaves); undefined for version-1 leaves. */
+  readonly submitter: string | undefined;
   readonly payload: Uint8Array;
   readonly leaf: Uint8Array;
   readonly leafHash: Uint8Array;
@@ -194,10 +223,16 @@ type Refusal = (e: unknown, slot: number) => void;
  */
 class Pending {
   readonly payload: Uint8Array;
-  readonly payloadHash: Uint8Array;
+  /** Under payload dedup only. */
+  readonly payloadHash: Uint8Array | undefined;
   readonly keyHash: Uint8Array | undefined;
-  /** Its keys in the log's in-flight maps, removed once it settles. */
-  readonly payloadId: string;
+  readonly submitter: string | undefined;
+  /**
+   * Its keys in the log's in-flight maps, removed once it settles: `dedupId` in #inflight (its
+   * payload hash under payload dedup, its key hash under key dedup, none for an unkeyed entry
+   * under key dedup), `keyId` in #inflightKeys (under payload dedup, when it has a key).
+   */
+  readonly dedupId: string | undefined;
   readonly keyId: string | undefined;
   readonly #inflight: Map<string, Pending>;
   readonly #inflightKeys: Map<string, string>;
@@ -209,9 +244,10 @@ class Pending {
 
   constructor(
     payload: Uint8Array,
-    payloadHash: Uint8Array,
+    payloadHash: Uint8Array | undefined,
     keyHash: Uint8Array | undefined,
-    payloadId: string,
+    submitter: string | undefined,
+    dedupId: string | undefined,
     keyId: string | undefined,
     inflight: Map<string, Pending>,
     inflightKeys: Map<string, string>,
@@ -222,7 +258,8 @@ class Pending {
     this.payload = payload;
     this.payloadHash = payloadHash;
     this.keyHash = keyHash;
-    this.payloadId = payloadId;
+    this.submitter = submitter;
+    this.dedupId = dedupId;
     this.keyId = keyId;
     this.#inflight = inflight;
     this.#inflightKeys = inflightKeys;
@@ -240,7 +277,7 @@ class Pending {
   }
 
   #settle(r: Receipt | undefined, e: unknown): void {
-    this.#inflight.delete(this.payloadId);
+    if (this.dedupId !== undefined) this.#inflight.delete(this.dedupId);
     if (this.keyId !== undefined) this.#inflightKeys.delete(this.keyId);
     if (r === undefined) this.#fail(e, this.#slot);
     else this.#ok(r, this.#slot);
@@ -315,7 +352,12 @@ export class Log {
 
   readonly #queue: Pending[] = [];
   #queuedBytes = 0;
-  /** Payloads (and idempotency keys) queued or being sequenced, for dedup before storage. */
+  /** The dedup rule (decided at open: #openDedup). */
+  #dedup: DedupMode = "key";
+  /**
+   * Submissions queued or being sequenced, for dedup before storage: by payload hash under
+   * payload dedup (and their keys in #inflightKeys), by key hash under key dedup.
+   */
   readonly #inflight = new Map<string, Pending>();
   readonly #inflightKeys = new Map<string, string>();
   #draining: Promise<void> | undefined;
@@ -352,6 +394,7 @@ export class Log {
    */
   static async open(config: LogConfig): Promise<Log> {
     const log = new Log(config);
+    await log.#openDedup();
     const witnesses = config.witnesses;
     await log.#load(witnesses === undefined);
     if (witnesses !== undefined) {
@@ -439,6 +482,7 @@ export class Log {
       // A new log: its state and its first (empty) checkpoint in one write.
       const signed = this.signer.sign(0, this.#tree.root(), this.#nowSeconds());
       await kv.write([
+        { type: "put", key: DEDUP_KEY, value: encodeDedup(this.#dedup) },
         { type: "put", key: STATE_KEY, value: encodeState({ size: 0, compact: [] }) },
         { type: "put", key: checkpointKey(0), value: new TextEncoder().encode(signed.note) },
       ]);
@@ -494,6 +538,25 @@ export class Log {
     // Entries written durably but never covered by a checkpoint (a crash between steps 2 and 4).
     if (signUncovered && state.size > latest.checkpoint.size) {
       await this.#publish(tree.size, tree.root());
+    }
+  }
+
+  /**
+   * Decides the dedup rule from the stored setting and the requested one (src/log/dedup.ts). A
+   * new log stores it with its first write (#load); a change of an existing log's rule is
+   * stored here.
+   */
+  async #openDedup(): Promise<void> {
+    const [stored, state] = await this.#kv.getMany([DEDUP_KEY, STATE_KEY]);
+    const decision = decideDedup(
+      stored === undefined ? undefined : decodeDedup(stored),
+      state !== undefined,
+      this.#config.dedup,
+    );
+    this.#dedup = decision.mode;
+    if (decision.changed !== undefined) {
+      await this.#kv.write([{ type: "put", key: DEDUP_KEY, value: encodeDedup(decision.mode) }]);
+      this.#config.onDedupChange?.(decision.changed);
     }
   }
 
@@ -659,7 +722,7 @@ export class Log {
     const detail = cause instanceof Error ? cause.message : String(cause);
     this.#failure ??= new VellumError(
       "STORAGE_FAILURE",
-      `${why}: the log stopped acknowledging after a storage failure and is recovering; nothing more is acknowledged until it has (${detail}). Retry shortly: a resubmitted entry that did land is answered as a duplicate`,
+      `${why}: the log stopped acknowledging after a storage failure and is recovering; nothing more is acknowledged until it has (${detail}). Retry shortly: an entry resubmitted with the same idempotency key that did land is answered as a duplicate`,
       { cause },
     );
     this.#epoch++; // batches prepared on the failed tree are refused, not committed
@@ -746,7 +809,8 @@ export class Log {
   /**
    * Queues many entries at once (in-process appends in batches): one promise for all, resolving
    * to their receipts in order, or rejecting with the first refusal (the others may be stored:
-   * resubmitting is safe, duplicates return the originals). Cheaper per entry than submit().
+   * resubmitting with the same keys is safe, duplicates return the originals). Cheaper per entry
+   * than submit().
    */
   submitMany(payloads: readonly Uint8Array[], options: SubmitOptions = {}): Promise<Receipt[]> {
     return new Promise((resolve, reject) => {
@@ -783,11 +847,10 @@ export class Log {
         if (--left === 0) resolve(out);
       };
       const refuse: Refusal = (error, slot) => settle({ error }, slot);
-      const noOptions: SubmitOptions = {};
+      // A Submission is its own SubmitOptions: no options object per entry.
       for (let i = 0; i < items.length; i++) {
-        const { payload, idempotencyKey } = items[i]!;
-        const options = idempotencyKey === undefined ? noOptions : { idempotencyKey };
-        this.#enqueue(payload, options, settle, refuse, i);
+        const item = items[i]!;
+        this.#enqueue(item.payload, item, settle, refuse, i);
       }
     });
   }
@@ -800,6 +863,12 @@ export class Log {
         throw new VellumError(
           "TOO_LARGE",
           `payload is ${payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE} bytes`,
+        );
+      }
+      if (options.submitter !== undefined && !isValidSubmitter(options.submitter)) {
+        throw new VellumError(
+          "MALFORMED",
+          `a submitter is 1-${MAX_SUBMITTER_SIZE} characters of printable ASCII`,
         );
       }
       if (
@@ -816,33 +885,54 @@ export class Log {
       fail(e, slot);
       return;
     }
-    const payloadHash = sha256(payload);
     const keyHash =
       options.idempotencyKey === undefined
         ? undefined
         : sha256(new TextEncoder().encode(options.idempotencyKey));
-    const payloadId = hex(payloadHash);
-    const keyId = keyHash === undefined ? undefined : hex(keyHash);
-    if (keyId !== undefined) {
-      const other = this.#inflightKeys.get(keyId);
-      if (other !== undefined && other !== payloadId) {
-        // The key is in flight with another payload. Which of the two owns it is decided by
-        // storage, once that one lands: then this submission is sequenced (and is either the
-        // key's original, answered as a duplicate, or a CONFLICT).
-        follow(this.#inflight.get(other)!, () => this.#enqueue(payload, options, ok, fail, slot));
+    let payloadHash: Uint8Array | undefined;
+    let dedupId: string | undefined;
+    let keyId: string | undefined;
+    if (this.#dedup === "payload") {
+      payloadHash = sha256(payload);
+      dedupId = hex(payloadHash);
+      if (keyHash !== undefined) {
+        keyId = hex(keyHash);
+        const other = this.#inflightKeys.get(keyId);
+        if (other !== undefined && other !== dedupId) {
+          // The key is in flight with another payload. Which of the two owns it is decided by
+          // storage, once that one lands: then this submission is sequenced (and is either the
+          // key's original, answered as a duplicate, or a CONFLICT).
+          follow(this.#inflight.get(other)!, () => this.#enqueue(payload, options, ok, fail, slot));
+          return;
+        }
+      }
+      const same = this.#inflight.get(dedupId);
+      if (same !== undefined) {
+        follow(same, (r, e) => (r === undefined ? fail(e, slot) : ok(r.asDuplicate(), slot)));
         return;
       }
-    }
-    const same = this.#inflight.get(payloadId);
-    if (same !== undefined) {
-      follow(same, (r, e) => (r === undefined ? fail(e, slot) : ok(r.asDuplicate(), slot)));
-      return;
+    } else if (keyHash !== undefined) {
+      // Key dedup: only the key identifies an entry (without one, every submission is new and
+      // nothing is hashed or tracked here).
+      dedupId = hex(keyHash);
+      const same = this.#inflight.get(dedupId);
+      if (same !== undefined) {
+        if (bytesEqual(same.payload, payload)) {
+          follow(same, (r, e) => (r === undefined ? fail(e, slot) : ok(r.asDuplicate(), slot)));
+        } else {
+          // The same key with another payload: sequenced once that one settled, when storage
+          // says CONFLICT (or, if that one failed, lets this one have the key).
+          follow(same, () => this.#enqueue(payload, options, ok, fail, slot));
+        }
+        return;
+      }
     }
     const pending = new Pending(
       payload,
       payloadHash,
       keyHash,
-      payloadId,
+      options.submitter,
+      dedupId,
       keyId,
       this.#inflight,
       this.#inflightKeys,
@@ -852,8 +942,8 @@ export class Log {
     );
     this.#queue.push(pending);
     this.#queuedBytes += payload.length;
-    this.#inflight.set(payloadId, pending);
-    if (keyId !== undefined) this.#inflightKeys.set(keyId, payloadId);
+    if (dedupId !== undefined) this.#inflight.set(dedupId, pending);
+    if (keyId !== undefined) this.#inflightKeys.set(keyId, dedupId!);
     this.#schedule();
   }
 
@@ -925,12 +1015,19 @@ export class Log {
     const epoch = this.#epoch;
     const started = performance.now();
     const kv = this.#kv;
-    const lookups: Uint8Array[] = batch.map((p) => payloadKey(p.payloadHash));
+    // Under payload dedup every payload is looked up; under key dedup only the keys (an unkeyed
+    // entry is new by definition: no read, and no payload index written below).
+    const byPayload = this.#dedup === "payload";
+    const lookups: Uint8Array[] = byPayload ? batch.map((p) => payloadKey(p.payloadHash!)) : [];
     const keyed = batch.filter((p) => p.keyHash !== undefined);
     for (const p of keyed) lookups.push(idempotencyKey(p.keyHash!));
-    let found: (Uint8Array | undefined)[];
+    const keysAt = byPayload ? batch.length : 0;
+    let found: (Uint8Array | undefined)[] = [];
+    /** Under key dedup: the stored payload of each key's entry, to tell a retry from a CONFLICT. */
+    let keyPayloads: Map<number, Uint8Array | undefined> | undefined;
     try {
-      found = await kv.getMany(lookups);
+      if (lookups.length > 0) found = await kv.getMany(lookups);
+      if (!byPayload) keyPayloads = await this.#storedPayloads(found);
     } catch (e) {
       for (const p of batch) p.reject(storageError(e, false));
       return undefined;
@@ -942,7 +1039,7 @@ export class Log {
     }
     const keyIndex = new Map<Pending, number | undefined>();
     keyed.forEach((p, i) => {
-      const v = found[batch.length + i];
+      const v = found[keysAt + i];
       keyIndex.set(p, v === undefined ? undefined : decodeIndex(v));
     });
 
@@ -951,24 +1048,43 @@ export class Log {
     /** The payload key of each fresh entry: the one built for the dedup lookup, reused. */
     const freshPayloadKeys: Uint8Array[] = [];
     const existing: [Pending, number][] = [];
-    const batchKeys = new Map<string, string>();
+    const batchKeys = new Map<string, Pending>();
     batch.forEach((p, i) => {
-      const v = found[i];
-      const payloadIndex = v === undefined ? undefined : decodeIndex(v);
       const knownKey = keyIndex.get(p);
+      // The entry that already holds this payload: under payload dedup, any; under key dedup,
+      // only the key's own entry (a retry).
+      let payloadIndex: number | undefined;
+      if (byPayload) {
+        const v = found[i];
+        payloadIndex = v === undefined ? undefined : decodeIndex(v);
+      } else if (knownKey !== undefined) {
+        const stored = keyPayloads!.get(knownKey);
+        if (stored === undefined) {
+          p.reject(
+            new VellumError("INTEGRITY_FAILURE", `entry ${knownKey} is missing from storage`),
+          );
+          return;
+        }
+        if (bytesEqual(stored, p.payload)) payloadIndex = knownKey;
+      }
       if (p.keyHash !== undefined) {
         const k = hex(p.keyHash);
         const claimed = batchKeys.get(k);
         if (
           (knownKey !== undefined && knownKey !== payloadIndex) ||
-          (claimed !== undefined && claimed !== hex(p.payloadHash))
+          (claimed !== undefined && !bytesEqual(claimed.payload, p.payload))
         ) {
           p.reject(
             new VellumError("CONFLICT", "this idempotency key was used for another payload"),
           );
           return;
         }
-        batchKeys.set(k, hex(p.payloadHash));
+        if (claimed !== undefined && !byPayload) {
+          // The key twice in one batch (the in-flight map normally prevents it): one entry.
+          follow(claimed, (r, e) => (r === undefined ? p.reject(e) : p.resolve(r.asDuplicate())));
+          return;
+        }
+        batchKeys.set(k, p);
       }
       if (payloadIndex !== undefined) {
         existing.push([p, payloadIndex]);
@@ -981,7 +1097,7 @@ export class Log {
         }
       } else {
         fresh.push(p);
-        freshPayloadKeys.push(lookups[i]!);
+        if (byPayload) freshPayloadKeys.push(lookups[i]!);
       }
     });
 
@@ -994,15 +1110,21 @@ export class Log {
       const p = fresh[i]!;
       const index = start + i;
       const { id, timestamp } = issued[i]!;
-      const { leaf, leafHash } = encodeLeafAndHash({ id, timestamp, payload: p.payload });
+      // Version 2 (with the submitter) or 1 (without): src/core/entry.ts.
+      const { leaf, leafHash } = encodeLeafAndHash({
+        id,
+        timestamp,
+        submitter: p.submitter,
+        payload: p.payload,
+      });
       const at = encodeIndex(index);
       leafHashes[i] = leafHash;
       ops.push(
         { type: "put", key: entryKey(index), value: leaf },
         { type: "put", key: idKey(id), value: at },
         { type: "put", key: leafHashKey(leafHash), value: at },
-        { type: "put", key: freshPayloadKeys[i]!, value: at },
       );
+      if (byPayload) ops.push({ type: "put", key: freshPayloadKeys[i]!, value: at });
       if (p.keyHash !== undefined)
         ops.push({ type: "put", key: idempotencyKey(p.keyHash), value: at });
     }
@@ -1028,6 +1150,29 @@ export class Log {
       root,
       stateValue,
     };
+  }
+
+  /**
+   * Under key dedup: the payloads of the entries the batch's known keys point to (`found`: the
+   * key lookups), read so that a retry (same payload) is told from a CONFLICT. Only retries
+   * cost this read.
+   */
+  async #storedPayloads(
+    found: readonly (Uint8Array | undefined)[],
+  ): Promise<Map<number, Uint8Array | undefined>> {
+    const indices = [...new Set(found.filter((v) => v !== undefined).map(decodeIndex))];
+    const out = new Map<number, Uint8Array | undefined>();
+    if (indices.length === 0) return out;
+    const leaves = await this.#kv.getMany(indices.map(entryKey));
+    // Checked against the tree like every read (these may be ahead of the published size: the
+    // batch before this one was just written).
+    const tree = this.#tree;
+    for (let k = 0; k < indices.length; k++) {
+      const leaf = leaves[k];
+      await this.#verify.leaf(tree, indices[k]!, leaf);
+      out.set(indices[k]!, decodeLeaf(leaf!).payload);
+    }
+    return out;
   }
 
   /** Steps 2 to 5: the synced write, the checkpoint, the answers. Runs under the lock, in order. */
@@ -1066,12 +1211,17 @@ export class Log {
     });
 
     const signed = this.#latest;
-    const answer = (witnessed: boolean) => {
-      const cp = witnessed ? this.#published! : signed;
+    // `published`: a published checkpoint covers the batch (with a witness policy, one that met
+    // its quorum). The receipt says `witnessed` only in that second case: a log without
+    // witnesses publishes what it signs, and nobody else has seen it.
+    const witnessing = this.#config.witnesses !== undefined;
+    const answer = (published: boolean) => {
+      const cp = published ? this.#published! : signed;
       const size = cp.checkpoint.size;
       for (let i = 0; i < b.fresh.length; i++) {
         const { id, timestamp } = b.ids[i]!;
-        b.fresh[i]!.resolve(
+        const p = b.fresh[i]!;
+        p.resolve(
           new Receipt(
             b.start + i,
             id,
@@ -1081,7 +1231,8 @@ export class Log {
             size,
             false,
             this.#proofs,
-            witnessed,
+            published && witnessing,
+            p.submitter,
           ),
         );
       }
@@ -1213,6 +1364,11 @@ export class Log {
     return this.#opt;
   }
 
+  /** The dedup rule this log follows (src/log/dedup.ts). */
+  get dedup(): DedupMode {
+    return this.#dedup;
+  }
+
   #checkPublished(size: number, what = "tree size"): void {
     checkSize(size, what);
     check(
@@ -1338,11 +1494,13 @@ export class Log {
    */
   async #receiptFor(index: number, payloadHash?: Uint8Array): Promise<Receipt> {
     const published = this.#published;
-    const witnessed = published !== undefined && published.checkpoint.size > index;
-    const { checkpoint, note } = witnessed ? published : this.#latest;
+    const covered = published !== undefined && published.checkpoint.size > index;
+    const { checkpoint, note } = covered ? published : this.#latest;
+    // Witnessed only when a witness policy was met, never merely because a checkpoint is public.
+    const witnessed = covered && this.#config.witnesses !== undefined;
     // Decoded once: the receipt needs the raw id, not entry()'s text form.
     const { leaf, leafHash } = await this.#leaf(index);
-    const { id, timestamp, payload } = decodeLeaf(leaf);
+    const { id, timestamp, submitter, payload } = decodeLeaf(leaf);
     if (payloadHash !== undefined && !bytesEqual(sha256(payload), payloadHash)) {
       throw this.#verify.fail(
         "lookup",
@@ -1351,7 +1509,18 @@ export class Log {
       );
     }
     const size = checkpoint.size;
-    return new Receipt(index, id, timestamp, leafHash, note, size, false, this.#proofs, witnessed);
+    return new Receipt(
+      index,
+      id,
+      timestamp,
+      leafHash,
+      note,
+      size,
+      false,
+      this.#proofs,
+      witnessed,
+      submitter,
+    );
   }
 
   async receipt(index: number): Promise<Receipt> {
@@ -1398,8 +1567,8 @@ export class Log {
 
 /** An entry from its verified leaf. */
 function toEntry(index: number, leaf: Uint8Array, leafHash: Uint8Array): LogEntry {
-  const { id, timestamp, payload } = decodeLeaf(leaf);
-  return { index, id: formatUuid(id), timestamp, payload, leaf, leafHash };
+  const { id, timestamp, submitter, payload } = decodeLeaf(leaf);
+  return { index, id: formatUuid(id), timestamp, submitter, payload, leaf, leafHash };
 }
 
 function storageError(e: unknown, mayHaveLanded: boolean): VellumError {
@@ -1407,7 +1576,7 @@ function storageError(e: unknown, mayHaveLanded: boolean): VellumError {
   return new VellumError(
     "STORAGE_FAILURE",
     mayHaveLanded
-      ? `storage failed while writing this entry (${why}); it may or may not be in the log: resubmit it, duplicates return the original`
+      ? `storage failed while writing this entry (${why}); it may or may not be in the log: resubmit it with the same idempotency key, which returns the original if it landed`
       : `storage failed before this entry was written (${why}); it is not in the log: resubmit it`,
     { cause: e },
   );

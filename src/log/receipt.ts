@@ -2,8 +2,9 @@
  * @module
  * What a submitter gets back: where the entry is, the signed checkpoint that covers it, and,
  * on demand, the inclusion proof and the offline receipt (C2SP tlog-proof) that anyone can
- * verify with the log's public key alone. Its `extra` is `[1, id, timestamp, leafHash]`
- * (src/core/entry.ts), so a verifier holding the payload can rebuild the exact leaf.
+ * verify with the log's public key alone. Its `extra` is `[1, id, timestamp, leafHash]`, or
+ * `[2, id, timestamp, submitter, leafHash]` for an entry with a submitter (src/core/entry.ts), so
+ * a verifier holding the payload can rebuild the exact leaf.
  *
  * The proof is computed when first asked for, not when the entry is acknowledged: the nodes it
  * needs are durable and immutable by then (the checkpoint covering them is stored), so the
@@ -32,10 +33,13 @@ export class Receipt {
     readonly duplicate: boolean,
     readonly source: ProofSource,
     /**
-     * False when the log has a witness policy and no checkpoint covering this entry met its
-     * quorum in time: the checkpoint is signed by the log only (fetch a witnessed receipt later).
+     * True only when the log has a witness policy and the checkpoint met its quorum. False
+     * without a witness policy (the checkpoint is signed by the log alone), and when no
+     * checkpoint covering this entry met the quorum in time (fetch a witnessed receipt later).
      */
-    readonly witnessed = true,
+    readonly witnessed = false,
+    /** Who submitted the entry (the token's id), committed to in its leaf; undefined in v1. */
+    readonly submitter: string | undefined = undefined,
   ) {}
 
   get idText(): string {
@@ -53,6 +57,7 @@ export class Receipt {
       true,
       this.source,
       this.witnessed,
+      this.submitter,
     );
   }
 
@@ -68,11 +73,7 @@ export class Receipt {
    * and the receipt of every entry of a batch carries it (a test checks both give the same text).
    */
   async tlogProof(): Promise<string> {
-    const extra = encodeLeafFields({
-      id: this.id,
-      timestamp: this.timestamp,
-      leafHash: this.leafHash,
-    });
+    const extra = encodeLeafFields(this);
     let text = `${TLOG_PROOF_HEADER}\nextra ${b64(extra)}\nindex ${this.index}\n`;
     for (const h of await this.proof()) text += `${b64(h)}\n`;
     return `${text}\n${this.checkpoint}`;

@@ -106,7 +106,7 @@ export function createApp(options: AppOptions): Hono<Env> {
         route,
         status,
         ms: Math.round(seconds * 1e5) / 100,
-        token: c.get("tokenId") ?? null,
+        token: c.get("token")?.id ?? null,
       },
       "request",
     );
@@ -173,7 +173,7 @@ export function createApp(options: AppOptions): Hono<Env> {
           throw new HttpProblem(
             "UNAUTHENTICATED",
             header !== undefined
-              ? "the bearer token is not valid (unknown, revoked or malformed)"
+              ? tokens.refusal(m?.[1] ?? "")
               : `this request needs a bearer token with the "${scope}" scope`,
             {
               "WWW-Authenticate": 'Bearer realm="vellum"',
@@ -183,7 +183,7 @@ export function createApp(options: AppOptions): Hono<Env> {
         if (!info.scopes.includes(scope)) {
           throw new HttpProblem("FORBIDDEN", `this token lacks the "${scope}" scope`);
         }
-        c.set("tokenId", info.id);
+        c.set("token", info);
       }
       await next();
     };

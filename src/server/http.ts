@@ -15,10 +15,14 @@ import type { BodyBudget } from "./body-budget.js";
 import { type JsonShape, parseJsonBody } from "./json-body.js";
 import type { Metrics } from "./metrics.js";
 import { HttpProblem } from "./problem.js";
-import type { Scope, TokenStore } from "./tokens.js";
+import type { Scope, TokenInfo, TokenStore } from "./tokens.js";
 
-/** Per-request values: the request id (app.ts) and the authenticated token's id, if any. */
-export type Env = { Variables: { requestId: string; tokenId?: string } };
+/**
+ * The app's environment: `requestId` is the request's id (app.ts: X-Request-Id, logged, and
+ * `instance` in problem bodies); `token` is the bearer token that authenticated the request (set
+ * by requireScope; undefined on public routes), so a route can say who did what.
+ */
+export type Env = { Variables: { requestId: string; token: TokenInfo | undefined } };
 
 export const LIMITS = {
   maxPayloadSize: MAX_PAYLOAD_SIZE,

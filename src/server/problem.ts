@@ -5,17 +5,11 @@
  * `detail` that says what to fix. Messages of INTERNAL errors are not shown to clients.
  */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type ErrorCode, VellumError } from "../core/errors.js";
+import { VellumError } from "../core/errors.js";
+import type { HttpErrorCode, ProblemCode } from "../core/problem-codes.js";
 
-/** Codes that only the HTTP layer produces. */
-export type HttpErrorCode =
-  | "ROUTE_NOT_FOUND"
-  | "METHOD_NOT_ALLOWED"
-  | "PAYLOAD_TOO_LARGE"
-  | "BAD_REQUEST"
-  | "UNSUPPORTED_MEDIA_TYPE";
-
-export type ProblemCode = ErrorCode | HttpErrorCode;
+// The list of codes lives in the core, shared with the client (src/core/problem-codes.ts).
+export type { HttpErrorCode, ProblemCode };
 
 const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
   MALFORMED: 400,
@@ -46,6 +40,9 @@ const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
   BAD_REQUEST: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
 };
+
+/** Every code this server can answer with (the keys of its status table). */
+export const SERVER_PROBLEM_CODES = Object.keys(STATUS) as ProblemCode[];
 
 export function statusOf(code: ProblemCode): ContentfulStatusCode {
   return STATUS[code] ?? 500;

@@ -16,8 +16,9 @@ function quoteNote(note: string): string {
 }
 
 /**
- * A receipt as the members of a JSON object (no braces): index, id, timestamp, leafHash,
- * treeSize, checkpoint, receipt (the C2SP tlog-proof text), duplicate, witnessed. Written
+ * A receipt as the members of a JSON object (no braces): index, id, timestamp, submitter (the
+ * token id committed to in the leaf, null for a version-1 leaf), leafHash, treeSize, checkpoint,
+ * receipt (the C2SP tlog-proof text), duplicate, witnessed. Written
  * directly rather than through JSON.stringify, which would build the tlog-proof text and then
  * scan it again to escape it: here its newlines are written escaped, and the checkpoint note,
  * the same for the whole batch, is escaped once. Tests compare the receipt text with the core's
@@ -32,12 +33,14 @@ export async function receiptMembers(
   encode: (hash: Uint8Array) => string = base64Encode,
 ): Promise<string> {
   const quoted = quoteNote(r.checkpoint);
-  const extra = encodeLeafFields({ id: r.id, timestamp: r.timestamp, leafHash: r.leafHash });
+  const extra = encodeLeafFields(r);
   let lines = "";
   for (const h of proof ?? (await r.proof())) lines += `${encode(h)}\\n`;
   const receipt = `"${TLOG_PROOF_HEADER}\\nextra ${base64Encode(extra)}\\nindex ${r.index}\\n${lines}\\n${quoted.slice(1)}`;
   return (
     `"index":${r.index},"id":"${r.idText}","timestamp":${r.timestamp},` +
+    // Printable ASCII, but it may hold a quote or a backslash: escaped by JSON.stringify.
+    `"submitter":${r.submitter === undefined ? "null" : JSON.stringify(r.submitter)},` +
     `"leafHash":"${base64Encode(r.leafHash)}","treeSize":${r.treeSize},"checkpoint":${quoted},` +
     `"receipt":${receipt},"duplicate":${r.duplicate},"witnessed":${r.witnessed}`
   );

@@ -3,10 +3,17 @@
  * Bearer tokens with scopes. A token is `vellum_` + 32 random bytes (base64url); only its
  * SHA-256 is stored, so a leaked database does not leak tokens, and tokens are never logged.
  *
- *   key "h" sha256(token) → CBOR { id, name, scopes, created, revoked? }
+ *   key "h" sha256(token) → CBOR { id, name, scopes, created, expires?, revoked? }
  *   key "i" id            → sha256(token)       (revoke and list by id)
+ *   key "u" id            → CBOR last-used time (ms)
  *
  * Every token is held in memory too (there are few), so checking one costs a hash and a lookup.
+ * Names are unique among tokens that still work (not revoked, not expired): a second "ingest"
+ * is refused with CONFLICT, so a list of tokens says unambiguously which one a name means;
+ * revoking one frees its name. A token past its `expires` time is refused like a revoked one.
+ * The last-used time is exact in memory but written at most once a minute per token (under its
+ * own key, so it never races a revocation): checking a token never waits for a write, and a busy
+ * token costs one small write a minute, not one per request.
  */
 import { randomBytes } from "node:crypto";
 import { Encoder } from "cbor-x";
@@ -23,7 +30,16 @@ export interface TokenInfo {
   readonly scopes: readonly Scope[];
   /** Milliseconds since the epoch. */
   readonly created: number;
+  /** Milliseconds since the epoch after which the token no longer works. */
+  readonly expires?: number;
   readonly revoked?: number;
+}
+
+export interface TokenStoreOptions {
+  /** The clock (ms since the epoch); tests pass their own. */
+  readonly now?: () => number;
+  /** Least time between two writes of one token's last-used time (default one minute). */
+  readonly lastUsedWriteMs?: number;
 }
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
@@ -35,24 +51,50 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 
 const hashKey = (hash: Uint8Array) => Uint8Array.from([0x68, ...hash]);
 const idKey = (id: string) => Uint8Array.from([0x69, ...enc.encode(id)]);
+const usedKey = (id: string) => Uint8Array.from([0x75, ...enc.encode(id)]);
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 
 export class TokenStore {
   readonly #kv: KeyValueStore;
   /** base64(sha256(token)) → info */
   readonly #byHash = new Map<string, TokenInfo>();
+  /** id → last use (ms), exact. */
+  readonly #lastUsed = new Map<string, number>();
+  /** id → the last-used time last written (or being written). */
+  readonly #lastWritten = new Map<string, number>();
+  readonly #now: () => number;
+  readonly #writeEveryMs: number;
 
-  private constructor(kv: KeyValueStore) {
+  private constructor(kv: KeyValueStore, options: TokenStoreOptions) {
     this.#kv = kv;
+    this.#now = options.now ?? Date.now;
+    this.#writeEveryMs = options.lastUsedWriteMs ?? 60_000;
   }
 
-  static async open(kv: KeyValueStore): Promise<TokenStore> {
-    const store = new TokenStore(kv);
+  static async open(kv: KeyValueStore, options: TokenStoreOptions = {}): Promise<TokenStore> {
+    const store = new TokenStore(kv, options);
     const rows = await kv.range({ gte: Uint8Array.of(0x68), lt: Uint8Array.of(0x69) });
     for (const [key, value] of rows) {
       store.#byHash.set(b64(key.subarray(1)), cbor.decode(value) as TokenInfo);
     }
+    const used = await kv.range({ gte: Uint8Array.of(0x75), lt: Uint8Array.of(0x76) });
+    for (const [key, value] of used) {
+      const id = new TextDecoder().decode(key.subarray(1));
+      const at = cbor.decode(value) as number;
+      store.#lastUsed.set(id, at);
+      store.#lastWritten.set(id, at);
+    }
     return store;
+  }
+
+  /** Whether the token still works: neither revoked nor expired. */
+  #works(info: TokenInfo, now = this.#now()): boolean {
+    return info.revoked === undefined && (info.expires === undefined || info.expires > now);
+  }
+
+  /** When the token was last accepted (ms since the epoch), if ever. */
+  lastUsed(id: string): number | undefined {
+    return this.#lastUsed.get(id);
   }
 
   get count(): number {
@@ -62,15 +104,20 @@ export class TokenStore {
   /** Whether some token that is not revoked has the admin scope. */
   get hasActiveAdmin(): boolean {
     for (const info of this.#byHash.values()) {
-      if (info.revoked === undefined && info.scopes.includes("admin")) return true;
+      if (this.#works(info) && info.scopes.includes("admin")) return true;
     }
     return false;
   }
 
-  /** Creates a token; the secret is returned once and never stored. */
+  /**
+   * Creates a token; the secret is returned once and never stored. `expires` (ms since the
+   * epoch, in the future) ends it; without, it works until revoked. CONFLICT if a token that
+   * still works has this name.
+   */
   async create(
     name: string,
     scopes: readonly Scope[],
+    options: { expires?: number } = {},
   ): Promise<{ token: string; info: TokenInfo }> {
     check(
       typeof name === "string" && name.length > 0 && name.length <= 100 && !CONTROL.test(name),
@@ -82,6 +129,21 @@ export class TokenStore {
       "MALFORMED",
       `scopes must be a non-empty list of ${SCOPES.join(", ")}`,
     );
+    const now = this.#now();
+    const { expires } = options;
+    check(
+      expires === undefined || (Number.isSafeInteger(expires) && expires > now),
+      "MALFORMED",
+      "expires must be a time in the future (milliseconds since the epoch)",
+    );
+    for (const other of this.#byHash.values()) {
+      if (other.name === name && this.#works(other, now)) {
+        throw new VellumError(
+          "CONFLICT",
+          `a token named ${JSON.stringify(name)} exists (id ${other.id}); pick another name, or revoke that one first`,
+        );
+      }
+    }
     check(this.#byHash.size < MAX_TOKENS, "TOO_LARGE", `at most ${MAX_TOKENS} tokens`);
     const token = PREFIX + randomBytes(32).toString("base64url");
     const hash = sha256(enc.encode(token));
@@ -89,7 +151,8 @@ export class TokenStore {
       id: randomBytes(8).toString("hex"),
       name,
       scopes: [...new Set(scopes)],
-      created: Date.now(),
+      created: now,
+      ...(expires === undefined ? {} : { expires }),
     };
     await this.#kv.write([
       { type: "put", key: hashKey(hash), value: cbor.encode(info) },
@@ -99,11 +162,46 @@ export class TokenStore {
     return { token, info };
   }
 
-  /** The token's info if it exists and is not revoked. */
+  /** The token's info if it exists and still works (not revoked, not expired); notes the use. */
   verify(token: string): TokenInfo | undefined {
     if (!token.startsWith(PREFIX) || token.length > 100) return undefined;
     const info = this.#byHash.get(b64(sha256(enc.encode(token))));
-    return info === undefined || info.revoked !== undefined ? undefined : info;
+    const now = this.#now();
+    if (info === undefined || !this.#works(info, now)) return undefined;
+    this.#used(info.id, now);
+    return info;
+  }
+
+  /** Why `token` does not work, for the 401's detail (never says whether an unknown one exists). */
+  refusal(token: string): string {
+    const info = token.startsWith(PREFIX)
+      ? this.#byHash.get(b64(sha256(enc.encode(token))))
+      : undefined;
+    if (info?.revoked === undefined && info?.expires !== undefined && info.expires <= this.#now()) {
+      return `the bearer token expired at ${new Date(info.expires).toISOString()}`;
+    }
+    return "the bearer token is not valid (unknown, revoked or malformed)";
+  }
+
+  /**
+   * Records a use: exactly in memory, and durably when the stored time is a minute old. The
+   * write is not awaited (a request never waits for it); if it fails, the time is written with a
+   * later use, and the failure is logged.
+   */
+  #used(id: string, now: number): void {
+    this.#lastUsed.set(id, now);
+    const written = this.#lastWritten.get(id);
+    if (written !== undefined && now - written < this.#writeEveryMs) return;
+    this.#lastWritten.set(id, now);
+    this.#kv.write([{ type: "put", key: usedKey(id), value: cbor.encode(now) }]).catch((e) => {
+      if (this.#lastWritten.get(id) === now) {
+        if (written === undefined) this.#lastWritten.delete(id);
+        else this.#lastWritten.set(id, written);
+      }
+      console.error(
+        `vellum: could not store token ${id}'s last-used time: ${(e as Error).message}`,
+      );
+    });
   }
 
   list(): TokenInfo[] {
@@ -117,7 +215,7 @@ export class TokenStore {
       throw new VellumError("NOT_FOUND", `no token with id ${JSON.stringify(id.slice(0, 40))}`);
     }
     if (info.revoked !== undefined) return info;
-    const revoked = { ...info, revoked: Date.now() };
+    const revoked = { ...info, revoked: this.#now() };
     await this.#kv.write([{ type: "put", key: hashKey(hash), value: cbor.encode(revoked) }]);
     this.#byHash.set(b64(hash), revoked);
     return revoked;

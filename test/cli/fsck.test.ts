@@ -16,7 +16,7 @@ let dir: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "vellum-fsck-"));
-  const { log, close } = await openDataLog(dir);
+  const { log, close } = await openDataLog(dir, { dedup: "payload" });
   for (let at = 0; at < 700; at += 100) {
     await log.submitMany(
       Array.from({ length: 100 }, (_, i) => new TextEncoder().encode(`{"n":${at + i}}`)),

@@ -122,7 +122,7 @@ describe("every command that takes a verifier key takes it both ways", () => {
         expect(r.stdout, name).toMatch(ok);
       }
       const bad = vellum([...args, "--key", join(dir, "log.vkey.missing")]);
-      expect(bad.code, name).toBe(1);
+      expect(bad.code, name).toBe(2); // a usage error (src/cli/exit-codes.ts)
       expect(bad.stderr.trim().split("\n"), name).toHaveLength(1);
       expect(bad.stderr, name).toMatch(
         /BAD_KEY: --key ".*log\.vkey\.missing" is neither a verifier key \(.+\) nor a readable file \(ENOENT\)/,
@@ -155,7 +155,7 @@ describe("every command that takes a verifier key takes it both ways", () => {
       await w.stop();
     }
     const bad = vellum(["witness", "--data", join(dir, "w2"), "--port", "0", "--trust", witness]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2); // a usage error
     expect(bad.stderr).toMatch(/BAD_KEY: --trust: w\.example\/w1 is a witness key/);
   });
 });

@@ -22,9 +22,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  EXIT_ERROR,
   EXIT_EVIDENCE,
   EXIT_OK,
+  EXIT_USAGE,
   type MonitorCommandOptions,
   runMonitor,
   STATE_FILE,
@@ -97,11 +97,11 @@ describe("vellum monitor", () => {
     expect(run2.out.stdout).toContain("+500 entries");
     expect(JSON.parse(readFileSync(join(state, STATE_FILE), "utf8")).size).toBe(1500);
 
-    // Without a token the entry bundles are refused: exit 1, state unchanged.
+    // Without a token the entry bundles are refused (401): a usage error, exit 2, state unchanged.
     await fillTo(v.log, 1600);
     const run3 = io();
     expect(await runMonitor(options({ url: v.url, key: v.vkey, state, once: true }), run3.io)).toBe(
-      EXIT_ERROR,
+      EXIT_USAGE,
     );
     expect(run3.out.stderr).toContain("UNAUTHENTICATED");
     expect(JSON.parse(readFileSync(join(state, STATE_FILE), "utf8")).size).toBe(1500);

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { base64Decode, base64Encode } from "../../src/core/bytes.js";
+import { decodeLeafFields, encodeLeafFields } from "../../src/core/entry.js";
 import { parseVerifierKey } from "../../src/core/keys.js";
 import { runVellum } from "../helpers/cli.js";
 import { startVellum, type VellumProcess } from "../helpers/processes.js";
@@ -103,7 +104,8 @@ describe("vellum submit / verify", () => {
         edit(logSig + 1, (l) => l.replace(/ (\S+)$/, (_m, s: string) => ` ${flip(s, 30)}`)),
         /BAD_SIGNATURE/,
       ],
-      ["the extra", edit(at("extra "), (l) => `extra ${flip(l.slice(6), 44)}`), /PROOF_MISMATCH/],
+      // Byte 60 of a version-2 extra is in the leaf hash (after 47 bytes of fields and its head).
+      ["the extra", edit(at("extra "), (l) => `extra ${flip(l.slice(6), 60)}`), /PROOF_MISMATCH/],
       ["the header", text.replace("tlog-proof@v1", "tlog-proof@v2"), /MALFORMED/],
     ];
     for (const [what, tampered, reason] of cases) {
@@ -115,6 +117,22 @@ describe("vellum submit / verify", () => {
       expect(v.stderr.trim().split("\n"), what).toHaveLength(1);
     }
     // A cosignature can only be tampered with when there is a policy; see the witness e2e test.
+
+    // The submitter is in the leaf: with the entry, a receipt claiming another one is refused.
+    const extraLine = lines[at("extra ")]!;
+    const fields = decodeLeafFields(base64Decode(extraLine.slice(6)));
+    expect(fields.submitter).toMatch(/^[0-9a-f]{16}$/);
+    const other = encodeLeafFields({ ...fields, submitter: "0000000000000000" });
+    const forged = join(dir, "tampered-submitter");
+    writeFileSync(forged, text.replace(extraLine, `extra ${base64Encode(other)}`));
+    const entry = join(dir, "target.txt");
+    writeFileSync(entry, "target");
+    const good = vellum(["verify", "-", "--key", key, "--entry", entry], text);
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toContain(`submitted by token ${fields.submitter})`);
+    const v = vellum(["verify", forged, "--key", key, "--entry", entry]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/PROOF_MISMATCH: the entry does not match the receipt/);
   });
 });
 
@@ -129,13 +147,14 @@ describe("vellum keygen / inspect / tokens", () => {
       type: 4,
     });
     expect(readFileSync(out, "utf8")).toMatch(/^PRIVATE\+KEY\+witness\.example\/w1\+/);
-    expect(vellum(["keygen", "--name", "bad name"]).code).toBe(1);
+    expect(vellum(["keygen", "--name", "bad name"]).code).toBe(2); // a usage error
   });
 
   it("inspect verifies and shows the checkpoint; tokens create, list and revoke", async () => {
     const i = vellum(["inspect", "--key", join(data, "log.vkey")]);
     expect(i.code, i.stderr).toBe(0);
     expect(i.stdout).toMatch(/checkpoint verified with/);
+    expect(i.stdout).toMatch(/^dedup {5}by idempotency key only$/m);
     const made = vellum(["tokens", "create", "--name", "ingest", "--scopes", "append"]);
     expect(made.code, made.stderr).toBe(0);
     const secret = made.stdout.trim();

@@ -97,11 +97,11 @@ describe("vellum vectors", () => {
     const input = join(dir, "bad.json");
     writeFileSync(input, JSON.stringify({ leaves: [] }));
     const r = runVellum(["vectors", "--from", input]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2); // a usage error; 1 is for vectors that differ
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/not a tlog-vectors\/v1 file/);
     const missing = runVellum(["vectors", "--from", join(dir, "nope.json")]);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/not a readable JSON file/);
   });
 });

@@ -57,6 +57,29 @@ async function evidenceOf(f: () => Promise<unknown>, code: string): Promise<Evid
 const roundTrip = (s: MonitorState) => JSON.parse(JSON.stringify(s)) as MonitorState;
 
 describe("Monitor following a Vellum log", () => {
+  it("decodes both leaf versions: the submitter of version-2 entries, none for version 1", async () => {
+    const v = await startVellum();
+    const reader = new TileReader({
+      url: v.url,
+      headers: { Authorization: `Bearer ${v.tokens.read}` },
+    });
+    const entries: MonitorEntry[] = [];
+    const monitor = new Monitor({
+      reader,
+      logKey: v.vkey,
+      decodeLeaves: true,
+      onEntry: (e) => entries.push(e),
+    });
+    const payload = new TextEncoder().encode('{"user":"bob","action":"login"}');
+    const a = await v.log.submit(payload); // in-process, no token: version 1
+    const b = await v.log.submit(payload, { submitter: "0123456789abcdef" }); // version 2
+    expect(await monitor.update()).toMatchObject({ size: 2, newEntries: 2 });
+    expect(entries.map((e) => e.vellum)).toEqual([
+      { id: a.idText, timestamp: a.timestamp },
+      { id: b.idText, timestamp: b.timestamp, submitter: "0123456789abcdef" },
+    ]);
+  });
+
   it("follows 0 → 300 → 70,000 entries over HTTP, then resumes from saved state", async () => {
     const v = await startVellum();
     const reader = new TileReader({

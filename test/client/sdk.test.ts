@@ -45,8 +45,10 @@ describe("SDK: submissions and receipts", () => {
     const { client, log } = await startServer();
     const one = await client.submit("login alice");
     expect(one.duplicate).toBe(false);
+    // Identical events are distinct entries (the log deduplicates by idempotency key).
     const again = await client.submit("login alice");
-    expect(again).toMatchObject({ index: one.index, duplicate: true });
+    expect(again).toMatchObject({ index: one.index + 1, duplicate: false });
+    expect(one.submitter).toMatch(/^[0-9a-f]{16}$/);
     const keyed = await client.submit("order 1", { idempotencyKey: "k-1" });
     expect((await client.submit("order 1", { idempotencyKey: "k-1" })).index).toBe(keyed.index);
     expect(codeOf(() => void 0)).toBe("no error");
@@ -68,6 +70,7 @@ describe("SDK: submissions and receipts", () => {
         index: r.index,
         id: r.id,
         timestamp: r.timestamp,
+        submitter: one.submitter,
         payloadChecked: true,
       });
     }
@@ -110,7 +113,8 @@ describe("SDK: submissions and receipts", () => {
       ],
       [
         "the leaf hash in extra",
-        edit(extraLine, (l) => `extra ${flipB64(l.slice(6), 40)}`),
+        // Byte 60 of a version-2 extra is in the leaf hash (after 47 bytes of fields and head).
+        edit(extraLine, (l) => `extra ${flipB64(l.slice(6), 60)}`),
         "PROOF_MISMATCH",
       ],
     ];

@@ -157,6 +157,9 @@ class Session {
       this.ended = true;
       this.wake?.();
     });
+    // Job control, as in a terminal: a background job is a process group of its own, so
+    // `kill %1` stops the whole job (npm and the server it started), not only its first process.
+    this.shell.stdin!.write("set -m\n");
   }
 
   /** Output since `from` (stdout and stderr as they arrived, background jobs included). */
@@ -214,8 +217,16 @@ class Session {
     }
   }
 
-  /** Signals the session's whole process group (the shell and every job it started). */
+  /**
+   * Signals the session (the shell is its leader, `detached`): the shell's process group and,
+   * with job control, every job's own group in the same session.
+   */
   stop(signal: NodeJS.Signals): void {
+    try {
+      execFileSync("pkill", [`-${signal}`, "-s", String(this.shell.pid!)], { stdio: "ignore" });
+    } catch {
+      // none left, or no pkill: the shell's own group below
+    }
     try {
       process.kill(-this.shell.pid!, signal);
     } catch {
@@ -229,9 +240,9 @@ class Session {
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       try {
-        process.kill(-this.shell.pid!, 0);
+        execFileSync("pgrep", ["-s", String(this.shell.pid!)], { stdio: "ignore" });
       } catch {
-        return; // no process of the group is left
+        return; // no process of the session is left
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -77,7 +77,7 @@ function copyDir(from: string, to: string): void {
 async function refusedStart(args: string[]): Promise<string> {
   const p = spawnVellum(["serve", "--port", "0", ...args]);
   const { code } = await p.exited;
-  expect(code, p.output()).toBe(1);
+  expect(code, p.output()).toBe(3); // STATE_MISMATCH: an inconsistency, not a usage error
   return p.stderr();
 }
 
@@ -242,7 +242,7 @@ describe("with witnesses", () => {
     }
   });
 
-  it("a witness that answers late and proves the storage behind stops the log (exit 1)", {
+  it("a witness that answers late and proves the storage behind stops the log (exit 3)", {
     timeout: 60_000,
   }, async () => {
     for (let i = 0; i < 3; i++) {
@@ -257,7 +257,7 @@ describe("with witnesses", () => {
     });
     witnesses[1] = await startWitness(1);
     const { code } = await log.exited;
-    expect(code, log.output()).toBe(1);
+    expect(code, log.output()).toBe(3);
     expect(log.stderr()).toMatch(/witness w1 .* cosigned size 10 .* storage holds only 3 entries/);
     expect(await storedCheckpoints(data)).toEqual(await storedCheckpoints(backup));
     for (const i of [0, 2]) witnesses[i] = await startWitness(i);

@@ -168,7 +168,7 @@ describe("witnessed log, end to end", () => {
       ...["--data", forkData, "--port", "0"],
       ...["--witness-policy", policyFile, "--witness-timeout-ms", "500"],
     ]);
-    expect((await refused.exited).code, refused.output()).toBe(1);
+    expect((await refused.exited).code, refused.output()).toBe(3);
     expect(refused.stderr()).toMatch(/storage is behind what this log's witnesses cosigned/);
     // Grown without them past what they cosigned, it is refused again: its tree does not extend
     // the one they cosigned, and each keeps the conflicting checkpoint as evidence.
@@ -191,7 +191,7 @@ describe("witnessed log, end to end", () => {
       ...["--data", forkData, "--port", "0"],
       ...["--witness-policy", policyFile, "--witness-timeout-ms", "500"],
     ]);
-    expect((await again.exited).code, again.output()).toBe(1);
+    expect((await again.exited).code, again.output()).toBe(3);
     expect(again.stderr()).toMatch(/does not extend the size-\d+ tree it cosigned/);
     for (const w of witnesses) {
       const { evidence } = (await (await fetch(`${w!.url}/v1/evidence`)).json()) as {

@@ -63,8 +63,11 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
       onFailure: (e, event) => failures.push(`${event.kind} ${e.code}`),
     });
     const acked: { receipt: Receipt; payload: Uint8Array }[] = [];
+    // Each with an idempotency key, as a client that retries must send (the log deduplicates
+    // by key): resubmitting after a failure then returns the original if it landed.
+    const keyOf = (payload: Uint8Array) => ({ idempotencyKey: new TextDecoder().decode(payload) });
     const submit = async (payload: Uint8Array) => {
-      const receipt = await log.submit(payload);
+      const receipt = await log.submit(payload, keyOf(payload));
       acked.push({ receipt, payload });
       return receipt;
     };
@@ -144,7 +147,9 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
       await checkReceipt(again, receipt, payload);
     }
     // The failed batch is there, or not, as the table says: resubmitting tells.
-    const resubmitted = await Promise.all([5, 6, 7].map((i) => again.submit(payloadOf(i))));
+    const resubmitted = await Promise.all(
+      [5, 6, 7].map((i) => again.submit(payloadOf(i), keyOf(payloadOf(i)))),
+    );
     expect(resubmitted.every((r) => r.duplicate)).toBe(row.landed);
     await checkConsistentHistory(again, [...published, ...after]);
     await again.close();
@@ -224,11 +229,12 @@ describe("storage failures that outlast a retry", () => {
   it("fails a batch whose dedup lookups cannot be read, storing nothing", async () => {
     const { log, db } = await openMemoryLog();
     db.faults = { read: (_ns, kind) => (kind === "getMany" ? "fail" : "ok") };
-    const err = await log.submit(payloadOf(0)).catch((e) => e);
+    // Keyed: under key dedup only keys are looked up (an unkeyed entry needs no read).
+    const err = await log.submit(payloadOf(0), { idempotencyKey: "k0" }).catch((e) => e);
     expect(err.code).toBe("STORAGE_FAILURE");
     expect(err.message).toMatch(/not in the log/);
     db.faults = {};
-    expect((await log.submit(payloadOf(0))).index).toBe(0);
+    expect((await log.submit(payloadOf(0), { idempotencyKey: "k0" })).index).toBe(0);
     await log.close();
   });
 });

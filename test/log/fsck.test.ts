@@ -32,7 +32,8 @@ let db: MemoryDatabase;
 let kv: KeyValueStore;
 
 beforeEach(async () => {
-  ({ log, db } = await openMemoryLog());
+  // Payload dedup, so every kind of lookup index exists to be checked (and damaged).
+  ({ log, db } = await openMemoryLog(undefined, { dedup: "payload" }));
   for (let at = 0; at < SIZE; at += 100) {
     await log.submitMany(Array.from({ length: 100 }, (_, i) => payloadOf(at + i)));
   }

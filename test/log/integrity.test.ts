@@ -23,7 +23,10 @@ let failures: IntegrityFailure[];
 beforeEach(async () => {
   failures = [];
   db = new MemoryDatabase();
-  ({ log } = await openMemoryLog(db, { onIntegrityFailure: (f) => failures.push(f) }));
+  ({ log } = await openMemoryLog(db, {
+    dedup: "payload", // the payload index is one of the lookups checked here
+    onIntegrityFailure: (f) => failures.push(f),
+  }));
   await log.submitMany(Array.from({ length: SIZE }, (_, i) => payloadOf(i)));
   vi.spyOn(console, "error").mockImplementation(() => undefined);
   return async () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { bytesEqual } from "../../src/core/bytes.js";
 import { CompactRange } from "../../src/core/compact.js";
-import { encodeLeafFields, parseUuid } from "../../src/core/entry.js";
+import { encodeLeafFields, MAX_PAYLOAD_SIZE, parseUuid } from "../../src/core/entry.js";
 import { hashLeaf } from "../../src/core/rfc6962.js";
 import {
   buildHashTile,
@@ -69,8 +69,8 @@ describe("log engine", () => {
     await log.close();
   });
 
-  it("appends in batches: submitMany answers in order, dedups within and across calls", async () => {
-    const { log } = await openMemoryLog();
+  it("appends in batches: submitMany answers in order, dedups (payload rule) within and across calls", async () => {
+    const { log } = await openMemoryLog(undefined, { dedup: "payload" });
     const first = await log.submitMany([0, 1, 2, 1].map((i) => payloadOf(i)));
     expect(first.map((r) => r.index)).toEqual([0, 1, 2, 1]);
     expect(first.map((r) => r.duplicate)).toEqual([false, false, false, true]);
@@ -111,13 +111,13 @@ describe("log engine", () => {
     const { log } = await openMemoryLog();
     const err = await log.submit(new Uint8Array(70_000)).catch((e) => e);
     expect(err.code).toBe("TOO_LARGE");
-    expect(err.message).toMatch(/65504/);
+    expect(err.message).toMatch(new RegExp(`${MAX_PAYLOAD_SIZE}`));
     expect(log.size).toBe(0);
     await log.close();
   });
 
-  it("dedups by payload and by idempotency key, strongly, across batches and restarts", async () => {
-    const { log, db } = await openMemoryLog();
+  it("dedups by payload (its rule, kept across restarts) and by idempotency key, strongly", async () => {
+    const { log, db } = await openMemoryLog(undefined, { dedup: "payload" });
     const a = await log.submit(payloadOf(1));
     const [b, c] = await Promise.all([log.submit(payloadOf(1)), log.submit(payloadOf(1))]);
     expect(b.index).toBe(a.index);
@@ -132,6 +132,7 @@ describe("log engine", () => {
     expect(log.size).toBe(2);
     await log.close();
     const { log: again } = await openMemoryLog(db.simulateRestart());
+    expect(again.dedup).toBe("payload"); // stored with the log: no flag needed
     const d = await again.submit(payloadOf(1));
     expect(d.duplicate).toBe(true);
     expect(d.index).toBe(a.index);
@@ -226,7 +227,7 @@ describe("log engine", () => {
   });
 
   it("submitEach answers every entry's own outcome, in order, without rejecting", async () => {
-    const { log } = await openMemoryLog();
+    const { log } = await openMemoryLog(undefined, { dedup: "payload" });
     const old = await log.submit(payloadOf(1), { idempotencyKey: "k1" });
     const outcomes = await log.submitEach([
       { payload: payloadOf(2) },

@@ -40,7 +40,7 @@ import {
   type ReceiptJson,
 } from "./helpers.js";
 
-const MAX_PAYLOAD = 65504;
+const MAX_PAYLOAD = 65438;
 
 interface BatchResult extends Partial<ReceiptJson> {
   status: number;
@@ -56,6 +56,7 @@ interface LogInfo {
   checkpointTime: number;
   status: string;
   publicReads: boolean;
+  dedup: string;
   limits: { maxPayloadSize: number; maxBatchEntries: number; maxPageSize: number };
 }
 
@@ -76,6 +77,7 @@ async function verifyReceipt(app: App, r: ReceiptJson, payload: Uint8Array): Pro
   const fields = decodeLeafFields(verified.extra!);
   expect(formatUuid(fields.id)).toBe(r.id);
   expect(fields.timestamp).toBe(r.timestamp);
+  expect(fields.submitter ?? null).toBe(r.submitter);
   const leaf = leafFromFields(verified.extra!, payload);
   expect(hex(hashLeaf(leaf))).toBe(hex(leafHash));
   // The same receipt does not prove any other payload.
@@ -109,6 +111,8 @@ describe("POST /v1/entries", () => {
     const res = await submit(h, payload);
     const r = await expectJson<ReceiptJson>(res, 201);
     expect(r).toMatchObject({ index: 0, treeSize: 1, duplicate: false });
+    // Who submitted it: the append token's public id, committed to in the leaf.
+    expect(r.submitter).toBe(h.tokenStore.verify(h.tokens.append)!.id);
     expect(r.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     await verifyReceipt(h.app, r, payload);
     expect(await checkpointText(h.app)).toBe(r.checkpoint);
@@ -122,8 +126,20 @@ describe("POST /v1/entries", () => {
     expect(r2.checkpoint).not.toBe(r.checkpoint);
   });
 
-  it("the same payload again is 200 with the original index and id, and adds nothing", async () => {
+  it("the same payload again without a key is a new entry: identical events are distinct", async () => {
     const h = await openHarness();
+    const first = await expectJson<ReceiptJson>(await submit(h, payloadOf(7)), 201);
+    const second = await expectJson<ReceiptJson>(await submit(h, payloadOf(7)), 201);
+    expect(second).toMatchObject({ index: 1, duplicate: false });
+    expect(second.id).not.toBe(first.id);
+    await verifyReceipt(h.app, second, payloadOf(7));
+    expect((await logInfo(h.app)).dedup).toBe("key");
+    expect(h.log.size).toBe(2);
+  });
+
+  it("under --dedup payload, the same payload again is 200 with the original, and adds nothing", async () => {
+    const h = await openHarness({ log: { dedup: "payload" } });
+    expect((await logInfo(h.app)).dedup).toBe("payload");
     const first = await expectJson<ReceiptJson>(await submit(h, payloadOf(7)), 201);
     const before = await checkpointText(h.app);
     const again = await expectJson<ReceiptJson>(await submit(h, payloadOf(7)), 200);
@@ -152,7 +168,19 @@ describe("POST /v1/entries", () => {
     // The key still names the original.
     const third = await expectJson<ReceiptJson>(await submit(h, payloadOf(1), key), 200);
     expect(third.index).toBe(first.index);
-    // A key first attached to an existing payload binds to it, too.
+    // The same bytes without the key, or under another key, are another event.
+    await expectJson(await submit(h, payloadOf(1)), 201);
+    await expectJson(await submit(h, payloadOf(1), { "Idempotency-Key": "late" }), 201);
+    await expectProblem(
+      await submit(h, payloadOf(4), { "Idempotency-Key": "late" }),
+      409,
+      "CONFLICT",
+    );
+    expect(h.log.size).toBe(3);
+  });
+
+  it("under --dedup payload, a key first attached to an existing payload binds to it", async () => {
+    const h = await openHarness({ log: { dedup: "payload" } });
     await expectJson(await submit(h, payloadOf(3)), 201);
     await expectJson(await submit(h, payloadOf(3), { "Idempotency-Key": "late" }), 200);
     await expectProblem(
@@ -160,7 +188,7 @@ describe("POST /v1/entries", () => {
       409,
       "CONFLICT",
     );
-    expect(h.log.size).toBe(2);
+    expect(h.log.size).toBe(1);
   });
 
   it("an Idempotency-Key outside 1-200 characters is 400 BAD_REQUEST", async () => {
@@ -205,11 +233,15 @@ describe("POST /v1/entries", () => {
     );
     expect(big.detail).toContain(String(MAX_PAYLOAD));
     expect(h.log.size).toBe(1);
-    // The entry bundle slot holds the whole leaf.
+    // The entry bundle slot holds the whole leaf: a 2-byte length, then [2, id, timestamp,
+    // submitter, payload] = 1 + 1 + 17 + 9 + (1 + 16) + (3 + MAX_PAYLOAD) bytes. The limit
+    // leaves room for a 64-byte submitter: a slot would still hold it.
     const bundle = await bodyBytes(
       await get(h.app, "/tile/entries/000.p/1", { token: h.tokens.read }),
     );
-    expect(bundle.length).toBe(65537);
+    expect(bundle.length).toBe(2 + 1 + 1 + 17 + 9 + 17 + 3 + MAX_PAYLOAD);
+    // (64 bytes of submitter: 48 more, and its head takes 2 bytes instead of 1.)
+    expect(bundle.length + 48 + 1).toBe(65537);
   });
 
   it("a closed log answers 503 UNAVAILABLE with Retry-After, and reads keep working", async () => {
@@ -234,8 +266,8 @@ describe("POST /v1/entries/batch", () => {
   const batch = (h: Harness, body: unknown, headers: Record<string, string> = {}) =>
     postJson(h.app, "/v1/entries/batch", body, { token: h.tokens.append, headers });
 
-  it("answers in request order with one verifying receipt per entry, duplicates as originals", async () => {
-    const h = await openHarness();
+  it("answers in request order with one verifying receipt per entry, duplicates (--dedup payload) as originals", async () => {
+    const h = await openHarness({ log: { dedup: "payload" } });
     const existing = await expectJson<ReceiptJson>(await submit(h, payloadOf(100)), 201);
     const payloads = [payloadOf(0), payloadOf(1), payloadOf(100), payloadOf(2), payloadOf(1)];
     const { results } = await expectJson<{ results: BatchResult[] }>(
@@ -274,7 +306,7 @@ describe("POST /v1/entries/batch", () => {
   });
 
   it("?proof=multi answers one checkpoint and one multiproof that rebuild the full answer's receipts byte for byte", async () => {
-    const h = await openHarness();
+    const h = await openHarness({ log: { dedup: "payload" } });
     const existing = await expectJson<ReceiptJson>(await submit(h, payloadOf(100)), 201);
     await batch(h, { entries: [{ payload: b64(payloadOf(7)), idempotencyKey: "seven" }] });
     const payloads = [
@@ -305,7 +337,8 @@ describe("POST /v1/entries/batch", () => {
     expect(rows[42]!.error?.code).toBe("CONFLICT");
     expect(answer.treeSize).toBe(h.log.size);
     expect(answer.checkpoint).toBe(await checkpointText(h.app));
-    expect(answer.witnessed).toBe(true);
+    // No witness policy: nothing was witnessed, and the answer does not claim it.
+    expect(answer.witnessed).toBe(false);
     expect(rows.every((r) => r.receipt === undefined && r.checkpoint === undefined)).toBe(true);
     // Far fewer hashes than 42 separate proofs would carry.
     expect((answer.multiproof as string[]).length).toBeLessThan(2 * Math.log2(h.log.size) + 2);
@@ -1237,9 +1270,10 @@ describe("operations", () => {
 
   it("/metrics counts submissions, errors and requests, and reports the tree size", async () => {
     const h = await openHarness();
-    await expectJson(await submit(h, payloadOf(1)), 201);
+    const key = { "Idempotency-Key": "one" };
+    await expectJson(await submit(h, payloadOf(1), key), 201);
     await expectJson(await submit(h, payloadOf(2)), 201);
-    await expectJson(await submit(h, payloadOf(1)), 200);
+    await expectJson(await submit(h, payloadOf(1), key), 200);
     await expectProblem(await submit(h, new Uint8Array(0)), 400, "BAD_REQUEST");
     await expectProblem(
       await get(h.app, "/v1/entries/99", { token: h.tokens.read }),
@@ -1413,7 +1447,7 @@ const PROTECTED: Protected[] = [
     ok: 200,
     make: async (h) => ({
       method: "POST",
-      path: `/v1/tokens/${(await h.tokenStore.create("victim", ["read"])).info.id}/revoke`,
+      path: `/v1/tokens/${(await h.tokenStore.create(`victim ${unique++}`, ["read"])).info.id}/revoke`,
     }),
   },
 ];

@@ -14,7 +14,7 @@ import type { LogConfig } from "../../src/log/log.js";
 import { createApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
 import { type ProblemCode, statusOf } from "../../src/server/problem.js";
-import { type Scope, TokenStore } from "../../src/server/tokens.js";
+import { type Scope, TokenStore, type TokenStoreOptions } from "../../src/server/tokens.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { openMemoryLog } from "../log/helpers.js";
 
@@ -25,6 +25,7 @@ export interface HarnessOptions {
   readonly maxBatchEntries?: number;
   readonly bodyBudgetBytes?: number;
   readonly log?: Partial<LogConfig>;
+  readonly tokenStore?: TokenStoreOptions;
 }
 
 /** Tokens by what they may do; `all` holds every scope. */
@@ -38,7 +39,7 @@ export interface Tokens {
 export async function openHarness(options: HarnessOptions = {}) {
   const db = new MemoryDatabase();
   const { log } = await openMemoryLog(db, options.log ?? {});
-  const tokenStore = await TokenStore.open(db.namespace("tokens"));
+  const tokenStore = await TokenStore.open(db.namespace("tokens"), options.tokenStore ?? {});
   const make = async (name: string, scopes: Scope[]) =>
     (await tokenStore.create(name, scopes)).token;
   const tokens: Tokens = {
@@ -167,6 +168,8 @@ export interface EntryJson {
   index: number;
   id: string;
   timestamp: number;
+  /** The submitting token's id (version-2 leaves), null for version-1 leaves. */
+  submitter: string | null;
   leafHash: string;
   payload: string;
 }
@@ -176,6 +179,7 @@ export interface ReceiptJson {
   index: number;
   id: string;
   timestamp: number;
+  submitter: string | null;
   leafHash: string;
   treeSize: number;
   checkpoint: string;
@@ -200,6 +204,7 @@ export function leafOf(e: EntryJson): Uint8Array {
   return encodeLeaf({
     id: parseUuid(e.id),
     timestamp: e.timestamp,
+    ...(e.submitter === null ? {} : { submitter: e.submitter }),
     payload: base64Decode(e.payload),
   });
 }

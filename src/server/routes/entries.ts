@@ -25,6 +25,7 @@ function entryJson(e: LogEntry) {
     index: e.index,
     id: e.id,
     timestamp: e.timestamp,
+    submitter: e.submitter ?? null,
     leafHash: base64Encode(e.leafHash),
     payload: base64Encode(e.payload),
   };

@@ -61,6 +61,7 @@ export function proofRoutes(ctx: RouteContext): Hono<Env> {
       checkpointTime: log.checkpoint.time,
       status: log.status,
       publicReads,
+      dedup: log.dedup,
       batch: { maxEntries: log.settings.batchMaxEntries, maxAgeMs: log.settings.batchMaxAgeMs },
       limits: { ...LIMITS, maxBatchEntries },
       publishedSize: log.published?.checkpoint.size ?? null,

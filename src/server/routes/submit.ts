@@ -60,6 +60,9 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
     return key;
   }
 
+  /** Who submits: the authenticating token's public id, committed to in the entry's leaf. */
+  const submitter = (c: Context<Env>): string => c.get("token")!.id;
+
   app.post("/v1/entries", requireScope("append"), async (c) => {
     const key = idempotencyKey(c);
     const payload = await readBody(c, MAX_PAYLOAD_SIZE, bodies);
@@ -67,7 +70,11 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
       throw new HttpProblem("BAD_REQUEST", "the payload (request body) is empty");
     let receipt: Receipt;
     try {
-      receipt = await log.submit(payload, key === undefined ? {} : { idempotencyKey: key });
+      const by = submitter(c);
+      receipt = await log.submit(
+        payload,
+        key === undefined ? { submitter: by } : { idempotencyKey: key, submitter: by },
+      );
     } catch (e) {
       metrics.submissions.inc("error");
       throw e;
@@ -105,6 +112,7 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
       );
     }
     // Validate everything first: a malformed batch changes nothing.
+    const by = submitter(c);
     const parsed = items.map((item, i) => {
       const it = item as { payload?: unknown; idempotencyKey?: unknown };
       if (typeof it !== "object" || it === null || typeof it.payload !== "string") {
@@ -134,7 +142,9 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
           `entries[${i}].idempotencyKey must be a string of 1-${LIMITS.maxIdempotencyKeyLength} characters (valid Unicode: no lone surrogate escapes)`,
         );
       }
-      return key === undefined ? { payload } : { payload, idempotencyKey: key as string };
+      return key === undefined
+        ? { payload, submitter: by }
+        : { payload, idempotencyKey: key as string, submitter: by };
     });
     const outcomes = (await log.submitEach(parsed)).map((r): Receipt | HttpError => {
       if (!("error" in r)) {
@@ -189,6 +199,7 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
               index: r.index,
               id: r.idText,
               timestamp: r.timestamp,
+              submitter: r.submitter ?? null,
               leafHash: base64Encode(r.leafHash),
               duplicate: r.duplicate,
             },

@@ -16,7 +16,9 @@ export function tokenRoutes(ctx: RouteContext): Hono<Env> {
     name: t.name,
     scopes: t.scopes,
     created: t.created,
+    expires: t.expires ?? null,
     revoked: t.revoked ?? null,
+    lastUsed: tokens.lastUsed(t.id) ?? null,
   });
   app.get("/v1/tokens", requireScope("admin"), (c) =>
     json(c, { tokens: tokens.list().map(tokenJson) }),
@@ -27,9 +29,9 @@ export function tokenRoutes(ctx: RouteContext): Hono<Env> {
       4096,
       bodies,
       { maxTokens: 4096 },
-      'send JSON: {"name": "...", "scopes": ["append", "read"]}',
-    )) as { name?: unknown; scopes?: unknown } | null;
-    const { name, scopes } = body ?? {};
+      'send JSON: {"name": "...", "scopes": ["append", "read"], "expires": null}',
+    )) as { name?: unknown; scopes?: unknown; expires?: unknown } | null;
+    const { name, scopes, expires } = body ?? {};
     if (
       typeof name !== "string" ||
       !Array.isArray(scopes) ||
@@ -40,7 +42,17 @@ export function tokenRoutes(ctx: RouteContext): Hono<Env> {
         `"name" must be a string and "scopes" a list of ${SCOPES.join(", ")}`,
       );
     }
-    const { token, info } = await tokens.create(name, scopes as Scope[]);
+    if (expires !== undefined && expires !== null && typeof expires !== "number") {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        '"expires" must be a time in milliseconds since the epoch, or null',
+      );
+    }
+    const { token, info } = await tokens.create(
+      name,
+      scopes as Scope[],
+      typeof expires === "number" ? { expires } : {},
+    );
     return json(c, { token, ...tokenJson(info) }, 201);
   });
   app.post("/v1/tokens/:id/revoke", requireScope("admin"), async (c) =>
