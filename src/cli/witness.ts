@@ -18,12 +18,21 @@ import {
   verifierFromKey,
 } from "../core/keys.js";
 import { openLevelDatabase } from "../storage/level.js";
+import { createLogger } from "../platform/logger.js";
 import { createWitnessApp } from "../witness/app.js";
+import { WitnessMetrics } from "../witness/metrics.js";
 import { type TrustedLogs, Witness } from "../witness/witness.js";
 import { openKey } from "./datadir.js";
 import { readKeysArg } from "./keys-arg.js";
 
 export const DEFAULT_WITNESS_PORT = 6963;
+
+/** The running version (package.json), for vellum_build_info. */
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 /**
  * Slow or stalled clients are cut off rather than holding a connection (spec/witness.md): the
@@ -45,6 +54,7 @@ interface WitnessOptions {
   name?: string;
   trust: string[];
   config?: string;
+  logLevel?: string;
 }
 
 /** Builds the trusted-log map from verifier keys (type 0x01; the key name is the origin). */
@@ -76,6 +86,7 @@ export function readTrustFile(path: string): string[] {
 }
 
 async function runWitness(opts: WitnessOptions): Promise<void> {
+  const logger = createLogger({ name: "vellum witness", level: opts.logLevel });
   const dataDir = resolve(opts.data);
   const key = openKey(dataDir, "witness", SIG_TYPE_COSIGNATURE, {
     ...(opts.name === undefined ? {} : { name: opts.name }),
@@ -94,6 +105,7 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
     seed: key.seed,
     kv: db.namespace("witness"),
     trusted: load(),
+    logger,
     onEvidence: (e, outcome) => {
       // Each record is logged once; a log that keeps sending conflicts past the bound is named
       // once per process, not once per request.
@@ -104,16 +116,16 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
         limit: `not kept: this log already has ${witness.evidenceLimits.perLog} evidence records`,
         "too-large": `not kept: the record exceeds ${witness.evidenceLimits.maxBytes} bytes`,
       }[outcome];
-      console.warn(`vellum witness: ${e.origin} misbehaved (${e.kind}): ${e.reason} (${what})`);
+      logger.warn({ origin: e.origin, kind: e.kind, outcome }, `${e.origin} misbehaved (${e.kind}): ${e.reason} (${what})`);
     },
   });
   const reload = (why: string) => {
     try {
       witness.setTrusted(load());
-      console.log(`vellum witness: ${why}: trusting ${witness.trustedOrigins.length} log(s)`);
+      logger.info(`${why}: trusting ${witness.trustedOrigins.length} log(s)`);
     } catch (e) {
-      console.error(
-        `vellum witness: ${why}: kept the previous trust list: ${(e as Error).message}`,
+      logger.error(
+        `${why}: kept the previous trust list: ${(e as Error).message}`,
       );
     }
   };
@@ -126,22 +138,31 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
     throw new Error(`--port must be 0-65535, got "${opts.port}"`);
   const server = serve(
     {
-      fetch: createWitnessApp(witness).fetch,
+      fetch: createWitnessApp(witness, {
+        logger,
+        metrics: new WitnessMetrics(witness, { processMetrics: true, version: VERSION }),
+      }).fetch,
       port,
       hostname: opts.host,
       serverOptions: WITNESS_HTTP_TIMEOUTS,
     },
     (info) => {
-      console.log(`vellum witness: "${key.name}" serving on http://${opts.host}:${info.port}`);
-      console.log(`vellum witness: verifier key (also in witness.vkey): ${key.verifierKey}`);
-      console.log(
-        `vellum witness: trusting ${witness.trustedOrigins.length} log(s): ${witness.trustedOrigins.join(", ")}`,
+      logger.info({ name: key.name }, `"${key.name}" serving on http://${opts.host}:${info.port}`);
+      logger.info(`verifier key (also in witness.vkey): ${key.verifierKey}`);
+      logger.info(
+        `trusting ${witness.trustedOrigins.length} log(s): ${witness.trustedOrigins.join(", ")}`,
       );
     },
   );
   const stop = () => {
     witness.close();
-    server.close(() => void db.close().then(() => process.exit(0)));
+    server.close(
+      () =>
+        void db.close().then(() => {
+          logger.flush();
+          process.exit(0);
+        }),
+    );
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
@@ -176,6 +197,11 @@ export function registerWitness(program: Command): void {
       "a log's verifier key to trust: its text, or a file of keys one per line (e.g. DATA/log.vkey); repeatable",
       (v: string, all: string[]) => [...all, v],
       [],
+    )
+    .option(
+      "--log-level <level>",
+      "debug, info (one line per request), warn, error or silent (env VELLUM_LOG_LEVEL; default info)",
+      process.env.VELLUM_LOG_LEVEL,
     )
     .option(
       "--config <file>",

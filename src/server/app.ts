@@ -72,10 +72,9 @@ export function createApp(options: AppOptions): Hono<Env> {
   const { log, tokens } = options;
   const metrics = options.metrics ?? new Metrics();
   const maxBatchEntries = options.maxBatchEntries ?? LIMITS.maxBatchEntries;
-  const bodies = new BodyBudget(options.bodyBudgetBytes);
-  const app = new Hono<Env>();
-
   const logger = options.logger ?? silentLogger;
+  const bodies = new BodyBudget(options.bodyBudgetBytes, logger);
+  const app = new Hono<Env>();
 
   // The only middleware every request passes: kept to one await (each layer costs on the
   // hottest routes). Method checks and authentication happen where they matter instead. Once a

@@ -7,6 +7,7 @@
  * so an increment is a Map lookup and an add, not a label-set hash.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type Logger, silentLogger } from "../core/logger.js";
 import type { LogConfig } from "../log/log.js";
 
 /** The text format's content type (prom-client's, the 0.0.4 exposition format). */
@@ -142,18 +143,23 @@ export class Metrics {
 }
 
 /**
- * The log's hooks that feed these metrics (LogConfig's onBatch and onIntegrityFailure): how
- * `vellum serve` wires a log to its metrics, in one place that tests use too.
+ * The log's hooks that feed these metrics (LogConfig's onBatch and onIntegrityFailure), and say
+ * each integrity failure in the server's log: how `vellum serve` wires a log to its metrics, in
+ * one place that tests use too.
  */
 export function logMetricHooks(
   metrics: Metrics,
+  logger: Logger = silentLogger,
 ): Required<Pick<LogConfig, "onBatch" | "onIntegrityFailure" | "onFailure">> {
   return {
     onBatch: (b) => {
       metrics.batchSize.observe(b.entries);
       metrics.sequencing.observe(b.ms / 1000);
     },
-    onIntegrityFailure: (f) => metrics.integrityFailures.inc(f.kind),
+    onIntegrityFailure: (f) => {
+      metrics.integrityFailures.inc(f.kind);
+      logger.error({ kind: f.kind, index: f.index }, `integrity failure: ${f.detail}`);
+    },
     onFailure: (_error, event) => metrics.storageFailures.inc(event.class),
   };
 }

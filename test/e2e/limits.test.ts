@@ -132,7 +132,7 @@ describe("request bodies in flight", () => {
     expect(status).toBe(201);
     expect(await size()).toBe(before + landed + 1);
     expect(server.output()).toMatch(
-      /vellum: request bodies in flight reached the budget of 16 MiB/,
+      /request bodies in flight reached the budget of 16 MiB/,
     );
   });
 });

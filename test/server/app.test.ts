@@ -1298,11 +1298,11 @@ describe("operations", () => {
     expect(sample(text, "vellum_tree_size")).toBe(2);
     expect(sample(text, 'vellum_http_requests_total{class="2xx"}')).toBe(3);
     expect(sample(text, 'vellum_http_requests_total{class="4xx"}')).toBe(4);
-    // Every sample line is `name[{labels}] number`.
+    // Every sample line is `name[{labels}] number` (blank lines separate families).
     for (const line of text
       .trim()
       .split("\n")
-      .filter((l) => !l.startsWith("#"))) {
+      .filter((l) => l !== "" && !l.startsWith("#"))) {
       expect(line).toMatch(/^[a-z_]+(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? -?[0-9.e+]+$/);
     }
   });
