@@ -14,11 +14,11 @@ import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { RollbackCheckStatus } from "../log/rollback-check.js";
 import { WitnessCollector } from "../log/witnessing.js";
+import { createLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
-import { createLogger } from "../platform/logger.js";
 import { openDataDir, restrictMode } from "./datadir.js";
 import { EXIT_EVIDENCE } from "./exit-codes.js";
 import { CheckpointMarker, readMarkers } from "./marker.js";
@@ -256,9 +256,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       { origin: files.origin, size: log.size, url: `http://${opts.host}:${info.port}` },
       `log "${files.origin}" (${log.size} entries) serving on http://${opts.host}:${info.port}`,
     );
-    logger.info(
-      `data in ${dataDir}; verifier key (also in log.vkey): ${files.verifierKey}`,
-    );
+    logger.info(`data in ${dataDir}; verifier key (also in log.vkey): ${files.verifierKey}`);
     logger.info(
       log.dedup === "key"
         ? "deduplicating by idempotency key only: identical payloads are distinct entries"

@@ -17,8 +17,8 @@ import {
   SIG_TYPE_ED25519,
   verifierFromKey,
 } from "../core/keys.js";
-import { openLevelDatabase } from "../storage/level.js";
 import { createLogger } from "../platform/logger.js";
+import { openLevelDatabase } from "../storage/level.js";
 import { createWitnessApp } from "../witness/app.js";
 import { WitnessMetrics } from "../witness/metrics.js";
 import { type TrustedLogs, Witness } from "../witness/witness.js";
@@ -116,7 +116,10 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
         limit: `not kept: this log already has ${witness.evidenceLimits.perLog} evidence records`,
         "too-large": `not kept: the record exceeds ${witness.evidenceLimits.maxBytes} bytes`,
       }[outcome];
-      logger.warn({ origin: e.origin, kind: e.kind, outcome }, `${e.origin} misbehaved (${e.kind}): ${e.reason} (${what})`);
+      logger.warn(
+        { origin: e.origin, kind: e.kind, outcome },
+        `${e.origin} misbehaved (${e.kind}): ${e.reason} (${what})`,
+      );
     },
   });
   const reload = (why: string) => {
@@ -124,9 +127,7 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
       witness.setTrusted(load());
       logger.info(`${why}: trusting ${witness.trustedOrigins.length} log(s)`);
     } catch (e) {
-      logger.error(
-        `${why}: kept the previous trust list: ${(e as Error).message}`,
-      );
+      logger.error(`${why}: kept the previous trust list: ${(e as Error).message}`);
     }
   };
   if (opts.config)

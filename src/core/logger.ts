@@ -25,4 +25,9 @@ export interface Logger {
 const nothing: LogMethod = () => {};
 
 /** A logger that drops everything. */
-export const silentLogger: Logger = { debug: nothing, info: nothing, warn: nothing, error: nothing };
+export const silentLogger: Logger = {
+  debug: nothing,
+  info: nothing,
+  warn: nothing,
+  error: nothing,
+};

@@ -13,8 +13,8 @@
  */
 import { base64Encode, parseDecimal } from "../core/bytes.js";
 import type { NoteVerifier } from "../core/keys.js";
-import { parseNote, verifyKnownSignatures } from "../core/note.js";
 import { type Logger, silentLogger } from "../core/logger.js";
+import { parseNote, verifyKnownSignatures } from "../core/note.js";
 import { type Policy, quorumSatisfied, witnessVerifiers } from "../core/policy.js";
 
 export interface WitnessStatus {

@@ -50,7 +50,8 @@ export function formatPretty(line: string): string {
     return line;
   }
   const time = typeof o.time === "string" ? o.time.slice(11, 19) : "";
-  const level = o.level === "warn" || o.level === "error" ? `${String(o.level).toUpperCase()} ` : "";
+  const level =
+    o.level === "warn" || o.level === "error" ? `${String(o.level).toUpperCase()} ` : "";
   const fields = Object.entries(o)
     .filter(([k]) => !FIXED.has(k))
     .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)

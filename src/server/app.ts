@@ -48,9 +48,7 @@ const STATUS_CLASS = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
 export function requestIdOf(incoming: string | undefined): string {
-  return incoming !== undefined && SANE_REQUEST_ID.test(incoming)
-    ? incoming
-    : crypto.randomUUID();
+  return incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
 }
 
 /** For each route path, the methods it answers (GET implies HEAD), for 405's Allow header. */

@@ -31,7 +31,9 @@ export class LabeledCounter {
 }
 
 /** Request latency buckets, seconds: from a cached proof (~0.1 ms) to a slow batch (seconds). */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
 
 export interface MetricsOptions {
   /** Also export process_* and nodejs_* metrics (prom-client's defaults): the CLI does. */

@@ -9,9 +9,9 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { routePath } from "hono/route";
 import { hexEncode } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
-import { routePath } from "hono/route";
 import { type Logger, silentLogger } from "../core/logger.js";
 import { StorageUnavailable } from "./fail-stop.js";
 import { WITNESS_METRICS_CONTENT_TYPE, WitnessMetrics } from "./metrics.js";

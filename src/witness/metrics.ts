@@ -50,7 +50,11 @@ export class WitnessMetrics {
         },
       });
     const stats = witness.evidenceStats;
-    counted("vellum_witness_evidence_total", "Provable conflicts kept as evidence, since start.", () => stats.kept);
+    counted(
+      "vellum_witness_evidence_total",
+      "Provable conflicts kept as evidence, since start.",
+      () => stats.kept,
+    );
     counted(
       "vellum_witness_evidence_duplicate_total",
       "Provable conflicts already kept (not stored again), since start.",

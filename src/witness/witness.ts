@@ -27,8 +27,8 @@ import {
 } from "../core/cosignature.js";
 import { sha256 } from "../core/crypto.js";
 import { VellumError } from "../core/errors.js";
-import type { Logger } from "../core/logger.js";
 import type { Cosigner, NoteVerifier } from "../core/keys.js";
+import type { Logger } from "../core/logger.js";
 import { formatNote, type NoteSignature, parseNote, verifyKnownSignatures } from "../core/note.js";
 import { EMPTY_ROOT, HASH_SIZE } from "../core/rfc6962.js";
 import { verifyConsistency } from "../core/verify.js";

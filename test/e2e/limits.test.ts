@@ -131,9 +131,7 @@ describe("request bodies in flight", () => {
     }
     expect(status).toBe(201);
     expect(await size()).toBe(before + landed + 1);
-    expect(server.output()).toMatch(
-      /request bodies in flight reached the budget of 16 MiB/,
-    );
+    expect(server.output()).toMatch(/request bodies in flight reached the budget of 16 MiB/);
   });
 });
 
