@@ -93,14 +93,18 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const dataDir = resolve(opts.data);
   const port = int(opts.port, "--port", 0, 65535)!;
   const dedup = opts.dedup === undefined ? undefined : parseDedup(opts.dedup, "--dedup");
-  const files = openDataDir(dataDir, opts.origin === undefined ? {} : { origin: opts.origin });
+  const warn = (message: string) => logger.warn(message);
+  const files = openDataDir(dataDir, {
+    ...(opts.origin === undefined ? {} : { origin: opts.origin }),
+    warn,
+  });
   const markers = readMarkers(dataDir, opts.stateMirror);
   for (const notice of markers.notices) logger.info(notice);
   const db = await openLevelDatabase(files.dbPath);
   const tokens = await TokenStore.open(db.namespace("tokens"), { logger });
   // A token file others can read (copied in, or its mode changed): made private, with a warning.
   const tokenPath = join(dataDir, "admin.token");
-  if (existsSync(tokenPath)) restrictMode(tokenPath, 0o600);
+  if (existsSync(tokenPath)) restrictMode(tokenPath, 0o600, warn);
   // On first start, and whenever every admin token has been revoked (restarting the server is
   // then the way back in: whoever can restart it can read DATA anyway).
   if (!tokens.hasActiveAdmin) {

@@ -92,6 +92,7 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
     ...(opts.name === undefined ? {} : { name: opts.name }),
     defaultName: `${hostname().replace(/[^A-Za-z0-9.-]/g, "-") || "localhost"}/witness`,
     what: "witness",
+    warn: (message) => logger.warn(message),
   });
   const load = () =>
     trustedLogs([

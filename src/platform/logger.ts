@@ -5,8 +5,9 @@
  * to stdout, warn and error to stderr (as the console.log/console.error lines they replace did,
  * so a supervisor's split of the two streams still means the same). When stdout is a terminal
  * each line is formatted for people (`12:00:01 vellum: <msg> key=value …`); otherwise it is one
- * JSON object per line (`level`, `time`, `name`, `msg`, fields) for a log pipeline. Writes are
- * asynchronous (a request's line does not wait for the pipe); `flush()` before exiting.
+ * JSON object per line (`level`, `time`, `name`, `msg`, fields) for a log pipeline. stdout is
+ * written asynchronously (a request's line does not wait for the pipe) and flushed when the
+ * process exits; stderr synchronously.
  */
 import pino from "pino";
 import type { Logger } from "../core/logger.js";
@@ -62,9 +63,10 @@ export function formatPretty(line: string): string {
 export function createLogger(options: LoggerOptions): ProcessLogger {
   const level = parseLogLevel(options.level);
   const pretty = options.pretty ?? process.stdout.isTTY === true;
-  const sonic = (fd: number) => pino.destination({ fd, sync: false });
-  const out = options.out ?? (pretty ? process.stdout : sonic(1));
-  const err = options.err ?? (pretty ? process.stderr : sonic(2));
+  // stdout (a line per request) is written asynchronously; stderr (failures, rare) at once, so a
+  // process that exits right after an error has said it.
+  const out = options.out ?? (pretty ? process.stdout : pino.destination({ fd: 1, sync: false }));
+  const err = options.err ?? (pretty ? process.stderr : pino.destination({ fd: 2, sync: true }));
   const wrap = (s: { write(s: string): unknown }) =>
     pretty ? { write: (line: string) => s.write(formatPretty(line)) } : s;
   const streams = pino.multistream(
@@ -84,20 +86,23 @@ export function createLogger(options: LoggerOptions): ProcessLogger {
     },
     streams,
   );
+  const flush = () => {
+    for (const s of [out, err]) {
+      const f = (s as { flushSync?: () => void }).flushSync;
+      try {
+        f?.call(s);
+      } catch {
+        // Nothing buffered, or the stream is gone: nothing more can be written anyway.
+      }
+    }
+  };
+  // Whatever way the process ends (process.exit after an error included), buffered lines go out.
+  if (options.out === undefined) process.once("exit", flush);
   return {
     debug: logger.debug.bind(logger),
     info: logger.info.bind(logger),
     warn: logger.warn.bind(logger),
     error: logger.error.bind(logger),
-    flush: () => {
-      for (const s of [out, err]) {
-        const f = (s as { flushSync?: () => void }).flushSync;
-        try {
-          f?.call(s);
-        } catch {
-          // Nothing buffered, or the stream is gone: nothing more can be written anyway.
-        }
-      }
-    },
+    flush,
   };
 }
