@@ -44,7 +44,7 @@ export class StorageUnavailable extends Error {
 export interface FailStopOptions {
   /** First and longest wait between attempts to reopen the store (default 100 ms, 5 s). */
   readonly backoffMs?: readonly [first: number, max: number];
-  /** Where failures (error) and recoveries (info) are reported (default: nowhere). */
+  /** Where failures (error) and recoveries (warn) are reported (default: nowhere). */
   readonly logger?: Logger;
 }
 
@@ -215,7 +215,8 @@ export class FailStop {
     const was = this.#failure;
     this.#failure = undefined;
     this.#epoch++;
-    this.#logger.info(
+    // warn, not info: the end of an incident goes to stderr beside its start.
+    this.#logger.warn(
       `store reopened and state re-read ${Date.now() - since} ms after the failure (${was?.description ?? "unknown"}); cosigning again`,
     );
   }

@@ -57,7 +57,7 @@ describe("request log lines", () => {
       status: 201,
     });
     expect(typeof first!.ms).toBe("number");
-    expect(typeof first!.time).toBe("string");
+    expect(typeof first!.time).toBe("number");
     // The token's id, as `vellum tokens list` shows it, not the token.
     const appendId = h.tokenStore.verify(h.tokens.append)!.id;
     expect(first!.token).toBe(appendId);
