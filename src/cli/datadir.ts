@@ -82,6 +82,27 @@ export function restrictMode(
   );
 }
 
+/** Refuses a name no key can have (checked before anything is created). Throws MALFORMED. */
+export function checkKeyName(name: string, what: string): void {
+  if (!isValidKeyName(name) || name === "cosignature/v1") {
+    throw new VellumError("MALFORMED", `${what} "${name}" cannot name a key (no spaces, no "+")`);
+  }
+}
+
+/** Refuses a data directory path that exists but is not a directory (before creating it). */
+export function checkDataDirPath(dir: string, option: string): void {
+  let stats: ReturnType<typeof statSync> | undefined;
+  try {
+    stats = statSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // created on first start
+    throw e;
+  }
+  if (!stats.isDirectory()) {
+    throw new VellumError("MALFORMED", `${option} ${dir} exists and is not a directory`);
+  }
+}
+
 export interface KeyFiles {
   readonly name: string;
   readonly seed: Uint8Array;
@@ -112,13 +133,8 @@ export function openKey(
   let text = readIfExists(keyPath);
   let created = false;
   if (text === undefined) {
+    checkKeyName(options.name ?? options.defaultName, options.what);
     const name = options.name ?? options.defaultName;
-    if (!isValidKeyName(name) || name === "cosignature/v1") {
-      throw new VellumError(
-        "MALFORMED",
-        `${options.what} "${name}" cannot name a key (no spaces, no "+")`,
-      );
-    }
     text = `${formatSignerKey({ name, type, seed: randomBytes(32) })}\n`;
     const fd = openSync(keyPath, "wx", 0o600);
     try {

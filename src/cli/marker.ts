@@ -21,6 +21,7 @@ import { parseCheckpoint } from "../core/checkpoint.js";
 import { VellumError } from "../core/errors.js";
 import { parseNote } from "../core/note.js";
 import { writeFileDurablyAsync } from "../platform/durable-file.js";
+import { usageError } from "./exit-codes.js";
 
 export const MARKER_FILE = "checkpoint";
 
@@ -66,6 +67,24 @@ function claimedSize(note: string): string {
   }
 }
 
+/** The state mirror's absolute path, if it is an existing directory; else a usage error. */
+export function checkMirrorDir(mirrorDir: string): string {
+  const mirror = resolve(mirrorDir);
+  let isDir = false;
+  try {
+    isDir = statSync(mirror).isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  if (!isDir) {
+    // Not created here: a mirror volume that is not mounted must not pass for a first start.
+    throw usageError(
+      `--state-mirror: ${mirror} is not an existing directory; create it once (mkdir -p ${mirror}), on storage that is not restored with the data directory`,
+    );
+  }
+  return mirror;
+}
+
 /**
  * Reads DATA/checkpoint and, with `mirrorDir`, MIRROR/checkpoint. Refuses (STATE_MISMATCH) a
  * mirror that does not exist or lies inside the data directory (it would be restored with it),
@@ -78,20 +97,7 @@ export function readMarkers(dataDir: string, mirrorDir?: string): Markers {
   if (mirrorDir === undefined) {
     return { lastPublished, remembered: [], paths: [dataPath], notices: [] };
   }
-  const mirror = resolve(mirrorDir);
-  let isDir = false;
-  try {
-    isDir = statSync(mirror).isDirectory();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-  }
-  if (!isDir) {
-    // Not created here: a mirror volume that is not mounted must not pass for a first start.
-    throw new VellumError(
-      "STATE_MISMATCH",
-      `the state mirror ${mirror} is not an existing directory; create it once (mkdir -p ${mirror}), on storage that is not restored with the data directory`,
-    );
-  }
+  const mirror = checkMirrorDir(mirrorDir);
   const inside = relative(realpathSync(dataDir), realpathSync(mirror));
   const outside = inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside);
   if (inside === "" || !outside) {

@@ -14,34 +14,186 @@ import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { RollbackCheckStatus } from "../log/rollback-check.js";
 import { WitnessCollector } from "../log/witnessing.js";
-import { createLogger } from "../platform/logger.js";
+import { createLogger, type ProcessLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
-import { openDataDir, restrictMode } from "./datadir.js";
-import { EXIT_EVIDENCE } from "./exit-codes.js";
-import { CheckpointMarker, readMarkers } from "./marker.js";
+import {
+  addSettings,
+  asOptions,
+  printConfig,
+  readInput,
+  resolveSettings,
+  type SettingsTable,
+} from "./config.js";
+import { checkDataDirPath, checkKeyName, openDataDir, restrictMode } from "./datadir.js";
+import {
+  EXIT_EVIDENCE,
+  EXIT_IO,
+  EXIT_OK,
+  EXIT_USAGE,
+  errorLine,
+  exitCodesHelp,
+  usageError,
+} from "./exit-codes.js";
+import { checkCanListen, listenError } from "./listen.js";
+import { CheckpointMarker, checkMirrorDir, readMarkers } from "./marker.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_DATA = "vellum-data";
 
+/**
+ * Every `vellum serve` setting, once: flag, environment variable (VELLUM_ + the name), key in
+ * the --config file, default and check (src/cli/config.ts).
+ */
+export const SERVE_SETTINGS: SettingsTable = {
+  command: "serve",
+  envPrefix: "VELLUM_",
+  settings: [
+    { name: "data", kind: "path", arg: "<dir>", help: "data directory", default: DEFAULT_DATA },
+    {
+      name: "port",
+      kind: "int",
+      arg: "<n>",
+      help: "TCP port (0: any free port)",
+      default: DEFAULT_PORT,
+      min: 0,
+      max: 65535,
+    },
+    {
+      name: "host",
+      kind: "string",
+      arg: "<addr>",
+      help: "address to listen on",
+      default: DEFAULT_HOST,
+    },
+    {
+      name: "origin",
+      kind: "string",
+      arg: "<name>",
+      help: "the log's origin on first start",
+      defaultHelp: "<hostname>/vellum",
+    },
+    {
+      name: "public",
+      kind: "bool",
+      help: "serve entries and entry bundles without a token",
+      default: false,
+    },
+    {
+      name: "batch-max-entries",
+      kind: "int",
+      arg: "<n>",
+      help: "most entries per sequenced batch",
+      min: 1,
+      max: 100_000,
+    },
+    {
+      name: "batch-max-age-ms",
+      kind: "int",
+      arg: "<ms>",
+      help: "how long an idle log waits for more entries before a batch",
+      min: 0,
+      max: 10_000,
+    },
+    {
+      name: "checkpoint-interval",
+      kind: "int",
+      arg: "<s>",
+      help: "re-sign an idle log's checkpoint every s seconds",
+      min: 1,
+      max: 86_400,
+    },
+    {
+      name: "witness-policy",
+      kind: "path",
+      arg: "<file>",
+      help: "C2SP tlog-policy file: witnesses (with URLs) and the quorum a checkpoint needs before it is published",
+    },
+    {
+      name: "witness-timeout-ms",
+      kind: "int",
+      arg: "<ms>",
+      help: "how long to wait for each witness",
+      defaultHelp: "2000",
+      min: 1,
+      max: 60_000,
+    },
+    {
+      name: "state-mirror",
+      kind: "path",
+      arg: "<dir>",
+      help: "an existing directory outside --data where a second copy of the rollback marker is kept",
+    },
+    {
+      name: "dedup",
+      kind: "string",
+      arg: "<rule>",
+      help: 'what makes a resubmission the same entry: "key" (only the same Idempotency-Key) or "payload" (also identical bytes). Stored with the log; "payload" to "key" is allowed once, never back',
+      defaultHelp:
+        '"key" for a new log; a log keeps its stored rule, "payload" for one from before this setting',
+    },
+    {
+      name: "cache-mb",
+      kind: "int",
+      arg: "<mib>",
+      help: "memory for cached tree tiles, used by proofs",
+      default: 128,
+      min: 16,
+      max: 65_536,
+    },
+    {
+      name: "bundle-cache-mb",
+      kind: "int",
+      arg: "<mib>",
+      help: "memory for cached entry bundles, by bytes (0 turns it off)",
+      default: 64,
+      min: 0,
+      max: 65_536,
+    },
+    {
+      name: "body-budget-mb",
+      kind: "int",
+      arg: "<mib>",
+      help: "most request-body bytes in flight, all requests together; past it 503 OVERLOADED (at least 16)",
+      default: 64,
+      min: 16,
+      max: 65_536,
+    },
+    {
+      name: "allow-clock-behind",
+      kind: "bool",
+      help: "start even if the clock is behind the last checkpoint; timestamps stay at the last issued until it catches up",
+      default: false,
+    },
+    {
+      name: "log-level",
+      kind: "string",
+      arg: "<level>",
+      help: "debug, info (a line per request), warn, error or silent",
+      default: "info",
+    },
+  ],
+};
+
+/** The settings, resolved and checked (src/cli/config.ts), as runServe takes them. */
 export interface ServeOptions {
   data: string;
-  port: string;
+  port: number;
   host: string;
   origin?: string;
-  public?: boolean;
-  batchMaxEntries?: string;
-  batchMaxAgeMs?: string;
-  checkpointInterval?: string;
+  public: boolean;
+  batchMaxEntries?: number;
+  batchMaxAgeMs?: number;
+  checkpointInterval?: number;
   witnessPolicy?: string;
-  witnessTimeoutMs?: string;
-  cacheMb?: string;
-  bundleCacheMb?: string;
-  bodyBudgetMb?: string;
-  allowClockBehind?: boolean;
+  witnessTimeoutMs?: number;
+  cacheMb: number;
+  bundleCacheMb: number;
+  bodyBudgetMb: number;
+  allowClockBehind: boolean;
   stateMirror?: string;
   dedup?: string;
   logLevel?: string;
@@ -54,18 +206,13 @@ const VERSION = (
   }
 ).version;
 
-function int(
-  value: string | undefined,
-  what: string,
-  min: number,
-  max: number,
-): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`${what} must be an integer from ${min} to ${max}, got "${value}"`);
+/** The process's logger; a bad --log-level is a usage error, before anything is created. */
+export function processLogger(name: string, level: string | undefined): ProcessLogger {
+  try {
+    return createLogger({ name, level });
+  } catch (e) {
+    throw usageError((e as Error).message);
   }
-  return n;
 }
 
 /**
@@ -88,12 +235,35 @@ function warnIfClockBehind(lastCheckpointTime: number, logger: Logger): void {
   check.unref();
 }
 
-export async function runServe(opts: ServeOptions): Promise<void> {
-  const logger = createLogger({ name: "vellum", level: opts.logLevel });
-  const dataDir = resolve(opts.data);
-  const port = int(opts.port, "--port", 0, 65535)!;
+function readPolicy(path: string) {
+  const text = readInput(path, "--witness-policy");
+  try {
+    return parsePolicy(text);
+  } catch (e) {
+    throw usageError(`--witness-policy ${path}: ${errorLine(e)}`);
+  }
+}
+
+/**
+ * Everything that can be checked before anything is created, so that a typo in a flag or a
+ * file leaves no empty data directory (or new key) behind: names, files, the mirror, the port.
+ */
+async function preflight(opts: ServeOptions) {
+  if (opts.origin !== undefined) checkKeyName(opts.origin, "--origin");
   const dedup = opts.dedup === undefined ? undefined : parseDedup(opts.dedup, "--dedup");
+  const policy = opts.witnessPolicy === undefined ? undefined : readPolicy(opts.witnessPolicy);
+  if (opts.stateMirror !== undefined) checkMirrorDir(opts.stateMirror);
+  checkDataDirPath(opts.data, "--data");
+  await checkCanListen(opts.host, opts.port);
+  return { dedup, policy };
+}
+
+export async function runServe(opts: ServeOptions): Promise<void> {
+  const logger = processLogger("vellum", opts.logLevel);
   const warn = (message: string) => logger.warn(message);
+  const dataDir = resolve(opts.data);
+  const port = opts.port;
+  const { dedup, policy } = await preflight(opts);
   const files = openDataDir(dataDir, {
     ...(opts.origin === undefined ? {} : { origin: opts.origin }),
     warn,
@@ -148,16 +318,16 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       markerCaughtUp = undefined;
     },
   });
-  const batchMaxEntries = int(opts.batchMaxEntries, "--batch-max-entries", 1, 100_000);
-  const batchMaxAgeMs = int(opts.batchMaxAgeMs, "--batch-max-age-ms", 0, 10_000);
-  const interval = int(opts.checkpointInterval, "--checkpoint-interval", 1, 86_400);
+  const batchMaxEntries = opts.batchMaxEntries;
+  const batchMaxAgeMs = opts.batchMaxAgeMs;
+  const interval = opts.checkpointInterval;
   // Decoded tree tiles kept in memory (16 KiB each): proofs for entries in cached tiles cost
   // no storage read. 128 MiB holds every level-0 tile of a 2-million-entry log.
-  const cacheMb = int(opts.cacheMb, "--cache-mb", 16, 65_536) ?? 128;
+  const cacheMb = opts.cacheMb;
   // Full entry bundles kept in memory, bounded by bytes (a bundle is 10 KB to 16.8 MB).
-  const bundleCacheMb = int(opts.bundleCacheMb, "--bundle-cache-mb", 0, 65_536) ?? 64;
+  const bundleCacheMb = opts.bundleCacheMb;
   // Request bodies being read or handled, all requests together; at least one largest batch.
-  const bodyBudgetMb = int(opts.bodyBudgetMb, "--body-budget-mb", 16, 65_536) ?? 64;
+  const bodyBudgetMb = opts.bodyBudgetMb;
   let witnesses: WitnessCollector | undefined;
   let opened = false;
   let stop: ((signal: string, code?: number) => Promise<void>) | undefined;
@@ -175,9 +345,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       void stop?.("the rollback check failed", EXIT_EVIDENCE);
     } // before Log.open returned, its rejection says it (STATE_MISMATCH: the process exits 3)
   };
-  if (opts.witnessPolicy !== undefined) {
-    const policy = parsePolicy(readFileSync(opts.witnessPolicy));
-    const timeoutMs = int(opts.witnessTimeoutMs, "--witness-timeout-ms", 1, 60_000);
+  if (policy !== undefined) {
+    const timeoutMs = opts.witnessTimeoutMs;
     witnesses = new WitnessCollector(policy, {
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       logger,
@@ -203,7 +372,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     onDedupChange: (message) => logger.info(message),
     cachedTiles: Math.floor((cacheMb * 1024) / 16),
     bundleCacheBytes: bundleCacheMb * 1024 * 1024,
-    allowClockBehind: opts.allowClockBehind === true,
+    allowClockBehind: opts.allowClockBehind,
     onCheckpoint: (cp) => marker.update(cp),
     ...metricHooks,
     onFailure: (error, event) => {
@@ -240,7 +409,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const app = createApp({
     log,
     tokens,
-    publicReads: opts.public === true,
+    publicReads: opts.public,
     metrics,
     logger,
     bodyBudgetBytes: bodyBudgetMb * 1024 * 1024,
@@ -267,6 +436,12 @@ export async function runServe(opts: ServeOptions): Promise<void> {
         : "deduplicating by payload: a payload already in the log returns the original entry",
     );
   });
+  // The port was free at the start-up check; if another process took it since: one line, the
+  // log closed cleanly, exit 4 (I/O).
+  server.once("error", (e) => {
+    logger.error(listenError(e, opts.host, port).message);
+    void stop?.("could not listen", EXIT_IO);
+  });
 
   let stopping = false;
   stop = async (signal: string, code = 0) => {
@@ -290,84 +465,22 @@ export async function runServe(opts: ServeOptions): Promise<void> {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command("serve")
     .description(
       "run the log server (LevelDB in a local data folder; key and admin token made on first start)",
-    )
-    .option(
-      "--data <dir>",
-      "data directory (env VELLUM_DATA)",
-      process.env.VELLUM_DATA ?? DEFAULT_DATA,
-    )
-    .option(
-      "--port <n>",
-      "TCP port (env VELLUM_PORT)",
-      process.env.VELLUM_PORT ?? String(DEFAULT_PORT),
-    )
-    .option(
-      "--host <addr>",
-      "address to listen on (env VELLUM_HOST)",
-      process.env.VELLUM_HOST ?? DEFAULT_HOST,
-    )
-    .option(
-      "--origin <name>",
-      "the log's origin on first start (env VELLUM_ORIGIN; default <hostname>/vellum)",
-      process.env.VELLUM_ORIGIN,
-    )
-    .option(
-      "--public",
-      "serve entries and entry bundles without a token (env VELLUM_PUBLIC=1)",
-      process.env.VELLUM_PUBLIC === "1",
-    )
-    .option(
-      "--log-level <level>",
-      "debug, info (one line per request), warn, error or silent (env VELLUM_LOG_LEVEL; default info)",
-      process.env.VELLUM_LOG_LEVEL,
-    )
-    .option("--batch-max-entries <n>", "most entries per sequenced batch")
-    .option("--batch-max-age-ms <ms>", "how long an idle log waits for more entries before a batch")
-    .option("--checkpoint-interval <s>", "re-sign an idle log's checkpoint every s seconds")
-    .option(
-      "--witness-policy <file>",
-      "C2SP tlog-policy file: witnesses (with URLs) and the quorum a checkpoint needs before it is published",
-    )
-    .option("--witness-timeout-ms <ms>", "how long to wait for each witness (default 2000)")
-    .option(
-      "--state-mirror <dir>",
-      "an existing directory outside --data where a second copy of the rollback marker is kept (env VELLUM_STATE_MIRROR)",
-      process.env.VELLUM_STATE_MIRROR,
-    )
-    .option(
-      "--dedup <rule>",
-      'what makes a resubmission the same entry: "key" (only the same Idempotency-Key; the default for new logs) or "payload" (also identical bytes). Stored with the log; a log from before this setting keeps "payload"; "payload" to "key" is allowed once, never back (env VELLUM_DEDUP)',
-      process.env.VELLUM_DEDUP,
-    )
-    .option(
-      "--cache-mb <mib>",
-      "memory for cached tree tiles, used by proofs (env VELLUM_CACHE_MB; default 128)",
-      process.env.VELLUM_CACHE_MB,
-    )
-    .option(
-      "--bundle-cache-mb <mib>",
-      "memory for cached entry bundles, by bytes (env VELLUM_BUNDLE_CACHE_MB; default 64; 0 turns it off)",
-      process.env.VELLUM_BUNDLE_CACHE_MB,
-    )
-    .option(
-      "--body-budget-mb <mib>",
-      "most request-body bytes in flight, all requests together; past it 503 OVERLOADED (env VELLUM_BODY_BUDGET_MB; default 64, at least 16)",
-      process.env.VELLUM_BODY_BUDGET_MB,
-    )
-    .option(
-      "--allow-clock-behind",
-      "start even if the clock is behind the last checkpoint; timestamps stay at the last issued until it catches up (env VELLUM_ALLOW_CLOCK_BEHIND=1)",
-      process.env.VELLUM_ALLOW_CLOCK_BEHIND === "1",
-    )
+    );
+  addSettings(command, SERVE_SETTINGS)
     .addHelpText(
       "after",
-      "\nExample:\n  npx vellum serve --data ./vellum-data --port 6962\n  curl -s http://127.0.0.1:6962/checkpoint\n",
+      `\nExample:\n  npx vellum serve --data ./vellum-data --port 6962\n  curl -s http://127.0.0.1:6962/checkpoint\n${exitCodesHelp([EXIT_OK, EXIT_USAGE, EXIT_EVIDENCE, EXIT_IO])}`,
     )
-    .action(async (opts: ServeOptions) => {
-      await runServe(opts);
+    .action(async (flags: Record<string, unknown>) => {
+      const resolved = resolveSettings(SERVE_SETTINGS, flags);
+      if (flags.printConfig === true) {
+        process.stdout.write(printConfig(SERVE_SETTINGS, resolved));
+        return;
+      }
+      await runServe(asOptions<ServeOptions>(resolved));
     });
 }

@@ -2,8 +2,9 @@
  * `vellum witness`: a C2SP tlog-witness server. On first start DATA gets the witness key
  * (type 0x04, mode 0600) and DATA/witness.vkey; trusted logs come from --trust (a key's text or a
  * file of keys, one per line, as every key option takes them: src/cli/keys-arg.ts) and from a
- * config file (`log <vkey>` lines, as in tlog-policy, or bare verifier keys; `#` comments), both
- * re-read when the config file changes or on SIGHUP, without a restart.
+ * trust file (--trust-file: `log <vkey>` lines, as in tlog-policy, or bare verifier keys; `#`
+ * comments), both re-read when the trust file changes or on SIGHUP, without a restart. Its
+ * settings come from flags, VELLUM_WITNESS_* variables and a YAML --config file (config.ts).
  */
 import { readFileSync, watchFile } from "node:fs";
 import { hostname } from "node:os";
@@ -17,22 +18,24 @@ import {
   SIG_TYPE_ED25519,
   verifierFromKey,
 } from "../core/keys.js";
-import { createLogger } from "../platform/logger.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { createWitnessApp } from "../witness/app.js";
 import { WitnessMetrics } from "../witness/metrics.js";
 import { type TrustedLogs, Witness } from "../witness/witness.js";
-import { openKey } from "./datadir.js";
+import {
+  addSettings,
+  asOptions,
+  printConfig,
+  resolveSettings,
+  type SettingsTable,
+} from "./config.js";
+import { checkDataDirPath, checkKeyName, openKey } from "./datadir.js";
+import { EXIT_IO, EXIT_OK, EXIT_USAGE, exitCodesHelp } from "./exit-codes.js";
 import { readKeysArg } from "./keys-arg.js";
+import { checkCanListen, listenError } from "./listen.js";
+import { processLogger } from "./serve.js";
 
 export const DEFAULT_WITNESS_PORT = 6963;
-
-/** The running version (package.json), for vellum_build_info. */
-const VERSION = (
-  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  }
-).version;
 
 /**
  * Slow or stalled clients are cut off rather than holding a connection (spec/witness.md): the
@@ -47,15 +50,83 @@ export const WITNESS_HTTP_TIMEOUTS = {
   connectionsCheckingInterval: 1_000,
 } as const;
 
+/**
+ * Every `vellum witness` setting, once: flag, environment variable (VELLUM_WITNESS_ + the name),
+ * key in the --config file, default and check (src/cli/config.ts).
+ */
+export const WITNESS_SETTINGS: SettingsTable = {
+  command: "witness",
+  envPrefix: "VELLUM_WITNESS_",
+  settings: [
+    {
+      name: "data",
+      kind: "path",
+      arg: "<dir>",
+      help: "data directory (witness key and state)",
+      default: "vellum-witness",
+    },
+    {
+      name: "port",
+      kind: "int",
+      arg: "<n>",
+      help: "TCP port (0: any free port)",
+      default: DEFAULT_WITNESS_PORT,
+      min: 0,
+      max: 65535,
+    },
+    {
+      name: "host",
+      kind: "string",
+      arg: "<addr>",
+      help: "address to listen on",
+      default: "127.0.0.1",
+    },
+    {
+      name: "name",
+      kind: "string",
+      arg: "<name>",
+      help: "the witness's key name on first start",
+      defaultHelp: "<hostname>/witness",
+    },
+    {
+      name: "trust",
+      kind: "keys",
+      arg: "<vkey|file>",
+      help: "a log's verifier key to trust: its text, or a file of keys one per line (e.g. DATA/log.vkey)",
+    },
+    {
+      name: "trust-file",
+      kind: "path",
+      arg: "<file>",
+      help: "file of trusted log keys (`log <vkey>` lines as in tlog-policy, or bare keys; `#` comments), re-read when it changes and on SIGHUP",
+    },
+    {
+      name: "log-level",
+      kind: "string",
+      arg: "<level>",
+      help: "debug, info (a line per request), warn, error or silent",
+      default: "info",
+    },
+  ],
+};
+
+/** The settings, resolved and checked (src/cli/config.ts), as runWitness takes them. */
 interface WitnessOptions {
   data: string;
-  port: string;
+  port: number;
   host: string;
   name?: string;
-  trust: string[];
-  config?: string;
+  trust?: readonly string[];
+  trustFile?: string;
   logLevel?: string;
 }
+
+/** The running version (package.json), for vellum_build_info. */
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 /** Builds the trusted-log map from verifier keys (type 0x01; the key name is the origin). */
 export function trustedLogs(vkeys: readonly string[]): TrustedLogs {
@@ -85,27 +156,42 @@ export function readTrustFile(path: string): string[] {
   return keys;
 }
 
-async function runWitness(opts: WitnessOptions): Promise<void> {
-  const logger = createLogger({ name: "vellum witness", level: opts.logLevel });
+/**
+ * Runs the witness. `reread` resolves the settings again (flags, environment, the --config
+ * file) when the trust list is reloaded: `trust` and `trust-file` take effect then; the other
+ * settings only at a restart.
+ */
+async function runWitness(
+  opts: WitnessOptions,
+  reread: () => WitnessOptions = () => opts,
+  configFile?: string,
+): Promise<void> {
+  const logger = processLogger("vellum witness", opts.logLevel);
   const dataDir = resolve(opts.data);
+  const load = (o: WitnessOptions = opts) =>
+    trustedLogs([
+      ...(o.trust ?? []).flatMap((v) => readKeysArg(v, "--trust", SIG_TYPE_ED25519)),
+      ...(o.trustFile ? readTrustFile(o.trustFile) : []),
+    ]);
+  // Checked before anything is created: a typo must not leave a new witness key behind.
+  if (opts.name !== undefined) checkKeyName(opts.name, "--name");
+  const trusted = load();
+  checkDataDirPath(opts.data, "--data");
+  const port = opts.port;
+  await checkCanListen(opts.host, port);
   const key = openKey(dataDir, "witness", SIG_TYPE_COSIGNATURE, {
     ...(opts.name === undefined ? {} : { name: opts.name }),
     defaultName: `${hostname().replace(/[^A-Za-z0-9.-]/g, "-") || "localhost"}/witness`,
     what: "witness",
     warn: (message) => logger.warn(message),
   });
-  const load = () =>
-    trustedLogs([
-      ...opts.trust.flatMap((v) => readKeysArg(v, "--trust", SIG_TYPE_ED25519)),
-      ...(opts.config ? readTrustFile(opts.config) : []),
-    ]);
   const db = await openLevelDatabase(join(dataDir, "db"));
   const atLimit = new Set<string>();
   const witness = new Witness({
     name: key.name,
     seed: key.seed,
     kv: db.namespace("witness"),
-    trusted: load(),
+    trusted,
     logger,
     onEvidence: (e, outcome) => {
       // Each record is logged once; a log that keeps sending conflicts past the bound is named
@@ -125,19 +211,18 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
   });
   const reload = (why: string) => {
     try {
-      witness.setTrusted(load());
+      witness.setTrusted(load(reread()));
       logger.info(`${why}: trusting ${witness.trustedOrigins.length} log(s)`);
     } catch (e) {
       logger.error(`${why}: kept the previous trust list: ${(e as Error).message}`);
     }
   };
-  if (opts.config)
-    watchFile(opts.config, { interval: 1000 }, () => reload(`${opts.config} changed`));
+  const trustFile = opts.trustFile;
+  for (const file of [trustFile, configFile]) {
+    if (file) watchFile(file, { interval: 1000 }, () => reload(`${file} changed`));
+  }
   process.on("SIGHUP", () => reload("SIGHUP"));
 
-  const port = Number(opts.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`--port must be 0-65535, got "${opts.port}"`);
   const server = serve(
     {
       fetch: createWitnessApp(witness, {
@@ -156,65 +241,44 @@ async function runWitness(opts: WitnessOptions): Promise<void> {
       );
     },
   );
-  const stop = () => {
+  const stop = (code: number = EXIT_OK) => {
     witness.close();
     server.close(
       () =>
         void db.close().then(() => {
           logger.flush();
-          process.exit(0);
+          process.exit(code);
         }),
     );
   };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  // The port was free at the start-up check; if another process took it since: one line, exit 4.
+  server.once("error", (e) => {
+    logger.error(listenError(e, opts.host, port).message);
+    stop(EXIT_IO);
+  });
+  process.on("SIGINT", () => stop());
+  process.on("SIGTERM", () => stop());
 }
 
 export function registerWitness(program: Command): void {
-  program
+  const command = program
     .command("witness")
-    .description("run a C2SP tlog-witness that cosigns checkpoints of the logs it trusts")
-    .option(
-      "--data <dir>",
-      "data directory (witness key and state) (env VELLUM_WITNESS_DATA)",
-      process.env.VELLUM_WITNESS_DATA ?? "vellum-witness",
-    )
-    .option(
-      "--port <n>",
-      "TCP port (env VELLUM_WITNESS_PORT)",
-      process.env.VELLUM_WITNESS_PORT ?? String(DEFAULT_WITNESS_PORT),
-    )
-    .option(
-      "--host <addr>",
-      "address to listen on (env VELLUM_WITNESS_HOST)",
-      process.env.VELLUM_WITNESS_HOST ?? "127.0.0.1",
-    )
-    .option(
-      "--name <name>",
-      "the witness's key name on first start (default <hostname>/witness) (env VELLUM_WITNESS_NAME)",
-      process.env.VELLUM_WITNESS_NAME,
-    )
-    .option(
-      "--trust <vkey|file>",
-      "a log's verifier key to trust: its text, or a file of keys one per line (e.g. DATA/log.vkey); repeatable",
-      (v: string, all: string[]) => [...all, v],
-      [],
-    )
-    .option(
-      "--log-level <level>",
-      "debug, info (one line per request), warn, error or silent (env VELLUM_LOG_LEVEL; default info)",
-      process.env.VELLUM_LOG_LEVEL,
-    )
-    .option(
-      "--config <file>",
-      "file of trusted log keys (`log <vkey>` lines), reloaded on change (env VELLUM_WITNESS_CONFIG)",
-      process.env.VELLUM_WITNESS_CONFIG,
-    )
+    .description("run a C2SP tlog-witness that cosigns checkpoints of the logs it trusts");
+  addSettings(command, WITNESS_SETTINGS)
     .addHelpText(
       "after",
-      "\nExample:\n  npx vellum witness --data ./w1 --port 6963 --name witness.example/w1 --trust vellum-data/log.vkey\n",
+      `\nExample:\n  npx vellum witness --data ./w1 --port 6963 --name witness.example/w1 --trust vellum-data/log.vkey\n${exitCodesHelp([EXIT_OK, EXIT_USAGE, EXIT_IO])}`,
     )
-    .action(async (opts: WitnessOptions) => {
-      await runWitness(opts);
+    .action(async (flags: Record<string, unknown>) => {
+      const resolved = resolveSettings(WITNESS_SETTINGS, flags);
+      if (flags.printConfig === true) {
+        process.stdout.write(printConfig(WITNESS_SETTINGS, resolved));
+        return;
+      }
+      await runWitness(
+        asOptions<WitnessOptions>(resolved),
+        () => asOptions<WitnessOptions>(resolveSettings(WITNESS_SETTINGS, flags)),
+        resolved.configFile,
+      );
     });
 }

@@ -1,5 +1,5 @@
 /**
- * `vellum witness` reloads its trusted logs from the config file without a restart: a log unknown
+ * `vellum witness` reloads its trusted logs from the trust file (--trust-file) without a restart: a log unknown
  * at start (404) is cosigned once its key is added to the file.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import { EMPTY_ROOT } from "../../src/core/rfc6962.js";
 import { CheckpointSigner } from "../../src/log/signer.js";
 import { startVellum } from "../helpers/processes.js";
 
-describe("vellum witness --config", () => {
+describe("vellum witness --trust-file", () => {
   it("picks up a newly trusted log without a restart", { timeout: 30_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "vellum-wconfig-"));
     const config = join(dir, "trusted.txt");
@@ -21,7 +21,7 @@ describe("vellum witness --config", () => {
       join(dir, "w"),
       "--port",
       "0",
-      "--config",
+      "--trust-file",
       config,
     ]);
     try {
