@@ -40,7 +40,13 @@ export function parseLogLevel(value: string | undefined): LogLevel {
   return level as LogLevel;
 }
 
-const LEVEL_VALUE: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 };
+const LEVEL_VALUE: Record<LogLevel, number> = {
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  silent: 100,
+};
 
 const FIXED = new Set(["level", "time", "pid", "hostname", "name", "msg"]);
 
