@@ -69,12 +69,16 @@ function readIfExists(path: string): string | undefined {
  * A secret readable by others may already have been read: the warning says so, so that the
  * operator can decide to replace it.
  */
-export function restrictMode(path: string, mode: 0o700 | 0o600): void {
+export function restrictMode(
+  path: string,
+  mode: 0o700 | 0o600,
+  warn: (message: string) => void = (m) => console.error(`vellum: ${m}`),
+): void {
   const old = statSync(path).mode & 0o777;
   if ((old & 0o077) === 0) return;
   chmodSync(path, mode);
-  console.error(
-    `vellum: warning: ${path} had mode ${old.toString(8).padStart(4, "0")} (open to group or others); changed it to ${mode.toString(8).padStart(4, "0")}`,
+  warn(
+    `warning: ${path} had mode ${old.toString(8).padStart(4, "0")} (open to group or others); changed it to ${mode.toString(8).padStart(4, "0")}`,
   );
 }
 
@@ -115,10 +119,16 @@ export function openKey(
   dir: string,
   base: string,
   type: typeof SIG_TYPE_ED25519 | typeof SIG_TYPE_COSIGNATURE,
-  options: { name?: string; defaultName: string; what: string },
+  options: {
+    name?: string;
+    defaultName: string;
+    what: string;
+    /** Where a mode change is said (default stderr; serve and witness pass their logger). */
+    warn?: (message: string) => void;
+  },
 ): KeyFiles {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  restrictMode(dir, 0o700); // mkdir's mode applies only to a new directory (and minus the umask)
+  restrictMode(dir, 0o700, options.warn); // mkdir's mode applies only to a new directory (and minus the umask)
   const keyPath = join(dir, `${base}.key`);
   let text = readIfExists(keyPath);
   let created = false;
@@ -171,9 +181,13 @@ export function openKey(
 }
 
 /** Opens DATA, creating it (and a new key) on first use. */
-export function openDataDir(dir: string, options: { origin?: string } = {}): LogFiles {
+export function openDataDir(
+  dir: string,
+  options: { origin?: string; warn?: (message: string) => void } = {},
+): LogFiles {
   const key = openKey(dir, "log", SIG_TYPE_ED25519, {
     ...(options.origin === undefined ? {} : { name: options.origin }),
+    ...(options.warn === undefined ? {} : { warn: options.warn }),
     defaultName: defaultOrigin(),
     what: "log",
   });

@@ -4,15 +4,17 @@
  * starts check them. SIGINT/SIGTERM stop it cleanly: stop accepting connections, drain the queue,
  * sign a final checkpoint, close the database.
  */
-import { closeSync, existsSync, fchmodSync, openSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
+import type { Logger } from "../core/logger.js";
 import { parsePolicy } from "../core/policy.js";
 import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { RollbackCheckStatus } from "../log/rollback-check.js";
 import { WitnessCollector } from "../log/witnessing.js";
+import { createLogger, type ProcessLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
 import { TokenStore } from "../server/tokens.js";
@@ -166,6 +168,13 @@ export const SERVE_SETTINGS: SettingsTable = {
       help: "start even if the clock is behind the last checkpoint; timestamps stay at the last issued until it catches up",
       default: false,
     },
+    {
+      name: "log-level",
+      kind: "string",
+      arg: "<level>",
+      help: "debug, info (a line per request), warn, error or silent",
+      default: "info",
+    },
   ],
 };
 
@@ -187,24 +196,41 @@ export interface ServeOptions {
   allowClockBehind: boolean;
   stateMirror?: string;
   dedup?: string;
+  logLevel?: string;
+}
+
+/** The running version (package.json), for vellum_build_info. */
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
+
+/** The process's logger; a bad --log-level is a usage error, before anything is created. */
+export function processLogger(name: string, level: string | undefined): ProcessLogger {
+  try {
+    return createLogger({ name, level });
+  } catch (e) {
+    throw usageError((e as Error).message);
+  }
 }
 
 /**
  * After a start with --allow-clock-behind: says loudly, at start and again once the clock has
  * caught up, that the log's timestamps are held at the last ones it issued meanwhile.
  */
-function warnIfClockBehind(lastCheckpointTime: number): void {
+function warnIfClockBehind(lastCheckpointTime: number, logger: Logger): void {
   const behind = lastCheckpointTime - Math.floor(Date.now() / 1000);
   if (behind <= 0) return;
   const until = new Date(lastCheckpointTime * 1000).toISOString();
-  console.error(
-    `vellum: WARNING: the clock is ${behind} s behind the last checkpoint's time (${until}); started anyway (--allow-clock-behind). Until the clock reaches ${until}, checkpoints keep that time and entries the last entry's timestamp (counting up within it): nothing goes below what was issued before.`,
+  logger.warn(
+    `WARNING: the clock is ${behind} s behind the last checkpoint's time (${until}); started anyway (--allow-clock-behind). Until the clock reaches ${until}, checkpoints keep that time and entries the last entry's timestamp (counting up within it): nothing goes below what was issued before.`,
   );
   // Checked once a minute (a timer of a year's milliseconds would overflow setTimeout).
   const check = setInterval(() => {
     if (Date.now() / 1000 < lastCheckpointTime + 1) return;
     clearInterval(check);
-    console.error("vellum: the clock has caught up with the log's timestamps");
+    logger.warn("the clock has caught up with the log's timestamps");
   }, 60_000);
   check.unref();
 }
@@ -233,17 +259,22 @@ async function preflight(opts: ServeOptions) {
 }
 
 export async function runServe(opts: ServeOptions): Promise<void> {
+  const logger = processLogger("vellum", opts.logLevel);
+  const warn = (message: string) => logger.warn(message);
   const dataDir = resolve(opts.data);
   const port = opts.port;
   const { dedup, policy } = await preflight(opts);
-  const files = openDataDir(dataDir, opts.origin === undefined ? {} : { origin: opts.origin });
+  const files = openDataDir(dataDir, {
+    ...(opts.origin === undefined ? {} : { origin: opts.origin }),
+    warn,
+  });
   const markers = readMarkers(dataDir, opts.stateMirror);
-  for (const notice of markers.notices) console.log(`vellum: ${notice}`);
+  for (const notice of markers.notices) logger.info(notice);
   const db = await openLevelDatabase(files.dbPath);
-  const tokens = await TokenStore.open(db.namespace("tokens"));
+  const tokens = await TokenStore.open(db.namespace("tokens"), { logger });
   // A token file others can read (copied in, or its mode changed): made private, with a warning.
   const tokenPath = join(dataDir, "admin.token");
-  if (existsSync(tokenPath)) restrictMode(tokenPath, 0o600);
+  if (existsSync(tokenPath)) restrictMode(tokenPath, 0o600, warn);
   // On first start, and whenever every admin token has been revoked (restarting the server is
   // then the way back in: whoever can restart it can read DATA anyway).
   if (!tokens.hasActiveAdmin) {
@@ -260,21 +291,21 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     } finally {
       closeSync(fd);
     }
-    console.log(
+    logger.info(
       first
-        ? `vellum: created an admin token with every scope in ${tokenPath} (mode 0600)`
-        : `vellum: no admin token was left (all revoked): created a new one in ${tokenPath} (mode 0600)`,
+        ? `created an admin token with every scope in ${tokenPath} (mode 0600)`
+        : `no admin token was left (all revoked): created a new one in ${tokenPath} (mode 0600)`,
     );
   }
-  const metrics = new Metrics();
+  const metrics = new Metrics({ processMetrics: true, version: VERSION });
   // A marker that falls behind no longer guards against a rollback: the log stops acknowledging
   // entries (fail-stop, as for a failed write) until every marker holds its checkpoint again.
   let log: Log | undefined;
   let markerCaughtUp: (() => void) | undefined;
   const marker = new CheckpointMarker(markers.paths, {
     onFailure: (e) => {
-      console.error(
-        `vellum: ${e.message}; the rollback marker is behind the log until this succeeds (retrying)`,
+      logger.error(
+        `${e.message}; the rollback marker is behind the log until this succeeds (retrying)`,
       );
       if (markerCaughtUp === undefined && log !== undefined) {
         const caughtUp = new Promise<void>((resolve) => (markerCaughtUp = resolve));
@@ -282,7 +313,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       }
     },
     onRecovered: () => {
-      console.log("vellum: the rollback marker is up to date again");
+      logger.info("the rollback marker is up to date again");
       markerCaughtUp?.();
       markerCaughtUp = undefined;
     },
@@ -303,25 +334,29 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   let failedAfterOpen = false;
   const startCheck = (s: RollbackCheckStatus) => {
     if (s.state === "passed") {
-      console.log(`vellum: rollback check passed: ${s.detail}`);
+      logger.info(`rollback check passed: ${s.detail}`);
     } else if (s.state === "checking") {
       const next = s.nextRoundMs === null ? "" : `; asking again in ${s.nextRoundMs / 1000} s`;
-      console.error(`vellum: ${s.detail}${next}`);
+      logger.warn(`${s.detail}${next}`);
     } else if (opened) {
       // Proven behind after start (a witness that answered late): stop, as at start.
-      console.error(`vellum: ${s.detail}`);
+      logger.error(`${s.detail}`);
       failedAfterOpen = true;
       void stop?.("the rollback check failed", EXIT_EVIDENCE);
     } // before Log.open returned, its rejection says it (STATE_MISMATCH: the process exits 3)
   };
   if (policy !== undefined) {
     const timeoutMs = opts.witnessTimeoutMs;
-    witnesses = new WitnessCollector(policy, timeoutMs === undefined ? {} : { timeoutMs });
-    console.log(
-      `vellum: publishing only checkpoints that meet the quorum "${policy.quorum}" of ${policy.witnesses.length} witness(es)`,
+    witnesses = new WitnessCollector(policy, {
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      logger,
+      onRound: (r) => metrics.witnessRound.observe({ quorum: String(r.quorum) }, r.seconds),
+    });
+    logger.info(
+      `publishing only checkpoints that meet the quorum "${policy.quorum}" of ${policy.witnesses.length} witness(es)`,
     );
   }
-  const metricHooks = logMetricHooks(metrics);
+  const metricHooks = logMetricHooks(metrics, logger);
   log = await Log.open({
     ...(witnesses === undefined ? {} : { witnesses }),
     origin: files.origin,
@@ -334,7 +369,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(batchMaxAgeMs === undefined ? {} : { batchMaxAgeMs }),
     ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
     ...(dedup === undefined ? {} : { dedup }),
-    onDedupChange: (message) => console.log(`vellum: ${message}`),
+    onDedupChange: (message) => logger.info(message),
     cachedTiles: Math.floor((cacheMb * 1024) / 16),
     bundleCacheBytes: bundleCacheMb * 1024 * 1024,
     allowClockBehind: opts.allowClockBehind,
@@ -348,17 +383,17 @@ export async function runServe(opts: ServeOptions): Promise<void> {
           : event.kind === "retry"
             ? `recovery attempt ${event.attempt} failed; retrying`
             : "cannot recover: an operator must look at the data and restart";
-      console.error(`vellum: ${what}: ${error.message}`);
+      logger.error({ class: event.class, event: event.kind }, `${what}: ${error.message}`);
     },
     onRecovered: (ms) =>
-      console.log(`vellum: storage recovered after ${Math.round(ms)} ms; acknowledging again`),
+      logger.info(`storage recovered after ${Math.round(ms)} ms; acknowledging again`),
   });
   opened = true;
   // Both markers hold the stored checkpoint from the start (a new mirror, or a DATA/checkpoint
   // that lagged behind the database when the last run ended). Only once open: then it covers the
   // whole stored tree, which contains every marker's checkpoint, so no marker goes backwards.
   if (log.status === "open") marker.update(log.checkpoint);
-  warnIfClockBehind(log.checkpoint.time);
+  warnIfClockBehind(log.checkpoint.time, logger);
   metrics.gauge(
     "vellum_storage_failed",
     "1 while the log acknowledges nothing after a storage failure, else 0.",
@@ -366,11 +401,17 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   );
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
   metrics.gauge("vellum_queue_entries", "Entries waiting to be sequenced.", () => log.queueLength);
+  metrics.gauge(
+    "vellum_checkpoint_age_seconds",
+    "Seconds since the latest published checkpoint was signed (its timestamp).",
+    () => Math.max(0, Date.now() / 1000 - log.checkpoint.time),
+  );
   const app = createApp({
     log,
     tokens,
     publicReads: opts.public,
     metrics,
+    logger,
     bodyBudgetBytes: bodyBudgetMb * 1024 * 1024,
   });
 
@@ -384,22 +425,21 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     connectionsCheckingInterval: 1_000,
   };
   const server = serve({ fetch: app.fetch, port, hostname: opts.host, serverOptions }, (info) => {
-    console.log(
-      `vellum: log "${files.origin}" (${log.size} entries) serving on http://${opts.host}:${info.port}`,
+    logger.info(
+      { origin: files.origin, size: log.size, url: `http://${opts.host}:${info.port}` },
+      `log "${files.origin}" (${log.size} entries) serving on http://${opts.host}:${info.port}`,
     );
-    console.log(
-      `vellum: data in ${dataDir}; verifier key (also in log.vkey): ${files.verifierKey}`,
-    );
-    console.log(
+    logger.info(`data in ${dataDir}; verifier key (also in log.vkey): ${files.verifierKey}`);
+    logger.info(
       log.dedup === "key"
-        ? "vellum: deduplicating by idempotency key only: identical payloads are distinct entries"
-        : "vellum: deduplicating by payload: a payload already in the log returns the original entry",
+        ? "deduplicating by idempotency key only: identical payloads are distinct entries"
+        : "deduplicating by payload: a payload already in the log returns the original entry",
     );
   });
   // The port was free at the start-up check; if another process took it since: one line, the
   // log closed cleanly, exit 4 (I/O).
   server.once("error", (e) => {
-    console.error(`vellum: ${listenError(e, opts.host, port).message}`);
+    logger.error(listenError(e, opts.host, port).message);
     void stop?.("could not listen", EXIT_IO);
   });
 
@@ -410,12 +450,13 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     // Only an open log signs a final checkpoint (not one still checking with its witnesses).
     const final =
       code === 0 && log.status === "open" ? "draining and signing a final checkpoint" : "stopping";
-    console.log(`vellum: ${signal}: ${final}`);
+    logger.info(`${signal}: ${final}`);
     await new Promise<void>((done) => server.close(() => done()));
     await log.close();
     await marker.flush();
     await db.close();
-    console.log(`vellum: stopped at size ${log.size}`);
+    logger.info(`stopped at size ${log.size}`);
+    logger.flush();
     process.exit(code);
   };
   if (failedAfterOpen) void stop("the rollback check failed", EXIT_EVIDENCE);

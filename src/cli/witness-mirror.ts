@@ -114,12 +114,12 @@ export class WitnessStateMirror implements CosignedMirror {
             since: this.#failing.get(origin)?.since ?? Date.now(),
           });
           this.#log(
-            `vellum witness: ${e.message}; the state mirror is behind, so nothing is cosigned until it is written (retrying)`,
+            `${e.message}; the state mirror is behind, so nothing is cosigned until it is written (retrying)`,
           );
         },
         onRecovered: () => {
           this.#failing.delete(origin);
-          this.#log(`vellum witness: the state mirror for "${origin}" is up to date again`);
+          this.#log(`the state mirror for "${origin}" is up to date again`);
         },
       });
       this.#markers.set(origin, marker);

@@ -20,6 +20,7 @@ import {
 } from "../core/keys.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { createWitnessApp } from "../witness/app.js";
+import { WitnessMetrics } from "../witness/metrics.js";
 import { type TrustedLogs, Witness } from "../witness/witness.js";
 import {
   addSettings,
@@ -33,6 +34,7 @@ import { EXIT_IO, EXIT_OK, EXIT_USAGE, exitCodesHelp } from "./exit-codes.js";
 import { readKeysArg } from "./keys-arg.js";
 import { checkCanListen, listenError } from "./listen.js";
 import { checkMirrorDir } from "./marker.js";
+import { processLogger } from "./serve.js";
 import { WitnessStateMirror } from "./witness-mirror.js";
 
 export const DEFAULT_WITNESS_PORT = 6963;
@@ -106,6 +108,13 @@ export const WITNESS_SETTINGS: SettingsTable = {
       arg: "<file>",
       help: "file of trusted log keys (`log <vkey>` lines as in tlog-policy, or bare keys; `#` comments), re-read when it changes and on SIGHUP",
     },
+    {
+      name: "log-level",
+      kind: "string",
+      arg: "<level>",
+      help: "debug, info (a line per request), warn, error or silent",
+      default: "info",
+    },
   ],
 };
 
@@ -118,7 +127,15 @@ interface WitnessOptions {
   trust?: readonly string[];
   trustFile?: string;
   stateMirror?: string;
+  logLevel?: string;
 }
+
+/** The running version (package.json), for vellum_build_info. */
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 /** Builds the trusted-log map from verifier keys (type 0x01; the key name is the origin). */
 export function trustedLogs(vkeys: readonly string[]): TrustedLogs {
@@ -158,6 +175,7 @@ async function runWitness(
   reread: () => WitnessOptions = () => opts,
   configFile?: string,
 ): Promise<void> {
+  const logger = processLogger("vellum witness", opts.logLevel);
   const dataDir = resolve(opts.data);
   const load = (o: WitnessOptions = opts) =>
     trustedLogs([
@@ -174,6 +192,7 @@ async function runWitness(
     ...(opts.name === undefined ? {} : { name: opts.name }),
     defaultName: `${hostname().replace(/[^A-Za-z0-9.-]/g, "-") || "localhost"}/witness`,
     what: "witness",
+    warn: (message) => logger.warn(message),
   });
   const mirrorDir = opts.stateMirror;
   if (mirrorDir !== undefined) checkMirrorDir(mirrorDir);
@@ -181,7 +200,7 @@ async function runWitness(
   const mirrorOpened =
     mirrorDir === undefined
       ? undefined
-      : WitnessStateMirror.open(mirrorDir, dataDir, (line) => console.error(line));
+      : WitnessStateMirror.open(mirrorDir, dataDir, (line) => logger.error(line));
   const atLimit = new Set<string>();
   const witness = new Witness({
     ...(mirrorOpened === undefined ? {} : { mirror: mirrorOpened.mirror }),
@@ -189,6 +208,7 @@ async function runWitness(
     seed: key.seed,
     kv: db.namespace("witness"),
     trusted,
+    logger,
     onEvidence: (e, outcome) => {
       // Each record is logged once; a log that keeps sending conflicts past the bound is named
       // once per process, not once per request.
@@ -199,17 +219,18 @@ async function runWitness(
         limit: `not kept: this log already has ${witness.evidenceLimits.perLog} evidence records`,
         "too-large": `not kept: the record exceeds ${witness.evidenceLimits.maxBytes} bytes`,
       }[outcome];
-      console.warn(`vellum witness: ${e.origin} misbehaved (${e.kind}): ${e.reason} (${what})`);
+      logger.warn(
+        { origin: e.origin, kind: e.kind, outcome },
+        `${e.origin} misbehaved (${e.kind}): ${e.reason} (${what})`,
+      );
     },
   });
   const reload = (why: string) => {
     try {
       witness.setTrusted(load(reread()));
-      console.log(`vellum witness: ${why}: trusting ${witness.trustedOrigins.length} log(s)`);
+      logger.info(`${why}: trusting ${witness.trustedOrigins.length} log(s)`);
     } catch (e) {
-      console.error(
-        `vellum witness: ${why}: kept the previous trust list: ${(e as Error).message}`,
-      );
+      logger.error(`${why}: kept the previous trust list: ${(e as Error).message}`);
     }
   };
   const trustFile = opts.trustFile;
@@ -226,23 +247,26 @@ async function runWitness(
       await db.close();
       throw e;
     }
-    console.log(
-      `vellum witness: state mirror ${mirrorOpened.mirror.dir}: ${mirrorOpened.mirrored.length} log(s) checked against storage`,
+    logger.info(
+      `state mirror ${mirrorOpened.mirror.dir}: ${mirrorOpened.mirrored.length} log(s) checked against storage`,
     );
   }
 
   const server = serve(
     {
-      fetch: createWitnessApp(witness).fetch,
+      fetch: createWitnessApp(witness, {
+        logger,
+        metrics: new WitnessMetrics(witness, { processMetrics: true, version: VERSION }),
+      }).fetch,
       port,
       hostname: opts.host,
       serverOptions: WITNESS_HTTP_TIMEOUTS,
     },
     (info) => {
-      console.log(`vellum witness: "${key.name}" serving on http://${opts.host}:${info.port}`);
-      console.log(`vellum witness: verifier key (also in witness.vkey): ${key.verifierKey}`);
-      console.log(
-        `vellum witness: trusting ${witness.trustedOrigins.length} log(s): ${witness.trustedOrigins.join(", ")}`,
+      logger.info({ name: key.name }, `"${key.name}" serving on http://${opts.host}:${info.port}`);
+      logger.info(`verifier key (also in witness.vkey): ${key.verifierKey}`);
+      logger.info(
+        `trusting ${witness.trustedOrigins.length} log(s): ${witness.trustedOrigins.join(", ")}`,
       );
     },
   );
@@ -252,12 +276,15 @@ async function runWitness(
       () =>
         void (mirrorOpened?.mirror.flush() ?? Promise.resolve())
           .then(() => db.close())
-          .then(() => process.exit(code)),
+          .then(() => {
+            logger.flush();
+            process.exit(code);
+          }),
     );
   };
   // The port was free at the start-up check; if another process took it since: one line, exit 4.
   server.once("error", (e) => {
-    console.error(`vellum: ${listenError(e, opts.host, port).message}`);
+    logger.error(listenError(e, opts.host, port).message);
     stop(EXIT_IO);
   });
   process.on("SIGINT", () => stop());

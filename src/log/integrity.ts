@@ -5,8 +5,8 @@
  * must equal the tree's stored level-0 hash at its index (row 0 of the level-0 stratum, usually
  * already in memory), and a range read must hold every index it covers, each under its own key.
  * A leaf that fails is a damaged disk or file, never the caller's fault: the read fails with
- * INTEGRITY_FAILURE (HTTP 500), the failure is logged ("vellum: integrity failure: …") and
- * reported (for /metrics), and no other bytes are served in its place.
+ * INTEGRITY_FAILURE (HTTP 500), the failure is reported (the server logs it, "integrity failure:
+ * …", and counts it in /metrics), and no other bytes are served in its place.
  *
  * The check costs one SHA-256 per leaf (which the reads computed anyway, for the leaf hash they
  * answer with) and one 32-byte comparison; it needs no extra storage read when the stratum is
@@ -50,13 +50,12 @@ export class ReadVerifier {
     this.#report = report;
   }
 
-  /** Logs and reports a failure; returns the error to throw. */
+  /** Reports a failure; returns the error to throw. */
   fail(kind: IntegrityKind, index: number, detail: string): VellumError {
-    console.error(`vellum: integrity failure: ${detail}`);
     try {
       this.#report?.({ kind, index, detail });
     } catch {
-      // A failing metrics hook must not turn an integrity failure into another error.
+      // A failing hook (metrics, log line) must not turn an integrity failure into another error.
     }
     return new VellumError(
       "INTEGRITY_FAILURE",

@@ -13,6 +13,7 @@
  */
 import { base64Encode, parseDecimal } from "../core/bytes.js";
 import type { NoteVerifier } from "../core/keys.js";
+import { type Logger, silentLogger } from "../core/logger.js";
 import { parseNote, verifyKnownSignatures } from "../core/note.js";
 import { type Policy, quorumSatisfied, witnessVerifiers } from "../core/policy.js";
 
@@ -65,14 +66,33 @@ interface Member {
   lastSuccess: number | null;
 }
 
+/** One cosigning round: how long until it was answered, and whether the quorum was met. */
+export interface WitnessRound {
+  readonly seconds: number;
+  readonly quorum: boolean;
+}
+
+export interface WitnessCollectorOptions {
+  /** How long to wait for each witness (default 2000 ms). */
+  readonly timeoutMs?: number;
+  /** Where each witness's failure to cosign is said (warn; default: nowhere). */
+  readonly logger?: Logger;
+  /** Called when each round is answered (for the round-latency histogram). */
+  readonly onRound?: (round: WitnessRound) => void;
+}
+
 export class WitnessCollector {
   readonly policy: Policy;
   readonly #members: Member[];
   readonly #timeoutMs: number;
+  readonly #logger: Logger;
+  readonly #onRound: ((round: WitnessRound) => void) | undefined;
 
-  constructor(policy: Policy, options: { timeoutMs?: number } = {}) {
+  constructor(policy: Policy, options: WitnessCollectorOptions = {}) {
     this.policy = policy;
     this.#timeoutMs = options.timeoutMs ?? 2000;
+    this.#logger = options.logger ?? silentLogger;
+    this.#onRound = options.onRound;
     const verifiers = witnessVerifiers(policy);
     this.#members = policy.witnesses.map((w) => ({
       name: w.name,
@@ -103,7 +123,8 @@ export class WitnessCollector {
    * does not hold up publishing. Late answers still update what the log knows of that witness.
    */
   cosign(note: string, size: number, proofFor: ProofFor): Promise<CosignResult> {
-    return new Promise((resolve) => {
+    const start = performance.now();
+    const round = new Promise<CosignResult>((resolve) => {
       const lines: (string | undefined)[] = this.#members.map(() => undefined);
       let pending = this.#members.length;
       let done = false;
@@ -122,6 +143,12 @@ export class WitnessCollector {
       this.#members.forEach((m, i) => {
         void this.#ask(m, note, size, proofFor).then((line) => {
           lines[i] = line;
+          if (line === undefined && m.url !== undefined) {
+            this.#logger.warn(
+              { witness: m.name, size },
+              `witness ${m.name} did not cosign size ${size}: ${m.lastError}`,
+            );
+          }
           pending--;
           if (done) return;
           const now = result();
@@ -131,6 +158,16 @@ export class WitnessCollector {
           }
         });
       });
+    });
+    const onRound = this.#onRound;
+    if (onRound === undefined) return round;
+    return round.then((r) => {
+      try {
+        onRound({ seconds: (performance.now() - start) / 1000, quorum: r.quorum });
+      } catch {
+        // A failing metrics hook must not fail the round.
+      }
+      return r;
     });
   }
 

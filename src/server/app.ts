@@ -6,7 +6,9 @@
  * call the log, and shape JSON. There is no route that updates or deletes an entry.
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
 import { TrieRouter } from "hono/router/trie-router";
+import { type Logger, silentLogger } from "../core/logger.js";
 import type { Log } from "../log/log.js";
 import { BodyBudget } from "./body-budget.js";
 import { type Env, LIMITS, type RouteContext } from "./http.js";
@@ -28,6 +30,8 @@ export interface AppOptions {
   /** Entries and entry bundles readable without a token. */
   readonly publicReads?: boolean;
   readonly metrics?: Metrics;
+  /** Where each request's line and each internal error go (default: nowhere). */
+  readonly logger?: Logger;
   /** Most entries in one batch request. */
   readonly maxBatchEntries?: number;
   /** Most bytes of request bodies in flight at once, all requests together (default 64 MiB). */
@@ -35,6 +39,17 @@ export interface AppOptions {
 }
 
 const STATUS_CLASS = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/**
+ * A client's X-Request-Id is kept when it is sane: 1-128 characters of letters, digits and
+ * `-_.:@/+=` (what UUIDs, ULIDs, trace ids and proxies' ids use); anything else is replaced, so a
+ * log line or a problem body never carries a caller's arbitrary text.
+ */
+const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+export function requestIdOf(incoming: string | undefined): string {
+  return incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+}
 
 /** For each route path, the methods it answers (GET implies HEAD), for 405's Allow header. */
 function routeMethods(app: Hono<Env>): TrieRouter<string[]> {
@@ -55,31 +70,63 @@ export function createApp(options: AppOptions): Hono<Env> {
   const { log, tokens } = options;
   const metrics = options.metrics ?? new Metrics();
   const maxBatchEntries = options.maxBatchEntries ?? LIMITS.maxBatchEntries;
-  const bodies = new BodyBudget(options.bodyBudgetBytes);
+  const logger = options.logger ?? silentLogger;
+  const bodies = new BodyBudget(options.bodyBudgetBytes, logger);
   const app = new Hono<Env>();
 
   // The only middleware every request passes: kept to one await (each layer costs on the
   // hottest routes). Method checks and authentication happen where they matter instead. Once a
-  // request is answered, the body bytes it reserved go back to the budget (readBody).
+  // request is answered, the body bytes it reserved go back to the budget (readBody). Each
+  // request is one log line: its id (also in the X-Request-Id answer header and in problem
+  // bodies as `instance`), the route pattern (not the path: no ids or hashes in the log's
+  // cardinality), status, latency and the token's id; never the token nor the body.
   app.use(async (c, next) => {
+    const start = performance.now();
+    const requestId = requestIdOf(c.req.header("X-Request-Id"));
+    c.set("requestId", requestId);
+    // Set before the answer exists, so every c.body/c.json answer is built with it (setting it
+    // on c.res afterwards made @hono/node-server build a full Response: +16 µs per request).
+    c.header("X-Request-Id", requestId);
     try {
       await next();
     } finally {
       bodies.release(c.req.raw);
     }
-    metrics.requests.inc(STATUS_CLASS[Math.floor(c.res.status / 100)] ?? "other");
+    const status = c.res.status;
+    const seconds = (performance.now() - start) / 1000;
+    const matched = routePath(c);
+    const route = matched === "/*" || matched === "" ? "unmatched" : matched;
+    metrics.requests.inc(STATUS_CLASS[Math.floor(status / 100)] ?? "other");
+    metrics.observeRequest(c.req.method, route, seconds);
+    logger.info(
+      {
+        requestId,
+        method: c.req.method,
+        route,
+        status,
+        ms: Math.round(seconds * 1e5) / 100,
+        token: c.get("token")?.id ?? null,
+      },
+      "request",
+    );
   });
 
   function problem(c: Context<Env>, error: unknown): Response {
-    const { problem: body, headers } = problemOf(error);
+    const { problem: body, headers } = problemOf(error, c.get("requestId"));
     metrics.errors.inc(body.code);
-    if (body.code === "INTERNAL") console.error(`vellum: ${c.req.method} ${c.req.path}:`, error);
+    if (body.code === "INTERNAL") {
+      logger.error(
+        { requestId: c.get("requestId"), method: c.req.method, route: routePath(c), err: error },
+        `internal error answering ${c.req.method} ${c.req.path}: ${(error as Error)?.message ?? String(error)}`,
+      );
+    }
     return new Response(JSON.stringify(body), {
       status: body.status,
       headers: {
         "Content-Type": "application/problem+json",
         // An error is about this moment: a tile that is missing now may exist in a second.
         "Cache-Control": "no-store",
+        "X-Request-Id": c.get("requestId"),
         ...headers,
       },
     });
@@ -146,6 +193,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     log,
     tokens,
     metrics,
+    logger,
     publicReads: options.publicReads === true,
     maxBatchEntries,
     bodies,

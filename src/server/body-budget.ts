@@ -11,6 +11,7 @@
  * Invariant: the bytes reserved by requests not yet answered never exceed `maxBytes`.
  */
 import { VellumError } from "../core/errors.js";
+import { type Logger, silentLogger } from "../core/logger.js";
 
 export const DEFAULT_BODY_BUDGET_BYTES = 64 * 1024 * 1024;
 
@@ -22,8 +23,11 @@ export class BodyBudget {
   readonly #held = new WeakMap<object, number>();
   #lastWarning = Number.NEGATIVE_INFINITY;
 
-  constructor(maxBytes = DEFAULT_BODY_BUDGET_BYTES) {
+  readonly #logger: Logger;
+
+  constructor(maxBytes = DEFAULT_BODY_BUDGET_BYTES, logger: Logger = silentLogger) {
     this.maxBytes = maxBytes;
+    this.#logger = logger;
   }
 
   /** Reserves `bytes` more for `request`, or throws OVERLOADED (nothing reserved then). */
@@ -33,8 +37,8 @@ export class BodyBudget {
       // Said in the server's log, but at most every 10 s: a flood of 503s is one event.
       if (now - this.#lastWarning >= 10_000) {
         this.#lastWarning = now;
-        console.error(
-          `vellum: request bodies in flight reached the budget of ${this.maxBytes / MiB} MiB: refusing bodies with 503 OVERLOADED until some are answered`,
+        this.#logger.warn(
+          `request bodies in flight reached the budget of ${this.maxBytes / MiB} MiB: refusing bodies with 503 OVERLOADED until some are answered`,
         );
       }
       throw new VellumError(

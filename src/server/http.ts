@@ -8,6 +8,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { base64Decode, concatBytes, hexDecode, parseDecimal } from "../core/bytes.js";
 import { MAX_PAYLOAD_SIZE } from "../core/entry.js";
 import { VellumError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
 import { HASH_SIZE } from "../core/rfc6962.js";
 import type { Log } from "../log/log.js";
 import type { BodyBudget } from "./body-budget.js";
@@ -17,10 +18,11 @@ import { HttpProblem } from "./problem.js";
 import type { Scope, TokenInfo, TokenStore } from "./tokens.js";
 
 /**
- * The app's environment: `token` is the bearer token that authenticated the request (set by
- * requireScope; undefined on public routes), so a route can say who did what.
+ * The app's environment: `requestId` is the request's id (app.ts: X-Request-Id, logged, and
+ * `instance` in problem bodies); `token` is the bearer token that authenticated the request (set
+ * by requireScope; undefined on public routes), so a route can say who did what.
  */
-export type Env = { Variables: { token: TokenInfo | undefined } };
+export type Env = { Variables: { requestId: string; token: TokenInfo | undefined } };
 
 export const LIMITS = {
   maxPayloadSize: MAX_PAYLOAD_SIZE,
@@ -35,6 +37,7 @@ export interface RouteContext {
   readonly log: Log;
   readonly tokens: TokenStore;
   readonly metrics: Metrics;
+  readonly logger: Logger;
   readonly publicReads: boolean;
   readonly maxBatchEntries: number;
   /** The server-wide budget for request bodies in flight (readBody reserves from it). */

@@ -54,6 +54,8 @@ export interface Problem {
   status: number;
   code: ProblemCode;
   detail: string;
+  /** The request's id (X-Request-Id): the line to look for in the server's log. */
+  instance?: string;
 }
 
 /** An error raised by the HTTP layer itself, with its own code. */
@@ -67,7 +69,10 @@ export class HttpProblem extends Error {
   }
 }
 
-export function problemOf(error: unknown): { problem: Problem; headers: Record<string, string> } {
+export function problemOf(
+  error: unknown,
+  requestId?: string,
+): { problem: Problem; headers: Record<string, string> } {
   let code: ProblemCode = "INTERNAL";
   let detail = "internal error; see the server log";
   const headers: Record<string, string> = {};
@@ -86,7 +91,14 @@ export function problemOf(error: unknown): { problem: Problem; headers: Record<s
   }
   const status = statusOf(code);
   return {
-    problem: { type: "about:blank", title: TITLES[status] ?? "Error", status, code, detail },
+    problem: {
+      type: "about:blank",
+      title: TITLES[status] ?? "Error",
+      status,
+      code,
+      detail,
+      ...(requestId === undefined ? {} : { instance: requestId }),
+    },
     headers,
   };
 }

@@ -19,6 +19,7 @@ import { randomBytes } from "node:crypto";
 import { Encoder } from "cbor-x";
 import { sha256 } from "../core/crypto.js";
 import { check, VellumError } from "../core/errors.js";
+import { type Logger, silentLogger } from "../core/logger.js";
 import type { KeyValueStore } from "../storage/types.js";
 
 export const SCOPES = ["append", "read", "admin"] as const;
@@ -40,6 +41,8 @@ export interface TokenStoreOptions {
   readonly now?: () => number;
   /** Least time between two writes of one token's last-used time (default one minute). */
   readonly lastUsedWriteMs?: number;
+  /** Where a failed last-used write is said (default: nowhere). */
+  readonly logger?: Logger;
 }
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
@@ -65,10 +68,13 @@ export class TokenStore {
   readonly #now: () => number;
   readonly #writeEveryMs: number;
 
+  readonly #logger: Logger;
+
   private constructor(kv: KeyValueStore, options: TokenStoreOptions) {
     this.#kv = kv;
     this.#now = options.now ?? Date.now;
     this.#writeEveryMs = options.lastUsedWriteMs ?? 60_000;
+    this.#logger = options.logger ?? silentLogger;
   }
 
   static async open(kv: KeyValueStore, options: TokenStoreOptions = {}): Promise<TokenStore> {
@@ -198,8 +204,9 @@ export class TokenStore {
         if (written === undefined) this.#lastWritten.delete(id);
         else this.#lastWritten.set(id, written);
       }
-      console.error(
-        `vellum: could not store token ${id}'s last-used time: ${(e as Error).message}`,
+      this.#logger.warn(
+        { token: id },
+        `could not store token ${id}'s last-used time: ${(e as Error).message}`,
       );
     });
   }

@@ -9,76 +9,51 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { routePath } from "hono/route";
 import { hexEncode } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
-import { Metrics } from "../server/metrics.js";
+import { type Logger, silentLogger } from "../core/logger.js";
 import { StorageUnavailable } from "./fail-stop.js";
+import { WITNESS_METRICS_CONTENT_TYPE, WitnessMetrics } from "./metrics.js";
 import { MAX_REQUEST_SIZE, type Witness } from "./witness.js";
 
 const TEXT = { "Content-Type": "text/plain; charset=utf-8" };
 
-export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hono {
-  const app = new Hono();
-  const refusals = metrics.errors;
-  let cosigned = 0;
-  metrics.gauge(
-    "vellum_witness_cosigned_total",
-    "Checkpoints cosigned since start.",
-    () => cosigned,
-  );
-  // Counters kept by the witness, exposed as gauges read at scrape time (since start).
-  const stats = witness.evidenceStats;
-  for (const [name, help, read] of [
-    ["evidence", "Provable conflicts kept as evidence.", () => stats.kept],
-    [
-      "evidence_duplicate",
-      "Provable conflicts already kept (not stored again).",
-      () => stats.duplicate,
-    ],
-    [
-      "evidence_over_limit",
-      "Provable conflicts not kept: the log's evidence bound is reached.",
-      () => stats.limit,
-    ],
-    [
-      "evidence_too_large",
-      "Provable conflicts not kept: the record exceeds its size bound.",
-      () => stats.tooLarge,
-    ],
-    [
-      "unprovable_conflicts",
-      "422 refusals of signed checkpoints that prove nothing (nothing kept).",
-      () => stats.unprovable,
-    ],
-  ] as const) {
-    metrics.gauge(`vellum_witness_${name}_total`, `${help} Since start.`, read);
-  }
-  metrics.gauge(
-    "vellum_witness_storage_failing",
-    "1 while a failed storage write stops the witness (until the store is reopened), else 0.",
-    () => (witness.storageFailure === undefined ? 0 : 1),
-  );
-  metrics.gauge(
-    "vellum_witness_storage_write_failures_total",
-    "Failed storage writes since start.",
-    () => witness.storageFailures.writes,
-  );
-  metrics.gauge(
-    "vellum_witness_storage_read_failures_total",
-    "Failed storage reads since start.",
-    () => witness.storageFailures.reads,
-  );
+export interface WitnessAppOptions {
+  readonly metrics?: WitnessMetrics;
+  /** Each request's line, and internal errors (default: nowhere). */
+  readonly logger?: Logger;
+}
 
+export function createWitnessApp(witness: Witness, options: WitnessAppOptions = {}): Hono {
+  const app = new Hono();
+  const metrics = options.metrics ?? new WitnessMetrics(witness);
+  const logger = options.logger ?? silentLogger;
+  const refusals = metrics.refusals;
+
+  // One line per request: route pattern, status, latency (a witness has no tokens).
   app.use(async (c, next) => {
+    const start = performance.now();
     await next();
-    metrics.requests.inc(`${Math.floor(c.res.status / 100)}xx`);
+    const status = c.res.status;
+    metrics.requests.inc({ class: `${Math.floor(status / 100)}xx` });
+    const matched = routePath(c);
+    logger.info(
+      {
+        method: c.req.method,
+        route: matched === "/*" || matched === "" ? "unmatched" : matched,
+        status,
+        ms: Math.round((performance.now() - start) * 100) / 100,
+      },
+      "request",
+    );
   });
   app.onError((err, c) => {
     if (err instanceof StorageUnavailable) {
-      refusals.inc("503");
+      refusals.inc({ status: "503" });
       return c.body(`${err.message}\n`, 503, { ...TEXT, "Retry-After": "1" });
     }
-    console.error("vellum witness:", err);
+    logger.error({ err }, `internal error answering ${c.req.method} ${c.req.path}: ${err.message}`);
     return c.body("internal error\n", 500, TEXT);
   });
   app.notFound((c) => c.body(`no route ${c.req.method} ${c.req.path}\n`, 404, TEXT));
@@ -92,10 +67,10 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
     async (c) => {
       const result = await witness.addCheckpoint(new Uint8Array(await c.req.arrayBuffer()));
       if (result.status === 200) {
-        cosigned++;
+        metrics.cosigned.inc();
         return c.body(result.body, 200, TEXT);
       }
-      refusals.inc(String(result.status));
+      refusals.inc({ status: String(result.status) });
       if (result.status === 409) {
         return c.body(`${result.size}\n`, 409, { "Content-Type": "text/x.tlog.size" });
       }
@@ -146,8 +121,8 @@ export function createWitnessApp(witness: Witness, metrics = new Metrics()): Hon
       503,
     );
   });
-  app.get("/metrics", (c) =>
-    c.body(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
+  app.get("/metrics", async (c) =>
+    c.body(await metrics.render(), 200, { "Content-Type": WITNESS_METRICS_CONTENT_TYPE }),
   );
   return app;
 }

@@ -13,6 +13,7 @@
  * attempt is logged with its cause.
  */
 import { VellumError } from "../core/errors.js";
+import { type Logger, silentLogger } from "../core/logger.js";
 import {
   describeStorageFailure,
   type StorageFailureClass,
@@ -43,8 +44,8 @@ export class StorageUnavailable extends Error {
 export interface FailStopOptions {
   /** First and longest wait between attempts to reopen the store (default 100 ms, 5 s). */
   readonly backoffMs?: readonly [first: number, max: number];
-  /** Where failures and recoveries are reported (default console.error). */
-  readonly log?: (line: string) => void;
+  /** Where failures (error) and recoveries (warn) are reported (default: nowhere). */
+  readonly logger?: Logger;
 }
 
 function info(e: unknown, since: number): StorageFailureInfo {
@@ -76,7 +77,7 @@ export class FailStop {
   readonly #kv: KeyValueStore;
   readonly #reload: () => Promise<void>;
   readonly #backoff: readonly [number, number];
-  readonly #log: (line: string) => void;
+  readonly #logger: Logger;
   #failure: StorageFailureInfo | undefined;
   #epoch = 0;
   #recovering = false;
@@ -95,7 +96,7 @@ export class FailStop {
     this.#kv = kv;
     this.#reload = reload;
     this.#backoff = options.backoffMs ?? [100, 5_000];
-    this.#log = options.log ?? ((line) => console.error(line));
+    this.#logger = options.logger ?? silentLogger;
   }
 
   /** The current failure, or undefined when storage is usable. */
@@ -158,7 +159,10 @@ export class FailStop {
       if (!(e instanceof VellumError && e.code === "STORAGE_FAILURE")) throw e;
       this.failedReads++;
       const failure = info(e, Date.now());
-      this.#log(`vellum witness: storage read failed (${failure.description}): ${failure.message}`);
+      this.#logger.error(
+        { class: failure.class },
+        `storage read failed (${failure.description}): ${failure.message}`,
+      );
       throw new StorageUnavailable(failure);
     }
   }
@@ -169,13 +173,15 @@ export class FailStop {
     if (this.#failure === undefined) {
       this.#failure = failure;
       this.#epoch++;
-      this.#log(
-        `vellum witness: storage write failed (${failure.description}): ${failure.message}; cosigning stopped until the store has been reopened and the state re-read`,
+      this.#logger.error(
+        { class: failure.class },
+        `storage write failed (${failure.description}): ${failure.message}; cosigning stopped until the store has been reopened and the state re-read`,
       );
       this.#schedule(this.#backoff[0]);
     } else {
-      this.#log(
-        `vellum witness: storage write failed again (${failure.description}): ${failure.message}`,
+      this.#logger.error(
+        { class: failure.class },
+        `storage write failed again (${failure.description}): ${failure.message}`,
       );
     }
   }
@@ -197,8 +203,9 @@ export class FailStop {
     } catch (e) {
       const next = Math.min(delay * 2, this.#backoff[1]);
       const failure = info(e, since);
-      this.#log(
-        `vellum witness: reopening the store failed (${failure.description}): ${failure.message}; next attempt in ${next} ms`,
+      this.#logger.error(
+        { class: failure.class, nextAttemptMs: next },
+        `reopening the store failed (${failure.description}): ${failure.message}; next attempt in ${next} ms`,
       );
       this.#recovering = false;
       this.#schedule(next);
@@ -208,8 +215,9 @@ export class FailStop {
     const was = this.#failure;
     this.#failure = undefined;
     this.#epoch++;
-    this.#log(
-      `vellum witness: store reopened and state re-read ${Date.now() - since} ms after the failure (${was?.description ?? "unknown"}); cosigning again`,
+    // warn, not info: the end of an incident goes to stderr beside its start.
+    this.#logger.warn(
+      `store reopened and state re-read ${Date.now() - since} ms after the failure (${was?.description ?? "unknown"}); cosigning again`,
     );
   }
 }

@@ -28,6 +28,7 @@ import {
 import { sha256 } from "../core/crypto.js";
 import { VellumError } from "../core/errors.js";
 import type { Cosigner, NoteVerifier } from "../core/keys.js";
+import type { Logger } from "../core/logger.js";
 import { formatNote, type NoteSignature, parseNote, verifyKnownSignatures } from "../core/note.js";
 import { EMPTY_ROOT, HASH_SIZE } from "../core/rfc6962.js";
 import { verifyConsistency } from "../core/verify.js";
@@ -102,8 +103,8 @@ export interface WitnessConfig {
   readonly onEvidence?: (evidence: Evidence, outcome: EvidenceOutcome) => void;
   /** First and longest wait between attempts to reopen a failed store (default 100 ms, 5 s). */
   readonly recoverBackoffMs?: readonly [first: number, max: number];
-  /** Where storage failures and recoveries are reported (default console.error). */
-  readonly log?: (line: string) => void;
+  /** Where storage failures and recoveries are reported (default: nowhere). */
+  readonly logger?: Logger;
   /** The state mirror outside the data directory, if any. */
   readonly mirror?: CosignedMirror;
 }
@@ -187,7 +188,7 @@ export class Witness {
     this.#cosigner = cosignerFromSeed(config.name, config.seed, 0);
     this.#failStop = new FailStop(config.kv, () => this.#reload(config.kv), {
       ...(config.recoverBackoffMs === undefined ? {} : { backoffMs: config.recoverBackoffMs }),
-      ...(config.log === undefined ? {} : { log: config.log }),
+      ...(config.logger === undefined ? {} : { logger: config.logger }),
     });
     this.#kv = this.#failStop.guarded();
     this.#trusted = config.trusted;

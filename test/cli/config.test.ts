@@ -82,6 +82,7 @@ describe("vellum serve --config", () => {
       "bundle-cache-mb": 64,
       "body-budget-mb": 64,
       "allow-clock-behind": false,
+      "log-level": "info",
     });
     const config = join(dir, "printed.yaml");
     writeFileSync(config, first.text);
@@ -204,6 +205,7 @@ describe("vellum witness settings", () => {
       name: "env.test/w",
       trust: [join(dir, "keys", "log.vkey")],
       "trust-file": join(dir, "trusted.txt"),
+      "log-level": "info",
     });
     expect(text).toContain("name: env.test/w # from VELLUM_WITNESS_NAME");
     const bad = join(dir, "bad.yaml");

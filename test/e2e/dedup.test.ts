@@ -247,7 +247,8 @@ describe("vellum serve: dedup by idempotency key, and the submitter, over HTTP",
 
     // The operator switches it to key dedup: said in the server's log, and stored.
     const switched = await start(data, ["--dedup", "key"]);
-    expect(switched.stdout()).toMatch(/deduplication changed from "payload" to "key"/);
+    // A JSON log line (stdout is not a terminal) escapes the quotes.
+    expect(switched.stdout()).toMatch(/deduplication changed from \\?"payload\\?" to \\?"key\\?"/);
     expect((await post(switched, admin, login)).body).toMatchObject({ index: 1, duplicate: false });
     await switched.stop();
     const after = await start(data);

@@ -131,9 +131,7 @@ describe("request bodies in flight", () => {
     }
     expect(status).toBe(201);
     expect(await size()).toBe(before + landed + 1);
-    expect(server.output()).toMatch(
-      /vellum: request bodies in flight reached the budget of 16 MiB/,
-    );
+    expect(server.output()).toMatch(/request bodies in flight reached the budget of 16 MiB/);
   });
 });
 
@@ -221,8 +219,8 @@ describe("data directory modes", () => {
     await again.stop();
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect(statSync(join(dir, "admin.token")).mode & 0o777).toBe(0o600);
-    expect(again.stderr()).toContain(`vellum: warning: ${dir} had mode 0755`);
-    expect(again.stderr()).toContain(`vellum: warning: ${join(dir, "admin.token")} had mode 0644`);
+    expect(again.stderr()).toContain(`warning: ${dir} had mode 0755`);
+    expect(again.stderr()).toContain(`warning: ${join(dir, "admin.token")} had mode 0644`);
     // Nothing to say when the modes are right.
     const third = await startVellum(["serve", "--data", dir, "--port", "0"], "/readyz");
     await third.stop();

@@ -64,6 +64,11 @@ const NOT_RUN: readonly { command: string; reason: string }[] = [
     command: "npm ci && npm test",
     reason: "the whole test suite, this test included (CI runs it)",
   },
+  {
+    command: "npm pack",
+    reason:
+      "this test's clone is a farm of symlinks, which npm pack does not follow; test/e2e/pack.test.ts packs the real checkout",
+  },
 ];
 
 /** Rewrites applied to every command before it runs, and why. */

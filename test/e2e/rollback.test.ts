@@ -142,7 +142,7 @@ describe("with witnesses", () => {
   it("a fresh log starts normally once its witnesses confirm", { timeout: 60_000 }, async () => {
     const log = await startLog();
     try {
-      expect(log.stdout()).toMatch(/vellum: rollback check passed: witnesses .* confirmed/);
+      expect(log.stdout()).toMatch(/rollback check passed: witnesses .* confirmed/);
       for (let i = 0; i < 3; i++)
         expect((await submit(log, data, `entry ${i}`)).witnessed).toBe(true);
     } finally {

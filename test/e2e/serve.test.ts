@@ -396,7 +396,7 @@ describe("vellum serve, end to end", () => {
 
     const { code, signal } = await server.exited;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
-    expect(server.stdout()).toMatch(/stopped at size 506\n/);
+    expect(server.stdout()).toMatch(/stopped at size 506\b/);
     expect(server.stderr()).toBe("");
 
     // The final checkpoint, remembered in DATA/checkpoint: size 506, signed, time-stamped.
@@ -479,6 +479,6 @@ describe("vellum serve, end to end", () => {
   it("stops cleanly again", async () => {
     server.child.kill("SIGTERM");
     expect(await server.exited).toEqual({ code: 0, signal: null });
-    expect(server.stdout()).toMatch(/stopped at size 509\n/);
+    expect(server.stdout()).toMatch(/stopped at size 509\b/);
   });
 });

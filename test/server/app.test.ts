@@ -1298,11 +1298,11 @@ describe("operations", () => {
     expect(sample(text, "vellum_tree_size")).toBe(2);
     expect(sample(text, 'vellum_http_requests_total{class="2xx"}')).toBe(3);
     expect(sample(text, 'vellum_http_requests_total{class="4xx"}')).toBe(4);
-    // Every sample line is `name[{labels}] number`.
+    // Every sample line is `name[{labels}] number` (blank lines separate families).
     for (const line of text
       .trim()
       .split("\n")
-      .filter((l) => !l.startsWith("#"))) {
+      .filter((l) => l !== "" && !l.startsWith("#"))) {
       expect(line).toMatch(/^[a-z_]+(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? -?[0-9.e+]+$/);
     }
   });
@@ -1353,9 +1353,10 @@ describe("operations", () => {
     expect(res.headers.get("Content-Type")).toMatch(/^text\/html; charset=utf-8$/i);
     const html = await res.text();
     expect(html.startsWith("<!doctype html>")).toBe(true);
-    expect(html).toContain("<title>Vellum HTTP API</title>");
+    expect(html).toContain("<title>Vellum HTTP API 0.1.0 — API reference</title>");
     expect(html).toContain('href="/openapi.json"');
-    expect(html).not.toMatch(/<script/i);
+    // One inline script (try it), nothing loaded from elsewhere: test/server/docs.test.ts.
+    expect(html).not.toMatch(/<script[^>]*\ssrc=/i);
   });
 });
 

@@ -9,6 +9,7 @@ import { gunzipSync } from "node:zlib";
 import { expect } from "vitest";
 import { base64Decode, base64Encode, hexEncode } from "../../src/core/bytes.js";
 import { encodeLeaf, parseUuid } from "../../src/core/entry.js";
+import type { Logger } from "../../src/core/logger.js";
 import { hashChildren, hashLeaf } from "../../src/core/rfc6962.js";
 import type { LogConfig } from "../../src/log/log.js";
 import { createApp } from "../../src/server/app.js";
@@ -26,6 +27,10 @@ export interface HarnessOptions {
   readonly bodyBudgetBytes?: number;
   readonly log?: Partial<LogConfig>;
   readonly tokenStore?: TokenStoreOptions;
+  /** Where the app's request lines go (default: nowhere). */
+  readonly logger?: Logger;
+  /** The app's metrics (default: a fresh registry without process metrics). */
+  readonly metrics?: Metrics;
 }
 
 /** Tokens by what they may do; `all` holds every scope. */
@@ -49,12 +54,13 @@ export async function openHarness(options: HarnessOptions = {}) {
     read: await make("read only", ["read"]),
   };
   // Wired the way `vellum serve` wires it (src/cli/serve.ts): the app itself adds no gauges.
-  const metrics = new Metrics();
+  const metrics = options.metrics ?? new Metrics();
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
   const app = createApp({
     log,
     tokens: tokenStore,
     metrics,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.publicReads === undefined ? {} : { publicReads: options.publicReads }),
     ...(options.maxBatchEntries === undefined ? {} : { maxBatchEntries: options.maxBatchEntries }),
     ...(options.bodyBudgetBytes === undefined ? {} : { bodyBudgetBytes: options.bodyBudgetBytes }),

@@ -69,7 +69,12 @@ async function setup(db = new MemoryDatabase()) {
       [OTHER, [verifierFromKey(other.verifierKey)]],
     ]),
     recoverBackoffMs: [5, 20],
-    log: (line) => lines.push(line),
+    logger: {
+      debug: () => {},
+      info: (a: unknown, b?: string) => void lines.push(b ?? String(a)),
+      warn: (a: unknown, b?: string) => void lines.push(b ?? String(a)),
+      error: (a: unknown, b?: string) => void lines.push(b ?? String(a)),
+    },
   });
   const app = createWitnessApp(witness);
   const grow = async (n: number) => {

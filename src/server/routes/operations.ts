@@ -1,10 +1,13 @@
 /**
  * @module
- * Operations: health, readiness, Prometheus metrics, the OpenAPI document and a page for it.
+ * Operations: health, readiness, Prometheus metrics, the OpenAPI document and its reference page
+ * (/docs, rendered from it: src/server/docs.ts).
  */
 import { readFileSync } from "node:fs";
 import { Hono } from "hono";
+import { DOCS_CSP, renderDocs } from "../docs.js";
 import { type Env, json, type RouteContext } from "../http.js";
+import { METRICS_CONTENT_TYPE } from "../metrics.js";
 
 export const OPENAPI_TEXT = readFileSync(
   new URL("../../../spec/openapi.json", import.meta.url),
@@ -27,35 +30,21 @@ export function operationRoutes(ctx: RouteContext): Hono<Env> {
     const body = ready ? { status: "ready" } : { status: log.status, ...(reason && { reason }) };
     return c.body(JSON.stringify(body), ready ? 200 : 503, { "Content-Type": "application/json" });
   });
-  app.get("/metrics", (c) =>
-    c.body(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
+  app.get("/metrics", async (c) =>
+    c.body(await metrics.render(), 200, { "Content-Type": METRICS_CONTENT_TYPE }),
   );
   app.get("/openapi.json", (c) =>
     c.body(OPENAPI_TEXT, 200, { "Content-Type": "application/json" }),
   );
-  app.get("/docs", (c) => c.html(renderDocs()));
+  // Rendered once, on first request (the document does not change while the server runs).
+  let docs: string | undefined;
+  app.get("/docs", (c) => {
+    docs ??= renderDocs(OPENAPI_TEXT);
+    return c.body(docs, 200, {
+      "Content-Type": "text/html; charset=UTF-8",
+      "Content-Security-Policy": DOCS_CSP,
+    });
+  });
 
   return app;
-}
-
-/** A human-readable page generated from the OpenAPI document (no external scripts). */
-function renderDocs(): string {
-  const doc = JSON.parse(OPENAPI_TEXT) as {
-    info: { title: string; description?: string };
-    paths: Record<string, Record<string, { summary?: string; description?: string }>>;
-  };
-  const esc = (s: string) => s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
-  const rows = Object.entries(doc.paths)
-    .flatMap(([path, ops]) =>
-      Object.entries(ops).map(
-        ([method, op]) =>
-          `<tr><td><code>${method.toUpperCase()}</code></td><td><code>${esc(path)}</code></td><td>${esc(op.summary ?? "")}</td></tr>`,
-      ),
-    )
-    .join("\n");
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(doc.info.title)}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}td{padding:.3rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}</style></head>
-<body><h1>${esc(doc.info.title)}</h1><p>${esc(doc.info.description ?? "")}</p>
-<p>The machine-readable document is at <a href="/openapi.json">/openapi.json</a>.</p>
-<table>${rows}</table></body></html>`;
 }
