@@ -263,7 +263,10 @@ async function runWitness(
       serverOptions: WITNESS_HTTP_TIMEOUTS,
     },
     (info) => {
-      logger.info({ name: key.name }, `"${key.name}" serving on http://${opts.host}:${info.port}`);
+      logger.info(
+        { witness: key.name },
+        `"${key.name}" serving on http://${opts.host}:${info.port}`,
+      );
       logger.info(`verifier key (also in witness.vkey): ${key.verifierKey}`);
       logger.info(
         `trusting ${witness.trustedOrigins.length} log(s): ${witness.trustedOrigins.join(", ")}`,

@@ -107,7 +107,9 @@ describe("witness --state-mirror", () => {
         ok = (await addCheckpoint(w.url, old, old + 1)) === 200;
       }
       expect(ok, w.output()).toBe(true);
-      expect(w.output()).toMatch(/state mirror for "mirror.test.example\/log" is up to date again/);
+      expect(w.output()).toMatch(
+        /state mirror for \\?"mirror\.test\.example\/log\\?" is up to date again/,
+      );
     } finally {
       await stop(w);
     }
