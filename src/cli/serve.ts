@@ -200,7 +200,7 @@ export interface ServeOptions {
 }
 
 /** The running version (package.json), for vellum_build_info. */
-const VERSION = (
+export const VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
     version: string;
   }

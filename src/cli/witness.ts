@@ -34,7 +34,7 @@ import { EXIT_IO, EXIT_OK, EXIT_USAGE, exitCodesHelp } from "./exit-codes.js";
 import { readKeysArg } from "./keys-arg.js";
 import { checkCanListen, listenError } from "./listen.js";
 import { checkMirrorDir } from "./marker.js";
-import { processLogger } from "./serve.js";
+import { processLogger, VERSION } from "./serve.js";
 import { WitnessStateMirror } from "./witness-mirror.js";
 
 export const DEFAULT_WITNESS_PORT = 6963;
@@ -129,13 +129,6 @@ interface WitnessOptions {
   stateMirror?: string;
   logLevel?: string;
 }
-
-/** The running version (package.json), for vellum_build_info. */
-const VERSION = (
-  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  }
-).version;
 
 /** Builds the trusted-log map from verifier keys (type 0x01; the key name is the origin). */
 export function trustedLogs(vkeys: readonly string[]): TrustedLogs {
