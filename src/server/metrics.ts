@@ -180,6 +180,9 @@ export class Metrics {
   constructor(options: MetricsOptions = {}) {
     // Present at 0 from the start, so an alert can watch for any increase.
     for (const kind of ["leaf", "missing", "lookup"]) this.integrityFailures.inc(kind, 0);
+    for (const cls of ["ENOSPC", "EDQUOT", "EIO", "EROFS", "CORRUPTION", "OTHER"]) {
+      this.storageFailures.inc(cls, 0);
+    }
     const build = new Gauge({
       name: "vellum_build_info",
       help: "1, labelled with the running version of Vellum and Node.js.",
