@@ -1,0 +1,51 @@
+/**
+ * Real services for tests (PostgreSQL, radosgw with Object Lock, Chromium): what
+ * `scripts/services.sh start NAME` wrote to .services/NAME.env, overridden by the same variables
+ * in the environment. Locally a test whose service is missing skips with a message saying how to
+ * start it; under CI=true a missing service fails the test instead (CI starts every service).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export type ServiceName = "postgres" | "s3" | "chromium";
+
+/** The service's variables, or undefined when it has not been started. */
+export function serviceEnv(
+  name: ServiceName,
+  keys: readonly string[],
+): Record<string, string> | undefined {
+  const file = `${ROOT}.services/${name}.env`;
+  const fromFile: Record<string, string> = {};
+  if (existsSync(file)) {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+      if (m) fromFile[m[1] as string] = m[2] as string;
+    }
+  }
+  const out: Record<string, string> = {};
+  for (const key of keys) {
+    const value = process.env[key] ?? fromFile[key];
+    if (value === undefined || value === "") return undefined;
+    out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * For `describe.skipIf(!svc)`: the service's variables when it runs; otherwise, locally, undefined
+ * after printing how to start it, and under CI an error (a service CI needs must never be skipped).
+ */
+export function needService(
+  name: ServiceName,
+  keys: readonly string[],
+): Record<string, string> | undefined {
+  const env = serviceEnv(name, keys);
+  if (env) return env;
+  const how = `start it with: scripts/services.sh start ${name}`;
+  if (process.env.CI === "true")
+    throw new Error(`CI needs the ${name} service (${keys.join(", ")}); ${how}`);
+  console.warn(`skipping tests that need ${name}: ${how}`);
+  return undefined;
+}
