@@ -1,6 +1,6 @@
 /**
  * Real services for tests (PostgreSQL, radosgw with Object Lock, Chromium): what
- * `scripts/services.sh start NAME` wrote to .services/NAME.env, overridden by the same variables
+ * `scripts/services.sh up NAME` wrote to .services/NAME.env, overridden by the same variables
  * in the environment. Locally a test whose service is missing skips with a message saying how to
  * start it; under CI=true a missing service fails the test instead (CI starts every service).
  */
@@ -43,7 +43,7 @@ export function needService(
 ): Record<string, string> | undefined {
   const env = serviceEnv(name, keys);
   if (env) return env;
-  const how = `start it with: scripts/services.sh start ${name}`;
+  const how = `start it with: scripts/services.sh up ${name}`;
   if (process.env.CI === "true")
     throw new Error(`CI needs the ${name} service (${keys.join(", ")}); ${how}`);
   console.warn(`skipping tests that need ${name}: ${how}`);
