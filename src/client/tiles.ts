@@ -24,7 +24,9 @@
  * Retry-After) are spent; MALFORMED (a TileDataError, with the bytes) for bad data.
  * Sizes and indices are safe integers and no bitwise operator touches them.
  */
+
 import { check, type ErrorCode, VellumError } from "../core/errors.js";
+import { LruCache } from "../core/lru.js";
 import { checkSize } from "../core/merkle.js";
 import {
   assembleProof,
@@ -118,28 +120,6 @@ export function tileWidthAt(level: number, index: number, size: number): number 
   return Math.max(0, Math.min(TILE_WIDTH, nodes - index * TILE_WIDTH));
 }
 
-/** A small LRU map (Map keeps insertion order; a hit re-inserts). */
-class Lru<K, V> {
-  readonly #max: number;
-  readonly #map = new Map<K, V>();
-  constructor(max: number) {
-    this.#max = max;
-  }
-  get(key: K): V | undefined {
-    const v = this.#map.get(key);
-    if (v !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, v);
-    }
-    return v;
-  }
-  set(key: K, value: V): void {
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    while (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as K);
-  }
-}
-
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Reads one tlog-tiles log. Safe to share between concurrent callers. */
@@ -154,7 +134,7 @@ export class TileReader {
   readonly #signal: AbortSignal | undefined;
   readonly #sleep: (ms: number) => Promise<void>;
   /** "level/index" → the widest version of that hash tile seen (bytes, 32 per hash). */
-  readonly #cache: Lru<string, Fetched<HashTileId>>;
+  readonly #cache: LruCache<string, Fetched<HashTileId>>;
   /** Requests in flight by path, so concurrent readers of one tile share one fetch. */
   readonly #inflight = new Map<string, Promise<Uint8Array>>();
   #latestSize = 0;
@@ -180,7 +160,7 @@ export class TileReader {
     this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
     this.#signal = options.signal;
     this.#sleep = options.sleep ?? defaultSleep;
-    this.#cache = new Lru(options.cacheTiles ?? DEFAULT_CACHE_TILES);
+    this.#cache = new LruCache(options.cacheTiles ?? DEFAULT_CACHE_TILES);
     check(this.#timeoutMs > 0, "OUT_OF_RANGE", "timeoutMs must be positive");
     check(
       Number.isInteger(this.#retries) && this.#retries >= 0,

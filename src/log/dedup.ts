@@ -1,7 +1,7 @@
 /**
  * @module
  * A log's deduplication rule: which submissions are answered with an existing entry instead of
- * becoming a new one. A per-log setting, stored with the log (key "d", layout.ts), because the
+ * becoming a new one. A per-log setting, stored with the log (key "d" in the embedded layout, src/storage/kv-log-layout.ts), because the
  * rule decides which lookup keys every batch writes, so it cannot change freely between restarts.
  *
  *   "key"      only a submission carrying an idempotency key already used is a duplicate (its
@@ -25,24 +25,10 @@
  */
 import { VellumError } from "../core/errors.js";
 
-export type DedupMode = "key" | "payload";
+import type { DedupRule } from "../storage/log-store.js";
+
+export type DedupMode = DedupRule;
 export const DEDUP_MODES: readonly DedupMode[] = ["key", "payload"];
-
-/** The rule as stored under "d": its name in ASCII. */
-export function encodeDedup(mode: DedupMode): Uint8Array {
-  return new TextEncoder().encode(mode);
-}
-
-export function decodeDedup(bytes: Uint8Array): DedupMode {
-  const text = new TextDecoder().decode(bytes);
-  if (text !== "key" && text !== "payload") {
-    throw new VellumError(
-      "STATE_MISMATCH",
-      `the stored dedup setting "${text.slice(0, 20)}" is unknown`,
-    );
-  }
-  return text;
-}
 
 /** A rule named on a command line or in a configuration (`what` names where it came from). */
 export function parseDedup(text: string, what = "dedup"): DedupMode {

@@ -36,8 +36,6 @@ import {
 } from "../core/keys.js";
 import { EMPTY_ROOT, HASH_SIZE, hashChildren, hashLeaf } from "../core/rfc6962.js";
 import { partialTileWidth, TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
-import type { KeyValueStore } from "../storage/types.js";
-import { decodeDedup } from "./dedup.js";
 import {
   CHECKPOINT_RANGE,
   DEDUP_KEY,
@@ -47,8 +45,10 @@ import {
   leafHashKey,
   payloadKey,
   STATE_KEY,
-} from "./layout.js";
-import { decodeState, type TreeState } from "./state.js";
+} from "../storage/kv-log-layout.js";
+import { decodeDedup } from "../storage/kv-log-store.js";
+import { decodeState, type TreeState } from "../storage/tree-state.js";
+import type { KeyValueStore } from "../storage/types.js";
 import { nodeAddress, Stratum } from "./strata.js";
 
 export interface FsckOptions {

@@ -12,7 +12,7 @@
  * answer with) and one 32-byte comparison; it needs no extra storage read when the stratum is
  * cached (`npm run bench:reads` measures it).
  */
-import { bytesEqual, getUint64, hexEncode } from "../core/bytes.js";
+import { bytesEqual, hexEncode } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
 import { hashLeaf } from "../core/rfc6962.js";
 import { TILE_WIDTH } from "../core/tiles.js";
@@ -81,20 +81,20 @@ export class ReadVerifier {
   }
 
   /**
-   * Checks the rows of a range read of entries [start, end): each row's key must hold the next
-   * index (a missing entry is a failure, never a shifted row) and its leaf must verify.
+   * Checks the rows of a range read of entries [start, end) (LogStore.leafRange): each row must
+   * hold the next index (a missing entry is a failure, never a shifted row) and its leaf must
+   * verify.
    */
   async rows(
     tree: Tree,
     start: number,
     end: number,
-    rows: readonly [Uint8Array, Uint8Array][],
+    rows: readonly (readonly [number, Uint8Array])[],
   ): Promise<VerifiedLeaf[]> {
     const stored = await tree.leafHashes(start, end);
     const out: VerifiedLeaf[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
-      const [key, leaf] = rows[i]!;
-      const index = getUint64(key, 1, "entry key");
+      const [index, leaf] = rows[i]!;
       if (index !== start + i) {
         throw this.fail("missing", start + i, `entry ${start + i} is missing from storage`);
       }

@@ -1,8 +1,10 @@
 /**
  * @module
  * The log's Merkle tree over storage: the in-memory right edge (compact range and the strata it
- * is filling) plus cached reads of complete strata. Appending returns the write operations for
- * every stratum a batch touched; the caller writes them in the batch's one atomic, synced write.
+ * is filling) plus cached reads of complete strata. Integration in Tessera's shape: the tree
+ * reads nodes through a stratum reader it is given, and appending returns every stratum a batch
+ * touched as data (StratumWrite), which the caller stores in the batch's one atomic write —
+ * whatever the backend (src/storage/log-store.ts).
  *
  * Reads of any node of any published tree size are one stratum read (cached): complete nodes
  * never change, so the node a proof for an old tree size needs is the same node today.
@@ -10,6 +12,7 @@
 import { bytesEqual } from "../core/bytes.js";
 import { CompactRange, foldRight } from "../core/compact.js";
 import { check, VellumError } from "../core/errors.js";
+import { LruCache } from "../core/lru.js";
 import {
   checkSize,
   floorLog2,
@@ -23,9 +26,7 @@ import { multiproofRanges } from "../core/multiproof.js";
 import { consistencyProofPlan, type ProofPlan } from "../core/proof.js";
 import { EMPTY_ROOT } from "../core/rfc6962.js";
 import { partialTileWidth, TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
-import type { KeyValueStore, WriteOp } from "../storage/types.js";
-import { tileKey } from "./layout.js";
-import { LruCache } from "./lru.js";
+import type { StratumWrite } from "../storage/log-store.js";
 import { nodeAddress, Stratum } from "./strata.js";
 
 export interface TreeOptions {
@@ -33,8 +34,11 @@ export interface TreeOptions {
   readonly cachedTiles?: number;
 }
 
+/** Reads a stored stratum's bytes (undefined when missing). */
+export type StratumReader = (level: number, index: number) => Promise<Uint8Array | undefined>;
+
 export class Tree {
-  readonly #kv: KeyValueStore;
+  readonly #read: StratumReader;
   #range: CompactRange;
   /** The right-edge stratum of each tile level that has one (partial, or full until replaced). */
   readonly #edge = new Map<number, Stratum>();
@@ -42,8 +46,8 @@ export class Tree {
   /** Folds of right-edge subtrees, by leaf range "start-end" (see #prove). */
   readonly #folds = new LruCache<string, Uint8Array>(4096);
 
-  private constructor(kv: KeyValueStore, range: CompactRange, options: TreeOptions) {
-    this.#kv = kv;
+  private constructor(read: StratumReader, range: CompactRange, options: TreeOptions) {
+    this.#read = read;
     this.#range = range;
     this.#cache = new LruCache(options.cachedTiles ?? 4096);
   }
@@ -53,17 +57,17 @@ export class Tree {
    * partial strata on its right edge.
    */
   static async load(
-    kv: KeyValueStore,
+    read: StratumReader,
     size: number,
     compact: readonly Uint8Array[],
     options: TreeOptions = {},
   ): Promise<Tree> {
-    const tree = new Tree(kv, CompactRange.fromHashes(0, size, compact), options);
+    const tree = new Tree(read, CompactRange.fromHashes(0, size, compact), options);
     for (let level = 0; size >= TILE_WIDTH ** level; level++) {
       const width = partialTileWidth(size, level);
       if (width === 0) continue;
       const index = Math.floor(size / TILE_WIDTH ** (level + 1));
-      const bytes = await kv.get(tileKey(level, index));
+      const bytes = await read(level, index);
       if (bytes === undefined) {
         throw new VellumError(
           "STATE_MISMATCH",
@@ -95,11 +99,11 @@ export class Tree {
   }
 
   /**
-   * Appends leaf hashes; returns the puts of every stratum they touched. The in-memory tree
-   * moves on at once: if the write of these ops fails, the caller must discard this Tree and
+   * Appends leaf hashes; returns every stratum they touched, to be stored with the batch. The
+   * in-memory tree moves on at once: if that write fails, the caller must discard this Tree and
    * load a fresh one from storage.
    */
-  append(leafHashes: readonly Uint8Array[]): WriteOp[] {
+  append(leafHashes: readonly Uint8Array[]): StratumWrite[] {
     const touched = new Set<Stratum>();
     this.#range.appendAll(leafHashes, (level, index, hash) => {
       const at = nodeAddress(level, index);
@@ -118,11 +122,7 @@ export class Tree {
       stratum.push(at.row, at.position, hash);
       touched.add(stratum);
     });
-    return [...touched].map((s) => ({
-      type: "put" as const,
-      key: tileKey(s.level, s.index),
-      value: s.encode(),
-    }));
+    return [...touched].map((s) => ({ level: s.level, index: s.index, bytes: s.encode() }));
   }
 
   /** The stratum holding tile (level, index) if it is in memory (the edge or the cache). */
@@ -136,7 +136,7 @@ export class Tree {
   async #stratum(level: number, index: number): Promise<Stratum | undefined> {
     const inMemory = this.#stratumInMemory(level, index);
     if (inMemory !== undefined) return inMemory;
-    const bytes = await this.#kv.get(tileKey(level, index));
+    const bytes = await this.#read(level, index);
     if (bytes === undefined) return undefined;
     const stratum = Stratum.decode(level, index, bytes);
     if (stratum.full) this.#cache.set(cacheKey(level, index), stratum);

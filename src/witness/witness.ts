@@ -29,6 +29,7 @@ import { sha256 } from "../core/crypto.js";
 import { VellumError } from "../core/errors.js";
 import type { Cosigner, NoteVerifier } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
+import { KeyedMutex } from "../core/mutex.js";
 import { formatNote, type NoteSignature, parseNote, verifyKnownSignatures } from "../core/note.js";
 import { EMPTY_ROOT, HASH_SIZE } from "../core/rfc6962.js";
 import { verifyConsistency } from "../core/verify.js";
@@ -173,7 +174,8 @@ export class Witness {
   readonly #evidence: EvidenceStore;
   readonly #self: NoteVerifier;
   #trusted: TrustedLogs;
-  readonly #locks = new Map<string, Promise<unknown>>();
+  /** One check-and-cosign at a time per origin. */
+  readonly #locks = new KeyedMutex<string>();
   readonly #mirror: CosignedMirror | undefined;
   readonly evidenceStats: EvidenceStats = {
     kept: 0,
@@ -264,7 +266,7 @@ export class Witness {
       const request = parseAddCheckpoint(body);
       const opened = this.#open(request.note);
       this.#failStop.check();
-      return await this.#locked(opened.checkpoint.origin, () => this.#add(request, opened));
+      return await this.#locks.run(opened.checkpoint.origin, () => this.#add(request, opened));
     } catch (e) {
       if (e instanceof Refusal) return { status: e.status, reason: e.message };
       if (e instanceof StorageUnavailable)
@@ -300,17 +302,6 @@ export class Witness {
     if (signatures.length === 0)
       throw new Refusal(403, "no valid signature from a key trusted for this log");
     return { checkpoint, text: parsed.text, signatures, verifiers };
-  }
-
-  #locked<T>(origin: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(origin) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.#locks.set(origin, tail);
-    void tail.then(() => {
-      if (this.#locks.get(origin) === tail) this.#locks.delete(origin);
-    });
-    return run;
   }
 
   async #add(request: ParsedRequest, opened: Opened): Promise<AddCheckpointResult> {

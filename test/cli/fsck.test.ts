@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkpointKey, entryKey, tileKey } from "../../src/log/layout.js";
+import { checkpointKey, entryKey, tileKey } from "../../src/storage/kv-log-layout.js";
 import { runVellum } from "../helpers/cli.js";
 import { openDataDb, openDataLog } from "../helpers/data-dir.js";
 

@@ -17,7 +17,7 @@ import { base64Encode, utf8Encode } from "../../src/core/bytes.js";
 import { decodeLeaf, decodeLeafFields, encodeLeafFields } from "../../src/core/entry.js";
 import { decodeEntryBundle } from "../../src/core/tiles.js";
 import { parseTlogProof } from "../../src/core/tlog-proof.js";
-import { DEDUP_KEY } from "../../src/log/layout.js";
+import { DEDUP_KEY } from "../../src/storage/kv-log-layout.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import { runVellum } from "../helpers/cli.js";
 import { spawnVellum, startVellum, type VellumProcess } from "../helpers/processes.js";

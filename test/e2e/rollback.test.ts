@@ -19,7 +19,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHECKPOINT_RANGE } from "../../src/log/layout.js";
+import { CHECKPOINT_RANGE } from "../../src/storage/kv-log-layout.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import { runVellum } from "../helpers/cli.js";
 import { spawnVellum, startVellum, type VellumProcess } from "../helpers/processes.js";

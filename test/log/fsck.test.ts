@@ -9,6 +9,8 @@ import { utf8Encode } from "../../src/core/bytes.js";
 import { sha256 } from "../../src/core/crypto.js";
 import { decodeLeaf } from "../../src/core/entry.js";
 import { type FsckReport, fsck } from "../../src/log/fsck.js";
+import type { Log } from "../../src/log/log.js";
+import { CheckpointSigner } from "../../src/log/signer.js";
 import {
   checkpointKey,
   encodeIndex,
@@ -17,11 +19,9 @@ import {
   payloadKey,
   STATE_KEY,
   tileKey,
-} from "../../src/log/layout.js";
-import type { Log } from "../../src/log/log.js";
-import { CheckpointSigner } from "../../src/log/signer.js";
-import { decodeState, encodeState } from "../../src/log/state.js";
+} from "../../src/storage/kv-log-layout.js";
 import type { MemoryDatabase } from "../../src/storage/memory.js";
+import { decodeState, encodeState } from "../../src/storage/tree-state.js";
 import type { KeyValueStore, RangeOptions } from "../../src/storage/types.js";
 import { ORIGIN, openMemoryLog, payloadOf, SEED } from "./helpers.js";
 

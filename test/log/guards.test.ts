@@ -3,8 +3,8 @@
  * checkpoints, its key, its clock or its remembered last checkpoint disagree. It never repairs.
  */
 import { describe, expect, it } from "vitest";
-import { checkpointKey, encodeIndex } from "../../src/log/layout.js";
 import { CheckpointSigner } from "../../src/log/signer.js";
+import { checkpointKey, encodeIndex } from "../../src/storage/kv-log-layout.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { ORIGIN, openMemoryLog, payloadOf, SEED } from "./helpers.js";
 

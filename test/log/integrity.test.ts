@@ -8,8 +8,14 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { sha256 } from "../../src/core/crypto.js";
 import { encodeLeaf, parseUuid } from "../../src/core/entry.js";
 import type { IntegrityFailure } from "../../src/log/integrity.js";
-import { encodeIndex, entryKey, idKey, leafHashKey, payloadKey } from "../../src/log/layout.js";
 import type { Log } from "../../src/log/log.js";
+import {
+  encodeIndex,
+  entryKey,
+  idKey,
+  leafHashKey,
+  payloadKey,
+} from "../../src/storage/kv-log-layout.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { codeOfAsync } from "../helpers/errors.js";
 import { openMemoryLog, payloadOf } from "./helpers.js";

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { formatPolicy, parsePolicy } from "../../src/core/policy.js";
-import { checkpointKey } from "../../src/log/layout.js";
 import type { LogConfig } from "../../src/log/log.js";
 import type { RollbackCheckStatus } from "../../src/log/rollback-check.js";
 import { WitnessCollector } from "../../src/log/witnessing.js";
+import { checkpointKey } from "../../src/storage/kv-log-layout.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { serveWitness } from "../helpers/witness.js";
 import { ORIGIN, openMemoryLog, payloadOf } from "./helpers.js";

@@ -8,15 +8,12 @@
 import { Encoder } from "cbor-x";
 import { check, VellumError } from "../core/errors.js";
 import { rangeNodes } from "../core/merkle.js";
+import type { TreeState } from "./log-store.js";
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false });
 const STATE_VERSION = 1;
 
-export interface TreeState {
-  readonly size: number;
-  /** Hashes of rangeNodes(0, size), left to right. */
-  readonly compact: readonly Uint8Array[];
-}
+export type { TreeState };
 
 export function encodeState(state: TreeState): Uint8Array {
   return cbor.encode({ v: STATE_VERSION, size: state.size, compact: state.compact });

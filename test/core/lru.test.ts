@@ -3,7 +3,7 @@
  * recently used entries survive a rotation, and values heavier than half the bound are not kept.
  */
 import { describe, expect, it } from "vitest";
-import { LruCache } from "../../src/log/lru.js";
+import { LruCache } from "../../src/core/lru.js";
 
 const bytes = (n: number) => new Uint8Array(n);
 
