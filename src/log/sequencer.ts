@@ -201,7 +201,7 @@ export class Sequencer {
     /** Under key dedup: the stored payload of each key's entry, to tell a retry from a CONFLICT. */
     const keyPayloads = byPayload ? undefined : await this.#reader.storedPayloads(byKey);
     const keyIndex = new Map<Pending, number | undefined>();
-    keyed.forEach((p, i) => keyIndex.set(p, byKey[i]));
+    for (let i = 0; i < keyed.length; i++) keyIndex.set(keyed[i]!, byKey[i]);
 
     const out: Dedup = { fresh: [], existing: [], keyAliases: [] };
     const batchKeys = new Map<string, Pending>();
