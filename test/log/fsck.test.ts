@@ -7,10 +7,11 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { utf8Encode } from "../../src/core/bytes.js";
 import { sha256 } from "../../src/core/crypto.js";
-import { decodeLeaf } from "../../src/core/entry.js";
+import { decodeLeaf, encodeLeafAndHash } from "../../src/core/entry.js";
 import { type FsckReport, fsck } from "../../src/log/fsck.js";
 import type { Log } from "../../src/log/log.js";
 import { CheckpointSigner } from "../../src/log/signer.js";
+import { Tree } from "../../src/log/tree.js";
 import {
   checkpointKey,
   encodeIndex,
@@ -20,7 +21,8 @@ import {
   STATE_KEY,
   tileKey,
 } from "../../src/storage/kv-log-layout.js";
-import type { MemoryDatabase } from "../../src/storage/memory.js";
+import { KvLogStore } from "../../src/storage/kv-log-store.js";
+import { MemoryDatabase } from "../../src/storage/memory.js";
 import { decodeState, encodeState } from "../../src/storage/tree-state.js";
 import type { KeyValueStore, RangeOptions } from "../../src/storage/types.js";
 import { ORIGIN, openMemoryLog, payloadOf, SEED } from "./helpers.js";
@@ -96,6 +98,37 @@ describe("fsck", () => {
     expect(r).toMatchObject({ clean: true, entries: 601, nodes: 1197, tiles: 4, checkpoints: 8 });
     expect(limits.every((l) => l !== undefined && l <= 4096)).toBe(true);
     expect(progress.slice(0, 3)).toEqual([7, 14, 21]);
+  });
+
+  it("names an entry whose timestamp goes back (timestamps never decrease with the index)", async () => {
+    // A consistent, signed log whose second entry is older than its first: only a broken
+    // sequencer writes that (ids.ts keeps timestamps monotonic), so it is built by hand.
+    const raw = new MemoryDatabase().namespace("log");
+    const store = new KvLogStore(raw);
+    const signer = new CheckpointSigner(ORIGIN, SEED);
+    const tree = await Tree.load((l, i) => store.stratum(l, i), 0, []);
+    await store.create("key", signer.sign(0, tree.root(), 1).note);
+    const ids = [1, 2].map((n) => new Uint8Array(16).fill(n));
+    const leaves = [2_000_000, 1_000_000].map((timestamp, i) =>
+      encodeLeafAndHash({ id: ids[i]!, timestamp, submitter: undefined, payload: payloadOf(i) }),
+    );
+    const strata = tree.append(leaves.map((l) => l.leafHash));
+    await store.commit({
+      entries: leaves.map((l, i) => ({
+        index: i,
+        leaf: l.leaf,
+        id: ids[i]!,
+        leafHash: l.leafHash,
+      })),
+      keyAliases: [],
+      strata,
+      state: { size: 2, compact: tree.compactHashes() },
+      checkpoint: { size: 2, note: signer.sign(2, tree.root(), 2).note },
+    });
+    const r = await fsck({ kv: raw, verifierKey: signer.verifierKey });
+    expect(messages(r)).toEqual([
+      "entry 1 has timestamp 1000000, before entry 0's 2000000: timestamps must never decrease",
+    ]);
   });
 
   it("names a leaf whose bytes changed, once", async () => {
