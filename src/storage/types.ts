@@ -3,7 +3,7 @@
  * The storage contract: a small ordered key-value store with atomic, durable batch writes.
  *
  * Everything a log persists goes through this interface; the key layout lives in one place
- * (src/log/layout.ts), so drivers stay tiny and every driver runs the same conformance suite
+ * (src/storage/kv-log-layout.ts), so drivers stay tiny and every driver runs the same conformance suite
  * (test/storage/contract.ts). Keys and values are bytes; keys sort bytewise (unsigned), so
  * integers in keys are written as 8-byte big-endian to make key order numeric order.
  *
