@@ -49,7 +49,7 @@ import { Log } from "../src/log/log.js";
 import { CheckpointSigner } from "../src/log/signer.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { createApp } from "../src/server/app.js";
-import { TokenStore } from "../src/server/tokens.js";
+import { TokenStore } from "../src/auth/tokens.js";
 import { openLevelDatabase } from "../src/storage/level.js";
 import { formatRate, machine } from "./lib/bench.js";
 

@@ -22,7 +22,7 @@ import { serve } from "@hono/node-server";
 import { Log } from "../../src/log/log.js";
 import { installNodeCrypto } from "../../src/platform/node-crypto.js";
 import { createApp } from "../../src/server/app.js";
-import { TokenStore } from "../../src/server/tokens.js";
+import { TokenStore } from "../../src/auth/tokens.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import {
   type AckLine,

@@ -17,7 +17,7 @@ import { WitnessCollector } from "../log/witnessing.js";
 import { createLogger, type ProcessLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
-import { TokenStore } from "../server/tokens.js";
+import { TokenStore } from "../auth/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
 import {
   addSettings,

@@ -20,7 +20,7 @@ import { proofRoutes } from "./routes/proofs.js";
 import { submitRoutes } from "./routes/submit.js";
 import { tileRoutes } from "./routes/tiles.js";
 import { tokenRoutes } from "./routes/tokens.js";
-import type { Scope, TokenStore } from "./tokens.js";
+import type { Scope, TokenStore } from "../auth/tokens.js";
 
 export { LIMITS, OPENAPI_TEXT };
 

@@ -15,7 +15,7 @@ import type { BodyBudget } from "./body-budget.js";
 import { type JsonShape, parseJsonBody } from "./json-body.js";
 import type { Metrics } from "./metrics.js";
 import { HttpProblem } from "./problem.js";
-import type { Scope, TokenInfo, TokenStore } from "./tokens.js";
+import type { Scope, TokenInfo, TokenStore } from "../auth/tokens.js";
 
 /**
  * The app's environment: `requestId` is the request's id (app.ts: X-Request-Id, logged, and

@@ -22,7 +22,7 @@ import { installNodeCrypto } from "../../src/platform/node-crypto.js";
 import { createApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
 import { type ProblemCode, statusOf } from "../../src/server/problem.js";
-import { TokenStore } from "../../src/server/tokens.js";
+import { TokenStore } from "../../src/auth/tokens.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import type { Database } from "../../src/storage/types.js";
 

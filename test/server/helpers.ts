@@ -15,7 +15,7 @@ import type { LogConfig } from "../../src/log/log.js";
 import { createApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
 import { type ProblemCode, statusOf } from "../../src/server/problem.js";
-import { type Scope, TokenStore, type TokenStoreOptions } from "../../src/server/tokens.js";
+import { type Scope, TokenStore, type TokenStoreOptions } from "../../src/auth/tokens.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { openMemoryLog } from "../log/helpers.js";
 

@@ -5,7 +5,7 @@
 import { Hono } from "hono";
 import { type Env, json, type RouteContext, readJson } from "../http.js";
 import { HttpProblem } from "../problem.js";
-import { SCOPES, type Scope, type TokenInfo } from "../tokens.js";
+import { SCOPES, type Scope, type TokenInfo } from "../../auth/tokens.js";
 
 export function tokenRoutes(ctx: RouteContext): Hono<Env> {
   const { tokens, requireScope, bodies } = ctx;

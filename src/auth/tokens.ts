@@ -2,10 +2,7 @@
  * @module
  * Bearer tokens with scopes. A token is `vellum_` + 32 random bytes (base64url); only its
  * SHA-256 is stored, so a leaked database does not leak tokens, and tokens are never logged.
- *
- *   key "h" sha256(token) → CBOR { id, name, scopes, created, expires?, revoked? }
- *   key "i" id            → sha256(token)       (revoke and list by id)
- *   key "u" id            → CBOR last-used time (ms)
+ * Where they are kept is token-records.ts (the embedded key layout, or another backend's).
  *
  * Every token is held in memory too (there are few), so checking one costs a hash and a lookup.
  * Names are unique among tokens that still work (not revoked, not expired): a second "ingest"
@@ -16,11 +13,11 @@
  * token costs one small write a minute, not one per request.
  */
 import { randomBytes } from "node:crypto";
-import { Encoder } from "cbor-x";
 import { sha256 } from "../core/crypto.js";
 import { check, VellumError } from "../core/errors.js";
 import { type Logger, silentLogger } from "../core/logger.js";
 import type { KeyValueStore } from "../storage/types.js";
+import { KvTokenRecords, type TokenRecords } from "./token-records.js";
 
 export const SCOPES = ["append", "read", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -45,20 +42,16 @@ export interface TokenStoreOptions {
   readonly logger?: Logger;
 }
 
-const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
 const enc = new TextEncoder();
 const PREFIX = "vellum_";
 const MAX_TOKENS = 10_000;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-const hashKey = (hash: Uint8Array) => Uint8Array.from([0x68, ...hash]);
-const idKey = (id: string) => Uint8Array.from([0x69, ...enc.encode(id)]);
-const usedKey = (id: string) => Uint8Array.from([0x75, ...enc.encode(id)]);
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 
 export class TokenStore {
-  readonly #kv: KeyValueStore;
+  readonly #records: TokenRecords;
   /** base64(sha256(token)) → info */
   readonly #byHash = new Map<string, TokenInfo>();
   /** id → last use (ms), exact. */
@@ -70,23 +63,23 @@ export class TokenStore {
 
   readonly #logger: Logger;
 
-  private constructor(kv: KeyValueStore, options: TokenStoreOptions) {
-    this.#kv = kv;
+  private constructor(records: TokenRecords, options: TokenStoreOptions) {
+    this.#records = records;
     this.#now = options.now ?? Date.now;
     this.#writeEveryMs = options.lastUsedWriteMs ?? 60_000;
     this.#logger = options.logger ?? silentLogger;
   }
 
-  static async open(kv: KeyValueStore, options: TokenStoreOptions = {}): Promise<TokenStore> {
-    const store = new TokenStore(kv, options);
-    const rows = await kv.range({ gte: Uint8Array.of(0x68), lt: Uint8Array.of(0x69) });
-    for (const [key, value] of rows) {
-      store.#byHash.set(b64(key.subarray(1)), cbor.decode(value) as TokenInfo);
-    }
-    const used = await kv.range({ gte: Uint8Array.of(0x75), lt: Uint8Array.of(0x76) });
-    for (const [key, value] of used) {
-      const id = new TextDecoder().decode(key.subarray(1));
-      const at = cbor.decode(value) as number;
+  /** Opens the tokens kept in `source`: a KeyValueStore namespace (the embedded layout) or records. */
+  static async open(
+    source: KeyValueStore | TokenRecords,
+    options: TokenStoreOptions = {},
+  ): Promise<TokenStore> {
+    const records = "loadAll" in source ? source : new KvTokenRecords(source);
+    const store = new TokenStore(records, options);
+    const { tokens, lastUsed } = await records.loadAll();
+    for (const { hash, info } of tokens) store.#byHash.set(b64(hash), info);
+    for (const [id, at] of lastUsed) {
       store.#lastUsed.set(id, at);
       store.#lastWritten.set(id, at);
     }
@@ -160,10 +153,7 @@ export class TokenStore {
       created: now,
       ...(expires === undefined ? {} : { expires }),
     };
-    await this.#kv.write([
-      { type: "put", key: hashKey(hash), value: cbor.encode(info) },
-      { type: "put", key: idKey(info.id), value: hash },
-    ]);
+    await this.#records.add({ hash, info });
     this.#byHash.set(b64(hash), info);
     return { token, info };
   }
@@ -199,7 +189,7 @@ export class TokenStore {
     const written = this.#lastWritten.get(id);
     if (written !== undefined && now - written < this.#writeEveryMs) return;
     this.#lastWritten.set(id, now);
-    this.#kv.write([{ type: "put", key: usedKey(id), value: cbor.encode(now) }]).catch((e) => {
+    this.#records.setLastUsed(id, now).catch((e) => {
       if (this.#lastWritten.get(id) === now) {
         if (written === undefined) this.#lastWritten.delete(id);
         else this.#lastWritten.set(id, written);
@@ -216,14 +206,14 @@ export class TokenStore {
   }
 
   async revoke(id: string): Promise<TokenInfo> {
-    const hash = /^[0-9a-f]{16}$/.test(id) ? await this.#kv.get(idKey(id)) : undefined;
+    const hash = /^[0-9a-f]{16}$/.test(id) ? await this.#records.hashOf(id) : undefined;
     const info = hash === undefined ? undefined : this.#byHash.get(b64(hash));
     if (hash === undefined || info === undefined) {
       throw new VellumError("NOT_FOUND", `no token with id ${JSON.stringify(id.slice(0, 40))}`);
     }
     if (info.revoked !== undefined) return info;
     const revoked = { ...info, revoked: this.#now() };
-    await this.#kv.write([{ type: "put", key: hashKey(hash), value: cbor.encode(revoked) }]);
+    await this.#records.update({ hash, info: revoked });
     this.#byHash.set(b64(hash), revoked);
     return revoked;
   }

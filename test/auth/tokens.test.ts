@@ -6,12 +6,12 @@
  * test moves, and a reopened store that shows what was stored).
  */
 import { describe, expect, it } from "vitest";
+import { TokenStore } from "../../src/auth/tokens.js";
 import { createApp } from "../../src/server/app.js";
-import { TokenStore } from "../../src/server/tokens.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import type { KeyValueStore } from "../../src/storage/types.js";
 import { openMemoryLog } from "../log/helpers.js";
-import { expectJson, expectProblem, get, postJson } from "./helpers.js";
+import { expectJson, expectProblem, get, postJson } from "../server/helpers.js";
 
 interface TokenJson {
   id: string;
