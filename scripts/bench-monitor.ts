@@ -33,6 +33,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { serve } from "@hono/node-server";
+import { TokenStore } from "../src/auth/tokens.js";
 import { Monitor } from "../src/client/monitor.js";
 import { TileReader } from "../src/client/tiles.js";
 import { CompactRange } from "../src/core/compact.js";
@@ -49,7 +50,6 @@ import { Log } from "../src/log/log.js";
 import { CheckpointSigner } from "../src/log/signer.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { createApp } from "../src/server/app.js";
-import { TokenStore } from "../src/auth/tokens.js";
 import { openLevelDatabase } from "../src/storage/level.js";
 import { formatRate, machine } from "./lib/bench.js";
 

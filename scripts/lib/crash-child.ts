@@ -19,10 +19,10 @@
  */
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
+import { TokenStore } from "../../src/auth/tokens.js";
 import { Log } from "../../src/log/log.js";
 import { installNodeCrypto } from "../../src/platform/node-crypto.js";
 import { createApp } from "../../src/server/app.js";
-import { TokenStore } from "../../src/auth/tokens.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import {
   type AckLine,

@@ -8,6 +8,7 @@ import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } 
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
+import { TokenStore } from "../auth/tokens.js";
 import type { Logger } from "../core/logger.js";
 import { parsePolicy } from "../core/policy.js";
 import { parseDedup } from "../log/dedup.js";
@@ -17,7 +18,6 @@ import { WitnessCollector } from "../log/witnessing.js";
 import { createLogger, type ProcessLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
-import { TokenStore } from "../auth/tokens.js";
 import { openLevelDatabase } from "../storage/level.js";
 import {
   addSettings,

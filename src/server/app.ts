@@ -8,6 +8,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { TrieRouter } from "hono/router/trie-router";
+import type { Scope, TokenStore } from "../auth/tokens.js";
 import { type Logger, silentLogger } from "../core/logger.js";
 import type { Log } from "../log/log.js";
 import { BodyBudget } from "./body-budget.js";
@@ -20,7 +21,6 @@ import { proofRoutes } from "./routes/proofs.js";
 import { submitRoutes } from "./routes/submit.js";
 import { tileRoutes } from "./routes/tiles.js";
 import { tokenRoutes } from "./routes/tokens.js";
-import type { Scope, TokenStore } from "../auth/tokens.js";
 
 export { LIMITS, OPENAPI_TEXT };
 

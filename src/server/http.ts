@@ -5,6 +5,7 @@
  * thrown as HttpProblem / VellumError; app.ts turns them into problem+json.
  */
 import type { Context, MiddlewareHandler } from "hono";
+import type { Scope, TokenInfo, TokenStore } from "../auth/tokens.js";
 import { base64Decode, concatBytes, hexDecode, parseDecimal } from "../core/bytes.js";
 import { MAX_PAYLOAD_SIZE } from "../core/entry.js";
 import { VellumError } from "../core/errors.js";
@@ -15,7 +16,6 @@ import type { BodyBudget } from "./body-budget.js";
 import { type JsonShape, parseJsonBody } from "./json-body.js";
 import type { Metrics } from "./metrics.js";
 import { HttpProblem } from "./problem.js";
-import type { Scope, TokenInfo, TokenStore } from "../auth/tokens.js";
 
 /**
  * The app's environment: `requestId` is the request's id (app.ts: X-Request-Id, logged, and

@@ -16,13 +16,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TokenStore } from "../../src/auth/tokens.js";
 import { openDataDir } from "../../src/cli/datadir.js";
 import { Log } from "../../src/log/log.js";
 import { installNodeCrypto } from "../../src/platform/node-crypto.js";
 import { createApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
 import { type ProblemCode, statusOf } from "../../src/server/problem.js";
-import { TokenStore } from "../../src/auth/tokens.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import type { Database } from "../../src/storage/types.js";
 

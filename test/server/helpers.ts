@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { expect } from "vitest";
+import { type Scope, TokenStore, type TokenStoreOptions } from "../../src/auth/tokens.js";
 import { base64Decode, base64Encode, hexEncode } from "../../src/core/bytes.js";
 import { encodeLeaf, parseUuid } from "../../src/core/entry.js";
 import type { Logger } from "../../src/core/logger.js";
@@ -15,7 +16,6 @@ import type { LogConfig } from "../../src/log/log.js";
 import { createApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
 import { type ProblemCode, statusOf } from "../../src/server/problem.js";
-import { type Scope, TokenStore, type TokenStoreOptions } from "../../src/auth/tokens.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { openMemoryLog } from "../log/helpers.js";
 

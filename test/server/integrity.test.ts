@@ -14,10 +14,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TokenStore } from "../../src/auth/tokens.js";
 import type { Receipt } from "../../src/log/receipt.js";
 import { createApp } from "../../src/server/app.js";
 import { logMetricHooks, Metrics } from "../../src/server/metrics.js";
-import { TokenStore } from "../../src/auth/tokens.js";
 import { runVellum } from "../helpers/cli.js";
 import { openDataDb, openDataLog } from "../helpers/data-dir.js";
 import { b64url, expectJson, expectProblem, get } from "./helpers.js";

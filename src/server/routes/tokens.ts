@@ -3,9 +3,9 @@
  * Bearer tokens (admin scope): list, create (the secret is shown once), revoke.
  */
 import { Hono } from "hono";
+import { SCOPES, type Scope, type TokenInfo } from "../../auth/tokens.js";
 import { type Env, json, type RouteContext, readJson } from "../http.js";
 import { HttpProblem } from "../problem.js";
-import { SCOPES, type Scope, type TokenInfo } from "../../auth/tokens.js";
 
 export function tokenRoutes(ctx: RouteContext): Hono<Env> {
   const { tokens, requireScope, bodies } = ctx;
