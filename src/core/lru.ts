@@ -19,8 +19,12 @@ export class LruCache<K, V> {
   #old = new Map<K, V>();
   #oldWeight = 0;
 
+  /** A bound below 2 has no room for two generations: the young one is all there is. */
+  readonly #single: boolean;
+
   constructor(maxWeight: number, weigh: (value: V) => number = () => 1) {
-    this.#half = Math.max(1, Math.floor(maxWeight / 2));
+    this.#single = maxWeight < 2;
+    this.#half = this.#single ? Math.max(0, maxWeight) : Math.floor(maxWeight / 2);
     this.#weigh = weigh;
   }
 
@@ -50,8 +54,8 @@ export class LruCache<K, V> {
       this.#oldWeight -= this.#weigh(stale);
     }
     if (this.#youngWeight + weight > this.#half) {
-      this.#old = this.#young;
-      this.#oldWeight = this.#youngWeight;
+      this.#old = this.#single ? new Map() : this.#young;
+      this.#oldWeight = this.#single ? 0 : this.#youngWeight;
       this.#young = new Map();
       this.#youngWeight = 0;
     }

@@ -136,11 +136,32 @@ export function formatTlogProof(p: TlogProof): string {
     "extra data must be non-empty (leave it undefined instead)",
   );
   parseNote(p.checkpoint);
-  const extra = p.extra === undefined ? "" : `extra ${base64Encode(p.extra)}\n`;
-  const hashes = p.proof.map((h) => `${base64Encode(h)}\n`).join("");
-  const out = `${TLOG_PROOF_HEADER}\n${extra}index ${p.index}\n${hashes}\n${p.checkpoint}`;
+  const extra = p.extra === undefined ? undefined : base64Encode(p.extra);
+  const out = writeTlogProof(extra, p.index, p.proof, base64Encode, p.checkpoint);
   checkSize(out);
   return out;
+}
+
+/**
+ * The one writer of tlog-proof bytes, unchecked: formatTlogProof checks its input first;
+ * receipts, whose parts the log built and checked when it signed, write through it directly
+ * (one string, no re-parse of the note). `nl` is the line break as written: "\n", or the two
+ * characters `\n` when the text goes straight into a JSON string — the checkpoint is then
+ * passed already escaped. `encode` turns a hash into base64 (a batch passes a caching one).
+ */
+export function writeTlogProof(
+  extraBase64: string | undefined,
+  index: number,
+  proof: readonly Uint8Array[],
+  encode: (hash: Uint8Array) => string,
+  checkpoint: string,
+  nl = "\n",
+): string {
+  let text = TLOG_PROOF_HEADER + nl;
+  if (extraBase64 !== undefined) text += `extra ${extraBase64}${nl}`;
+  text += `index ${index}${nl}`;
+  for (const h of proof) text += encode(h) + nl;
+  return text + nl + checkpoint;
 }
 
 /**

@@ -12,7 +12,7 @@
  * pay for a proof they never read.
  */
 import { encodeLeafFields, formatUuid } from "../core/entry.js";
-import { TLOG_PROOF_HEADER } from "../core/tlog-proof.js";
+import { writeTlogProof } from "../core/tlog-proof.js";
 import { base64 as b64 } from "../platform/base64.js";
 
 /** Builds the inclusion proof of `index` in the tree of `size`. */
@@ -68,14 +68,12 @@ export class Receipt {
   }
 
   /**
-   * The C2SP tlog-proof text. Written directly rather than through formatTlogProof, which
-   * re-parses and re-checks the checkpoint note: this one is the log's own, checked when signed,
-   * and the receipt of every entry of a batch carries it (a test checks both give the same text).
+   * The C2SP tlog-proof text, through the core's one writer without formatTlogProof's re-parse
+   * of the checkpoint note: this one is the log's own, checked when signed, and the receipt of
+   * every entry of a batch carries it (a test checks both give the same text).
    */
   async tlogProof(): Promise<string> {
-    const extra = encodeLeafFields(this);
-    let text = `${TLOG_PROOF_HEADER}\nextra ${b64(extra)}\nindex ${this.index}\n`;
-    for (const h of await this.proof()) text += `${b64(h)}\n`;
-    return `${text}\n${this.checkpoint}`;
+    const extra = b64(encodeLeafFields(this));
+    return writeTlogProof(extra, this.index, await this.proof(), b64, this.checkpoint);
   }
 }

@@ -4,7 +4,7 @@
  */
 import { encodeLeafFields } from "../core/entry.js";
 import { expandMultiproof } from "../core/multiproof.js";
-import { TLOG_PROOF_HEADER } from "../core/tlog-proof.js";
+import { writeTlogProof } from "../core/tlog-proof.js";
 import type { Receipt } from "../log/receipt.js";
 import { base64 as base64Encode } from "../platform/base64.js";
 
@@ -33,10 +33,11 @@ export async function receiptMembers(
   encode: (hash: Uint8Array) => string = base64Encode,
 ): Promise<string> {
   const quoted = quoteNote(r.checkpoint);
-  const extra = encodeLeafFields(r);
-  let lines = "";
-  for (const h of proof ?? (await r.proof())) lines += `${encode(h)}\\n`;
-  const receipt = `"${TLOG_PROOF_HEADER}\\nextra ${base64Encode(extra)}\\nindex ${r.index}\\n${lines}\\n${quoted.slice(1)}`;
+  const extra = base64Encode(encodeLeafFields(r));
+  // The core's tlog-proof writer, with escaped line breaks and the escaped note (quoted minus
+  // its opening quote, so the closing one ends the string).
+  const hashes = proof ?? (await r.proof());
+  const receipt = `"${writeTlogProof(extra, r.index, hashes, encode, quoted.slice(1), "\\n")}`;
   return (
     `"index":${r.index},"id":"${r.idText}","timestamp":${r.timestamp},` +
     // Printable ASCII, but it may hold a quote or a backslash: escaped by JSON.stringify.

@@ -20,6 +20,16 @@ describe("LruCache", () => {
     expect(cache.get(1)).toBeUndefined();
   });
 
+  it("a bound of one holds one entry (the client's smallest tile cache)", () => {
+    const c = new LruCache<string, number>(1);
+    c.set("a", 1);
+    expect(c.get("a")).toBe(1);
+    c.set("b", 2);
+    expect(c.size).toBe(1);
+    expect(c.get("a")).toBeUndefined();
+    expect(c.get("b")).toBe(2);
+  });
+
   it("by bytes: the total byteLength held never exceeds the bound, whatever the sizes", () => {
     const max = 1000;
     const cache = new LruCache<number, Uint8Array>(max, (b) => b.byteLength);
