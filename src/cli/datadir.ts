@@ -37,7 +37,7 @@ import {
   SIG_TYPE_ED25519,
   signerFromSeed,
 } from "../core/keys.js";
-import { writeFileDurably } from "../platform/durable-file.js";
+import { createSecretFile, writeFileDurably } from "../platform/durable-file.js";
 
 export interface LogFiles {
   readonly dir: string;
@@ -136,13 +136,7 @@ export function openKey(
     checkKeyName(options.name ?? options.defaultName, options.what);
     const name = options.name ?? options.defaultName;
     text = `${formatSignerKey({ name, type, seed: randomBytes(32) })}\n`;
-    const fd = openSync(keyPath, "wx", 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    createSecretFile(keyPath, text);
     created = true;
   } else {
     const mode = statSync(keyPath).mode & 0o777;

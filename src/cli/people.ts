@@ -24,6 +24,7 @@ import {
 } from "../core/keys.js";
 import { type Policy, parsePolicy } from "../core/policy.js";
 import { TLOG_PROOF_HEADER } from "../core/tlog-proof.js";
+import { createSecretFile } from "../platform/durable-file.js";
 import {
   type ConnectionFlags,
   connectionOptions,
@@ -459,19 +460,13 @@ export function registerPeopleCommands(program: Command): void {
       const skey = formatSignerKey({ name: o.name, type, seed });
       const publicKey = signerFromSeed(o.name, seed).publicKey;
       if (o.out !== undefined) {
-        let fd: number;
         try {
-          fd = openSync(o.out, "wx", 0o600);
+          createSecretFile(o.out, `${skey}\n`);
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
           if (code === "EEXIST")
             throw usageError(`--out ${o.out} exists; keys are never overwritten`);
           throw e;
-        }
-        try {
-          writeSync(fd, `${skey}\n`);
-        } finally {
-          closeSync(fd);
         }
         process.stderr.write(`wrote the private key to ${o.out} (mode 0600)\n`);
       } else {

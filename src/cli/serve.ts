@@ -4,7 +4,7 @@
  * starts check them. SIGINT/SIGTERM stop it cleanly: stop accepting connections, drain the queue,
  * sign a final checkpoint, close the database.
  */
-import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
@@ -15,6 +15,7 @@ import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { RollbackCheckStatus } from "../log/rollback-check.js";
 import { WitnessCollector } from "../log/witnessing.js";
+import { replaceSecretFile } from "../platform/durable-file.js";
 import { createLogger, type ProcessLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
@@ -284,13 +285,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       "append",
       "read",
     ]);
-    const fd = openSync(tokenPath, "w", 0o600);
-    try {
-      fchmodSync(fd, 0o600); // the mode given to openSync applies only to a new file
-      writeSync(fd, `${token}\n`);
-    } finally {
-      closeSync(fd);
-    }
+    replaceSecretFile(tokenPath, `${token}\n`);
     logger.info(
       first
         ? `created an admin token with every scope in ${tokenPath} (mode 0600)`
