@@ -7,33 +7,14 @@
  * numbers and handed to prom-client when /metrics is scraped: prom-client's own inc/observe hash
  * the label set on every call, which cost ~2 µs of every request (measured in-process).
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+import { type Gauge, Histogram, Registry } from "prom-client";
 import { type Logger, silentLogger } from "../core/logger.js";
 import type { LogConfig } from "../log/log.js";
+import { LabeledCounter, readGauge, registerStandardMetrics } from "../platform/metrics.js";
 
 /** The text format's content type (prom-client's, the 0.0.4 exposition format). */
-export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-
-/** A counter with one label: counted in a Map, exported at scrape time. */
-export class LabeledCounter {
-  readonly #values = new Map<string, number>();
-  constructor(registry: Registry, name: string, help: string, label: string) {
-    const values = this.#values;
-    new Counter({
-      name,
-      help,
-      labelNames: [label],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [value, n] of values) this.inc({ [label]: value }, n);
-      },
-    });
-  }
-  inc(value: string, by = 1): void {
-    this.#values.set(value, (this.#values.get(value) ?? 0) + by);
-  }
-}
+export { METRICS_CONTENT_TYPE } from "../platform/metrics.js";
 
 interface RouteSeries {
   readonly route: string;
@@ -183,16 +164,9 @@ export class Metrics {
     for (const cls of ["ENOSPC", "EDQUOT", "EIO", "EROFS", "CORRUPTION", "OTHER"]) {
       this.storageFailures.inc(cls, 0);
     }
-    const build = new Gauge({
-      name: "vellum_build_info",
-      help: "1, labelled with the running version of Vellum and Node.js.",
-      labelNames: ["version", "node"],
-      registers: [this.registry],
-    });
-    build.set({ version: options.version ?? "unknown", node: process.versions.node }, 1);
+    registerStandardMetrics(this.registry, options);
     // A custom collector in prom-client's metric shape (Registry.registerMetric takes any).
     this.registry.registerMetric(this.#requestDuration as unknown as Gauge);
-    if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
   }
 
   /** Records one answered request's latency (seconds) under its route pattern. */
@@ -202,14 +176,7 @@ export class Metrics {
 
   /** A gauge read when /metrics is scraped. */
   gauge(name: string, help: string, read: () => number): void {
-    new Gauge({
-      name,
-      help,
-      registers: [this.registry],
-      collect() {
-        this.set(read());
-      },
-    });
+    readGauge(this.registry, name, help, read);
   }
 
   render(): Promise<string> {

@@ -5,10 +5,12 @@
  * witness keeps itself (evidence, storage failures) are exported as counters read at scrape time;
  * `_total` only on counters, `vellum_witness_storage_failing` a gauge (0/1).
  */
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+
+import { Counter, Registry } from "prom-client";
+import { readCounter, readGauge, registerStandardMetrics } from "../platform/metrics.js";
 import type { Witness } from "./witness.js";
 
-export const WITNESS_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+export { METRICS_CONTENT_TYPE as WITNESS_METRICS_CONTENT_TYPE } from "../platform/metrics.js";
 
 export interface WitnessMetricsOptions {
   /** Also export process_* and nodejs_* metrics (the CLI does). */
@@ -37,18 +39,10 @@ export class WitnessMetrics {
   });
 
   constructor(witness: Witness, options: WitnessMetricsOptions = {}) {
-    const registers = [this.registry];
+    const _registers = [this.registry];
     /** A counter whose value the witness keeps: set from it at each scrape. */
     const counted = (name: string, help: string, read: () => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(read());
-        },
-      });
+      readCounter(this.registry, name, help, read);
     const stats = witness.evidenceStats;
     counted(
       "vellum_witness_evidence_total",
@@ -85,29 +79,19 @@ export class WitnessMetrics {
       "Failed storage reads since start.",
       () => witness.storageFailures.reads,
     );
-    new Gauge({
-      name: "vellum_witness_storage_failing",
-      help: "1 while a failed storage write stops the witness (until the store is reopened), else 0.",
-      registers,
-      collect() {
-        this.set(witness.storageFailure === undefined ? 0 : 1);
-      },
-    });
-    new Gauge({
-      name: "vellum_witness_trusted_logs",
-      help: "Logs this witness cosigns for.",
-      registers,
-      collect() {
-        this.set(witness.trustedOrigins.length);
-      },
-    });
-    new Gauge({
-      name: "vellum_build_info",
-      help: "1, labelled with the running version of Vellum and Node.js.",
-      labelNames: ["version", "node"],
-      registers,
-    }).set({ version: options.version ?? "unknown", node: process.versions.node }, 1);
-    if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
+    readGauge(
+      this.registry,
+      "vellum_witness_storage_failing",
+      "1 while a failed storage write stops the witness (until the store is reopened), else 0.",
+      () => (witness.storageFailure === undefined ? 0 : 1),
+    );
+    readGauge(
+      this.registry,
+      "vellum_witness_trusted_logs",
+      "Logs this witness cosigns for.",
+      () => witness.trustedOrigins.length,
+    );
+    registerStandardMetrics(this.registry, options);
   }
 
   render(): Promise<string> {
