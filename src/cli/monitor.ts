@@ -14,6 +14,9 @@
  *
  * With --json, standard output is JSON Lines: one object per event (`event`: start, verified,
  * up-to-date, witness, error, evidence, stopped), no progress bar.
+ *
+ * Over 400 lines: the command and its state file, evidence files and output formats are one
+ * flow a reader follows top to bottom; the checks themselves live in src/client/monitor.ts.
  */
 import {
   accessSync,

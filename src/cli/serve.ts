@@ -3,6 +3,9 @@
  * the log's key (0600), its verifier key, a LevelDB database and an admin token (0600); later
  * starts check them. SIGINT/SIGTERM stop it cleanly: stop accepting connections, drain the queue,
  * sign a final checkpoint, close the database.
+ *
+ * Over 400 lines: the settings table and the start-up wiring (data directory, key, tokens,
+ * witnesses, markers, signals) in the order they run.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";

@@ -8,6 +8,9 @@
  * not be reached or did not answer in the protocol. Only 429, 502, 503, 504 and unreachable
  * servers are retried: an answer that refuses the request (400, 404, 409, 413, ...) would be the
  * same again. Arguments are checked before anything is sent (URL, entry shape, size limit).
+ *
+ * Over 400 lines: one client class whose methods are one per route, over one retrying request
+ * function; splitting by route would scatter the retry and error rules they all share.
  */
 import { base64Decode, base64Encode, bytesEqual } from "../core/bytes.js";
 import { parseCheckpoint } from "../core/checkpoint.js";

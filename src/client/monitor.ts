@@ -29,6 +29,9 @@
  * object: both signed checkpoints, what mismatched, and the offending tile or bundle (path,
  * SHA-256, bytes when small). Entries are opaque; Vellum leaves (src/core/entry.ts) can be
  * decoded on the way to report ids. Indices and sizes are safe integers, never bit-twiddled.
+ *
+ * Over 400 lines: one streaming check of every entry and checkpoint whose steps share the running
+ * compact range and state; the split view evidence and state are its other files' concern.
  */
 import {
   base64Decode,

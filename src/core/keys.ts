@@ -21,6 +21,9 @@
  *
  * The 0x04 message rule lives here (not in cosignature.ts) so that `verifierFromKey` can build
  * either kind without an import cycle; cosignature.ts re-exports it with the C2SP-facing API.
+ *
+ * Over 400 lines: the two key kinds share the text forms, key ids and checks; half of the file
+ * is the argument checks that name what is wrong with a key.
  */
 import {
   base64Decode,

@@ -15,6 +15,9 @@
  * is bytewise for code units 0..255). Keys and values are copied in when `write()` is called and
  * copied out on every read (the map holds only plain Uint8Arrays, whose `slice()` copies), so
  * callers own every buffer.
+ *
+ * Over 400 lines: the contract plus a crash model and every fault hook the fault tests use, which
+ * must see the same internal state.
  */
 import { VellumError } from "../core/errors.js";
 import { checkKey, checkKeys, checkOps, checkRange } from "./checks.js";
