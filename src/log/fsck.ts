@@ -7,7 +7,8 @@
  * lookup index (id, leaf hash, payload, idempotency key → index) checked in full, and entry
  * timestamps checked never to decrease with the index.
  *
- * The walk's tree and stored strata are fsck-tree.ts; this file is the run, one method a step.
+ * The walk's tree and stored strata are fsck-tree.ts; this file is the report's types and the
+ * run, one short method a check (over 400 lines for the dozen checks, each with its messages).
  *
  * One pass in key order, streaming: entries, tiles and checkpoints are read in bounded chunks
  * while the tree is rebuilt with a compact range (O(log n) hashes), so memory stays flat however
