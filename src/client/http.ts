@@ -12,6 +12,7 @@
  * Over 400 lines: one client class whose methods are one per route, over one retrying request
  * function; splitting by route would scatter the retry and error rules they all share.
  */
+import { nextBackoff, retryAfterMs } from "../core/backoff.js";
 import { base64Decode, base64Encode, bytesEqual } from "../core/bytes.js";
 import { parseCheckpoint } from "../core/checkpoint.js";
 import { encodeLeafFields, MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
@@ -295,11 +296,10 @@ export class VellumClient {
         }
         throw await problemError(res);
       }
-      const retryAfter = Number(res?.headers.get("Retry-After"));
-      const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : delay;
+      const wait = retryAfterMs(res?.headers.get("Retry-After"), 10_000) ?? delay;
       await res?.body?.cancel();
       await new Promise((r) => setTimeout(r, Math.min(wait, 10_000) * (0.75 + Math.random() / 2)));
-      delay = Math.min(delay * 2, 5000);
+      delay = nextBackoff(delay, 5000);
     }
   }
 

@@ -25,6 +25,7 @@
  * Sizes and indices are safe integers and no bitwise operator touches them.
  */
 
+import { backoffDelay, retryAfterMs } from "../core/backoff.js";
 import { check, type ErrorCode, VellumError } from "../core/errors.js";
 import { LruCache } from "../core/lru.js";
 import { checkSize } from "../core/merkle.js";
@@ -201,7 +202,7 @@ export class TileReader {
     let lastCode: ErrorCode = "NETWORK";
     for (let attempt = 0; ; attempt++) {
       if (this.#signal?.aborted) throw new VellumError("NETWORK", `GET ${url}: aborted`);
-      let wait = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2 ** attempt);
+      let wait = backoffDelay(attempt, this.#backoffMs, MAX_BACKOFF_MS);
       this.stats.requests++;
       const timeout = AbortSignal.timeout(this.#timeoutMs);
       const signal =
@@ -227,10 +228,7 @@ export class TileReader {
         }
         lastCode = "UNAVAILABLE";
         lastError = `status ${status}`;
-        const retryAfter = Number(res.headers.get("Retry-After"));
-        if (Number.isFinite(retryAfter) && retryAfter > 0) {
-          wait = Math.min(MAX_BACKOFF_MS, retryAfter * 1000);
-        }
+        wait = retryAfterMs(res.headers.get("Retry-After"), MAX_BACKOFF_MS) ?? wait;
       } catch (e) {
         if (e instanceof VellumError) throw e;
         if (this.#signal?.aborted) throw new VellumError("NETWORK", `GET ${url}: aborted`);

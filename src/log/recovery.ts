@@ -7,6 +7,7 @@
  * tree — checked against the last checkpoint released — with back-off, and stop for good when
  * what storage holds contradicts what was released.
  */
+import { nextBackoff } from "../core/backoff.js";
 import { decodeLeaf } from "../core/entry.js";
 import { isVellumError, VellumError } from "../core/errors.js";
 import { describeStorageFailure, storageFailure, storageFailureClass } from "../storage/failure.js";
@@ -202,7 +203,7 @@ export class Recovery {
     const started = performance.now();
     const min = ctx.config.recoveryMinMs ?? 100;
     const max = ctx.config.recoveryMaxMs ?? 10_000;
-    for (let attempt = 1, pause = min; ; attempt++, pause = Math.min(max, pause * 2)) {
+    for (let attempt = 1, pause = min; ; attempt++, pause = nextBackoff(pause, max)) {
       await new Promise((r) => setTimeout(r, pause).unref());
       if (ctx.status !== "failed") return;
       try {

@@ -23,6 +23,7 @@
  * missed the newest checkpoints; a policy whose quorums always share a witness (a majority)
  * cannot be fooled this way.
  */
+import { nextBackoff } from "../core/backoff.js";
 import { VellumError } from "../core/errors.js";
 import { quorumSatisfied } from "../core/policy.js";
 import type { ProbeAnswer, ProofFor, WitnessCollector } from "./witnessing.js";
@@ -164,7 +165,7 @@ export class RollbackCheck {
       this.#nextRoundMs = null;
       if (this.#cancelled) return false;
       if (await this.round()) return true;
-      pause = Math.min(pause * 2, this.#maxRetryMs);
+      pause = nextBackoff(pause, this.#maxRetryMs);
     }
   }
 

@@ -12,6 +12,7 @@
  * its own write resolved. Recovery runs in the background with back-off; every failure and every
  * attempt is logged with its cause.
  */
+import { nextBackoff } from "../core/backoff.js";
 import { VellumError } from "../core/errors.js";
 import { type Logger, silentLogger } from "../core/logger.js";
 import {
@@ -201,7 +202,7 @@ export class FailStop {
       await this.#kv.recover();
       await this.#reload();
     } catch (e) {
-      const next = Math.min(delay * 2, this.#backoff[1]);
+      const next = nextBackoff(delay, this.#backoff[1]);
       const failure = info(e, since);
       this.#logger.error(
         { class: failure.class, nextAttemptMs: next },
