@@ -47,7 +47,7 @@ function checkValue(value: unknown, path: string, depth: number): void {
     case "object":
       if (value === null) return;
       if (Array.isArray(value)) {
-        value.forEach((v, i) => checkValue(v, `${path}/${i}`, depth + 1));
+        for (let i = 0; i < value.length; i++) checkValue(value[i], `${path}/${i}`, depth + 1);
         return;
       }
       for (const [k, v] of Object.entries(value)) {
