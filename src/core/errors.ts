@@ -8,6 +8,9 @@
 export type ErrorCode =
   // Malformed input that does not parse: bad base64, bad decimal, bad line structure.
   | "MALFORMED"
+  // A structured event that is not a valid event of its schema (OCSF): the detail names the
+  // field's JSON pointer, e.g. "/actor/user/uid".
+  | "INVALID_EVENT"
   // A numeric argument outside its valid range (index >= size, size beyond 2^53-1, ...).
   | "OUT_OF_RANGE"
   // A resource or argument larger than a documented limit.
@@ -60,6 +63,7 @@ export type ErrorCode =
  */
 const EVERY_CODE: Record<ErrorCode, true> = {
   MALFORMED: true,
+  INVALID_EVENT: true,
   OUT_OF_RANGE: true,
   TOO_LARGE: true,
   PROOF_LENGTH: true,

@@ -13,6 +13,7 @@ export type { HttpErrorCode, ProblemCode };
 
 const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
   MALFORMED: 400,
+  INVALID_EVENT: 400,
   OUT_OF_RANGE: 400,
   TOO_LARGE: 413,
   PROOF_LENGTH: 400,

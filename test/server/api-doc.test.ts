@@ -503,6 +503,7 @@ describe("problem codes", () => {
   // Exhaustive by type: adding a code to ProblemCode without listing it here fails tsc.
   const ALL: Record<ProblemCode, true> = {
     MALFORMED: true,
+    INVALID_EVENT: true,
     OUT_OF_RANGE: true,
     TOO_LARGE: true,
     PROOF_LENGTH: true,
