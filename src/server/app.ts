@@ -16,6 +16,7 @@ import { type Env, LIMITS, type RouteContext } from "./http.js";
 import { Metrics } from "./metrics.js";
 import { HttpProblem, problemOf } from "./problem.js";
 import { entryRoutes } from "./routes/entries.js";
+import { eventRoutes } from "./routes/events.js";
 import { OPENAPI_TEXT, operationRoutes } from "./routes/operations.js";
 import { proofRoutes } from "./routes/proofs.js";
 import { submitRoutes } from "./routes/submit.js";
@@ -202,6 +203,7 @@ export function createApp(options: AppOptions): Hono<Env> {
   };
   // Order matters where paths overlap (e.g. /v1/entries/by-id/:id before /v1/entries/:index).
   app.route("/", submitRoutes(ctx));
+  app.route("/", eventRoutes(ctx));
   app.route("/", tileRoutes(ctx));
   app.route("/", proofRoutes(ctx));
   app.route("/", entryRoutes(ctx));

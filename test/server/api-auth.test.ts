@@ -3,8 +3,10 @@
  * Checked against what the verifier library and first-principles recomputation say; errors are
  * asserted by their stable `code`, never by message.
  */
+
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodeEntryBundle } from "../../src/core/tiles.js";
+import { apiActivity } from "../audit/events.js";
 import { logInfo, MAX_PAYLOAD } from "./app-fixtures.js";
 import {
   type Body,
@@ -51,6 +53,40 @@ const PROTECTED: Protected[] = [
       path: "/v1/entries/batch",
       json: true,
       body: () => JSON.stringify({ entries: [{ payload: b64(enc(`auth batch ${unique++}`)) }] }),
+    }),
+  },
+  {
+    name: "POST /v1/events",
+    scope: "append",
+    ok: 201,
+    make: async () => ({
+      method: "POST",
+      path: "/v1/events",
+      json: true,
+      body: () =>
+        JSON.stringify(
+          apiActivity({
+            metadata: { product: { name: "auth" }, version: "1.8.0", uid: `auth-${unique++}` },
+          }),
+        ),
+    }),
+  },
+  {
+    name: "POST /v1/events/batch",
+    scope: "append",
+    ok: 200,
+    make: async () => ({
+      method: "POST",
+      path: "/v1/events/batch",
+      json: true,
+      body: () =>
+        JSON.stringify({
+          events: [
+            apiActivity({
+              metadata: { product: { name: "auth" }, version: "1.8.0", uid: `auth-${unique++}` },
+            }),
+          ],
+        }),
     }),
   },
   {

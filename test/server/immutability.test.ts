@@ -189,13 +189,15 @@ describe("no update, no delete", () => {
     ).toEqual([]);
     const methods = new Set(h.app.routes.map((r) => r.method));
     expect([...methods].sort()).toEqual(["ALL", "GET", "POST"]);
-    // The only writes are appends and token administration.
+    // The only writes are appends (entries, structured events) and token administration.
     const posts = [
       ...new Set(h.app.routes.filter((r) => r.method === "POST").map((r) => r.path)),
     ].sort();
     expect(posts).toEqual([
       "/v1/entries",
       "/v1/entries/batch",
+      "/v1/events",
+      "/v1/events/batch",
       "/v1/tokens",
       "/v1/tokens/:id/revoke",
     ]);

@@ -6,6 +6,7 @@
 import { type Context, Hono } from "hono";
 import { MAX_PAYLOAD_SIZE } from "../../core/entry.js";
 import { VellumError } from "../../core/errors.js";
+import type { Submission } from "../../log/log.js";
 import type { Receipt } from "../../log/receipt.js";
 import { base64DecodeStrict, base64 as base64Encode } from "../../platform/base64.js";
 import {
@@ -29,36 +30,37 @@ interface HttpError {
   readonly error: { readonly code: string; readonly detail: string };
 }
 
-export function submitRoutes(ctx: RouteContext): Hono<Env> {
-  const { log, metrics, requireScope, maxBatchEntries, bodies } = ctx;
-  const app = new Hono<Env>();
-
-  /**
-   * The Idempotency-Key header as text. Node hands header values over as latin1 (one character
-   * per byte), so the bytes the client sent are recovered and read as UTF-8, as a key in a batch
-   * body is: the same key then means the same thing on both routes. Invalid UTF-8 is refused
-   * rather than folded to U+FFFD, which made different keys collide.
-   */
-  function idempotencyKey(c: Context): string | undefined {
-    const raw = c.req.header("Idempotency-Key");
-    if (raw === undefined) return undefined;
-    let key: string;
-    try {
-      key = UTF8.decode(Buffer.from(raw, "latin1"));
-    } catch {
-      throw new HttpProblem(
-        "BAD_REQUEST",
-        "the Idempotency-Key header is not valid UTF-8; send the key as UTF-8 bytes (or ASCII)",
-      );
-    }
-    if (key.length === 0 || key.length > LIMITS.maxIdempotencyKeyLength) {
-      throw new HttpProblem(
-        "BAD_REQUEST",
-        `Idempotency-Key must be 1-${LIMITS.maxIdempotencyKeyLength} characters`,
-      );
-    }
-    return key;
+/**
+ * The Idempotency-Key header as text. Node hands header values over as latin1 (one character
+ * per byte), so the bytes the client sent are recovered and read as UTF-8, as a key in a batch
+ * body is: the same key then means the same thing on both routes. Invalid UTF-8 is refused
+ * rather than folded to U+FFFD, which made different keys collide.
+ */
+export function idempotencyKey(c: Context): string | undefined {
+  const raw = c.req.header("Idempotency-Key");
+  if (raw === undefined) return undefined;
+  let key: string;
+  try {
+    key = UTF8.decode(Buffer.from(raw, "latin1"));
+  } catch {
+    throw new HttpProblem(
+      "BAD_REQUEST",
+      "the Idempotency-Key header is not valid UTF-8; send the key as UTF-8 bytes (or ASCII)",
+    );
   }
+  if (key.length === 0 || key.length > LIMITS.maxIdempotencyKeyLength) {
+    throw new HttpProblem(
+      "BAD_REQUEST",
+      `Idempotency-Key must be 1-${LIMITS.maxIdempotencyKeyLength} characters`,
+    );
+  }
+  return key;
+}
+
+export function submitRoutes(ctx: RouteContext): Hono<Env> {
+  const { requireScope, maxBatchEntries, bodies } = ctx;
+  const app = new Hono<Env>();
+  const answers = submissionAnswers(ctx);
 
   /** Who submits: the authenticating token's public id, committed to in the entry's leaf. */
   const submitter = (c: Context<Env>): string => c.get("token")!.id;
@@ -68,30 +70,11 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
     const payload = await readBody(c, MAX_PAYLOAD_SIZE, bodies);
     if (payload.length === 0)
       throw new HttpProblem("BAD_REQUEST", "the payload (request body) is empty");
-    let receipt: Receipt;
-    try {
-      const by = submitter(c);
-      receipt = await log.submit(
-        payload,
-        key === undefined ? { submitter: by } : { idempotencyKey: key, submitter: by },
-      );
-    } catch (e) {
-      metrics.submissions.inc("error");
-      throw e;
-    }
-    metrics.submissions.inc(receipt.duplicate ? "duplicate" : "created");
-    return c.body(
-      `{${await receiptMembers(receipt)}}`,
-      receipt.duplicate ? 200 : 201,
-      JSON_HEADERS,
-    );
+    return answers.one(c, payload, key);
   });
 
   app.post("/v1/entries/batch", requireScope("append"), async (c) => {
-    const proofMode = c.req.query("proof") ?? "full";
-    if (proofMode !== "full" && proofMode !== "multi") {
-      throw new HttpProblem("BAD_REQUEST", 'query parameter "proof" must be "full" or "multi"');
-    }
+    const proofMode = proofModeOf(c);
     if (!(c.req.header("Content-Type") ?? "").toLowerCase().startsWith("application/json")) {
       throw new HttpProblem("UNSUPPORTED_MEDIA_TYPE", "send the batch as application/json");
     }
@@ -146,6 +129,50 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
         ? { payload, submitter: by }
         : { payload, idempotencyKey: key as string, submitter: by };
     });
+    return answers.batch(c, parsed, proofMode);
+  });
+
+  return app;
+}
+
+/** A batch's proof mode from `?proof=`: full receipts, or one multiproof. */
+export function proofModeOf(c: Context): "full" | "multi" {
+  const proofMode = c.req.query("proof") ?? "full";
+  if (proofMode !== "full" && proofMode !== "multi") {
+    throw new HttpProblem("BAD_REQUEST", 'query parameter "proof" must be "full" or "multi"');
+  }
+  return proofMode;
+}
+
+/**
+ * How submissions are answered, whatever route took them (raw entries, structured events): one
+ * submission's receipt (201 new, 200 duplicate), or a batch's per-item outcomes in order, with
+ * full receipts or one multiproof.
+ */
+export function submissionAnswers(ctx: RouteContext) {
+  const { log, metrics } = ctx;
+
+  async function one(c: Context<Env>, payload: Uint8Array, key: string | undefined) {
+    let receipt: Receipt;
+    try {
+      const by = c.get("token")!.id;
+      receipt = await log.submit(
+        payload,
+        key === undefined ? { submitter: by } : { idempotencyKey: key, submitter: by },
+      );
+    } catch (e) {
+      metrics.submissions.inc("error");
+      throw e;
+    }
+    metrics.submissions.inc(receipt.duplicate ? "duplicate" : "created");
+    return c.body(
+      `{${await receiptMembers(receipt)}}`,
+      receipt.duplicate ? 200 : 201,
+      JSON_HEADERS,
+    );
+  }
+
+  async function batch(c: Context<Env>, parsed: Submission[], proofMode: "full" | "multi") {
     const outcomes = (await log.submitEach(parsed)).map((r): Receipt | HttpError => {
       if (!("error" in r)) {
         metrics.submissions.inc(r.duplicate ? "duplicate" : "created");
@@ -169,7 +196,7 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
       ),
     );
     return c.body(`{"results":[${results.join(",")}]}`, 200, JSON_HEADERS);
-  });
+  }
 
   /**
    * The compact answer to a batch (`?proof=multi`): one checkpoint, each entry's fields, and one
@@ -207,5 +234,5 @@ export function submitRoutes(ctx: RouteContext): Hono<Env> {
     };
   }
 
-  return app;
+  return { one, batch };
 }
