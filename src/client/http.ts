@@ -329,6 +329,41 @@ export class VellumClient {
   }
 
   /**
+   * Logs one structured audit event (OCSF, spec/audit.md): the server checks it against its
+   * class (INVALID_EVENT naming the field) and logs its RFC 8785 canonical bytes. Its
+   * `metadata.uid` is its idempotency key unless `idempotencyKey` is given, so sending it again
+   * (after a timeout, from any client) returns the original.
+   */
+  async event(
+    event: Record<string, unknown>,
+    options: { idempotencyKey?: string } = {},
+  ): Promise<SubmitResult> {
+    const headers: Record<string, string> = { "Content-Type": "application/json" };
+    if (options.idempotencyKey !== undefined) headers["Idempotency-Key"] = options.idempotencyKey;
+    return toResult(
+      await this.#json("/v1/events", { method: "POST", body: JSON.stringify(event), headers }),
+    );
+  }
+
+  /**
+   * Logs many events in batch requests (BATCH_CHUNK at a time, in order); the results come back
+   * in order. One invalid event refuses its whole chunk (INVALID_EVENT naming `/events/N/…`);
+   * chunks before it are logged, and resending them is safe (their uids make them duplicates).
+   */
+  async eventBatch(events: readonly Record<string, unknown>[]): Promise<SubmitResult[]> {
+    const out: SubmitResult[] = [];
+    for (let i = 0; i < events.length; i += BATCH_CHUNK) {
+      const answer = await this.#json("/v1/events/batch?proof=multi", {
+        method: "POST",
+        body: JSON.stringify({ events: events.slice(i, i + BATCH_CHUNK) }),
+        headers: { "Content-Type": "application/json" },
+      });
+      out.push(...resultsFromMultiproof(answer, i));
+    }
+    return out;
+  }
+
+  /**
    * Submits many entries in batch requests (BATCH_CHUNK at a time, in parallel); results come back
    * in order. An entry the log refused rejects the whole call with its error; entries before it
    * may be stored: resubmitting is safe for entries with idempotency keys (the log returns the
