@@ -8,12 +8,14 @@
  * of a receipts file, JSON Lines checked before anything is logged), and tokens with unique
  * names, expiry and a last-used time.
  */
+
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_PAYLOAD_SIZE } from "../../src/core/entry.js";
+import { apiActivity } from "../audit/events.js";
 import { REPO_ROOT, VELLUM_BIN } from "../helpers/cli.js";
 import { startVellum, type VellumProcess } from "../helpers/processes.js";
 
@@ -439,5 +441,41 @@ describe("tokens", () => {
     expect(unknown.stderr).toMatch(/NOT_FOUND/);
     // Its name is free again.
     expect(vellum(["tokens", "create", "--name", "cli-ingest"]).code).toBe(0);
+  });
+});
+
+describe("vellum submit --event", () => {
+  const event = (uid: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      ...apiActivity({ metadata: { product: { name: "cli" }, version: "1.8.0", uid } }),
+      ...extra,
+    });
+
+  it("logs an OCSF event as its canonical bytes, once; a bad field is named with exit 2", () => {
+    const path = file("event.json", event("cli-1"));
+    const first = vellum(["submit", "--event", path, "--json"]);
+    expect(first.code, first.stderr).toBe(0);
+    const r = JSON.parse(first.stdout) as { index: number; duplicate: boolean };
+    expect(r.duplicate).toBe(false);
+    const again = vellum(["submit", "--event", path, "--json"]);
+    expect(JSON.parse(again.stdout)).toMatchObject({ index: r.index, duplicate: true });
+    const bad = vellum(["submit", "--event", file("bad.json", event("cli-2", { severity_id: 9 }))]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/\/severity_id: 9 is not one of/);
+    const notJson = vellum(["submit", "--event", file("nojson.json", "{")]);
+    expect(notJson.code).toBe(2);
+    expect(notJson.stderr).toMatch(/the event is not JSON/);
+  });
+
+  it("--lines --event logs one event per line, in order", () => {
+    const path = file("events.jsonl", `${event("cli-l1")}\n\n${event("cli-l2")}\n`);
+    const out = vellum(["submit", "--lines", "--event", path]);
+    expect(out.code, out.stderr).toBe(0);
+    const rows = out.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { line: number; index: number });
+    expect(rows.map((x) => x.line)).toEqual([1, 3]);
+    expect(rows[1]!.index).toBe(rows[0]!.index + 1);
   });
 });

@@ -13,12 +13,13 @@ import { exitCodesHelp, usageError } from "../exit-codes.js";
 
 import { printJson, readInput, someLines, splitLines } from "./io.js";
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 /**
  * Refuses a JSON Lines input with lines that are not JSON, before anything is sent, naming them.
  * (`--raw` skips this: each line is logged as the bytes it is.)
  */
 function checkJsonLines(lines: readonly { line: number; payload: Uint8Array }[]): void {
-  const utf8 = new TextDecoder("utf-8", { fatal: true });
   const bad: number[] = [];
   let first = "";
   for (const { line, payload } of lines) {
@@ -42,7 +43,7 @@ function checkJsonLines(lines: readonly { line: number; payload: Uint8Array }[])
 async function submitLines(
   client: VellumClient,
   bytes: Uint8Array,
-  o: { idempotencyKey?: string; out?: string; raw?: boolean; json?: boolean },
+  o: { idempotencyKey?: string; out?: string; raw?: boolean; json?: boolean; event?: boolean },
 ): Promise<void> {
   const lines = splitLines(bytes);
   if (lines.length === 0) throw usageError("nothing to submit: every line is empty");
@@ -70,13 +71,17 @@ async function submitLines(
     // Chunks bound the memory for receipts; within a chunk the SDK sends parallel batches.
     for (let i = 0; i < lines.length; i += 10_000) {
       const chunk = lines.slice(i, i + 10_000);
-      const results = await client.submitBatch(
-        chunk.map(({ line, payload }) =>
-          keyPrefix === undefined
-            ? { payload }
-            : { payload, idempotencyKey: `${keyPrefix}/${line}` },
-        ),
-      );
+      // Events are sent as JSON and logged as their canonical bytes (their uids their keys).
+      const results =
+        o.event === true
+          ? await client.eventBatch(chunk.map(({ payload }) => JSON.parse(utf8.decode(payload))))
+          : await client.submitBatch(
+              chunk.map(({ line, payload }) =>
+                keyPrefix === undefined
+                  ? { payload }
+                  : { payload, idempotencyKey: `${keyPrefix}/${line}` },
+              ),
+            );
       let text = "";
       for (const [k, r] of results.entries()) {
         if (r.duplicate) duplicates++;
@@ -104,6 +109,20 @@ async function submitLines(
       ? `${JSON.stringify({ entries: lines.length, logged, duplicates, treeSize: size })}\n`
       : `${lines.length} entries: ${logged} logged, ${duplicates} already in the log; tree size ${size}\n`,
   );
+}
+
+/** The event in a file: one JSON object (the server checks it against its OCSF class). */
+function parseEvent(bytes: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8.decode(bytes));
+  } catch (e) {
+    throw usageError(`the event is not JSON (${(e as Error).message}); nothing was submitted`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw usageError("an event is one JSON object; nothing was submitted");
+  }
+  return value as Record<string, unknown>;
 }
 
 /** A submission's answer as JSON (the receipt text included). */
@@ -138,12 +157,18 @@ export function registerSubmit(program: Command): void {
     )
     .option("--raw", "with --lines: log each line's bytes as they are, JSON or not")
     .option(
+      "--event",
+      "the input is a structured audit event (OCSF 1.8.0 JSON; with --lines, one event per line): " +
+        "checked by the server against its class and logged as its canonical JSON (spec/audit.md)",
+    )
+    .option(
       "--json",
       "print the answer as one JSON document (index, id, timestamp, submitter, leafHash, treeSize, duplicate, witnessed, checkpoint, receipt); with --lines, the summary on standard error is JSON",
     )
     .addHelpText(
       "after",
       '\nExamples:\n  echo \'{"user":"alice","action":"login"}\' | npx vellum submit --out login.tlog-proof\n' +
+        "  npx vellum submit --event invoice-update.json --out invoice-update.tlog-proof\n" +
         "  npx vellum submit --lines audit.jsonl --out audit.receipts.jsonl\n" +
         `\nAn entry holds at most ${MAX_PAYLOAD_SIZE} bytes; a larger one is refused before anything is sent.\n` +
         "With --lines, --idempotency-key K gives line n the key K/n, so importing the same file\n" +
@@ -163,9 +188,16 @@ export function registerSubmit(program: Command): void {
           lines?: boolean;
           raw?: boolean;
           json?: boolean;
+          event?: boolean;
         },
       ) => {
         if (o.raw === true && o.lines !== true) throw usageError("--raw goes with --lines");
+        if (o.raw === true && o.event === true) throw usageError("--raw cannot go with --event");
+        if (o.event === true && o.lines === true && o.idempotencyKey !== undefined) {
+          throw usageError(
+            "--idempotency-key does not go with --event --lines (each event's metadata.uid is its key)",
+          );
+        }
         const connection = resolveConnection(o, process.env, { adminTokenFile: true });
         const payload = readInput(file, "the entry");
         if (o.lines !== true) {
@@ -185,10 +217,11 @@ export function registerSubmit(program: Command): void {
             await submitLines(client, payload, o);
             return;
           }
-          const r = await client.submit(
-            payload,
-            o.idempotencyKey === undefined ? {} : { idempotencyKey: o.idempotencyKey },
-          );
+          const key = o.idempotencyKey === undefined ? {} : { idempotencyKey: o.idempotencyKey };
+          const r =
+            o.event === true
+              ? await client.event(parseEvent(payload), key)
+              : await client.submit(payload, key);
           if (o.out !== undefined) writeFileSync(o.out, r.receipt);
           if (o.json === true) printJson(resultJson(r));
           else if (o.out === undefined) process.stdout.write(r.receipt);
