@@ -24,3 +24,4 @@ export * from "./core/rfc6962.js";
 export * from "./core/tiles.js";
 export * from "./core/tlog-proof.js";
 export * from "./core/verify.js";
+export * from "./core/window.js";

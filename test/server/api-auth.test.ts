@@ -90,6 +90,12 @@ const PROTECTED: Protected[] = [
     }),
   },
   {
+    name: "GET /v1/events (a time window)",
+    scope: "read",
+    ok: 200,
+    make: async () => ({ method: "GET", path: "/v1/events?from=0&to=99999999999999" }),
+  },
+  {
     name: "GET /v1/entries",
     scope: "read",
     ok: 200,

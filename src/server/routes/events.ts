@@ -8,14 +8,21 @@
  * any entry. An event's `metadata.uid` is its idempotency key unless the request names one: the
  * same event sent twice, by any client, is one entry, and another event with that uid is a
  * CONFLICT.
+ *
+ * `GET /v1/events?from=&to=` answers a time window with its completeness proof
+ * (src/core/window.ts): the window's index range, every entry of a page of it, the boundary
+ * entries, and one multiproof against a published checkpoint — pages continue with `cursor`,
+ * pinned to that checkpoint's size.
  */
 import { type Context, Hono } from "hono";
 import { canonicalBytes } from "../../audit/canonical.js";
 import { validateOcsfEvent } from "../../audit/ocsf.js";
 import { MAX_PAYLOAD_SIZE } from "../../core/entry.js";
 import { VellumError } from "../../core/errors.js";
-import type { Submission } from "../../log/log.js";
-import { type Env, LIMITS, type RouteContext, readJson } from "../http.js";
+import { windowPageIndices } from "../../core/window.js";
+import type { Log, Submission } from "../../log/log.js";
+import { base64 as base64Encode } from "../../platform/base64.js";
+import { type Env, json, LIMITS, optionalDecimal, type RouteContext, readJson } from "../http.js";
 import { HttpProblem } from "../problem.js";
 import { idempotencyKey, proofModeOf, submissionAnswers } from "./submit.js";
 
@@ -56,8 +63,74 @@ function toSubmission(
     : { payload, idempotencyKey: idempotency, submitter };
 }
 
+/** Most entries in one page of a window (each comes with its leaf; one multiproof for all). */
+const MAX_WINDOW_PAGE = 1000;
+
+/** The first index below `size` whose entry's timestamp is at least `time` (or `size`). */
+async function firstAtOrAfter(log: Log, size: number, time: number): Promise<number> {
+  let lo = 0;
+  let hi = size;
+  while (lo < hi) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if ((await log.entry(mid)).timestamp < time) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A page cursor: the tree size the window was answered against and where the next page starts. */
+function parseCursor(text: string | undefined): { size: number; at: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(0|[1-9]\d{0,15})\.(0|[1-9]\d{0,15})$/.exec(text);
+  if (m === null)
+    throw new HttpProblem("BAD_REQUEST", "cursor must be a cursor from a previous page");
+  return { size: Number(m[1]), at: Number(m[2]) };
+}
+
+async function windowPage(
+  log: Log,
+  from: number,
+  to: number,
+  limit: number,
+  cursor?: { size: number; at: number },
+) {
+  const published = log.published;
+  if (published === undefined)
+    throw new VellumError("UNAVAILABLE", "no checkpoint is published yet");
+  const size = cursor?.size ?? published.checkpoint.size;
+  const note = cursor === undefined ? published.note : await log.checkpointAt(size);
+  const start = await firstAtOrAfter(log, size, from);
+  const end = Math.max(start, await firstAtOrAfter(log, size, to));
+  const pageStart = cursor === undefined ? start : cursor.at;
+  if (pageStart < start || pageStart > end) {
+    throw new HttpProblem("BAD_REQUEST", "the cursor is not inside this window");
+  }
+  const pageEnd = Math.min(end, pageStart + limit);
+  const indices = windowPageIndices(size, start, end, pageStart, pageEnd);
+  const leaves = await Promise.all(
+    indices.map(async (i) => ({ index: i, leaf: (await log.entry(i)).leaf })),
+  );
+  const multiproof = indices.length === 0 ? [] : await log.multiproof(indices, size);
+  return {
+    treeSize: size,
+    checkpoint: note,
+    from,
+    to,
+    proof: {
+      kind: "window",
+      start,
+      end,
+      pageStart,
+      pageEnd,
+      leaves: leaves.map((l) => ({ index: l.index, leaf: base64Encode(l.leaf) })),
+      multiproof: multiproof.map(base64Encode),
+    },
+    next: pageEnd < end ? `${size}.${pageEnd}` : null,
+  };
+}
+
 export function eventRoutes(ctx: RouteContext): Hono<Env> {
-  const { requireScope, maxBatchEntries, bodies } = ctx;
+  const { requireScope, maxBatchEntries, bodies, log, readAccess } = ctx;
   const answers = submissionAnswers(ctx);
   const app = new Hono<Env>();
 
@@ -96,6 +169,23 @@ export function eventRoutes(ctx: RouteContext): Hono<Env> {
     const by = c.get("token")!.id;
     const parsed = events.map((e, i) => toSubmission(e, `/events/${i}`, undefined, by));
     return answers.batch(c, parsed, proofMode);
+  });
+
+  app.get("/v1/events", readAccess, async (c) => {
+    const from = optionalDecimal(c.req.query("from"), "from");
+    const to = optionalDecimal(c.req.query("to"), "to");
+    if (from === undefined || to === undefined || from > to) {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        "from and to (milliseconds since the epoch, from ≤ to) name the window: from ≤ timestamp < to",
+      );
+    }
+    const limit = Math.min(
+      optionalDecimal(c.req.query("limit"), "limit") ?? MAX_WINDOW_PAGE,
+      MAX_WINDOW_PAGE,
+    );
+    if (limit < 1) throw new HttpProblem("BAD_REQUEST", "limit must be at least 1");
+    return json(c, await windowPage(log, from, to, limit, parseCursor(c.req.query("cursor"))));
   });
 
   return app;
