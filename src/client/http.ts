@@ -14,13 +14,15 @@
  */
 import { nextBackoff, retryAfterMs } from "../core/backoff.js";
 import { base64Decode, base64Encode, bytesEqual } from "../core/bytes.js";
-import { parseCheckpoint } from "../core/checkpoint.js";
+import { openCheckpoint, parseCheckpoint } from "../core/checkpoint.js";
 import { encodeLeafFields, MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
-import { VellumError } from "../core/errors.js";
+import { check, VellumError } from "../core/errors.js";
+import { verifierFromKey } from "../core/keys.js";
 import { expandMultiproof } from "../core/multiproof.js";
 import { parseNote } from "../core/note.js";
 import { clientErrorCode } from "../core/problem-codes.js";
 import { formatTlogProof } from "../core/tlog-proof.js";
+import { verifyWindowPage, type WindowEntry } from "../core/window.js";
 
 export interface ClientOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:6962`. */
@@ -361,6 +363,79 @@ export class VellumClient {
       out.push(...resultsFromMultiproof(answer, i));
     }
     return out;
+  }
+
+  /**
+   * Every entry logged in the time window [from, to) (milliseconds since the epoch), proven
+   * complete (spec/audit.md, "Time windows"): each page's checkpoint is verified with `logKey`,
+   * each page with verifyWindowPage, and the pages must tile the window's index range exactly,
+   * all against one tree. Throws (INCONSISTENT, PROOF_MISMATCH, BAD_SIGNATURE, …) otherwise, so
+   * what it returns is `complete`. Filter the entries (by actor, action, resource) as you like.
+   */
+  async window(
+    from: number,
+    to: number,
+    options: { logKey: string; limit?: number },
+  ): Promise<{ treeSize: number; checkpoint: string; entries: WindowEntry[]; complete: true }> {
+    const logVerifier = verifierFromKey(options.logKey);
+    const entries: WindowEntry[] = [];
+    let cursor: string | null = null;
+    let first: { treeSize: number; checkpoint: string; start: number; end: number } | undefined;
+    let at = 0;
+    do {
+      const query = `from=${from}&to=${to}${options.limit === undefined ? "" : `&limit=${options.limit}`}`;
+      const a = await this.#json(
+        `/v1/events?${query}${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`,
+      );
+      const proof = a.proof as Record<string, unknown>;
+      check(proof?.kind === "window", "MALFORMED", "the answer is not a window proof");
+      const page = {
+        treeSize: a.treeSize as number,
+        from: a.from as number,
+        to: a.to as number,
+        start: proof.start as number,
+        end: proof.end as number,
+        pageStart: proof.pageStart as number,
+        pageEnd: proof.pageEnd as number,
+        leaves: (proof.leaves as { index: number; leaf: string }[]).map((l) => ({
+          index: l.index,
+          leaf: base64Decode(l.leaf, "leaf"),
+        })),
+        multiproof: (proof.multiproof as string[]).map((h) => base64Decode(h, "multiproof hash")),
+      };
+      check(
+        page.from === from && page.to === to,
+        "INCONSISTENT",
+        "the answer is for another window",
+      );
+      const cp = openCheckpoint(a.checkpoint as string, logVerifier).checkpoint;
+      entries.push(...verifyWindowPage(page, cp.size, cp.rootHash));
+      if (first === undefined) {
+        first = {
+          treeSize: page.treeSize,
+          checkpoint: a.checkpoint as string,
+          start: page.start,
+          end: page.end,
+        };
+        at = page.start;
+      }
+      // Every page of one window: the same tree and range, each starting where the last ended.
+      check(
+        page.treeSize === first.treeSize && page.start === first.start && page.end === first.end,
+        "INCONSISTENT",
+        "the window's pages are not of one tree and range",
+      );
+      check(page.pageStart === at, "INCONSISTENT", `a page starts at ${page.pageStart}, not ${at}`);
+      at = page.pageEnd;
+      cursor = (a.next as string | null) ?? null;
+      check(
+        cursor === null || page.pageEnd > page.pageStart,
+        "INCONSISTENT",
+        "an empty page that goes on",
+      );
+    } while (cursor !== null);
+    check(at === first!.end, "INCONSISTENT", `the pages end at ${at}, the window at ${first!.end}`);
+    return { treeSize: first!.treeSize, checkpoint: first!.checkpoint, entries, complete: true };
   }
 
   /**

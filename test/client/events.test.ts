@@ -53,3 +53,59 @@ describe("client events", () => {
     await expect(refused).rejects.toThrowError(/\/time: must be an integer/);
   });
 });
+
+describe("client.window", () => {
+  it("returns every entry of a time window, proven, across pages", async () => {
+    const logKey = (await client.logInfo()).verifierKey as string;
+    const size = ((await client.logInfo()).treeSize as number) ?? 0;
+    const whole = await client.window(0, 99_999_999_999_999, { logKey });
+    expect(whole.complete).toBe(true);
+    expect(whole.entries.map((e) => e.index)).toEqual(
+      Array.from({ length: whole.treeSize }, (_, i) => i),
+    );
+    expect(whole.treeSize).toBeGreaterThanOrEqual(size);
+    const paged = await client.window(0, 99_999_999_999_999, { logKey, limit: 2 });
+    expect(paged.entries.map((e) => e.index)).toEqual(whole.entries.map((e) => e.index));
+    const none = await client.window(0, 1, { logKey });
+    expect(none.entries).toEqual([]);
+  });
+
+  it("refuses an answer that drops an entry or serves another window", async () => {
+    const logKey = (await client.logInfo()).verifierKey as string;
+    /** The answer's shape, loosely: what the tampering below changes. */
+    type Answer = { to: number; proof: { start: number; pageStart: number; leaves: unknown[] } };
+    const tamper = (edit: (a: Answer) => void) =>
+      new VellumClient({
+        url,
+        token: h.tokens.all,
+        fetch: async (input, init) => {
+          const res = await fetch(input, init);
+          if (!String(input).includes("/v1/events?")) return res;
+          const a = (await res.json()) as Answer;
+          edit(a);
+          return new Response(JSON.stringify(a), {
+            status: 200,
+            headers: { "Content-Type": "application/json" },
+          });
+        },
+      });
+    const dropped = tamper((a) => a.proof.leaves.splice(1, 1));
+    await expect(dropped.window(0, 99_999_999_999_999, { logKey })).rejects.toMatchObject({
+      code: "INCONSISTENT",
+    });
+    const shifted = tamper((a) => {
+      a.proof.start += 1;
+      a.proof.pageStart += 1;
+      a.proof.leaves.shift();
+    });
+    await expect(shifted.window(0, 99_999_999_999_999, { logKey })).rejects.toMatchObject({
+      code: "INCONSISTENT",
+    });
+    const other = tamper((a) => {
+      a.to = 5;
+    });
+    await expect(other.window(0, 99_999_999_999_999, { logKey })).rejects.toMatchObject({
+      code: "INCONSISTENT",
+    });
+  });
+});
