@@ -74,6 +74,11 @@ export interface MonitorState {
   readonly hashes: readonly string[];
   /** The signed checkpoint note that verified at `size` (null before the first one). */
   readonly checkpoint: string | null;
+  /**
+   * The timestamp of entry size−1 when it is a Vellum leaf: the next entry's may not be earlier
+   * (time order, spec/audit.md). Absent in states saved before the check existed.
+   */
+  readonly lastTimestamp?: number;
 }
 
 /** The empty state: follow the log from size 0. */
@@ -136,6 +141,12 @@ export interface MonitorOptions {
   readonly checkUpperTiles?: boolean;
   /** Decode Vellum leaves for `onEntry` (entries that are not Vellum leaves stay opaque). */
   readonly decodeLeaves?: boolean;
+  /**
+   * Check that Vellum leaves' timestamps never decrease with the index, what makes a time window
+   * an index range (default true; entries that are not Vellum leaves are skipped). An earlier
+   * timestamp in a signed tree is INCONSISTENT evidence.
+   */
+  readonly checkTimeOrder?: boolean;
   /** Called for each new entry, in index order, before its checkpoint is verified. */
   readonly onEntry?: (entry: MonitorEntry) => void;
   readonly onProgress?: (progress: MonitorProgress) => void;
@@ -240,6 +251,8 @@ export class Monitor {
   readonly #options: MonitorOptions;
   readonly #concurrency: number;
   #range: CompactRange;
+  /** Timestamp of the last verified entry, if a Vellum leaf (time order). */
+  #lastTimestamp: number | undefined;
   #verified: Verified | undefined;
   #busy = false;
 
@@ -273,6 +286,7 @@ export class Monitor {
 
     const state = options.state ?? INITIAL_STATE;
     this.#range = decodeState(state);
+    this.#lastTimestamp = state.lastTimestamp;
     if (state.checkpoint === null) {
       check(
         state.size === 0,
@@ -297,6 +311,7 @@ export class Monitor {
       size: this.#range.end,
       hashes: this.#range.hashes().map(base64Encode),
       checkpoint: this.#verified?.note ?? null,
+      ...(this.#lastTimestamp === undefined ? {} : { lastTimestamp: this.#lastTimestamp }),
     };
   }
 
@@ -507,6 +522,7 @@ export class Monitor {
 
     const started = performance.now();
     let lastProgress = 0;
+    const order = new TimeOrder(this.#options.checkTimeOrder !== false, from, this.#lastTimestamp);
     for (let b = firstBundle; b < endBundle; b++) {
       fill();
       let bundle: EntryBundleRead;
@@ -541,6 +557,7 @@ export class Monitor {
             resources: [this.#resource(bundle), this.#resource(tile)],
           });
         }
+        order.see(index, data, bundle);
         if (index < from) continue;
         range.append(leafHash, checkUpper ? visit : undefined);
         if (onEntry !== undefined) onEntry(entryOf(index, data, leafHash, decodeLeaves === true));
@@ -577,6 +594,18 @@ export class Monitor {
       });
     }
     if (checkUpper) await this.#checkUpperTiles(v, upper);
+    // Only now: the entries are those the checkpoint signs, so an order broken among them is the
+    // log's doing, not a forged bundle's.
+    const broken = order.broken;
+    if (broken !== undefined) {
+      this.#fail(v, {
+        code: "INCONSISTENT",
+        reason: `entry ${broken.index} has timestamp ${broken.timestamp}, before entry ${broken.index - 1}'s ${broken.previous}: a Vellum log's timestamps never decrease with the index (spec/audit.md, "Time windows")`,
+        index: broken.index,
+        resources: [this.#resource(broken.bundle)],
+      });
+    }
+    this.#lastTimestamp = order.last;
     return range;
   }
 
@@ -661,6 +690,48 @@ export class Monitor {
       checkpoint: asEvidence(v),
       ...rest,
     });
+  }
+}
+
+/**
+ * Follows Vellum leaves' timestamps through a catch-up: remembers the first entry whose timestamp
+ * is earlier than its predecessor's. Entries that are not Vellum leaves break the chain (a log
+ * of other entries has no time order to keep).
+ */
+class TimeOrder {
+  last: number | undefined;
+  broken:
+    | { index: number; timestamp: number; previous: number; bundle: EntryBundleRead }
+    | undefined;
+  readonly #on: boolean;
+  /** The index `last` belongs to (entry from−1 when resumed from a saved state). */
+  #lastIndex: number;
+
+  constructor(on: boolean, from: number, last: number | undefined) {
+    this.#on = on;
+    this.last = last;
+    this.#lastIndex = from - 1;
+  }
+
+  see(index: number, data: Uint8Array, bundle: EntryBundleRead): void {
+    if (!this.#on || index <= this.#lastIndex - 1) return;
+    let timestamp: number;
+    try {
+      timestamp = decodeLeaf(data).timestamp;
+    } catch {
+      this.last = undefined;
+      this.#lastIndex = index;
+      return;
+    }
+    if (index === this.#lastIndex) {
+      this.last ??= timestamp; // entry from−1, re-read from its partial bundle
+      return;
+    }
+    if (this.last !== undefined && timestamp < this.last && this.broken === undefined) {
+      this.broken = { index, timestamp, previous: this.last, bundle };
+    }
+    this.last = timestamp;
+    this.#lastIndex = index;
   }
 }
 

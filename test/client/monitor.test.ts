@@ -8,6 +8,7 @@
  * (reference-vectors-300's leaves, signed with its logSkey, gzipped bundles) verifies, with and
  * without a witness policy.
  */
+
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -24,10 +25,16 @@ import { TileReader } from "../../src/client/tiles.js";
 import { base64Decode, base64Encode, hexEncode } from "../../src/core/bytes.js";
 import { rootOf } from "../../src/core/compact.js";
 import { sha256 } from "../../src/core/crypto.js";
+import { encodeLeafAndHash } from "../../src/core/entry.js";
 import { generateKey } from "../../src/core/keys.js";
 import { hashLeaf } from "../../src/core/rfc6962.js";
 import { encodeEntryBundle, encodeHashTile } from "../../src/core/tiles.js";
 import { verifyInclusion } from "../../src/core/verify.js";
+import { CheckpointSigner } from "../../src/log/signer.js";
+import { Tree } from "../../src/log/tree.js";
+import { KvLogStore } from "../../src/storage/kv-log-store.js";
+import { MemoryDatabase } from "../../src/storage/memory.js";
+import { ORIGIN, SEED } from "../log/helpers.js";
 import { reference300 } from "../vectors.js";
 import {
   closeAll,
@@ -505,5 +512,71 @@ describe("Monitor on a static, non-Vellum tlog-tiles log", () => {
     const victim = new Monitor({ reader: new TileReader({ url: forged.url }), logKey: logVkey });
     const ev = await evidenceOf(() => victim.update(), "PROOF_MISMATCH");
     expect(ev).toMatchObject({ index: 256, level: 0 });
+  });
+});
+
+describe("Monitor: time order of a Vellum log", () => {
+  /** A consistent, signed log whose entry 2 is older than entry 1: built by hand (a broken log). */
+  async function brokenStore() {
+    const store = new KvLogStore(new MemoryDatabase().namespace("log"));
+    const signer = new CheckpointSigner(ORIGIN, SEED);
+    const tree = await Tree.load((l, i) => store.stratum(l, i), 0, []);
+    await store.create("key", signer.sign(0, tree.root(), 1).note);
+    const stamps = [1_764_748_800_000, 1_764_748_801_000, 1_764_748_799_000];
+    const ids = stamps.map((_, n) => new Uint8Array(16).fill(n + 1));
+    const leaves = stamps.map((timestamp, i) =>
+      encodeLeafAndHash({
+        id: ids[i]!,
+        timestamp,
+        submitter: undefined,
+        payload: new TextEncoder().encode(`e${i}`),
+      }),
+    );
+    const strata = tree.append(leaves.map((l) => l.leafHash));
+    await store.commit({
+      entries: leaves.map((l, i) => ({
+        index: i,
+        leaf: l.leaf,
+        id: ids[i]!,
+        leafHash: l.leafHash,
+      })),
+      keyAliases: [],
+      strata,
+      state: { size: 3, compact: tree.compactHashes() },
+      checkpoint: { size: 3, note: signer.sign(3, tree.root(), 2).note },
+    });
+    return store;
+  }
+
+  it("catches an entry older than the one before it, with evidence, once the tree verifies", async () => {
+    const v = await startVellum({ log: { store: await brokenStore() } });
+    const reader = new TileReader({
+      url: v.url,
+      headers: { Authorization: `Bearer ${v.tokens.read}` },
+    });
+    const monitor = new Monitor({ reader, logKey: v.vkey });
+    const evidence = await evidenceOf(() => monitor.update(), "INCONSISTENT");
+    expect(evidence.index).toBe(2);
+    expect(evidence.reason).toMatch(
+      /^entry 2 has timestamp 1764748799000, before entry 1's 1764748801000/,
+    );
+    // Turned off, the same log verifies (a monitor of logs that are not Vellum's has no such rule).
+    const lenient = new Monitor({ reader, logKey: v.vkey, checkTimeOrder: false });
+    expect(await lenient.update()).toMatchObject({ size: 3 });
+  });
+
+  it("keeps the last timestamp in its state and checks across updates", async () => {
+    const v = await startVellum();
+    const reader = new TileReader({
+      url: v.url,
+      headers: { Authorization: `Bearer ${v.tokens.read}` },
+    });
+    const first = new Monitor({ reader, logKey: v.vkey });
+    const r = await v.log.submit(new TextEncoder().encode("one"));
+    await first.update();
+    expect(first.state.lastTimestamp).toBe(r.timestamp);
+    const resumed = new Monitor({ reader, logKey: v.vkey, state: roundTrip(first.state) });
+    await v.log.submit(new TextEncoder().encode("two"));
+    expect(await resumed.update()).toMatchObject({ size: 2 });
   });
 });
