@@ -1,3 +1,8 @@
+/**
+ * @module
+ * `vellum inspect`: a log's size, checkpoint, timestamp and witnesses, the checkpoint verified
+ * with --key.
+ */
 import type { Command } from "commander";
 import { VellumClient } from "../../client/http.js";
 import { openCheckpoint } from "../../core/checkpoint.js";

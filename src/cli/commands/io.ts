@@ -1,3 +1,8 @@
+/**
+ * @module
+ * What the commands for people share: JSON output, reading a file or standard input (an
+ * unreadable file names itself), a witness policy file, and JSON Lines split into entries.
+ */
 import { readFileSync } from "node:fs";
 import { type Policy, parsePolicy } from "../../core/policy.js";
 import { EXIT_IO, ExitError, errorLine, usageError } from "../exit-codes.js";

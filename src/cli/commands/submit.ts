@@ -1,3 +1,8 @@
+/**
+ * @module
+ * `vellum submit`: an entry (a file or standard input), `--lines` of JSON entries, or structured
+ * audit events (`--event`), and their receipts.
+ */
 import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
 import type { Command } from "commander";
 import { type SubmitResult, VellumClient } from "../../client/http.js";

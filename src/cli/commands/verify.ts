@@ -1,3 +1,8 @@
+/**
+ * @module
+ * `vellum verify`: a receipt (or `--lines` of them) checked offline with the log's key alone,
+ * and a witness policy.
+ */
 import type { Command } from "commander";
 import { receiptVerifier, type VerifiedReceipt } from "../../client/receipts.js";
 import { base64Encode } from "../../core/bytes.js";
