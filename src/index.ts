@@ -24,4 +24,6 @@ export * from "./core/rfc6962.js";
 export * from "./core/tiles.js";
 export * from "./core/tlog-proof.js";
 export * from "./core/verify.js";
+export * from "./core/list-run.js";
+export * from "./core/smt.js";
 export * from "./core/window.js";
