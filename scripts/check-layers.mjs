@@ -26,6 +26,10 @@ export const LAYERS = {
     may: ["core", "log", "storage", "platform"],
     why: "the audit trail is built on the log, never inside the server",
   },
+  indexing: {
+    may: ["core", "log", "storage", "platform"],
+    why: "the verifiable index follows a log through its façade and keeps its own store",
+  },
   auth: { may: ["core", "storage", "platform"], why: "tokens are a store of their own" },
   client: { may: ["core", "platform"], why: "the client never imports server, log or storage" },
   witness: {
@@ -33,7 +37,7 @@ export const LAYERS = {
     why: "the witness never imports the log or the server",
   },
   server: {
-    may: ["core", "log", "audit", "auth", "platform"],
+    may: ["core", "log", "audit", "auth", "indexing", "platform"],
     types: ["storage"],
     why: "routes reach storage only through the log (type-only imports of the contract allowed)",
   },

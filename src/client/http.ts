@@ -17,12 +17,15 @@ import { base64Decode, base64Encode, bytesEqual } from "../core/bytes.js";
 import { openCheckpoint, parseCheckpoint } from "../core/checkpoint.js";
 import { encodeLeafFields, MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
+import { type EventFilter, type IndexKey, KEY_KINDS, matchesFilter } from "../core/event-keys.js";
+import { type IndexPin, indexLogVerifierKey, verifyIndexPage } from "../core/index-answer.js";
 import { verifierFromKey } from "../core/keys.js";
 import { expandMultiproof } from "../core/multiproof.js";
 import { parseNote } from "../core/note.js";
 import { clientErrorCode } from "../core/problem-codes.js";
 import { formatTlogProof } from "../core/tlog-proof.js";
 import { verifyWindowPage, type WindowEntry } from "../core/window.js";
+import { decodeIndexAnswer } from "./index-query.js";
 
 export interface ClientOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:6962`. */
@@ -436,6 +439,128 @@ export class VellumClient {
     } while (cursor !== null);
     check(at === first!.end, "INCONSISTENT", `the pages end at ${at}, the window at ${first!.end}`);
     return { treeSize: first!.treeSize, checkpoint: first!.checkpoint, entries, complete: true };
+  }
+
+  /**
+   * The events that have every key of `filter` (actor, action, resource, tenant) in the window
+   * [from, to), from the verifiable index (spec/audit.md, "Index answers"), proven complete: the
+   * first page's checkpoint is verified with `logKey`, its index-log checkpoint with the same key
+   * under `<origin>/index`, each page with verifyIndexPage, and the pages must tile the key's run
+   * exactly. The server proves one key's list (the shortest); the other keys filter here. Throws
+   * (INCONSISTENT, PROOF_MISMATCH, BAD_SIGNATURE, …) otherwise, so what it returns is complete.
+   */
+  async query(
+    filter: EventFilter,
+    options: {
+      logKey: string;
+      from?: number;
+      to?: number;
+      order?: "asc" | "desc";
+      limit?: number;
+    },
+  ): Promise<{
+    treeSize: number;
+    checkpoint: string;
+    key: IndexKey;
+    entries: WindowEntry[];
+    complete: true;
+  }> {
+    const logVerifier = verifierFromKey(options.logKey);
+    const indexVerifier = verifierFromKey(indexLogVerifierKey(options.logKey));
+    const order = options.order ?? "asc";
+    const params = new URLSearchParams();
+    for (const kind of KEY_KINDS) {
+      const value = filter[kind];
+      if (value !== undefined) params.set(kind, value);
+    }
+    check(
+      [...params.keys()].length > 0,
+      "MALFORMED",
+      "a query names an actor, action, resource or tenant",
+    );
+    if (options.from !== undefined) params.set("from", String(options.from));
+    if (options.to !== undefined) params.set("to", String(options.to));
+    if (options.limit !== undefined) params.set("limit", String(options.limit));
+    params.set("order", order);
+    const entries: WindowEntry[] = [];
+    let cursor: string | null = null;
+    let pin: IndexPin | undefined;
+    let first: { checkpoint: string; start: number; end: number } | undefined;
+    let at = 0;
+    do {
+      const url = `/v1/events?${params}${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`;
+      const answer = decodeIndexAnswer(await this.#json(url));
+      const { page } = answer;
+      let main: { size: number; root: Uint8Array } | undefined;
+      let index: { size: number; root: Uint8Array } | undefined;
+      if (pin === undefined) {
+        check(
+          answer.checkpoint !== null && answer.indexCheckpoint !== null,
+          "MALFORMED",
+          "a first page carries both checkpoints",
+        );
+        const cp = openCheckpoint(answer.checkpoint, logVerifier).checkpoint;
+        const icp = openCheckpoint(answer.indexCheckpoint, indexVerifier).checkpoint;
+        main = { size: cp.size, root: cp.rootHash };
+        index = { size: icp.size, root: icp.rootHash };
+      }
+      const verified = verifyIndexPage(page, main, index, pin);
+      pin = verified.pin;
+      check(
+        page.window.from === (options.from ?? 0) &&
+          (options.to === undefined || page.window.to === options.to),
+        "INCONSISTENT",
+        "the answer is for another window",
+      );
+      if (first === undefined) {
+        first = { checkpoint: answer.checkpoint!, start: page.run.start, end: page.run.end };
+        at = order === "asc" ? first.start : first.end;
+      }
+      check(
+        page.run.start === first.start && page.run.end === first.end,
+        "INCONSISTENT",
+        "the answer's pages are not of one run",
+      );
+      if (order === "asc") {
+        check(
+          page.run.pageStart === at,
+          "INCONSISTENT",
+          `a page starts at ${page.run.pageStart}, not ${at}`,
+        );
+        at = page.run.pageEnd;
+        entries.push(...verified.events);
+      } else {
+        check(
+          page.run.pageEnd === at,
+          "INCONSISTENT",
+          `a page ends at ${page.run.pageEnd}, not ${at}`,
+        );
+        at = page.run.pageStart;
+        entries.push(...verified.events.reverse());
+      }
+      cursor = answer.next;
+      check(
+        cursor === null || page.run.pageEnd > page.run.pageStart,
+        "INCONSISTENT",
+        "an empty page that goes on",
+      );
+    } while (cursor !== null);
+    const end = order === "asc" ? first!.end : first!.start;
+    check(at === end, "INCONSISTENT", `the pages stop at list position ${at}, the run at ${end}`);
+    const matching = entries.filter((e) => {
+      try {
+        return matchesFilter(JSON.parse(new TextDecoder().decode(e.payload)), filter);
+      } catch {
+        return false;
+      }
+    });
+    return {
+      treeSize: pin!.treeSize,
+      checkpoint: first!.checkpoint,
+      key: pin!.key,
+      entries: matching,
+      complete: true,
+    };
   }
 
   /**

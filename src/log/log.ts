@@ -281,6 +281,10 @@ export class Log {
     return this.#reader.multiproof(indices, size);
   }
 
+  rootAt(size: number): Promise<Uint8Array> {
+    return this.#reader.rootAt(size);
+  }
+
   inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
     return this.#reader.inclusionProof(index, size);
   }

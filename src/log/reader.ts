@@ -163,6 +163,12 @@ export class Reader {
     return this.#ctx.tree.multiproof(indices, size);
   }
 
+  /** The root of the tree of `size` (any size up to the latest checkpoint's). */
+  async rootAt(size: number): Promise<Uint8Array> {
+    this.#checkPublished(size);
+    return this.#ctx.tree.rootAt(size);
+  }
+
   async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
     this.#checkPublished(size);
     check(index < size, "OUT_OF_RANGE", `index ${index} is not below tree size ${size}`);

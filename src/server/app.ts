@@ -10,6 +10,7 @@ import { routePath } from "hono/route";
 import { TrieRouter } from "hono/router/trie-router";
 import type { Scope, TokenStore } from "../auth/tokens.js";
 import { type Logger, silentLogger } from "../core/logger.js";
+import type { Indexer } from "../indexing/engine.js";
 import type { Log } from "../log/log.js";
 import { BodyBudget } from "./body-budget.js";
 import { type Env, LIMITS, type RouteContext } from "./http.js";
@@ -37,6 +38,8 @@ export interface AppOptions {
   readonly maxBatchEntries?: number;
   /** Most bytes of request bodies in flight at once, all requests together (default 64 MiB). */
   readonly bodyBudgetBytes?: number;
+  /** The verifiable index of the log's events: index queries and the index log under /index/. */
+  readonly indexer?: Indexer;
 }
 
 const STATUS_CLASS = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -200,11 +203,18 @@ export function createApp(options: AppOptions): Hono<Env> {
     bodies,
     requireScope,
     readAccess,
+    indexer: options.indexer,
   };
   // Order matters where paths overlap (e.g. /v1/entries/by-id/:id before /v1/entries/:index).
   app.route("/", submitRoutes(ctx));
   app.route("/", eventRoutes(ctx));
   app.route("/", tileRoutes(ctx));
+  if (options.indexer !== undefined) {
+    app.route(
+      "/index",
+      tileRoutes(ctx, { log: options.indexer.indexLog, publicBundles: true, prefix: "/index" }),
+    );
+  }
   app.route("/", proofRoutes(ctx));
   app.route("/", entryRoutes(ctx));
   app.route("/", tokenRoutes(ctx));

@@ -11,6 +11,7 @@ import { MAX_PAYLOAD_SIZE } from "../core/entry.js";
 import { VellumError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { HASH_SIZE } from "../core/rfc6962.js";
+import type { Indexer } from "../indexing/engine.js";
 import type { Log } from "../log/log.js";
 import type { BodyBudget } from "./body-budget.js";
 import { type JsonShape, parseJsonBody } from "./json-body.js";
@@ -46,6 +47,8 @@ export interface RouteContext {
   readonly requireScope: (scope: Scope, unless?: boolean) => MiddlewareHandler<Env>;
   /** requireScope("read"), or nothing when reads are public. */
   readonly readAccess: MiddlewareHandler<Env>;
+  /** The verifiable index of the log's events, when the server keeps one. */
+  readonly indexer: Indexer | undefined;
 }
 
 export const JSON_HEADERS = { "Content-Type": "application/json" } as const;

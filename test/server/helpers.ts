@@ -10,14 +10,17 @@ import { expect } from "vitest";
 import { type Scope, TokenStore, type TokenStoreOptions } from "../../src/auth/tokens.js";
 import { base64Decode, base64Encode, hexEncode } from "../../src/core/bytes.js";
 import { encodeLeaf, parseUuid } from "../../src/core/entry.js";
+import { indexKeysOfPayload } from "../../src/core/event-keys.js";
 import type { Logger } from "../../src/core/logger.js";
 import { hashChildren, hashLeaf } from "../../src/core/rfc6962.js";
+import { Indexer } from "../../src/indexing/engine.js";
 import type { LogConfig } from "../../src/log/log.js";
+import { Log } from "../../src/log/log.js";
 import { createApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
 import { type ProblemCode, statusOf } from "../../src/server/problem.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
-import { openMemoryLog } from "../log/helpers.js";
+import { openMemoryLog, SEED } from "../log/helpers.js";
 
 export type App = ReturnType<typeof createApp>;
 
@@ -31,6 +34,8 @@ export interface HarnessOptions {
   readonly logger?: Logger;
   /** The app's metrics (default: a fresh registry without process metrics). */
   readonly metrics?: Metrics;
+  /** Keep the verifiable index of the log's events (index queries, /index/). */
+  readonly index?: boolean;
 }
 
 /** Tokens by what they may do; `all` holds every scope. */
@@ -56,8 +61,10 @@ export async function openHarness(options: HarnessOptions = {}) {
   // Wired the way `vellum serve` wires it (src/cli/serve.ts): the app itself adds no gauges.
   const metrics = options.metrics ?? new Metrics();
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
+  const indexer = options.index === true ? await openMemoryIndexer(db, log) : undefined;
   const app = createApp({
     log,
+    ...(indexer === undefined ? {} : { indexer }),
     tokens: tokenStore,
     metrics,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
@@ -65,7 +72,27 @@ export async function openHarness(options: HarnessOptions = {}) {
     ...(options.maxBatchEntries === undefined ? {} : { maxBatchEntries: options.maxBatchEntries }),
     ...(options.bodyBudgetBytes === undefined ? {} : { bodyBudgetBytes: options.bodyBudgetBytes }),
   });
-  return { app, log, db, tokenStore, tokens, metrics };
+  return { app, log, db, tokenStore, tokens, metrics, indexer };
+}
+
+/** The index of `log`'s events as `vellum serve` keeps it, in memory: its log and its store. */
+export async function openMemoryIndexer(db: MemoryDatabase, log: Log, start = true) {
+  const indexLog = await Log.open({
+    origin: `${log.origin}/index`,
+    seed: SEED,
+    kv: db.namespace("index-log"),
+    checkpointIntervalMs: 0,
+    batchMaxAgeMs: 0,
+  });
+  const indexer = await Indexer.open({
+    source: log,
+    indexLog,
+    kv: db.namespace("index"),
+    keysOf: indexKeysOfPayload,
+    pollMs: 5,
+  });
+  if (start) indexer.start();
+  return indexer;
 }
 
 export type Harness = Awaited<ReturnType<typeof openHarness>>;

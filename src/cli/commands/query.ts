@@ -3,16 +3,16 @@
  * `vellum query` and `vellum export`: the events of a time window, proven complete
  * (spec/audit.md, "Time windows") — every page verified against a checkpoint signed with the
  * log's key, the pages tiling the window's index range exactly — then filtered on this side by
- * actor, action and resource (src/audit/keys.ts). `query` prints what matched and says
+ * actor, action and resource (src/core/event-keys.ts). `query` prints what matched and says
  * "complete" only when all of it was proven; `export` writes the window for a SIEM, as OCSF
  * events or as JSON Lines of entries.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { Command } from "commander";
-import { matchesFilter } from "../../audit/keys.js";
 import { VellumClient } from "../../client/http.js";
 import { base64Encode } from "../../core/bytes.js";
 import { decodeLeaf, formatUuid } from "../../core/entry.js";
+import { matchesFilter } from "../../core/event-keys.js";
 import { SIG_TYPE_ED25519 } from "../../core/keys.js";
 import type { WindowEntry } from "../../core/window.js";
 import {

@@ -12,14 +12,18 @@
  * `GET /v1/events?from=&to=` answers a time window with its completeness proof
  * (src/core/window.ts): the window's index range, every entry of a page of it, the boundary
  * entries, and one multiproof against a published checkpoint — pages continue with `cursor`,
- * pinned to that checkpoint's size.
+ * pinned to that checkpoint's size. With an actor, action, resource or tenant, the verifiable
+ * index answers instead (src/indexing/answers.ts): the key's events in the window, proven
+ * complete against a revision of the index log.
  */
 import { type Context, Hono } from "hono";
 import { canonicalBytes } from "../../audit/canonical.js";
 import { validateOcsfEvent } from "../../audit/ocsf.js";
 import { MAX_PAYLOAD_SIZE } from "../../core/entry.js";
 import { VellumError } from "../../core/errors.js";
+import { KEY_KINDS } from "../../core/event-keys.js";
 import { windowPageIndices } from "../../core/window.js";
+import { indexPage } from "../../indexing/answers.js";
 import type { Log, Submission } from "../../log/log.js";
 import { base64 as base64Encode } from "../../platform/base64.js";
 import { type Env, json, LIMITS, optionalDecimal, type RouteContext, readJson } from "../http.js";
@@ -65,6 +69,9 @@ function toSubmission(
 
 /** Most entries in one page of a window (each comes with its leaf; one multiproof for all). */
 const MAX_WINDOW_PAGE = 1000;
+
+/** Longest key value a query may name (characters). */
+const MAX_KEY_VALUE = 1024;
 
 /** The first index below `size` whose entry's timestamp is at least `time` (or `size`). */
 async function firstAtOrAfter(log: Log, size: number, time: number): Promise<number> {
@@ -130,7 +137,7 @@ async function windowPage(
 }
 
 export function eventRoutes(ctx: RouteContext): Hono<Env> {
-  const { requireScope, maxBatchEntries, bodies, log, readAccess } = ctx;
+  const { requireScope, maxBatchEntries, bodies, log, readAccess, indexer } = ctx;
   const answers = submissionAnswers(ctx);
   const app = new Hono<Env>();
 
@@ -174,18 +181,53 @@ export function eventRoutes(ctx: RouteContext): Hono<Env> {
   app.get("/v1/events", readAccess, async (c) => {
     const from = optionalDecimal(c.req.query("from"), "from");
     const to = optionalDecimal(c.req.query("to"), "to");
-    if (from === undefined || to === undefined || from > to) {
-      throw new HttpProblem(
-        "BAD_REQUEST",
-        "from and to (milliseconds since the epoch, from ≤ to) name the window: from ≤ timestamp < to",
-      );
+    const keys = KEY_KINDS.flatMap((kind) => {
+      const value = c.req.query(kind);
+      return value === undefined ? [] : [{ kind, value }];
+    });
+    const order = c.req.query("order") ?? "asc";
+    if (order !== "asc" && order !== "desc") {
+      throw new HttpProblem("BAD_REQUEST", 'order must be "asc" (oldest first) or "desc"');
     }
     const limit = Math.min(
       optionalDecimal(c.req.query("limit"), "limit") ?? MAX_WINDOW_PAGE,
       MAX_WINDOW_PAGE,
     );
     if (limit < 1) throw new HttpProblem("BAD_REQUEST", "limit must be at least 1");
-    return json(c, await windowPage(log, from, to, limit, parseCursor(c.req.query("cursor"))));
+    if (from !== undefined && to !== undefined && from > to) {
+      throw new HttpProblem("BAD_REQUEST", "from must not be after to (from ≤ timestamp < to)");
+    }
+    const cursor = c.req.query("cursor");
+    if (keys.length > 0) {
+      // A key named: the verifiable index proves the answer (spec/audit.md, "Index answers").
+      if (indexer === undefined) {
+        throw new HttpProblem(
+          "BAD_REQUEST",
+          "this server keeps no index: ask for a time window (from, to) and filter the events",
+        );
+      }
+      if (keys.some((k) => k.value.length === 0 || k.value.length > MAX_KEY_VALUE)) {
+        throw new HttpProblem("BAD_REQUEST", `a key's value is 1-${MAX_KEY_VALUE} characters`);
+      }
+      const query = {
+        keys,
+        ...(from === undefined ? {} : { from }),
+        ...(to === undefined ? {} : { to }),
+        limit,
+        order,
+        ...(cursor === undefined ? {} : { cursor }),
+      } as const;
+      return json(c, await indexPage(indexer, query));
+    }
+    if (from === undefined || to === undefined) {
+      throw new HttpProblem(
+        "BAD_REQUEST",
+        "name a window (from and to, milliseconds since the epoch: from ≤ timestamp < to), or an actor, action, resource or tenant",
+      );
+    }
+    if (order !== "asc")
+      throw new HttpProblem("BAD_REQUEST", "a time window is answered oldest first");
+    return json(c, await windowPage(log, from, to, limit, parseCursor(cursor)));
   });
 
   return app;

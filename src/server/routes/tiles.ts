@@ -1,19 +1,29 @@
 /**
  * @module
- * C2SP tlog-tiles at the server root: the checkpoint, hash tiles and entry bundles, with the
- * spec's content types and cache headers, gzipped when asked.
+ * C2SP tlog-tiles: the checkpoint, hash tiles and entry bundles, with the spec's content types
+ * and cache headers, gzipped when asked. The main log's at the server root; every other log the
+ * server keeps (the index log) under its own prefix, e.g. /index/checkpoint.
  */
 import { gzipSync } from "node:zlib";
 import { Hono } from "hono";
 import { VellumError } from "../../core/errors.js";
 import { parseTilePath, TILE_WIDTH } from "../../core/tiles.js";
+import type { Log } from "../../log/log.js";
 import type { Env, RouteContext } from "../http.js";
 
 /** Tiles and bundles above this size are gzipped when the client accepts it. */
 const GZIP_MIN_BYTES = 1024;
 
-export function tileRoutes(ctx: RouteContext): Hono<Env> {
-  const { log, readAccess } = ctx;
+/**
+ * `log` defaults to the main log; `prefix` is where the routes are mounted (e.g. "/index"). `publicBundles`: entry bundles need no token (the index log's
+ * entries are revisions, roots and sizes, public by design).
+ */
+export function tileRoutes(
+  ctx: RouteContext,
+  options: { log?: Log; publicBundles?: boolean; prefix?: string } = {},
+): Hono<Env> {
+  const { readAccess } = ctx;
+  const log = options.log ?? ctx.log;
   const app = new Hono<Env>();
 
   app.get("/checkpoint", (c) => {
@@ -29,11 +39,11 @@ export function tileRoutes(ctx: RouteContext): Hono<Env> {
   });
 
   app.get("/tile/*", async (c) => {
-    const tile = parseTilePath(c.req.path.slice(1));
+    const tile = parseTilePath(c.req.path.slice((options.prefix ?? "").length + 1));
     const full = tile.width === TILE_WIDTH;
     let data: Uint8Array;
     if (tile.level === "entries") {
-      await readAccess(c, async () => {});
+      if (options.publicBundles !== true) await readAccess(c, async () => {});
       data = await log.entryBundle(tile.index, tile.width);
     } else {
       data = await log.hashTile(tile.level, tile.index, tile.width);

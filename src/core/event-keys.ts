@@ -2,13 +2,15 @@
  * @module
  * What an event is about, for queries (spec/audit.md, "Event keys"): who acted, what they did,
  * and what they did it to, read from an OCSF event's attributes. Deterministic and published, so
- * anyone can recompute which events match a question (a time window filtered on the client, and
- * later the verifiable index).
+ * anyone can recompute which events match a question: a time window filtered on the client, or
+ * the verifiable index (src/core/index-answer.ts), whose lists the monitor rebuilds from this
+ * function alone.
  *
  *   actor     actor.user.uid, actor.user.name; for Authentication also user.uid, user.name
  *   action    api.operation (API Activity); the activity's name (Authentication: Logon, Logoff,
  *             Authentication Ticket, …), and activity_name when the event carries one
  *   resource  each resources[i].uid and resources[i].name
+ *   tenant    metadata.tenant_uid
  *
  * Values are compared exactly (case and spaces matter): an audit question names what was logged.
  */
@@ -29,12 +31,23 @@ export interface EventKeys {
   readonly actors: readonly string[];
   readonly actions: readonly string[];
   readonly resources: readonly string[];
+  readonly tenants: readonly string[];
+}
+
+/** The kinds of key, in the order an event's keys are listed. */
+export const KEY_KINDS = ["actor", "action", "resource", "tenant"] as const;
+export type KeyKind = (typeof KEY_KINDS)[number];
+
+export interface IndexKey {
+  readonly kind: KeyKind;
+  readonly value: string;
 }
 
 export interface EventFilter {
   readonly actor?: string;
   readonly action?: string;
   readonly resource?: string;
+  readonly tenant?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -45,7 +58,7 @@ const strings = (...vs: unknown[]) => vs.filter((v): v is string => typeof v ===
 /** The keys of an event (empty lists for a value that is not an OCSF event). */
 export function eventKeys(value: unknown): EventKeys {
   const e = obj(value);
-  if (e === undefined) return { actors: [], actions: [], resources: [] };
+  if (e === undefined) return { actors: [], actions: [], resources: [], tenants: [] };
   const actorUser = obj(obj(e.actor)?.user);
   const user = e.class_uid === 3002 ? obj(e.user) : undefined;
   const actors = strings(actorUser?.uid, actorUser?.name, user?.uid, user?.name);
@@ -61,7 +74,38 @@ export function eventKeys(value: unknown): EventKeys {
     actors: [...new Set(actors)],
     actions: [...new Set(actions)],
     resources: [...new Set(resources)],
+    tenants: strings(obj(e.metadata)?.tenant_uid),
   };
+}
+
+const KIND_FIELD = {
+  actor: "actors",
+  action: "actions",
+  resource: "resources",
+  tenant: "tenants",
+} as const satisfies Record<KeyKind, keyof EventKeys>;
+
+/**
+ * The index keys of an entry's payload: its event keys, kind by kind, when the payload is JSON
+ * (an event's canonical bytes); none otherwise. This is the published function the verifiable
+ * index applies to every entry, in this order.
+ */
+export function indexKeysOfPayload(payload: Uint8Array): IndexKey[] {
+  // An event's canonical bytes start with "{" (0x7b); anything else is not an event.
+  if (payload.length === 0 || payload[0] !== 0x7b) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+  } catch {
+    return [];
+  }
+  const keys = eventKeys(value);
+  return KEY_KINDS.flatMap((kind) => keys[KIND_FIELD[kind]].map((v) => ({ kind, value: v })));
+}
+
+/** Whether an event has the key. */
+export function hasKey(value: unknown, key: IndexKey): boolean {
+  return eventKeys(value)[KIND_FIELD[key.kind]].includes(key.value);
 }
 
 /** Whether the event has every key the filter names. */
@@ -70,6 +114,7 @@ export function matchesFilter(value: unknown, filter: EventFilter): boolean {
   return (
     (filter.actor === undefined || keys.actors.includes(filter.actor)) &&
     (filter.action === undefined || keys.actions.includes(filter.action)) &&
-    (filter.resource === undefined || keys.resources.includes(filter.resource))
+    (filter.resource === undefined || keys.resources.includes(filter.resource)) &&
+    (filter.tenant === undefined || keys.tenants.includes(filter.tenant))
   );
 }

@@ -1,7 +1,7 @@
-/** Event keys (src/audit/keys.ts): who, what and on what, read from OCSF attributes, exactly. */
+/** Event keys (src/core/event-keys.ts): who, what and on what, read from OCSF attributes, exactly. */
 import { describe, expect, it } from "vitest";
-import { eventKeys, matchesFilter } from "../../src/audit/keys.js";
-import { apiActivity, authentication } from "./events.js";
+import { eventKeys, matchesFilter } from "../../src/core/event-keys.js";
+import { apiActivity, authentication } from "../audit/events.js";
 
 describe("event keys", () => {
   it("reads actor, action and resources from an API Activity", () => {
@@ -9,6 +9,7 @@ describe("event keys", () => {
       actors: ["alice", "Alice"],
       actions: ["UpdateInvoice"],
       resources: ["invoice-42"],
+      tenants: [],
     });
   });
 
@@ -17,6 +18,7 @@ describe("event keys", () => {
       actors: ["bob"],
       actions: ["Logon"],
       resources: [],
+      tenants: [],
     });
   });
 

@@ -1,0 +1,232 @@
+/**
+ * @module
+ * Answers from the verifiable index (spec/audit.md, "Index answers"): the events with one key in
+ * a time window, a page at a time, with everything src/core/index-answer.ts needs to prove the
+ * page complete. A first page proves the revision (index-log leaf, its inclusion, the map proof,
+ * consistency with the main checkpoint); later pages are pinned by their cursor to the first
+ * page's revision, key and list size, and carry only the window, the run and the entries.
+ *
+ * Built under the indexer's lock: the store is at exactly the published revision.
+ */
+import { base64Encode } from "../core/bytes.js";
+import { check, VellumError } from "../core/errors.js";
+import { type IndexKey, KEY_KINDS, type KeyKind } from "../core/event-keys.js";
+import { mapKeyOf } from "../core/index-answer.js";
+import { EMPTY_ROOT } from "../core/rfc6962.js";
+import { windowPageIndices } from "../core/window.js";
+import type { Log } from "../log/log.js";
+import type { Indexer } from "./engine.js";
+import type { KeyList } from "./key-lists.js";
+
+export interface IndexQuery {
+  /** The keys named (at least one); the answer proves the one with the shortest list. */
+  readonly keys: readonly IndexKey[];
+  /** Milliseconds since the epoch: from ≤ timestamp < to (defaults: everything). */
+  readonly from?: number;
+  readonly to?: number;
+  readonly limit: number;
+  readonly order: "asc" | "desc";
+  readonly cursor?: string;
+}
+
+/** Pinned later pages: the key's kind, the revision's tree size, the list size, the position. */
+interface Cursor {
+  readonly kind: KeyKind;
+  readonly treeSize: number;
+  readonly count: number;
+  readonly at: number;
+}
+
+function parseCursor(text: string): Cursor {
+  const m = /^([a-z]+)\.(0|[1-9]\d{0,15})\.(0|[1-9]\d{0,15})\.(0|[1-9]\d{0,15})$/.exec(text);
+  const kind = m?.[1] as KeyKind | undefined;
+  if (m === null || kind === undefined || !KEY_KINDS.includes(kind)) {
+    throw new VellumError("MALFORMED", "cursor must be a cursor from a previous page");
+  }
+  return { kind, treeSize: Number(m[2]), count: Number(m[3]), at: Number(m[4]) };
+}
+
+const b64 = (hashes: readonly Uint8Array[]) => hashes.map(base64Encode);
+
+/** The first index below `size` whose entry's timestamp is at least `time` (or `size`). */
+async function firstAtOrAfter(log: Log, size: number, time: number): Promise<number> {
+  let lo = 0;
+  let hi = size;
+  while (lo < hi) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if ((await log.entry(mid)).timestamp < time) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+async function leavesOf(log: Log, indices: readonly number[]) {
+  return Promise.all(
+    indices.map(async (i) => ({ index: i, leaf: base64Encode((await log.entry(i)).leaf) })),
+  );
+}
+
+export async function indexPage(indexer: Indexer, query: IndexQuery) {
+  check(query.keys.length > 0, "MALFORMED", "an index query names at least one key");
+  return indexer.lock.run(async () => {
+    const published = indexer.published;
+    if (published === undefined) {
+      throw new VellumError("UNAVAILABLE", "the index has no revision yet", { retryAfterMs: 1000 });
+    }
+    const source = indexer.source;
+    const cursor = query.cursor === undefined ? undefined : parseCursor(query.cursor);
+    // The key proven: the cursor's, or the one with the shortest list.
+    let key: IndexKey;
+    let list: KeyList | undefined;
+    if (cursor !== undefined) {
+      const named = query.keys.find((k) => k.kind === cursor.kind);
+      if (named === undefined) {
+        throw new VellumError(
+          "MALFORMED",
+          `the cursor is for a ${cursor.kind} the query does not name`,
+        );
+      }
+      key = named;
+      list = await indexer.lists.load(mapKeyOf(key));
+    } else {
+      const lists = await Promise.all(query.keys.map((k) => indexer.lists.load(mapKeyOf(k))));
+      let best = 0;
+      lists.forEach((l, i) => {
+        if ((l?.count ?? 0) < (lists[best]?.count ?? 0)) best = i;
+      });
+      key = query.keys[best]!;
+      list = lists[best];
+    }
+    const treeSize = cursor?.treeSize ?? published.revision.logSize;
+    const count = cursor?.count ?? list?.count ?? 0;
+    if (cursor !== undefined) {
+      check(
+        treeSize <= published.revision.logSize && count <= (list?.count ?? 0),
+        "MALFORMED",
+        "the cursor is beyond what the index holds",
+      );
+    }
+    const listRoot = list === undefined || count === 0 ? EMPTY_ROOT : await list.tree.rootAt(count);
+
+    // The window's index range in the revision's tree, and its boundary entries.
+    const from = query.from ?? 0;
+    const to = query.to ?? Number.MAX_SAFE_INTEGER;
+    check(from <= to, "MALFORMED", "from must not be after to");
+    const start = await firstAtOrAfter(source, treeSize, from);
+    const end = Math.max(start, await firstAtOrAfter(source, treeSize, to));
+    const bounds = windowPageIndices(treeSize, start, end, start, start);
+    const windowProof = bounds.length === 0 ? [] : await source.multiproof(bounds, treeSize);
+
+    // The key's run in [start, end), and this page of it.
+    let runStart = 0;
+    let runEnd = 0;
+    if (list !== undefined && count > 0) {
+      runStart = await indexer.lists.positionOf(list, count, start);
+      runEnd = await indexer.lists.positionOf(list, count, end);
+    }
+    let pageStart: number;
+    let pageEnd: number;
+    if (query.order === "asc") {
+      pageStart = cursor?.at ?? runStart;
+      pageEnd = Math.min(runEnd, pageStart + query.limit);
+    } else {
+      pageEnd = cursor?.at ?? runEnd;
+      pageStart = Math.max(runStart, pageEnd - query.limit);
+    }
+    check(
+      runStart <= pageStart && pageStart <= pageEnd && pageEnd <= runEnd,
+      "MALFORMED",
+      "the cursor is not inside this query's run",
+    );
+    const positions = windowPageIndices(count, runStart, runEnd, pageStart, pageEnd);
+    const values =
+      list === undefined || positions.length === 0
+        ? []
+        : await Promise.all(
+            positions.map(async (p) => (await indexer.lists.values(list, p, p + 1))[0]!),
+          );
+    const runProof =
+      list === undefined || positions.length === 0
+        ? []
+        : await list.tree.multiproof(positions, count);
+    const results = positions
+      .filter((p) => p >= pageStart && p < pageEnd)
+      .map((p) => values[positions.indexOf(p)]!);
+    const entriesProof = results.length === 0 ? [] : await source.multiproof(results, treeSize);
+
+    const more = query.order === "asc" ? pageEnd < runEnd : pageStart > runStart;
+    const next = more
+      ? `${key.kind}.${treeSize}.${count}.${query.order === "asc" ? pageEnd : pageStart}`
+      : null;
+
+    let revision = null;
+    let checkpoint = null;
+    if (cursor === undefined) {
+      const main = source.published;
+      if (main === undefined)
+        throw new VellumError("UNAVAILABLE", "no checkpoint is published yet");
+      checkpoint = main.note;
+      const mainSize = main.checkpoint.size;
+      const indexLog = indexer.indexLog;
+      const indexCheckpoint =
+        (indexLog.published?.checkpoint.size ?? 0) > published.leafIndex
+          ? indexLog.published!
+          : indexLog.checkpoint;
+      const indexSize = indexCheckpoint.checkpoint.size;
+      revision = {
+        checkpoint: indexCheckpoint.note,
+        leafIndex: published.leafIndex,
+        leaf: base64Encode(published.leaf),
+        inclusion: b64(await indexLog.inclusionProof(published.leafIndex, indexSize)),
+        map: await (async () => {
+          const proof = await indexer.map.prove(mapKeyOf(key));
+          return {
+            siblings: b64(proof.siblings),
+            terminal:
+              proof.terminal === null
+                ? null
+                : {
+                    key: base64Encode(proof.terminal.key),
+                    value: base64Encode(proof.terminal.value),
+                  },
+          };
+        })(),
+        consistency:
+          treeSize === 0 || treeSize === mainSize
+            ? []
+            : b64(await source.consistencyProof(treeSize, mainSize)),
+      };
+    }
+    return {
+      mode: "index" as const,
+      treeSize,
+      checkpoint,
+      from,
+      to,
+      key,
+      count,
+      listRoot: base64Encode(listRoot),
+      revision,
+      window: {
+        start,
+        end,
+        leaves: await leavesOf(source, bounds),
+        multiproof: b64(windowProof),
+      },
+      run: {
+        listSize: count,
+        from: start,
+        to: end,
+        start: runStart,
+        end: runEnd,
+        pageStart,
+        pageEnd,
+        items: positions.map((position, k) => ({ position, logIndex: values[k]! })),
+        multiproof: b64(runProof),
+      },
+      leaves: await leavesOf(source, results),
+      multiproof: b64(entriesProof),
+      next,
+    };
+  });
+}

@@ -1,0 +1,326 @@
+/**
+ * @module
+ * The verifiable index (spec/audit.md, "The index"): follows a log, applies a published key
+ * function to every entry, keeps each key's list (key-lists.ts) and the map from keys to lists
+ * (map-store.ts) in its own store, and commits each revision (log size, log root, map root) as an
+ * entry of a second, signed log: the index log. Any log can be followed with any key function;
+ * the server follows its main log with the OCSF event keys (src/core/event-keys.ts).
+ *
+ * The index is derived, never authoritative: its store can be dropped, and opening replays the
+ * followed log up to the index log's last revision and refuses to go on unless the replay makes
+ * that revision's map root (`vellum index rebuild`). It lags the log by at most one revision's
+ * work; answers say which tree they cover.
+ *
+ * Order of writes for a revision: (1) lists, map nodes and the revision's state in one atomic
+ * write to the index store, (2) the revision into the index log (durable when acknowledged).
+ * A crash between them leaves the store one revision ahead of the index log: opening appends
+ * that revision (reconcile). The store never holds less than the index log says without being
+ * replayed first.
+ *
+ * One lock serialises revisions and answers, so an answer always reads the store at exactly the
+ * index log's latest revision.
+ */
+import { bytesEqual, getUint64, putUint64 } from "../core/bytes.js";
+import { check, VellumError } from "../core/errors.js";
+import type { IndexKey } from "../core/event-keys.js";
+import {
+  decodeRevision,
+  encodeRevision,
+  type IndexRevision,
+  mapKeyOf,
+  mapValueOf,
+} from "../core/index-answer.js";
+import { type Logger, silentLogger } from "../core/logger.js";
+import { Mutex } from "../core/mutex.js";
+import { EMPTY_HASH, type SmtEntry } from "../core/smt.js";
+import type { Log } from "../log/log.js";
+import type { KeyValueStore, WriteOp } from "../storage/types.js";
+import { KeyLists } from "./key-lists.js";
+import { MapStore } from "./map-store.js";
+
+/** The index's state key: u64be log size ‖ map root. */
+const STATE_KEY = Uint8Array.of(0x73); // "s"
+
+export interface IndexerOptions {
+  /** The log the index follows. */
+  readonly source: Log;
+  /** The signed log of the index's revisions. */
+  readonly indexLog: Log;
+  /** The index's own store (derived data: droppable). */
+  readonly kv: KeyValueStore;
+  /** The published key function: an entry's payload → its keys. */
+  readonly keysOf: (payload: Uint8Array) => readonly IndexKey[];
+  /** Most entries in one revision (default 20,000). */
+  readonly maxRevisionEntries?: number;
+  /** How often an idle index looks for new entries (default 50 ms). */
+  readonly pollMs?: number;
+  readonly logger?: Logger;
+  /** Called with each revision once it is in the index log. */
+  readonly onRevision?: (revision: PublishedRevision) => void;
+}
+
+/** A revision in the index log: what answers are proven against. */
+export interface PublishedRevision {
+  readonly revision: IndexRevision;
+  /** Its entry in the index log. */
+  readonly leafIndex: number;
+  readonly leaf: Uint8Array;
+  /** When it was committed (ms), for the lag metric. */
+  readonly at: number;
+}
+
+function encodeState(logSize: number, mapRoot: Uint8Array): Uint8Array {
+  const out = new Uint8Array(40);
+  putUint64(out, 0, logSize);
+  out.set(mapRoot, 8);
+  return out;
+}
+
+const READ_CHUNK = 1000;
+
+export class Indexer {
+  readonly #source: Log;
+  readonly #indexLog: Log;
+  readonly #kv: KeyValueStore;
+  readonly #keysOf: IndexerOptions["keysOf"];
+  readonly #maxRevision: number;
+  readonly #pollMs: number;
+  readonly #logger: Logger;
+  readonly #onRevision: IndexerOptions["onRevision"];
+  /** Serialises revisions and answers (see the module comment). */
+  readonly lock = new Mutex();
+  readonly lists: KeyLists;
+  readonly map: MapStore;
+  /** How many entries of the source the store covers. */
+  #size = 0;
+  #published: PublishedRevision | undefined;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #failure: Error | undefined;
+
+  private constructor(options: IndexerOptions) {
+    this.#source = options.source;
+    this.#indexLog = options.indexLog;
+    this.#kv = options.kv;
+    this.#keysOf = options.keysOf;
+    this.#maxRevision = options.maxRevisionEntries ?? 20_000;
+    this.#pollMs = options.pollMs ?? 50;
+    this.#logger = options.logger ?? silentLogger;
+    this.#onRevision = options.onRevision;
+    this.lists = new KeyLists(options.kv);
+    this.map = new MapStore(options.kv, EMPTY_HASH);
+  }
+
+  /**
+   * Opens the index over its store and brings it to the index log's latest revision: replays
+   * the log if the store is behind (a dropped store is rebuilt) and checks the replay makes the
+   * revision's map root, or commits the store's revision if the index log missed it. Throws
+   * STATE_MISMATCH when store and index log disagree.
+   */
+  static async open(options: IndexerOptions): Promise<Indexer> {
+    const indexer = new Indexer(options);
+    await indexer.lock.run(() => indexer.#reconcile());
+    return indexer;
+  }
+
+  /** The latest revision in the index log (undefined before the first). */
+  get published(): PublishedRevision | undefined {
+    return this.#published;
+  }
+
+  /** Entries of the source the index does not cover yet. */
+  get lag(): number {
+    return Math.max(0, this.#source.size - (this.#published?.revision.logSize ?? 0));
+  }
+
+  /** Why the index stopped following (it retries), if it did. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  get indexLog(): Log {
+    return this.#indexLog;
+  }
+
+  get source(): Log {
+    return this.#source;
+  }
+
+  async #loadState(): Promise<void> {
+    const bytes = await this.#kv.get(STATE_KEY);
+    this.lists.reset();
+    if (bytes === undefined) {
+      this.#size = 0;
+      this.map.reset(EMPTY_HASH);
+      return;
+    }
+    check(bytes.length === 40, "STATE_MISMATCH", "the index store's state is corrupt");
+    this.#size = getUint64(bytes, 0, "index size");
+    this.map.reset(bytes.slice(8));
+  }
+
+  async #lastRevision(): Promise<PublishedRevision | undefined> {
+    const size = this.#indexLog.size;
+    if (size === 0) return undefined;
+    const entry = await this.#indexLog.entry(size - 1);
+    return {
+      revision: decodeRevision(entry.payload),
+      leafIndex: size - 1,
+      leaf: entry.leaf,
+      at: entry.timestamp,
+    };
+  }
+
+  async #reconcile(): Promise<void> {
+    await this.#loadState();
+    const last = await this.#lastRevision();
+    const target = last?.revision.logSize ?? 0;
+    check(
+      this.#source.size >= Math.max(target, this.#size),
+      "STATE_MISMATCH",
+      `the index covers ${Math.max(target, this.#size)} entries, the log holds ${this.#source.size}`,
+    );
+    if (this.#size < target) {
+      this.#logger.warn(
+        { indexed: this.#size, revision: target },
+        `the index store covers ${this.#size} entries, its log's last revision ${target}: replaying the log`,
+      );
+      while (this.#size < target) {
+        await this.#apply(Math.min(target, this.#size + this.#maxRevision));
+      }
+    }
+    if (this.#size === target && last !== undefined) {
+      if (!bytesEqual(this.map.root, last.revision.mapRoot)) {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          `the index store's map at ${target} entries is not the one the index log committed (revision ${last.leafIndex}); drop the index store and rebuild it (vellum index rebuild)`,
+        );
+      }
+      const root = await this.#source.rootAt(target);
+      check(
+        bytesEqual(root, last.revision.logRoot),
+        "STATE_MISMATCH",
+        `the index log's revision ${last.leafIndex} is for another tree than the log's at ${target}`,
+      );
+      this.#published = last;
+      return;
+    }
+    // The store is ahead of the index log (a crash between the two writes), or both are empty.
+    if (this.#size > target || last === undefined) await this.#commit();
+  }
+
+  /** Applies source entries [size, target) to the store (one atomic write). */
+  async #apply(target: number): Promise<void> {
+    const byKey = new Map<string, { key: IndexKey; mapKey: Uint8Array; indices: number[] }>();
+    for (let start = this.#size; start < target; start += READ_CHUNK) {
+      const entries = await this.#source.entries(start, Math.min(READ_CHUNK, target - start));
+      check(entries.length > 0, "INTERNAL", `the log returned no entries from ${start}`);
+      for (const e of entries) {
+        for (const key of this.#keysOf(e.payload)) {
+          const id = `${key.kind}\u0000${key.value}`;
+          let group = byKey.get(id);
+          if (group === undefined) {
+            group = { key, mapKey: mapKeyOf(key), indices: [] };
+            byKey.set(id, group);
+          }
+          if (group.indices[group.indices.length - 1] !== e.index) group.indices.push(e.index);
+        }
+      }
+    }
+    const ops: WriteOp[] = [];
+    const changes: SmtEntry[] = [];
+    try {
+      for (const g of byKey.values()) {
+        const list = await this.lists.append(g.mapKey, g.key, g.indices, ops);
+        changes.push({ key: g.mapKey, value: mapValueOf(list.count, list.tree.root()) });
+      }
+      const mapRoot = await this.map.update(changes, ops);
+      ops.push({ type: "put", key: STATE_KEY, value: encodeState(target, mapRoot) });
+      await this.#kv.write(ops);
+      this.#size = target;
+    } catch (e) {
+      // The loaded lists and cached nodes may be ahead of the store: the store is the truth.
+      await this.#loadState().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Puts the store's revision into the index log. */
+  async #commit(): Promise<void> {
+    const revision: IndexRevision = {
+      logSize: this.#size,
+      logRoot: await this.#source.rootAt(this.#size),
+      mapRoot: this.map.root,
+    };
+    const receipt = await this.#indexLog.submit(encodeRevision(revision));
+    const entry = await this.#indexLog.entry(receipt.index);
+    const published = { revision, leafIndex: receipt.index, leaf: entry.leaf, at: Date.now() };
+    this.#published = published;
+    this.#onRevision?.(published);
+  }
+
+  /** Indexes what the source holds now, in revisions; resolves when it is covered. */
+  async catchUp(): Promise<void> {
+    for (;;) {
+      const size = this.#source.size;
+      if ((this.#published?.revision.logSize ?? 0) >= size) return;
+      await this.lock.run(async () => {
+        if (this.#size > (this.#published?.revision.logSize ?? 0)) await this.#commit();
+        if (this.#size >= size) return;
+        await this.#apply(Math.min(size, this.#size + this.#maxRevision));
+        await this.#commit();
+      });
+    }
+  }
+
+  /** Follows the source in the background until close(). */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#follow();
+  }
+
+  /** Wakes the follower (e.g. after the source published a checkpoint). */
+  poke(): void {
+    this.#wake?.();
+  }
+
+  async #follow(): Promise<void> {
+    let pauseMs = this.#pollMs;
+    while (this.#running) {
+      try {
+        await this.catchUp();
+        if (this.#failure !== undefined) {
+          this.#logger.info({}, "the index follows the log again");
+          this.#failure = undefined;
+        }
+        pauseMs = this.#pollMs;
+      } catch (e) {
+        if (!this.#running) break;
+        this.#failure = e as Error;
+        this.#logger.error(
+          { err: e },
+          `the index could not take in the log's new entries (retrying): ${(e as Error).message}`,
+        );
+        pauseMs = Math.min(5000, Math.max(pauseMs * 2, 200));
+      }
+      if (!this.#running) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pauseMs);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  /** Stops following; the store and the index log stay as they are. */
+  async close(): Promise<void> {
+    this.#running = false;
+    this.#wake?.();
+    await this.#loop;
+  }
+}

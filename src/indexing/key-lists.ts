@@ -1,0 +1,214 @@
+/**
+ * @module
+ * Every index key's list (src/core/list-run.ts) kept in a key-value store: the increasing log
+ * indices of the entries that have the key, and the RFC 6962 tree over them (leaf i is
+ * u64be(list[i])), stored as strata like the log's own tree (src/log/strata.ts) so a run proof
+ * for any list size the index ever committed is a few reads.
+ *
+ * Layout, per key (mapKey = the key's 32-byte hash, src/core/index-answer.ts):
+ *   "k" ‖ mapKey                        the key: u8 kind, u64be count, u8 n, n compact-range
+ *                                       hashes, then the key's value (UTF-8)
+ *   "t" ‖ mapKey ‖ u8 level ‖ u64be i   the list tree's stratum (level, i)
+ *   "v" ‖ mapKey ‖ u64be chunk          list values [256·chunk, 256·chunk + 256), u64be each
+ *
+ * Not safe for concurrent use: the index engine (engine.ts) serialises updates and reads.
+ */
+import { getUint64, putUint64, utf8Decode, utf8Encode } from "../core/bytes.js";
+import { check } from "../core/errors.js";
+import { type IndexKey, KEY_KINDS } from "../core/event-keys.js";
+import { listLeaf } from "../core/list-run.js";
+import { LruCache } from "../core/lru.js";
+import { hashLeaf } from "../core/rfc6962.js";
+import { Tree } from "../log/tree.js";
+import type { KeyValueStore, WriteOp } from "../storage/types.js";
+
+const CHUNK = 256;
+
+function keyOf(tag: string, mapKey: Uint8Array, tail: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(1 + 32 + tail.length);
+  out[0] = tag.charCodeAt(0);
+  out.set(mapKey, 1);
+  out.set(tail, 33);
+  return out;
+}
+
+function u64(n: number): Uint8Array {
+  const out = new Uint8Array(8);
+  putUint64(out, 0, n);
+  return out;
+}
+
+function stratumKey(mapKey: Uint8Array, level: number, index: number): Uint8Array {
+  const tail = new Uint8Array(9);
+  tail[0] = level;
+  putUint64(tail, 1, index);
+  return keyOf("t", mapKey, tail);
+}
+
+/** One key's list as loaded: its tree and the values of its last, partial chunk. */
+export class KeyList {
+  readonly mapKey: Uint8Array;
+  readonly key: IndexKey;
+  readonly tree: Tree;
+  /** Values of the chunk being filled (list positions [count − tail.length, count)). */
+  readonly tail: number[];
+
+  constructor(mapKey: Uint8Array, key: IndexKey, tree: Tree, tail: number[]) {
+    this.mapKey = mapKey;
+    this.key = key;
+    this.tree = tree;
+    this.tail = tail;
+  }
+
+  get count(): number {
+    return this.tree.size;
+  }
+
+  get last(): number | undefined {
+    return this.tail.length > 0 ? this.tail[this.tail.length - 1] : undefined;
+  }
+}
+
+function encodeRecord(list: KeyList): Uint8Array {
+  const compact = list.tree.compactHashes();
+  const value = utf8Encode(list.key.value);
+  const out = new Uint8Array(1 + 8 + 1 + 32 * compact.length + value.length);
+  out[0] = KEY_KINDS.indexOf(list.key.kind);
+  putUint64(out, 1, list.count);
+  out[9] = compact.length;
+  for (const [i, h] of compact.entries()) out.set(h, 10 + 32 * i);
+  out.set(value, 10 + 32 * compact.length);
+  return out;
+}
+
+export class KeyLists {
+  readonly #kv: KeyValueStore;
+  /** Loaded lists by map key (hot keys, e.g. a common action, are touched by every revision). */
+  readonly #cache = new LruCache<string, KeyList>(4096);
+
+  constructor(kv: KeyValueStore) {
+    this.#kv = kv;
+  }
+
+  /** Forget loaded lists (after a failed write: the store is the truth). */
+  reset(): void {
+    this.#cache.clear();
+  }
+
+  /** The key's list, or undefined when no entry has the key. */
+  async load(mapKey: Uint8Array): Promise<KeyList | undefined> {
+    const id = Buffer.from(mapKey).toString("hex");
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return cached;
+    const record = await this.#kv.get(keyOf("k", mapKey));
+    if (record === undefined) return undefined;
+    const kind = KEY_KINDS[record[0]!];
+    check(
+      kind !== undefined && record.length >= 10,
+      "STATE_MISMATCH",
+      "a stored index key is corrupt",
+    );
+    const count = getUint64(record, 1, "list count");
+    const n = record[9]!;
+    const compact = Array.from({ length: n }, (_, i) => record.slice(10 + 32 * i, 42 + 32 * i));
+    const value = utf8Decode(record.subarray(10 + 32 * n), "index key");
+    const tree = await Tree.load((l, i) => this.#kv.get(stratumKey(mapKey, l, i)), count, compact, {
+      cachedTiles: 8,
+    });
+    const tail = count % CHUNK === 0 ? [] : await this.#chunk(mapKey, Math.floor(count / CHUNK));
+    check(
+      tail.length === count % CHUNK,
+      "STATE_MISMATCH",
+      `index list of ${kind} "${value}" is short`,
+    );
+    const list = new KeyList(mapKey, { kind, value }, tree, tail);
+    this.#cache.set(id, list);
+    return list;
+  }
+
+  async #chunk(mapKey: Uint8Array, chunk: number): Promise<number[]> {
+    const bytes = await this.#kv.get(keyOf("v", mapKey, u64(chunk)));
+    if (bytes === undefined) return [];
+    return Array.from({ length: bytes.length / 8 }, (_, i) =>
+      getUint64(bytes, 8 * i, "list value"),
+    );
+  }
+
+  /**
+   * Appends increasing log indices to the key's list (created if new); the writes go to `ops`.
+   * Returns the list, whose count and tree root are the new ones.
+   */
+  async append(
+    mapKey: Uint8Array,
+    key: IndexKey,
+    indices: readonly number[],
+    ops: WriteOp[],
+  ): Promise<KeyList> {
+    let list = await this.load(mapKey);
+    if (list === undefined) {
+      list = new KeyList(mapKey, key, await Tree.load(async () => undefined, 0, []), []);
+      this.#cache.set(Buffer.from(mapKey).toString("hex"), list);
+    } else {
+      check(
+        list.key.kind === key.kind && list.key.value === key.value,
+        "STATE_MISMATCH",
+        `two index keys share one hash: ${key.kind} "${key.value}"`,
+      );
+    }
+    let last = list.last ?? -1;
+    for (const i of indices) {
+      check(i > last, "INTERNAL", `index list of ${key.kind} "${key.value}" must increase`);
+      last = i;
+    }
+    let position = list.count;
+    const strata = list.tree.append(indices.map((i) => hashLeaf(listLeaf(i))));
+    for (const s of strata) {
+      ops.push({ type: "put", key: stratumKey(mapKey, s.level, s.index), value: s.bytes });
+    }
+    for (const i of indices) {
+      list.tail.push(i);
+      position++;
+      if (position % CHUNK === 0 || i === indices[indices.length - 1]) {
+        const chunk = Math.floor((position - 1) / CHUNK);
+        const bytes = new Uint8Array(8 * list.tail.length);
+        for (const [k, v] of list.tail.entries()) putUint64(bytes, 8 * k, v);
+        ops.push({ type: "put", key: keyOf("v", mapKey, u64(chunk)), value: bytes });
+        if (position % CHUNK === 0) list.tail.length = 0;
+      }
+    }
+    ops.push({ type: "put", key: keyOf("k", mapKey), value: encodeRecord(list) });
+    return list;
+  }
+
+  /** The values at list positions [start, end) (end ≤ count). */
+  async values(list: KeyList, start: number, end: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let chunk = Math.floor(start / CHUNK); chunk * CHUNK < end; chunk++) {
+      const values = await this.#valuesOfChunk(list, chunk);
+      for (let k = 0; k < values.length; k++) {
+        const p = chunk * CHUNK + k;
+        if (p >= start && p < end) out.push(values[k]!);
+      }
+    }
+    check(out.length === end - start, "STATE_MISMATCH", `index list of ${list.key.kind} is short`);
+    return out;
+  }
+
+  async #valuesOfChunk(list: KeyList, chunk: number): Promise<number[]> {
+    if (chunk === Math.floor(list.count / CHUNK)) return list.tail;
+    return this.#chunk(list.mapKey, chunk);
+  }
+
+  /** The first position p < size with list[p] ≥ logIndex, or size. */
+  async positionOf(list: KeyList, size: number, logIndex: number): Promise<number> {
+    let lo = 0;
+    let hi = size;
+    while (lo < hi) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      const [v] = await this.values(list, mid, mid + 1);
+      if (v! < logIndex) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
