@@ -8,6 +8,7 @@ import { Command, CommanderError } from "commander";
 import { installNodeCrypto } from "../platform/node-crypto.js";
 import { errorLine, exitCodeOf, exitCodesHelp } from "./exit-codes.js";
 import { registerFsck } from "./fsck.js";
+import { registerIndex } from "./index-rebuild.js";
 import { registerMonitor } from "./monitor.js";
 import { registerPeopleCommands } from "./people.js";
 import { registerServe } from "./serve.js";
@@ -26,6 +27,7 @@ const program = new Command()
 
 registerServe(program);
 registerFsck(program);
+registerIndex(program);
 registerMonitor(program);
 registerPeopleCommands(program);
 registerTokens(program);

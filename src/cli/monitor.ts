@@ -52,6 +52,7 @@ import {
   exitCodeOf,
   exitCodesHelp,
 } from "./exit-codes.js";
+import { IndexAudit } from "./index-audit.js";
 import { readKeyArg } from "./keys-arg.js";
 
 export { EXIT_EVIDENCE, EXIT_IO, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED };
@@ -67,6 +68,7 @@ export interface MonitorCommandOptions extends ConnectionFlags {
   webhook?: string;
   concurrency: string;
   witnesses?: boolean;
+  index?: boolean;
   json?: boolean;
 }
 
@@ -259,6 +261,18 @@ export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Pr
     ...(io.fetch === undefined ? {} : { fetch: io.fetch }),
     signal: controller.signal,
   });
+  const indexAudit =
+    opts.index === true
+      ? new IndexAudit({
+          main: reader,
+          index: new TileReader({
+            url: new URL("index/", reader.url).href,
+            ...(io.fetch === undefined ? {} : { fetch: io.fetch }),
+            signal: controller.signal,
+          }),
+          logKey,
+        })
+      : undefined;
   const monitor = new Monitor({
     reader,
     logKey,
@@ -311,6 +325,13 @@ export async function runMonitor(opts: MonitorCommandOptions, io: MonitorIo): Pr
               `witness ${v.witness}: ${v.status}${v.size === null ? "" : ` at size ${fmt(v.size)}`}${v.detail ? ` (${v.detail})` : ""}`,
             );
           }
+        }
+        if (indexAudit !== undefined) {
+          const a = await indexAudit.update();
+          if (json) emit("index", { ...a });
+          say(
+            `index: ${fmt(a.revisions)} revision(s) checked, covering ${fmt(a.indexedSize)} entries (${fmt(a.keys)} keys replayed)`,
+          );
         }
         if (json && (r.newEntries > 0 || opts.once)) {
           emit(r.newEntries > 0 ? "verified" : "up-to-date", {
@@ -394,6 +415,10 @@ export function registerMonitor(program: Command): void {
     .option(
       "--witnesses",
       "also compare the checkpoint each policy witness cosigned with this view (needs --policy)",
+    )
+    .option(
+      "--index",
+      "also hold a Vellum server's verifiable index (/index/) to the log: replay the key function over every entry, check every revision",
     )
     .option("--json", "JSON Lines on standard output: one object per event, no progress bar")
     .addHelpText(

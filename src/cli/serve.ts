@@ -43,6 +43,7 @@ import {
 } from "./exit-codes.js";
 import { checkCanListen, listenError } from "./listen.js";
 import { CheckpointMarker, checkMirrorDir, readMarkers } from "./marker.js";
+import { openServerIndex } from "./serve-index.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -167,6 +168,12 @@ export const SERVE_SETTINGS: SettingsTable = {
       max: 65_536,
     },
     {
+      name: "index",
+      kind: "bool",
+      help: "keep the verifiable index of events (DATA/index; its signed log under /index/)",
+      default: true,
+    },
+    {
       name: "allow-clock-behind",
       kind: "bool",
       help: "start even if the clock is behind the last checkpoint; timestamps stay at the last issued until it catches up",
@@ -198,6 +205,7 @@ export interface ServeOptions {
   bundleCacheMb: number;
   bodyBudgetMb: number;
   allowClockBehind: boolean;
+  index: boolean;
   stateMirror?: string;
   dedup?: string;
   logLevel?: string;
@@ -404,6 +412,39 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     "Seconds since the latest published checkpoint was signed (its timestamp).",
     () => Math.max(0, Date.now() / 1000 - log.checkpoint.time),
   );
+  const index = opts.index
+    ? await openServerIndex({
+        dataDir,
+        db,
+        log,
+        origin: files.origin,
+        seed: files.seed,
+        ...(policy === undefined
+          ? {}
+          : {
+              witnesses: new WitnessCollector(policy, {
+                ...(opts.witnessTimeoutMs === undefined
+                  ? {}
+                  : { timeoutMs: opts.witnessTimeoutMs }),
+                logger,
+              }),
+            }),
+        logger,
+      })
+    : undefined;
+  if (index?.indexer !== undefined) {
+    const indexer = index.indexer;
+    metrics.gauge(
+      "vellum_index_lag_entries",
+      "Entries of the log the verifiable index does not cover yet.",
+      () => indexer.lag,
+    );
+    metrics.gauge(
+      "vellum_index_revisions",
+      "Revisions in the index log.",
+      () => index.indexLog.size,
+    );
+  }
   const app = createApp({
     log,
     tokens,
@@ -411,6 +452,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     metrics,
     logger,
     bodyBudgetBytes: bodyBudgetMb * 1024 * 1024,
+    ...(index === undefined ? {} : { index }),
   });
 
   // Slow or stalled uploads are cut off rather than holding a connection forever. Node checks
@@ -450,6 +492,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       code === 0 && log.status === "open" ? "draining and signing a final checkpoint" : "stopping";
     logger.info(`${signal}: ${final}`);
     await new Promise<void>((done) => server.close(() => done()));
+    await index?.close().catch((e) => logger.error({ err: e }, `closing the index: ${e.message}`));
     await log.close();
     await marker.flush();
     await db.close();

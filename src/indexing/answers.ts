@@ -70,8 +70,14 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
   check(query.keys.length > 0, "MALFORMED", "an index query names at least one key");
   return indexer.lock.run(async () => {
     const published = indexer.published;
-    if (published === undefined) {
-      throw new VellumError("UNAVAILABLE", "the index has no revision yet", { retryAfterMs: 1000 });
+    if (published === undefined || !indexer.settled) {
+      throw new VellumError(
+        "UNAVAILABLE",
+        published === undefined
+          ? "the index has no revision yet"
+          : `the index is waiting for its log to take a revision${indexer.failure === undefined ? "" : `: ${indexer.failure.message}`}`,
+        { retryAfterMs: 1000 },
+      );
     }
     const source = indexer.source;
     const cursor = query.cursor === undefined ? undefined : parseCursor(query.cursor);

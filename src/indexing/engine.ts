@@ -129,6 +129,14 @@ export class Indexer {
     return this.#published;
   }
 
+  /**
+   * Whether the store is at exactly the published revision (not while a revision waits for the
+   * index log to take it, e.g. after a failed commit): answers are built only then.
+   */
+  get settled(): boolean {
+    return this.#published !== undefined && this.#published.revision.logSize === this.#size;
+  }
+
   /** Entries of the source the index does not cover yet. */
   get lag(): number {
     return Math.max(0, this.#source.size - (this.#published?.revision.logSize ?? 0));
@@ -206,8 +214,9 @@ export class Indexer {
       this.#published = last;
       return;
     }
-    // The store is ahead of the index log (a crash between the two writes), or both are empty.
-    if (this.#size > target || last === undefined) await this.#commit();
+    // The store is ahead of the index log (a crash between the two writes): the follower
+    // commits its revision first (catchUp), once the index log accepts entries.
+    this.#published = last;
   }
 
   /** Applies source entries [size, target) to the store (one atomic write). */
@@ -264,9 +273,10 @@ export class Indexer {
   async catchUp(): Promise<void> {
     for (;;) {
       const size = this.#source.size;
-      if ((this.#published?.revision.logSize ?? 0) >= size) return;
+      const covered = this.#published?.revision.logSize ?? -1;
+      if (covered >= size && this.#size === covered) return;
       await this.lock.run(async () => {
-        if (this.#size > (this.#published?.revision.logSize ?? 0)) await this.#commit();
+        if (this.#size > (this.#published?.revision.logSize ?? -1)) await this.#commit();
         if (this.#size >= size) return;
         await this.#apply(Math.min(size, this.#size + this.#maxRevision));
         await this.#commit();

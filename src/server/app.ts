@@ -38,8 +38,15 @@ export interface AppOptions {
   readonly maxBatchEntries?: number;
   /** Most bytes of request bodies in flight at once, all requests together (default 64 MiB). */
   readonly bodyBudgetBytes?: number;
-  /** The verifiable index of the log's events: index queries and the index log under /index/. */
-  readonly indexer?: Indexer;
+  /**
+   * The verifiable index of the log's events: its log (served under /index/) and the indexer
+   * answering index queries (undefined when it could not be opened: `failure` says why).
+   */
+  readonly index?: {
+    readonly indexLog: Log;
+    readonly indexer: Indexer | undefined;
+    readonly failure: string | undefined;
+  };
 }
 
 const STATUS_CLASS = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -203,17 +210,15 @@ export function createApp(options: AppOptions): Hono<Env> {
     bodies,
     requireScope,
     readAccess,
-    indexer: options.indexer,
+    index: options.index,
   };
   // Order matters where paths overlap (e.g. /v1/entries/by-id/:id before /v1/entries/:index).
   app.route("/", submitRoutes(ctx));
   app.route("/", eventRoutes(ctx));
   app.route("/", tileRoutes(ctx));
-  if (options.indexer !== undefined) {
-    app.route(
-      "/index",
-      tileRoutes(ctx, { log: options.indexer.indexLog, publicBundles: true, prefix: "/index" }),
-    );
+  if (options.index !== undefined) {
+    const indexLog = options.index.indexLog;
+    app.route("/index", tileRoutes(ctx, { log: indexLog, publicBundles: true, prefix: "/index" }));
   }
   app.route("/", proofRoutes(ctx));
   app.route("/", entryRoutes(ctx));

@@ -47,8 +47,14 @@ export interface RouteContext {
   readonly requireScope: (scope: Scope, unless?: boolean) => MiddlewareHandler<Env>;
   /** requireScope("read"), or nothing when reads are public. */
   readonly readAccess: MiddlewareHandler<Env>;
-  /** The verifiable index of the log's events, when the server keeps one. */
-  readonly indexer: Indexer | undefined;
+  /** The verifiable index of the log's events, when the server keeps one (app.ts). */
+  readonly index:
+    | {
+        readonly indexLog: Log;
+        readonly indexer: Indexer | undefined;
+        readonly failure: string | undefined;
+      }
+    | undefined;
 }
 
 export const JSON_HEADERS = { "Content-Type": "application/json" } as const;

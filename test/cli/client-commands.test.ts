@@ -513,8 +513,36 @@ describe("vellum query and vellum export", () => {
     key,
   ];
 
+  it("answers from the verifiable index, complete, newest first on request", () => {
+    const r = vellum(["query", "--actor", "alice", "--key", key, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const summary = lines.pop()!;
+    const alice = lines.map((l) => l.index as number);
+    expect(alice).toEqual(expect.arrayContaining([logged[0]!.index, logged[2]!.index]));
+    expect(summary).toMatchObject({ complete: true, matched: alice.length, proof: "index" });
+    const newest = vellum(["query", "--actor", "alice", "--newest-first", "--key", key, "--json"]);
+    const back = newest.stdout
+      .trim()
+      .split("\n")
+      .slice(0, -1)
+      .map((l) => JSON.parse(l).index);
+    expect(back).toEqual([...alice].reverse());
+    const windowed = vellum(["query", ...window(), "--actor", "alice", "--resource", "invoice-42"]);
+    expect(windowed.code, windowed.stderr).toBe(0);
+    expect(windowed.stderr).toMatch(
+      /^complete: \d+ matching event\(s\) proven by the index revision/,
+    );
+    const none = vellum(["query", "--key", key]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--actor, --action, --resource or --tenant/);
+  });
+
   it("answers a filtered window, complete, and only what matches", () => {
-    const r = vellum(["query", ...window(), "--actor", "alice", "--json"]);
+    const r = vellum(["query", ...window(), "--actor", "alice", "--scan", "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout
       .trim()
@@ -524,7 +552,7 @@ describe("vellum query and vellum export", () => {
     expect(lines.map((l) => l.index)).toEqual([logged[0]!.index, logged[2]!.index]);
     expect(summary).toMatchObject({ complete: true, matched: 2 });
     expect(summary.checked).toBeGreaterThanOrEqual(4); // the opaque entry was checked too
-    const carol = vellum(["query", ...window(), "--resource", "invoice-7"]);
+    const carol = vellum(["query", ...window(), "--resource", "invoice-7", "--scan"]);
     expect(carol.code).toBe(0);
     expect(carol.stdout.trim().split("\n")).toHaveLength(1);
     expect(carol.stderr).toMatch(/^complete: 1 matching event\(s\) among the \d+ entries/);

@@ -64,7 +64,9 @@ export async function openHarness(options: HarnessOptions = {}) {
   const indexer = options.index === true ? await openMemoryIndexer(db, log) : undefined;
   const app = createApp({
     log,
-    ...(indexer === undefined ? {} : { indexer }),
+    ...(indexer === undefined
+      ? {}
+      : { index: { indexLog: indexer.indexLog, indexer, failure: undefined } }),
     tokens: tokenStore,
     metrics,
     ...(options.logger === undefined ? {} : { logger: options.logger }),

@@ -96,47 +96,110 @@ const describeEntry = (e: WindowEntry) => {
 };
 
 export function registerQuery(program: Command): void {
-  windowOptions(
-    connectionOptions(
-      program
-        .command("query")
-        .description(
-          "the events of a time window, proven complete, filtered by actor, action or resource",
-        ),
-      "read",
-      { adminTokenFile: true },
-    ),
+  connectionOptions(
+    program
+      .command("query")
+      .description(
+        "the events with an actor, action, resource or tenant (from the verifiable index) or of a time window, proven complete",
+      ),
+    "read",
+    { adminTokenFile: true },
   )
+    .option("--from <time>", "start of the window (inclusive): ISO 8601 or ms since the epoch")
+    .option("--to <time>", "end of the window (exclusive): ISO 8601 or ms since the epoch")
+    .requiredOption(
+      "--key <vkey|file>",
+      "the log's verifier key, its text or a file holding it (e.g. DATA/log.vkey): every page is verified with it",
+    )
     .option("--actor <who>", "only events whose actor (or authenticated user) is this uid or name")
     .option("--action <what>", "only events with this api.operation (or activity name)")
     .option("--resource <id>", "only events on a resource with this uid or name")
+    .option("--tenant <id>", "only events of this tenant (metadata.tenant_uid)")
+    .option("--newest-first", "newest events first (with the index)")
+    .option(
+      "--scan",
+      "prove the whole window and filter here instead of asking the index (needs --from and --to)",
+    )
     .option(
       "--json",
       "one JSON line per matching event ({index, id, timestamp, submitter, event}), then a summary line",
     )
     .addHelpText(
       "after",
-      "\nExample:\n  npx vellum query --from 2026-03-01T00:00:00Z --to 2026-04-01T00:00:00Z --actor alice \\\n" +
-        "    --resource invoice-42 --key vellum-data/log.vkey\n" +
-        "\nEvery entry of the window is fetched and checked against the signed checkpoint; the\n" +
-        "filter is applied here, so the answer is complete when it says so.\n" +
+      "\nExamples:\n  npx vellum query --actor alice --resource invoice-42 --key vellum-data/log.vkey\n" +
+        "  npx vellum query --from 2026-03-01T00:00:00Z --to 2026-04-01T00:00:00Z --actor alice --key vellum-data/log.vkey\n" +
+        "\nWith an actor, action, resource or tenant the verifiable index answers: the key's list of\n" +
+        "events, proven against a revision of the signed index log and the log's checkpoint, then\n" +
+        "any other key filtered here. Without one (or with --scan), every entry of the window is\n" +
+        "fetched and checked. Either way the answer is complete when it says so.\n" +
         exitCodesHelp([0, 1, 2, 4]),
     )
     .action(
       async (
-        o: WindowFlags & { actor?: string; action?: string; resource?: string; json?: boolean },
+        o: ConnectionFlags & {
+          from?: string;
+          to?: string;
+          key: string;
+          actor?: string;
+          action?: string;
+          resource?: string;
+          tenant?: string;
+          newestFirst?: boolean;
+          scan?: boolean;
+          json?: boolean;
+        },
       ) => {
-        const w = await provenWindow(o);
         const filter = {
           ...(o.actor === undefined ? {} : { actor: o.actor }),
           ...(o.action === undefined ? {} : { action: o.action }),
           ...(o.resource === undefined ? {} : { resource: o.resource }),
+          ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
         };
-        let matched = 0;
-        for (const e of w.entries) {
+        const byIndex = Object.keys(filter).length > 0 && o.scan !== true;
+        if (!byIndex && (o.from === undefined || o.to === undefined)) {
+          throw usageError(
+            "name an --actor, --action, --resource or --tenant (the index answers), or a window with --from and --to",
+          );
+        }
+        let entries: WindowEntry[];
+        let treeSize: number;
+        let what: string;
+        let checked: number | undefined;
+        if (byIndex) {
+          const from = o.from === undefined ? undefined : parseTime(o.from, "--from");
+          const to = o.to === undefined ? undefined : parseTime(o.to, "--to");
+          if (from !== undefined && to !== undefined && from > to) {
+            throw usageError("--from must not be after --to");
+          }
+          const logKey = readKeyArg(o.key, "--key", SIG_TYPE_ED25519);
+          const connection = resolveConnection(o, process.env, { adminTokenFile: true });
+          const client = new VellumClient({
+            url: connection.url,
+            ...(connection.token === undefined ? {} : { token: connection.token }),
+          });
+          let answer: Awaited<ReturnType<VellumClient["query"]>>;
+          try {
+            answer = await client.query(filter, {
+              logKey,
+              ...(from === undefined ? {} : { from }),
+              ...(to === undefined ? {} : { to }),
+              order: o.newestFirst === true ? "desc" : "asc",
+            });
+          } catch (e) {
+            throw explainUnauthenticated(e, connection);
+          }
+          entries = answer.entries;
+          treeSize = answer.treeSize;
+          what = `proven by the index revision for tree size ${treeSize} (${answer.key.kind} "${answer.key.value}")`;
+        } else {
+          const w = await provenWindow(o as WindowFlags);
+          entries = w.entries.filter((e) => matchesFilter(jsonOf(e.payload), filter));
+          checked = w.entries.length;
+          treeSize = w.treeSize;
+          what = `among the ${w.entries.length} entries logged in [${new Date(w.from).toISOString()}, ${new Date(w.to).toISOString()}), proven against the checkpoint of tree size ${treeSize}`;
+        }
+        for (const e of entries) {
           const event = jsonOf(e.payload);
-          if (!matchesFilter(event, filter)) continue;
-          matched++;
           const about = describeEntry(e);
           if (o.json === true) printJson({ ...about, event });
           else
@@ -146,19 +209,13 @@ export function registerQuery(program: Command): void {
         }
         const summary = {
           complete: true,
-          matched,
-          checked: w.entries.length,
-          from: w.from,
-          to: w.to,
-          treeSize: w.treeSize,
+          matched: entries.length,
+          ...(checked === undefined ? {} : { checked }),
+          treeSize,
+          proof: byIndex ? "index" : "window",
         };
         if (o.json === true) printJson(summary);
-        else {
-          process.stderr.write(
-            `complete: ${matched} matching event(s) among the ${w.entries.length} entries logged in ` +
-              `[${new Date(w.from).toISOString()}, ${new Date(w.to).toISOString()}), proven against the checkpoint of tree size ${w.treeSize}\n`,
-          );
-        }
+        else process.stderr.write(`complete: ${entries.length} matching event(s) ${what}\n`);
       },
     );
 }

@@ -137,7 +137,7 @@ async function windowPage(
 }
 
 export function eventRoutes(ctx: RouteContext): Hono<Env> {
-  const { requireScope, maxBatchEntries, bodies, log, readAccess, indexer } = ctx;
+  const { requireScope, maxBatchEntries, bodies, log, readAccess, index } = ctx;
   const answers = submissionAnswers(ctx);
   const app = new Hono<Env>();
 
@@ -200,11 +200,15 @@ export function eventRoutes(ctx: RouteContext): Hono<Env> {
     const cursor = c.req.query("cursor");
     if (keys.length > 0) {
       // A key named: the verifiable index proves the answer (spec/audit.md, "Index answers").
-      if (indexer === undefined) {
+      if (index === undefined) {
         throw new HttpProblem(
           "BAD_REQUEST",
           "this server keeps no index: ask for a time window (from, to) and filter the events",
         );
+      }
+      const indexer = index.indexer;
+      if (indexer === undefined) {
+        throw new VellumError("UNAVAILABLE", `the index is unavailable: ${index.failure}`);
       }
       if (keys.some((k) => k.value.length === 0 || k.value.length > MAX_KEY_VALUE)) {
         throw new HttpProblem("BAD_REQUEST", `a key's value is 1-${MAX_KEY_VALUE} characters`);

@@ -1,0 +1,97 @@
+/**
+ * @module
+ * The server's verifiable index (spec/audit.md, "The index"), as `vellum serve` keeps it: the
+ * index log (origin `<origin>/index`, signed with the log's key, stored beside the main log in
+ * DATA/db, witnessed by the same policy) and the index's own, derived store in DATA/index, which
+ * can be dropped and rebuilt (`vellum index rebuild`).
+ *
+ * A derived index that cannot be opened (its store does not make the index log's last
+ * revision) never stops the log: the server says why in its log and answers index queries 503.
+ */
+import { join } from "node:path";
+import { indexKeysOfPayload } from "../core/event-keys.js";
+import type { Logger } from "../core/logger.js";
+import { Indexer, type PublishedRevision } from "../indexing/engine.js";
+import { Log } from "../log/log.js";
+import type { WitnessCollector } from "../log/witnessing.js";
+import { openLevelDatabase } from "../storage/level.js";
+import type { Database } from "../storage/types.js";
+
+export interface ServerIndex {
+  readonly indexLog: Log;
+  /** Undefined when the index could not be opened (`failure` says why). */
+  readonly indexer: Indexer | undefined;
+  readonly failure: string | undefined;
+  close(): Promise<void>;
+}
+
+export const INDEX_DIR = "index";
+
+export function indexOrigin(origin: string): string {
+  return `${origin}/index`;
+}
+
+/** Opens the index log over `db` (namespace "index-log"). */
+export function openIndexLog(
+  db: Database,
+  origin: string,
+  seed: Uint8Array,
+  witnesses?: WitnessCollector,
+): Promise<Log> {
+  return Log.open({
+    origin: indexOrigin(origin),
+    seed,
+    kv: db.namespace("index-log"),
+    // A revision is one entry: sequenced at once.
+    batchMaxAgeMs: 0,
+    checkpointIntervalMs: 0,
+    ...(witnesses === undefined ? {} : { witnesses }),
+  });
+}
+
+export async function openServerIndex(options: {
+  dataDir: string;
+  db: Database;
+  log: Log;
+  origin: string;
+  seed: Uint8Array;
+  witnesses?: WitnessCollector;
+  logger: Logger;
+  onRevision?: (revision: PublishedRevision) => void;
+}): Promise<ServerIndex> {
+  const { logger } = options;
+  const indexLog = await openIndexLog(options.db, options.origin, options.seed, options.witnesses);
+  const store = await openLevelDatabase(join(options.dataDir, INDEX_DIR));
+  let indexer: Indexer | undefined;
+  let failure: string | undefined;
+  try {
+    indexer = await Indexer.open({
+      source: options.log,
+      indexLog,
+      kv: store.namespace("index"),
+      keysOf: indexKeysOfPayload,
+      logger,
+      ...(options.onRevision === undefined ? {} : { onRevision: options.onRevision }),
+    });
+    indexer.start();
+    logger.info(
+      `verifiable index of events in ${join(options.dataDir, INDEX_DIR)}: covers ${indexer.published?.revision.logSize ?? 0} entries; its log "${indexOrigin(options.origin)}" has ${indexLog.size} revisions (served under /index/)`,
+    );
+  } catch (e) {
+    failure = (e as Error).message;
+    logger.error(
+      { err: e },
+      `the verifiable index is unavailable (index queries answer 503; the log itself is unaffected): ${failure}`,
+    );
+  }
+  return {
+    indexLog,
+    indexer,
+    failure,
+    async close() {
+      await indexer?.close();
+      await indexLog.close();
+      await store.close();
+    },
+  };
+}
