@@ -15,8 +15,8 @@ import { Indexer } from "../../src/indexing/engine.js";
 import { Log } from "../../src/log/log.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { apiActivity, authentication } from "../audit/events.js";
-import { mth } from "../server/helpers.js";
 import { openMemoryLog, SEED } from "../log/helpers.js";
+import { mth } from "../server/helpers.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -157,7 +157,12 @@ describe("the index engine", () => {
     const { log } = await openMemoryLog(db, { batchMaxAgeMs: 0 });
     const indexLog = await openIndexLog(db, log.origin);
     const open = () =>
-      Indexer.open({ source: log, indexLog, kv: db.namespace("index"), keysOf: indexKeysOfPayload });
+      Indexer.open({
+        source: log,
+        indexLog,
+        kv: db.namespace("index"),
+        keysOf: indexKeysOfPayload,
+      });
     const indexer = await open();
     await log.submitMany([eventOf(0), eventOf(1), eventOf(2)]);
     await indexer.catchUp();
