@@ -17,6 +17,8 @@ import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenStore } from "../../src/auth/tokens.js";
+import { openServerIndex, type ServerIndex } from "../../src/cli/serve-index.js";
+import { silentLogger } from "../../src/core/logger.js";
 import { openDataDir } from "../../src/cli/datadir.js";
 import { Log } from "../../src/log/log.js";
 import { installNodeCrypto } from "../../src/platform/node-crypto.js";
@@ -358,6 +360,7 @@ const missing = !hasCurl ? "curl is not installed" : !hasBash ? "bash is not ins
 let dir: string;
 let db: Database;
 let log: Log;
+let index: ServerIndex;
 let app: ReturnType<typeof createApp>;
 let server: ReturnType<typeof serve>;
 let base: string;
@@ -376,7 +379,15 @@ beforeAll(async () => {
   log = await Log.open({ origin: files.origin, seed: files.seed, kv: db.namespace("log") });
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
   metrics.gauge("vellum_queue_entries", "Entries waiting to be sequenced.", () => log.queueLength);
-  app = createApp({ log, tokens, metrics });
+  index = await openServerIndex({
+    dataDir: files.dir,
+    db,
+    log,
+    origin: files.origin,
+    seed: files.seed,
+    logger: silentLogger,
+  });
+  app = createApp({ log, tokens, metrics, index });
   const recording = async (req: Request) => {
     const res = await app.fetch(req);
     exchanges.push({
@@ -398,6 +409,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((done) => (server ? server.close(() => done()) : done()));
+  await index?.close();
   await log?.close();
   await db?.close();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
