@@ -54,6 +54,12 @@ export interface IndexerOptions {
   readonly maxRevisionEntries?: number;
   /** How often an idle index looks for new entries (default 50 ms). */
   readonly pollMs?: number;
+  /**
+   * Least time between two revisions while following (default 1,000 ms): a revision rewrites
+   * the map's top levels and signs a checkpoint of the index log, so fewer, larger revisions
+   * cost the log far less; the lag stays within about this much plus one revision's work.
+   */
+  readonly revisionIntervalMs?: number;
   readonly logger?: Logger;
   /** Called with each revision once it is in the index log. */
   readonly onRevision?: (revision: PublishedRevision) => void;
@@ -85,6 +91,7 @@ export class Indexer {
   readonly #keysOf: IndexerOptions["keysOf"];
   readonly #maxRevision: number;
   readonly #pollMs: number;
+  readonly #revisionIntervalMs: number;
   readonly #logger: Logger;
   readonly #onRevision: IndexerOptions["onRevision"];
   /** Serialises revisions and answers (see the module comment). */
@@ -106,6 +113,7 @@ export class Indexer {
     this.#keysOf = options.keysOf;
     this.#maxRevision = options.maxRevisionEntries ?? 20_000;
     this.#pollMs = options.pollMs ?? 50;
+    this.#revisionIntervalMs = options.revisionIntervalMs ?? 1000;
     this.#logger = options.logger ?? silentLogger;
     this.#onRevision = options.onRevision;
     this.lists = new KeyLists(options.kv);
@@ -240,8 +248,10 @@ export class Indexer {
     const ops: WriteOp[] = [];
     const changes: SmtEntry[] = [];
     try {
-      for (const g of byKey.values()) {
-        const list = await this.lists.append(g.mapKey, g.key, g.indices, ops);
+      const groups = [...byKey.values()];
+      const loaded = await this.lists.loadMany(groups.map((g) => g.mapKey));
+      for (const [i, g] of groups.entries()) {
+        const list = await this.lists.append(g.mapKey, g.key, g.indices, ops, loaded[i] ?? null);
         changes.push({ key: g.mapKey, value: mapValueOf(list.count, list.tree.root()) });
       }
       const mapRoot = await this.map.update(changes, ops);
@@ -271,17 +281,27 @@ export class Indexer {
 
   /** Indexes what the source holds now, in revisions; resolves when it is covered. */
   async catchUp(): Promise<void> {
-    for (;;) {
+    while (await this.#step()) {}
+  }
+
+  /**
+   * One revision: the entries the source holds beyond the store (at most maxRevisionEntries),
+   * committed; or a revision the store holds that the index log does not yet. Returns false
+   * when there was nothing to do.
+   */
+  async #step(): Promise<boolean> {
+    return this.lock.run(async () => {
       const size = this.#source.size;
       const covered = this.#published?.revision.logSize ?? -1;
-      if (covered >= size && this.#size === covered) return;
-      await this.lock.run(async () => {
-        if (this.#size > (this.#published?.revision.logSize ?? -1)) await this.#commit();
-        if (this.#size >= size) return;
-        await this.#apply(Math.min(size, this.#size + this.#maxRevision));
+      if (this.#size > covered) {
         await this.#commit();
-      });
-    }
+        return true;
+      }
+      if (covered >= size) return false;
+      await this.#apply(Math.min(size, this.#size + this.#maxRevision));
+      await this.#commit();
+      return true;
+    });
   }
 
   /** Follows the source in the background until close(). */
@@ -300,12 +320,16 @@ export class Indexer {
     let pauseMs = this.#pollMs;
     while (this.#running) {
       try {
-        await this.catchUp();
+        const started = performance.now();
+        const behind = await this.#step();
         if (this.#failure !== undefined) {
           this.#logger.info({}, "the index follows the log again");
           this.#failure = undefined;
         }
-        pauseMs = this.#pollMs;
+        // After a revision, wait out the interval from its start; idle, poll.
+        pauseMs = behind
+          ? Math.max(this.#pollMs, this.#revisionIntervalMs - (performance.now() - started))
+          : this.#pollMs;
       } catch (e) {
         if (!this.#running) break;
         this.#failure = e as Error;

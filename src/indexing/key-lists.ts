@@ -24,6 +24,9 @@ import type { KeyValueStore, WriteOp } from "../storage/types.js";
 
 const CHUNK = 256;
 
+/** Most lists are short: strata that grow, and few kept decoded per list. */
+const TREE_OPTIONS = { cachedTiles: 8, smallStrata: true } as const;
+
 function keyOf(tag: string, mapKey: Uint8Array, tail: Uint8Array = new Uint8Array(0)): Uint8Array {
   const out = new Uint8Array(1 + 32 + tail.length);
   out[0] = tag.charCodeAt(0);
@@ -97,11 +100,33 @@ export class KeyLists {
 
   /** The key's list, or undefined when no entry has the key. */
   async load(mapKey: Uint8Array): Promise<KeyList | undefined> {
-    const id = Buffer.from(mapKey).toString("hex");
-    const cached = this.#cache.get(id);
-    if (cached !== undefined) return cached;
-    const record = await this.#kv.get(keyOf("k", mapKey));
-    if (record === undefined) return undefined;
+    return (await this.loadMany([mapKey]))[0];
+  }
+
+  /**
+   * The lists of many keys (undefined where no entry has the key): the records in one read,
+   * the lists' edges read in parallel (a revision touches thousands of keys; one read after
+   * another would leave the index waiting on storage most of the time).
+   */
+  async loadMany(mapKeys: readonly Uint8Array[]): Promise<(KeyList | undefined)[]> {
+    const ids = mapKeys.map((k) => Buffer.from(k).toString("hex"));
+    const out: (KeyList | undefined)[] = ids.map((id) => this.#cache.get(id));
+    const missing = out.flatMap((l, i) => (l === undefined ? [i] : []));
+    if (missing.length === 0) return out;
+    const records = await this.#kv.getMany(missing.map((i) => keyOf("k", mapKeys[i]!)));
+    await Promise.all(
+      missing.map(async (i, k) => {
+        const record = records[k];
+        if (record === undefined) return;
+        const list = await this.#decode(mapKeys[i]!, record);
+        this.#cache.set(ids[i]!, list);
+        out[i] = list;
+      }),
+    );
+    return out;
+  }
+
+  async #decode(mapKey: Uint8Array, record: Uint8Array): Promise<KeyList> {
     const kind = KEY_KINDS[record[0]!];
     check(
       kind !== undefined && record.length >= 10,
@@ -112,18 +137,16 @@ export class KeyLists {
     const n = record[9]!;
     const compact = Array.from({ length: n }, (_, i) => record.slice(10 + 32 * i, 42 + 32 * i));
     const value = utf8Decode(record.subarray(10 + 32 * n), "index key");
-    const tree = await Tree.load((l, i) => this.#kv.get(stratumKey(mapKey, l, i)), count, compact, {
-      cachedTiles: 8,
-    });
-    const tail = count % CHUNK === 0 ? [] : await this.#chunk(mapKey, Math.floor(count / CHUNK));
+    const [tree, tail] = await Promise.all([
+      Tree.load((l, i) => this.#kv.get(stratumKey(mapKey, l, i)), count, compact, TREE_OPTIONS),
+      count % CHUNK === 0 ? [] : this.#chunk(mapKey, Math.floor(count / CHUNK)),
+    ]);
     check(
       tail.length === count % CHUNK,
       "STATE_MISMATCH",
       `index list of ${kind} "${value}" is short`,
     );
-    const list = new KeyList(mapKey, { kind, value }, tree, tail);
-    this.#cache.set(id, list);
-    return list;
+    return new KeyList(mapKey, { kind, value }, tree, tail);
   }
 
   async #chunk(mapKey: Uint8Array, chunk: number): Promise<number[]> {
@@ -143,10 +166,17 @@ export class KeyLists {
     key: IndexKey,
     indices: readonly number[],
     ops: WriteOp[],
+    /** The list as loadMany found it (null: no such key yet); read here when not given. */
+    loaded?: KeyList | null,
   ): Promise<KeyList> {
-    let list = await this.load(mapKey);
+    let list = loaded === undefined ? await this.load(mapKey) : (loaded ?? undefined);
     if (list === undefined) {
-      list = new KeyList(mapKey, key, await Tree.load(async () => undefined, 0, []), []);
+      list = new KeyList(
+        mapKey,
+        key,
+        await Tree.load(async () => undefined, 0, [], TREE_OPTIONS),
+        [],
+      );
       this.#cache.set(Buffer.from(mapKey).toString("hex"), list);
     } else {
       check(

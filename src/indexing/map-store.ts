@@ -3,11 +3,14 @@
  * The index's sparse Merkle map (src/core/smt.ts) kept in a key-value store, node by node, so a
  * revision updates only the paths of the keys it changed and a proof is one read per level.
  *
- * The stored shape is the map's own: a subtree with two or more keys is an inner node (its
- * hash), a subtree with one key is that key's leaf (key and value) where the subtree starts, an
- * empty subtree is nothing. A node is stored under "m" ‖ u16be(depth) ‖ the first `depth` bits
- * of its path (the remaining bits of the last byte zero). Keys are never removed (an index list
- * only grows), so an update only ever turns nothing into a leaf, or a leaf into an inner node.
+ * The stored shape is the map's own: a subtree with two or more keys is an inner node (the
+ * hashes of its two children), a subtree with one key is that key's leaf (key and value) where
+ * the subtree starts, an empty subtree is nothing. A node is stored under "m" ‖ u16be(depth) ‖
+ * the first `depth` bits of its path (the remaining bits of the last byte zero). Keys are never
+ * removed (an index list only grows), so an update only ever turns nothing into a leaf, or a
+ * leaf into an inner node. Keeping the children's hashes in the inner node means an update
+ * reads only the nodes on the changed keys' paths (never a sibling, never an empty child), and a
+ * proof reads one node per level.
  *
  * Not safe for concurrent use: the index engine (engine.ts) serialises updates and proofs.
  */
@@ -25,7 +28,7 @@ import {
 import type { KeyValueStore, WriteOp } from "../storage/types.js";
 
 type MapNode =
-  | { readonly kind: "inner"; readonly hash: Uint8Array }
+  | { readonly kind: "inner"; readonly left: Uint8Array; readonly right: Uint8Array }
   | { readonly kind: "leaf"; readonly key: Uint8Array; readonly value: Uint8Array };
 
 const INNER = 1;
@@ -51,29 +54,37 @@ function siblingPath(path: Uint8Array, depth: number): Uint8Array {
 }
 
 function encodeNode(node: MapNode): Uint8Array {
-  if (node.kind === "inner") {
-    const out = new Uint8Array(33);
-    out[0] = INNER;
-    out.set(node.hash, 1);
-    return out;
-  }
   const out = new Uint8Array(65);
-  out[0] = LEAF;
-  out.set(node.key, 1);
-  out.set(node.value, 33);
+  if (node.kind === "inner") {
+    out[0] = INNER;
+    out.set(node.left, 1);
+    out.set(node.right, 33);
+  } else {
+    out[0] = LEAF;
+    out.set(node.key, 1);
+    out.set(node.value, 33);
+  }
   return out;
 }
 
 function decodeNode(bytes: Uint8Array): MapNode {
-  if (bytes[0] === INNER && bytes.length === 33) return { kind: "inner", hash: bytes.slice(1) };
-  check(bytes[0] === LEAF && bytes.length === 65, "STATE_MISMATCH", "a stored map node is corrupt");
-  return { kind: "leaf", key: bytes.slice(1, 33), value: bytes.slice(33) };
+  check(
+    (bytes[0] === INNER || bytes[0] === LEAF) && bytes.length === 65,
+    "STATE_MISMATCH",
+    "a stored map node is corrupt",
+  );
+  const a = bytes.slice(1, 33);
+  const b = bytes.slice(33);
+  return bytes[0] === INNER
+    ? { kind: "inner", left: a, right: b }
+    : { kind: "leaf", key: a, value: b };
 }
 
-function hashOf(node: MapNode | undefined): Uint8Array {
-  if (node === undefined) return EMPTY_HASH;
-  return node.kind === "inner" ? node.hash : smtLeafHash(node.key, node.value);
+/** Whether a child is known to be empty: no hash (a node built fresh) or the empty hash. */
+function isEmpty(hash: Uint8Array | undefined): boolean {
+  return hash === undefined || bytesEqual(hash, EMPTY_HASH);
 }
+
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
@@ -135,9 +146,11 @@ export class MapStore {
     depth: number,
     changes: readonly SmtEntry[],
     ops: WriteOp[],
+    absent = false,
   ): Promise<Uint8Array> {
-    const node = await this.#node(path, depth);
-    if (node?.kind === "inner") return this.#split(path, depth, changes, ops, true);
+    // A child whose hash in its parent is empty (or under a node built fresh) is not stored.
+    const node = absent ? undefined : await this.#node(path, depth);
+    if (node?.kind === "inner") return this.#split(path, depth, changes, ops, node);
     let all = changes;
     if (node?.kind === "leaf" && !changes.some((c) => bytesEqual(c.key, node.key))) {
       // The leaf moves down beside the new keys.
@@ -151,7 +164,7 @@ export class MapStore {
       return smtLeafHash(only.key, only.value);
     }
     // Nothing is stored below a leaf or an empty subtree: build the inner node fresh.
-    return this.#split(path, depth, all, ops, false);
+    return this.#split(path, depth, all, ops, undefined);
   }
 
   async #split(
@@ -159,23 +172,26 @@ export class MapStore {
     depth: number,
     changes: readonly SmtEntry[],
     ops: WriteOp[],
-    existing: boolean,
+    existing: (MapNode & { kind: "inner" }) | undefined,
   ): Promise<Uint8Array> {
     check(depth < 256, "INTERNAL", "two equal keys in the map");
     let mid = 0;
     while (mid < changes.length && keyBit(changes[mid]!.key, depth) === 0) mid++;
-    const left = changes.slice(0, mid);
-    const right = changes.slice(mid);
     const leftPath = Uint8Array.from(path);
     leftPath[depth >> 3] = leftPath[depth >> 3]! & ~(0x80 >> (depth & 7));
     const rightPath = siblingPath(leftPath, depth);
-    const child = async (p: Uint8Array, part: readonly SmtEntry[]) => {
-      if (part.length > 0) return this.#update(p, depth + 1, part, ops);
-      return existing ? hashOf(await this.#node(p, depth + 1)) : EMPTY_HASH;
-    };
-    const hash = smtNodeHash(await child(leftPath, left), await child(rightPath, right));
-    this.#put(ops, path, depth, { kind: "inner", hash });
-    return hash;
+    // A side without changes keeps its hash (from the stored node, or empty when new); both
+    // sides at once, so their reads overlap (storage reads are round trips to a thread pool).
+    const [left, right] = await Promise.all([
+      mid > 0
+        ? this.#update(leftPath, depth + 1, changes.slice(0, mid), ops, isEmpty(existing?.left))
+        : (existing?.left ?? EMPTY_HASH),
+      mid < changes.length
+        ? this.#update(rightPath, depth + 1, changes.slice(mid), ops, isEmpty(existing?.right))
+        : (existing?.right ?? EMPTY_HASH),
+    ]);
+    this.#put(ops, path, depth, { kind: "inner", left, right });
+    return smtNodeHash(left, right);
   }
 
   /** The value of `key`, or undefined when absent. */
@@ -194,7 +210,12 @@ export class MapStore {
       const node = await this.#node(key, depth);
       if (node === undefined) return { siblings, terminal: null };
       if (node.kind === "leaf") return { siblings, terminal: { key: node.key, value: node.value } };
-      siblings.push(hashOf(await this.#node(siblingPath(key, depth), depth + 1)));
+      const bit = keyBit(key, depth);
+      siblings.push(bit === 0 ? node.right : node.left);
+      // The path ends at an empty child: nothing stored to read.
+      if (bytesEqual(bit === 0 ? node.left : node.right, EMPTY_HASH)) {
+        return { siblings, terminal: null };
+      }
     }
     throw new Error("unreachable: a map path longer than 256 bits");
   }

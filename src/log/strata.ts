@@ -10,8 +10,9 @@
  * Encoding (the value under key "t" L N): u16 big-endian W, then rows 0..7 in order, each its
  * hashes back to back. A full stratum is 2 + 510·32 = 16,322 bytes.
  *
- * In memory a stratum always uses the full-size layout (rows at fixed offsets), so the right-edge
- * strata the sequencer grows never reallocate.
+ * In memory the log's strata use the full-size layout (each row's full capacity at once), so the
+ * right-edge strata the sequencer grows never reallocate; the index's many short list trees use
+ * small rows that grow as nodes arrive (`small`).
  */
 import { check, VellumError } from "../core/errors.js";
 import { HASH_SIZE } from "../core/rfc6962.js";
@@ -26,20 +27,33 @@ const FULL_HASHES = ROW_CAPACITY.reduce((a, b) => a + b, 0); // 510
 export class Stratum {
   readonly level: number;
   readonly index: number;
-  /** Full-size layout: row r starts at ROW_OFFSET[r] hashes. */
-  readonly #buf: Uint8Array;
+  /** Row r's hashes, back to back (capacity ≥ its count; views of one buffer when full-size). */
+  readonly #rows: Uint8Array[];
   /** Number of hashes present in each row. */
   readonly #counts: number[];
 
-  private constructor(level: number, index: number, buf: Uint8Array, counts: number[]) {
+  private constructor(level: number, index: number, rows: Uint8Array[], counts: number[]) {
     this.level = level;
     this.index = index;
-    this.#buf = buf;
+    this.#rows = rows;
     this.#counts = counts;
   }
 
-  static empty(level: number, index: number): Stratum {
-    return new Stratum(level, index, new Uint8Array(FULL_HASHES * HASH_SIZE), Array(8).fill(0));
+  /** The rows of the full-size layout, as views of one buffer. */
+  static #fullRows(buf: Uint8Array = new Uint8Array(FULL_HASHES * HASH_SIZE)): Uint8Array[] {
+    return ROW_CAPACITY.map((n, r) =>
+      buf.subarray(ROW_OFFSET[r]! * HASH_SIZE, (ROW_OFFSET[r]! + n) * HASH_SIZE),
+    );
+  }
+
+  /**
+   * A new, empty stratum. `small`: rows start small and grow as nodes arrive (for the many
+   * short trees of the index's lists); otherwise the full-size layout is allocated at once, so
+   * the log's right-edge strata never reallocate.
+   */
+  static empty(level: number, index: number, small = false): Stratum {
+    const rows = small ? ROW_CAPACITY.map(() => EMPTY_ROW) : Stratum.#fullRows();
+    return new Stratum(level, index, rows, Array(8).fill(0));
   }
 
   /** Width of row 0: how many tree-level-8L nodes the tile holds (1..256). */
@@ -61,21 +75,30 @@ export class Stratum {
         `stratum ${this.level}/${this.index} row ${row}: node ${position} out of order`,
       );
     }
-    this.#buf.set(hash, (ROW_OFFSET[row]! + position) * HASH_SIZE);
+    const at = position * HASH_SIZE;
+    let buf = this.#rows[row]!;
+    if (at + HASH_SIZE > buf.length) {
+      const grown = new Uint8Array(
+        Math.min(ROW_CAPACITY[row]!, Math.max(4, 2 * (buf.length / HASH_SIZE))) * HASH_SIZE,
+      );
+      grown.set(buf.subarray(0, at));
+      this.#rows[row] = buf = grown;
+    }
+    buf.set(hash, at);
     this.#counts[row]!++;
   }
 
   /** Node `position` of row `row`, or undefined when the stratum does not (yet) hold it. */
   node(row: number, position: number): Uint8Array | undefined {
     if (position >= this.#counts[row]!) return undefined;
-    const at = (ROW_OFFSET[row]! + position) * HASH_SIZE;
-    return this.#buf.subarray(at, at + HASH_SIZE);
+    const at = position * HASH_SIZE;
+    return this.#rows[row]!.subarray(at, at + HASH_SIZE);
   }
 
   /** The C2SP hash tile: the first `width` hashes of row 0 (default: all it holds). */
   hashTile(width = this.width): Uint8Array | undefined {
     if (width < 1 || width > this.width) return undefined;
-    return this.#buf.slice(0, width * HASH_SIZE);
+    return this.#rows[0]!.slice(0, width * HASH_SIZE);
   }
 
   encode(): Uint8Array {
@@ -87,15 +110,15 @@ export class Stratum {
     out[1] = width % 256;
     let at = 2;
     for (let r = 0; r < TILE_HEIGHT; r++) {
-      const n = Math.floor(width / 2 ** r);
-      const start = ROW_OFFSET[r]! * HASH_SIZE;
-      out.set(this.#buf.subarray(start, start + n * HASH_SIZE), at);
-      at += n * HASH_SIZE;
+      const n = Math.floor(width / 2 ** r) * HASH_SIZE;
+      out.set(this.#rows[r]!.subarray(0, n), at);
+      at += n;
     }
     return out;
   }
 
-  static decode(level: number, index: number, bytes: Uint8Array): Stratum {
+  /** `small`: a partial stratum's rows are copied at their size (see empty()). */
+  static decode(level: number, index: number, bytes: Uint8Array, small = false): Stratum {
     // A stored tile that does not decode is damaged storage, like a leaf that does not verify.
     check(bytes.length >= 2, "INTEGRITY_FAILURE", `stored tile ${level}/${index} is truncated`);
     const width = bytes[0]! * 256 + bytes[1]!;
@@ -108,17 +131,21 @@ export class Stratum {
     );
     const counts = ROW_CAPACITY.map((_, r) => Math.floor(width / 2 ** r));
     // A full stratum's encoding is the full-size layout itself: no copy needed.
-    if (width === TILE_WIDTH) return new Stratum(level, index, bytes.subarray(2), counts);
-    const buf = new Uint8Array(FULL_HASHES * HASH_SIZE);
+    if (width === TILE_WIDTH) {
+      return new Stratum(level, index, Stratum.#fullRows(bytes.subarray(2)), counts);
+    }
+    const rows = small ? counts.map((n) => new Uint8Array(n * HASH_SIZE)) : Stratum.#fullRows();
     let at = 2;
     for (let r = 0; r < TILE_HEIGHT; r++) {
       const n = counts[r]! * HASH_SIZE;
-      buf.set(bytes.subarray(at, at + n), ROW_OFFSET[r]! * HASH_SIZE);
+      rows[r]!.set(bytes.subarray(at, at + n));
       at += n;
     }
-    return new Stratum(level, index, buf, counts);
+    return new Stratum(level, index, rows, counts);
   }
 }
+
+const EMPTY_ROW = new Uint8Array(0);
 
 /** Where tree node (level, index) lives: stratum (tileLevel, tileIndex), row, position. */
 export interface NodeAddress {

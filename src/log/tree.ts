@@ -32,6 +32,8 @@ import { nodeAddress, Stratum } from "./strata.js";
 export interface TreeOptions {
   /** How many complete strata to keep decoded in memory (16 KiB each). */
   readonly cachedTiles?: number;
+  /** Strata grow as nodes arrive instead of taking 16 KiB at once (many short trees). */
+  readonly smallStrata?: boolean;
 }
 
 /** Reads a stored stratum's bytes (undefined when missing). */
@@ -46,10 +48,13 @@ export class Tree {
   /** Folds of right-edge subtrees, by leaf range "start-end" (see #prove). */
   readonly #folds = new LruCache<string, Uint8Array>(4096);
 
+  readonly #small: boolean;
+
   private constructor(read: StratumReader, range: CompactRange, options: TreeOptions) {
     this.#read = read;
     this.#range = range;
     this.#cache = new LruCache(options.cachedTiles ?? 4096);
+    this.#small = options.smallStrata === true;
   }
 
   /**
@@ -74,7 +79,7 @@ export class Tree {
           `stored tree of size ${size} is missing its edge tile ${level}/${index}`,
         );
       }
-      const stratum = Stratum.decode(level, index, bytes);
+      const stratum = Stratum.decode(level, index, bytes, tree.#small);
       if (stratum.width !== width) {
         throw new VellumError(
           "STATE_MISMATCH",
@@ -116,7 +121,7 @@ export class Tree {
           );
         }
         if (stratum !== undefined) this.#cache.set(cacheKey(at.tileLevel, stratum.index), stratum);
-        stratum = Stratum.empty(at.tileLevel, at.tileIndex);
+        stratum = Stratum.empty(at.tileLevel, at.tileIndex, this.#small);
         this.#edge.set(at.tileLevel, stratum);
       }
       stratum.push(at.row, at.position, hash);
@@ -138,7 +143,7 @@ export class Tree {
     if (inMemory !== undefined) return inMemory;
     const bytes = await this.#read(level, index);
     if (bytes === undefined) return undefined;
-    const stratum = Stratum.decode(level, index, bytes);
+    const stratum = Stratum.decode(level, index, bytes, this.#small);
     if (stratum.full) this.#cache.set(cacheKey(level, index), stratum);
     return stratum;
   }

@@ -92,6 +92,7 @@ export async function openMemoryIndexer(db: MemoryDatabase, log: Log, start = tr
     kv: db.namespace("index"),
     keysOf: indexKeysOfPayload,
     pollMs: 5,
+    revisionIntervalMs: 0,
   });
   if (start) indexer.start();
   return indexer;

@@ -1,0 +1,344 @@
+/**
+ * Benchmark of the verifiable index (spec/audit.md, "The index"), two parts, on 127.0.0.1:
+ *
+ *  lag      `vellum serve` (the built dist/) under sustained single-event POST /v1/events at the
+ *           server's full rate (autocannon, --connections keep-alive connections, one request in
+ *           flight each, a unique OCSF event per request), run twice on fresh data directories
+ *           in the same run: with `--no-index` (the baseline) and with the index. Reports both
+ *           rates and their ratio, the server's CPU per event, and the index's lag: /metrics
+ *           is sampled every 100 ms (tree size, index lag); an entry's lag is the time from the
+ *           first sample where the log holds it to the first where the index covers it.
+ *  queries  in process, over a log of --events events (LevelDB in a temporary directory) built
+ *           and indexed first: for actors with 10, 1,000 and 100,000 events, a whole query
+ *           answered page by page (indexPage, 1,000 results a page) and verified
+ *           (verifyIndexPage), with its time and proof size (JSON bytes, hashes).
+ *
+ *   npm run bench:index
+ *   npm run bench:index -- --seconds 20 --connections 64 --events 10000000
+ *   npm run bench:index -- --only queries
+ *
+ * Absolute rates on a shared machine move between days: compare the ratio measured in one run.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import * as os from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { canonicalBytes } from "../src/audit/canonical.js";
+import { decodeIndexAnswer } from "../src/client/index-query.js";
+import { openCheckpoint } from "../src/core/checkpoint.js";
+import { indexKeysOfPayload } from "../src/core/event-keys.js";
+import { type IndexPin, indexLogVerifierKey, verifyIndexPage } from "../src/core/index-answer.js";
+import { verifierFromKey } from "../src/core/keys.js";
+import { indexPage } from "../src/indexing/answers.js";
+import { Indexer } from "../src/indexing/engine.js";
+import { Log } from "../src/log/log.js";
+import { installNodeCrypto } from "../src/platform/node-crypto.js";
+import { openLevelDatabase } from "../src/storage/level.js";
+import { formatRate, machine } from "./lib/bench.js";
+import { startVellum } from "./lib/vellum-process.js";
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "15" },
+    connections: { type: "string", default: "64" },
+    events: { type: "string", default: "1000000" },
+    only: { type: "string" },
+  },
+});
+const seconds = Number(args.seconds);
+const connections = Number(args.connections);
+const totalEvents = Number(args.events.replaceAll("_", ""));
+const only = new Set((args.only ?? "lag,queries").split(","));
+
+function event(n: number, actor: string): Record<string, unknown> {
+  return {
+    class_uid: 6003,
+    category_uid: 6,
+    activity_id: 3,
+    type_uid: 600303,
+    time: 1_764_748_800_000 + n,
+    severity_id: 1,
+    status_id: 1,
+    actor: { user: { uid: actor } },
+    api: { operation: ["ReadInvoice", "UpdateInvoice", "DeleteInvoice"][n % 3] },
+    resources: [{ uid: `invoice-${n}`, type: "invoice" }],
+    src_endpoint: { ip: "192.0.2.7" },
+    metadata: {
+      product: { name: "bench" },
+      version: "1.8.0",
+      uid: `bench-${n}`,
+      tenant_uid: `tenant-${n % 10}`,
+    },
+  };
+}
+
+/** User + system CPU seconds of a process so far (Linux /proc). */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+const pct = (sorted: number[], p: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+
+// ---------------------------------------------------------------------------------------------
+// lag
+
+type Autocannon = (opts: Record<string, unknown>) => Promise<{
+  duration: number;
+  "2xx": number;
+  non2xx: number;
+  errors: number;
+  latency: { p50: number; p99: number };
+}>;
+const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
+
+async function metric(url: string, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)$`, "m").exec(text);
+  return m === null ? undefined : Number(m[1]);
+}
+
+async function lagRun(withIndex: boolean) {
+  const data = mkdtempSync(join(os.tmpdir(), "vellum-bench-index-"));
+  const server = await startVellum(
+    [
+      "serve",
+      "--data",
+      data,
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      ...(withIndex ? [] : ["--no-index"]),
+    ],
+    "/readyz",
+  );
+  try {
+    const token = readFileSync(join(data, "admin.token"), "utf8").trim();
+    let n = 0;
+    const run = (duration: number) =>
+      autocannon({
+        url: `${server.url}/v1/events`,
+        connections,
+        duration,
+        pipelining: 1,
+        timeout: 30,
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        requests: [
+          {
+            method: "POST",
+            setupRequest: (r: Record<string, unknown>) => ({
+              ...r,
+              body: JSON.stringify(event(n, `user-${n++ % 1000}`)),
+            }),
+          },
+        ],
+      });
+    await run(2); // warm-up
+    const samples: { t: number; size: number; indexed: number }[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const t = performance.now();
+        const size = (await metric(server.url, "vellum_tree_size")) ?? 0;
+        const lag = withIndex ? ((await metric(server.url, "vellum_index_lag_entries")) ?? 0) : 0;
+        samples.push({ t, size, indexed: size - lag });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const cpu0 = cpuSeconds(server.child.pid);
+    const result = await run(seconds);
+    const cpu1 = cpuSeconds(server.child.pid);
+    // Let the index catch up (bounded), still sampling.
+    const drainStart = performance.now();
+    while (withIndex && performance.now() - drainStart < 60_000) {
+      const last = samples.at(-1);
+      if (last !== undefined && last.indexed >= last.size) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const drainSeconds = (performance.now() - drainStart) / 1000;
+    sampling = false;
+    await sampler;
+    const lags: number[] = [];
+    if (withIndex) {
+      for (const s of samples) {
+        const covered = samples.find((x) => x.t >= s.t && x.indexed >= s.size);
+        lags.push(covered === undefined ? Number.POSITIVE_INFINITY : (covered.t - s.t) / 1000);
+      }
+      lags.sort((a, b) => a - b);
+    }
+    const rate = result["2xx"] / result.duration;
+    const cpu = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
+    return {
+      rate,
+      result,
+      lags,
+      drainSeconds,
+      cpuPerEvent: cpu === undefined ? undefined : (1e6 * cpu) / result["2xx"],
+    };
+  } finally {
+    await server.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+}
+
+async function lagBench(): Promise<void> {
+  console.log(
+    `\n## lag: single-event POST /v1/events, ${connections} connections, ${seconds} s measured after 2 s warm-up`,
+  );
+  const base = await lagRun(false);
+  const indexed = await lagRun(true);
+  const line = (name: string, r: Awaited<ReturnType<typeof lagRun>>) =>
+    console.log(
+      `${name.padEnd(22)} ${formatRate(r.rate).padStart(8)} events/s  p50 ${r.result.latency.p50.toFixed(1)} ms  p99 ${r.result.latency.p99.toFixed(1)} ms` +
+        `  [non-2xx ${r.result.non2xx}, errors ${r.result.errors}]` +
+        (r.cpuPerEvent === undefined ? "" : `  server CPU ${r.cpuPerEvent.toFixed(0)} µs/event`),
+    );
+  line("without the index", base);
+  line("with the index", indexed);
+  console.log(`ratio (with / without): ${(indexed.rate / base.rate).toFixed(3)}`);
+  const l = indexed.lags;
+  console.log(
+    `index lag over ${l.length} samples: p50 ${pct(l, 0.5).toFixed(2)} s, p99 ${pct(l, 0.99).toFixed(2)} s, max ${(l.at(-1) ?? 0).toFixed(2)} s; caught up ${indexed.drainSeconds.toFixed(1)} s after the load stopped`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// queries
+
+async function queryBench(): Promise<void> {
+  installNodeCrypto();
+  const dir = mkdtempSync(join(os.tmpdir(), "vellum-bench-index-q-"));
+  try {
+    const db = await openLevelDatabase(join(dir, "db"));
+    const indexDb = await openLevelDatabase(join(dir, "index"));
+    const seed = new Uint8Array(32).fill(7);
+    const log = await Log.open({
+      origin: "bench.example/log",
+      seed,
+      kv: db.namespace("log"),
+      checkpointIntervalMs: 0,
+    });
+    const indexLog = await Log.open({
+      origin: "bench.example/log/index",
+      seed,
+      kv: db.namespace("index-log"),
+      checkpointIntervalMs: 0,
+      batchMaxAgeMs: 0,
+    });
+    const sizes = [10, 1_000, 100_000].filter((k) => k <= totalEvents);
+    // Actor "q<k>" has k events spread evenly; every other event has one of 1,000 actors.
+    const special = new Map<number, string>();
+    for (const k of sizes) {
+      const step = Math.floor(totalEvents / k);
+      for (let j = 0; j < k; j++) {
+        let at = j * step + sizes.indexOf(k);
+        while (special.has(at)) at++;
+        special.set(at, `q${k}`);
+      }
+    }
+    console.log(`\n## queries: building a log of ${totalEvents} events and its index`);
+    let t = performance.now();
+    const CHUNK = 10_000;
+    for (let i = 0; i < totalEvents; i += CHUNK) {
+      const batch: Uint8Array[] = [];
+      for (let n = i; n < Math.min(totalEvents, i + CHUNK); n++) {
+        batch.push(canonicalBytes(event(n, special.get(n) ?? `user-${n % 1000}`)));
+      }
+      await log.submitMany(batch);
+    }
+    const logSeconds = (performance.now() - t) / 1000;
+    t = performance.now();
+    const indexer = await Indexer.open({
+      source: log,
+      indexLog,
+      kv: indexDb.namespace("index"),
+      keysOf: indexKeysOfPayload,
+    });
+    await indexer.catchUp();
+    const indexSeconds = (performance.now() - t) / 1000;
+    console.log(
+      `log: ${formatRate(totalEvents / logSeconds)} events/s in process (${logSeconds.toFixed(0)} s); index: ${formatRate(totalEvents / indexSeconds)} events/s (${indexSeconds.toFixed(0)} s, ${indexLog.size} revisions)`,
+    );
+    const logKey = log.signer.verifierKey;
+    const logVerifier = verifierFromKey(logKey);
+    const indexVerifier = verifierFromKey(indexLogVerifierKey(logKey));
+    for (const k of sizes) {
+      const started = performance.now();
+      let serverMs = 0;
+      let verifyMs = 0;
+      let bytes = 0;
+      let hashes = 0;
+      let pages = 0;
+      let results = 0;
+      let cursor: string | undefined;
+      let pin: IndexPin | undefined;
+      do {
+        const s0 = performance.now();
+        const answer = await indexPage(indexer, {
+          keys: [{ kind: "actor", value: `q${k}` }],
+          limit: 1000,
+          order: "asc",
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        const text = JSON.stringify(answer);
+        serverMs += performance.now() - s0;
+        bytes += text.length;
+        const v0 = performance.now();
+        const decoded = decodeIndexAnswer(JSON.parse(text));
+        const p = decoded.page;
+        hashes +=
+          p.multiproof.length +
+          p.run.multiproof.length +
+          p.window.multiproof.length +
+          (p.revision === undefined
+            ? 0
+            : p.revision.inclusion.length +
+              p.revision.map.siblings.length +
+              p.revision.consistency.length);
+        const main =
+          decoded.checkpoint === null
+            ? undefined
+            : openCheckpoint(decoded.checkpoint, logVerifier).checkpoint;
+        const index =
+          decoded.indexCheckpoint === null
+            ? undefined
+            : openCheckpoint(decoded.indexCheckpoint, indexVerifier).checkpoint;
+        const verified = verifyIndexPage(
+          p,
+          main === undefined ? undefined : { size: main.size, root: main.rootHash },
+          index === undefined ? undefined : { size: index.size, root: index.rootHash },
+          pin,
+        );
+        verifyMs += performance.now() - v0;
+        pin = verified.pin;
+        results += verified.events.length;
+        pages++;
+        cursor = decoded.next ?? undefined;
+      } while (cursor !== undefined);
+      const total = performance.now() - started;
+      console.log(
+        `${`${k} results`.padEnd(16)} ${results} verified in ${pages} page(s): ${total.toFixed(0)} ms (server ${serverMs.toFixed(0)} ms, verify ${verifyMs.toFixed(0)} ms); ` +
+          `proof ${(bytes / 1024).toFixed(1)} KiB of JSON, ${hashes} hashes (${(hashes / Math.max(1, results)).toFixed(2)} per result)`,
+      );
+    }
+    await indexer.close();
+    await indexLog.close();
+    await log.close();
+    await db.close();
+    await indexDb.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`# bench:index — ${machine()}; ${new Date().toISOString()}`);
+if (only.has("lag")) await lagBench();
+if (only.has("queries")) await queryBench();
