@@ -80,10 +80,11 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
       );
     }
     const source = indexer.source;
+    const store = indexer.store;
     const cursor = query.cursor === undefined ? undefined : parseCursor(query.cursor);
     // The key proven: the cursor's, or the one with the shortest list.
     let key: IndexKey;
-    let list: KeyList | undefined;
+    let held: number;
     if (cursor !== undefined) {
       const named = query.keys.find((k) => k.kind === cursor.kind);
       if (named === undefined) {
@@ -93,26 +94,21 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
         );
       }
       key = named;
-      list = await indexer.lists.load(mapKeyOf(key));
+      [held] = (await store.counts([key])) as [number];
     } else {
-      const lists = await Promise.all(query.keys.map((k) => indexer.lists.load(mapKeyOf(k))));
+      const counts = await store.counts(query.keys);
       let best = 0;
-      lists.forEach((l, i) => {
-        if ((l?.count ?? 0) < (lists[best]?.count ?? 0)) best = i;
-      });
+      for (const [i, n] of counts.entries()) if (n < counts[best]!) best = i;
       key = query.keys[best]!;
-      list = lists[best];
+      held = counts[best]!;
     }
     const treeSize = cursor?.treeSize ?? published.revision.logSize;
-    const count = cursor?.count ?? list?.count ?? 0;
-    if (cursor !== undefined) {
-      check(
-        treeSize <= published.revision.logSize && count <= (list?.count ?? 0),
-        "MALFORMED",
-        "the cursor is beyond what the index holds",
-      );
-    }
-    const listRoot = list === undefined || count === 0 ? EMPTY_ROOT : await list.tree.rootAt(count);
+    const count = cursor?.count ?? held;
+    check(
+      treeSize <= published.revision.logSize && count <= held,
+      "MALFORMED",
+      "the cursor is beyond what the index holds",
+    );
 
     // The window's index range in the revision's tree, and its boundary entries.
     const from = query.from ?? 0;
@@ -124,40 +120,22 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
     const windowProof = bounds.length === 0 ? [] : await source.multiproof(bounds, treeSize);
 
     // The key's run in [start, end), and this page of it.
-    let runStart = 0;
-    let runEnd = 0;
-    if (list !== undefined && count > 0) {
-      runStart = await indexer.lists.positionOf(list, count, start);
-      runEnd = await indexer.lists.positionOf(list, count, end);
-    }
-    let pageStart: number;
-    let pageEnd: number;
-    if (query.order === "asc") {
-      pageStart = cursor?.at ?? runStart;
-      pageEnd = Math.min(runEnd, pageStart + query.limit);
-    } else {
-      pageEnd = cursor?.at ?? runEnd;
-      pageStart = Math.max(runStart, pageEnd - query.limit);
-    }
-    check(
-      runStart <= pageStart && pageStart <= pageEnd && pageEnd <= runEnd,
-      "MALFORMED",
-      "the cursor is not inside this query's run",
-    );
-    const positions = windowPageIndices(count, runStart, runEnd, pageStart, pageEnd);
-    const values =
-      list === undefined || positions.length === 0
-        ? []
-        : await Promise.all(
-            positions.map(async (p) => (await indexer.lists.values(list, p, p + 1))[0]!),
-          );
-    const runProof =
-      list === undefined || positions.length === 0
-        ? []
-        : await list.tree.multiproof(positions, count);
-    const results = positions
-      .filter((p) => p >= pageStart && p < pageEnd)
-      .map((p) => values[positions.indexOf(p)]!);
+    const run = await store.run({
+      key,
+      count,
+      from: start,
+      to: end,
+      order: query.order,
+      limit: query.limit,
+      ...(cursor === undefined ? {} : { at: cursor.at }),
+    });
+    const { pageStart, pageEnd } = run;
+    const runStart = run.start;
+    const runEnd = run.end;
+    const listRoot = run.listRoot;
+    const results = run.items
+      .filter((i) => i.position >= pageStart && i.position < pageEnd)
+      .map((i) => i.logIndex);
     const entriesProof = results.length === 0 ? [] : await source.multiproof(results, treeSize);
 
     const more = query.order === "asc" ? pageEnd < runEnd : pageStart > runStart;
@@ -185,7 +163,7 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
         leaf: base64Encode(published.leaf),
         inclusion: b64(await indexLog.inclusionProof(published.leafIndex, indexSize)),
         map: await (async () => {
-          const proof = await indexer.map.prove(mapKeyOf(key));
+          const proof = await store.prove(key);
           return {
             siblings: b64(proof.siblings),
             terminal:
@@ -227,8 +205,8 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
         end: runEnd,
         pageStart,
         pageEnd,
-        items: positions.map((position, k) => ({ position, logIndex: values[k]! })),
-        multiproof: b64(runProof),
+        items: run.items,
+        multiproof: b64(run.multiproof),
       },
       leaves: await leavesOf(source, results),
       multiproof: b64(entriesProof),

@@ -35,8 +35,8 @@ import { Mutex } from "../core/mutex.js";
 import { EMPTY_HASH, type SmtEntry } from "../core/smt.js";
 import type { Log } from "../log/log.js";
 import type { KeyValueStore, WriteOp } from "../storage/types.js";
-import { KeyLists } from "./key-lists.js";
-import { MapStore } from "./map-store.js";
+import type { IndexedEntry, IndexStore } from "./index-store.js";
+import { LocalIndexStore } from "./local-store.js";
 
 /** The index's state key: u64be log size ‖ map root. */
 const STATE_KEY = Uint8Array.of(0x73); // "s"
@@ -46,10 +46,13 @@ export interface IndexerOptions {
   readonly source: Log;
   /** The signed log of the index's revisions. */
   readonly indexLog: Log;
-  /** The index's own store (derived data: droppable). */
-  readonly kv: KeyValueStore;
-  /** The published key function: an entry's payload → its keys. */
-  readonly keysOf: (payload: Uint8Array) => readonly IndexKey[];
+  /**
+   * The index's own store (derived data: droppable): `store` (e.g. a WorkerIndexStore), or a
+   * key-value namespace and the published key function for a LocalIndexStore.
+   */
+  readonly store?: IndexStore;
+  readonly kv?: KeyValueStore;
+  readonly keysOf?: (payload: Uint8Array) => readonly IndexKey[];
   /** Most entries in one revision (default 20,000). */
   readonly maxRevisionEntries?: number;
   /** How often an idle index looks for new entries (default 50 ms). */
@@ -87,8 +90,6 @@ const READ_CHUNK = 1000;
 export class Indexer {
   readonly #source: Log;
   readonly #indexLog: Log;
-  readonly #kv: KeyValueStore;
-  readonly #keysOf: IndexerOptions["keysOf"];
   readonly #maxRevision: number;
   readonly #pollMs: number;
   readonly #revisionIntervalMs: number;
@@ -96,10 +97,10 @@ export class Indexer {
   readonly #onRevision: IndexerOptions["onRevision"];
   /** Serialises revisions and answers (see the module comment). */
   readonly lock = new Mutex();
-  readonly lists: KeyLists;
-  readonly map: MapStore;
-  /** How many entries of the source the store covers. */
+  readonly store: IndexStore;
+  /** How many entries of the source the store covers, and its map root. */
   #size = 0;
+  #mapRoot: Uint8Array = EMPTY_HASH;
   #published: PublishedRevision | undefined;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -109,15 +110,21 @@ export class Indexer {
   private constructor(options: IndexerOptions) {
     this.#source = options.source;
     this.#indexLog = options.indexLog;
-    this.#kv = options.kv;
-    this.#keysOf = options.keysOf;
     this.#maxRevision = options.maxRevisionEntries ?? 20_000;
     this.#pollMs = options.pollMs ?? 50;
     this.#revisionIntervalMs = options.revisionIntervalMs ?? 1000;
     this.#logger = options.logger ?? silentLogger;
     this.#onRevision = options.onRevision;
-    this.lists = new KeyLists(options.kv);
-    this.map = new MapStore(options.kv, EMPTY_HASH);
+    if (options.store !== undefined) {
+      this.store = options.store;
+    } else {
+      check(
+        options.kv !== undefined && options.keysOf !== undefined,
+        "INTERNAL",
+        "an index needs a store, or a key-value namespace and a key function",
+      );
+      this.store = new LocalIndexStore(options.kv, options.keysOf);
+    }
   }
 
   /**
@@ -163,17 +170,15 @@ export class Indexer {
     return this.#source;
   }
 
+  /** The store's map root (what the next revision commits). */
+  get mapRoot(): Uint8Array {
+    return this.#mapRoot;
+  }
+
   async #loadState(): Promise<void> {
-    const bytes = await this.#kv.get(STATE_KEY);
-    this.lists.reset();
-    if (bytes === undefined) {
-      this.#size = 0;
-      this.map.reset(EMPTY_HASH);
-      return;
-    }
-    check(bytes.length === 40, "STATE_MISMATCH", "the index store's state is corrupt");
-    this.#size = getUint64(bytes, 0, "index size");
-    this.map.reset(bytes.slice(8));
+    const state = await this.store.load();
+    this.#size = state.size;
+    this.#mapRoot = state.mapRoot;
   }
 
   async #lastRevision(): Promise<PublishedRevision | undefined> {
@@ -207,7 +212,7 @@ export class Indexer {
       }
     }
     if (this.#size === target && last !== undefined) {
-      if (!bytesEqual(this.map.root, last.revision.mapRoot)) {
+      if (!bytesEqual(this.#mapRoot, last.revision.mapRoot)) {
         throw new VellumError(
           "STATE_MISMATCH",
           `the index store's map at ${target} entries is not the one the index log committed (revision ${last.leafIndex}); drop the index store and rebuild it (vellum index rebuild)`,
@@ -229,37 +234,17 @@ export class Indexer {
 
   /** Applies source entries [size, target) to the store (one atomic write). */
   async #apply(target: number): Promise<void> {
-    const byKey = new Map<string, { key: IndexKey; mapKey: Uint8Array; indices: number[] }>();
+    const entries: IndexedEntry[] = [];
     for (let start = this.#size; start < target; start += READ_CHUNK) {
-      const entries = await this.#source.entries(start, Math.min(READ_CHUNK, target - start));
-      check(entries.length > 0, "INTERNAL", `the log returned no entries from ${start}`);
-      for (const e of entries) {
-        for (const key of this.#keysOf(e.payload)) {
-          const id = `${key.kind}\u0000${key.value}`;
-          let group = byKey.get(id);
-          if (group === undefined) {
-            group = { key, mapKey: mapKeyOf(key), indices: [] };
-            byKey.set(id, group);
-          }
-          if (group.indices[group.indices.length - 1] !== e.index) group.indices.push(e.index);
-        }
-      }
+      const read = await this.#source.entries(start, Math.min(READ_CHUNK, target - start));
+      check(read.length > 0, "INTERNAL", `the log returned no entries from ${start}`);
+      for (const e of read) entries.push({ index: e.index, payload: e.payload });
     }
-    const ops: WriteOp[] = [];
-    const changes: SmtEntry[] = [];
     try {
-      const groups = [...byKey.values()];
-      const loaded = await this.lists.loadMany(groups.map((g) => g.mapKey));
-      for (const [i, g] of groups.entries()) {
-        const list = await this.lists.append(g.mapKey, g.key, g.indices, ops, loaded[i] ?? null);
-        changes.push({ key: g.mapKey, value: mapValueOf(list.count, list.tree.root()) });
-      }
-      const mapRoot = await this.map.update(changes, ops);
-      ops.push({ type: "put", key: STATE_KEY, value: encodeState(target, mapRoot) });
-      await this.#kv.write(ops);
+      this.#mapRoot = await this.store.apply(entries);
       this.#size = target;
     } catch (e) {
-      // The loaded lists and cached nodes may be ahead of the store: the store is the truth.
+      // The store may be behind what it was told: it is the truth.
       await this.#loadState().catch(() => undefined);
       throw e;
     }
@@ -270,7 +255,7 @@ export class Indexer {
     const revision: IndexRevision = {
       logSize: this.#size,
       logRoot: await this.#source.rootAt(this.#size),
-      mapRoot: this.map.root,
+      mapRoot: this.#mapRoot,
     };
     const receipt = await this.#indexLog.submit(encodeRevision(revision));
     const entry = await this.#indexLog.entry(receipt.index);
@@ -351,10 +336,11 @@ export class Indexer {
     }
   }
 
-  /** Stops following; the store and the index log stay as they are. */
+  /** Stops following and releases the store; the index log stays as it is. */
   async close(): Promise<void> {
     this.#running = false;
     this.#wake?.();
     await this.#loop;
+    await this.lock.run(() => this.store.close());
   }
 }

@@ -85,7 +85,6 @@ function isEmpty(hash: Uint8Array | undefined): boolean {
   return hash === undefined || bytesEqual(hash, EMPTY_HASH);
 }
 
-
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }

@@ -123,7 +123,7 @@ describe("vellum monitor --index", () => {
       encodeRevision({
         logSize: 62,
         logRoot: new Uint8Array(32).fill(1),
-        mapRoot: v.indexer!.map.root,
+        mapRoot: v.indexer!.mapRoot,
       }),
     );
     const first = await monitor();
@@ -140,7 +140,7 @@ describe("vellum monitor --index", () => {
       encodeRevision({
         logSize: 30,
         logRoot: await v.log.rootAt(30),
-        mapRoot: v.indexer!.map.root,
+        mapRoot: v.indexer!.mapRoot,
       }),
     );
     const state = mkdtempSync(join(tmpdir(), "vellum-monitor-index-"));

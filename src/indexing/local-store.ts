@@ -1,0 +1,186 @@
+/**
+ * @module
+ * The index's store doing its work in the calling thread (index-store.ts): key lists
+ * (key-lists.ts) and the map (map-store.ts) over one key-value namespace, with its state
+ * ("s": u64be size ‖ map root) written in the same atomic write as the lists and map.
+ */
+import { getUint64, putUint64 } from "../core/bytes.js";
+import { check, VellumError } from "../core/errors.js";
+import type { IndexKey } from "../core/event-keys.js";
+import { mapKeyOf, mapValueOf } from "../core/index-answer.js";
+import { EMPTY_ROOT } from "../core/rfc6962.js";
+import { EMPTY_HASH, type SmtEntry, type SmtProof } from "../core/smt.js";
+import { windowPageIndices } from "../core/window.js";
+import type { KeyValueStore, WriteOp } from "../storage/types.js";
+import type {
+  IndexedEntry,
+  IndexStore,
+  IndexStoreState,
+  ListRun,
+  RunQuery,
+} from "./index-store.js";
+import { KeyLists } from "./key-lists.js";
+import { MapStore } from "./map-store.js";
+
+/** The index's state key: u64be log size ‖ map root. */
+export const STATE_KEY = Uint8Array.of(0x73); // "s"
+
+function encodeState(size: number, mapRoot: Uint8Array): Uint8Array {
+  const out = new Uint8Array(40);
+  putUint64(out, 0, size);
+  out.set(mapRoot, 8);
+  return out;
+}
+
+export class LocalIndexStore implements IndexStore {
+  readonly #kv: KeyValueStore;
+  readonly #keysOf: (payload: Uint8Array) => readonly IndexKey[];
+  readonly #lists: KeyLists;
+  readonly #map: MapStore;
+  #size = 0;
+
+  constructor(kv: KeyValueStore, keysOf: (payload: Uint8Array) => readonly IndexKey[]) {
+    this.#kv = kv;
+    this.#keysOf = keysOf;
+    this.#lists = new KeyLists(kv);
+    this.#map = new MapStore(kv, EMPTY_HASH);
+  }
+
+  async load(): Promise<IndexStoreState> {
+    const bytes = await this.#kv.get(STATE_KEY);
+    this.#lists.reset();
+    if (bytes === undefined) {
+      this.#size = 0;
+      this.#map.reset(EMPTY_HASH);
+    } else {
+      check(bytes.length === 40, "STATE_MISMATCH", "the index store's state is corrupt");
+      this.#size = getUint64(bytes, 0, "index size");
+      this.#map.reset(bytes.slice(8));
+    }
+    return { size: this.#size, mapRoot: this.#map.root };
+  }
+
+  async apply(entries: readonly IndexedEntry[]): Promise<Uint8Array> {
+    const byKey = new Map<string, { key: IndexKey; mapKey: Uint8Array; indices: number[] }>();
+    for (const [k, e] of entries.entries()) {
+      check(
+        e.index === this.#size + k,
+        "INTERNAL",
+        `the index takes entry ${this.#size + k} next, not ${e.index}`,
+      );
+      for (const key of this.#keysOf(e.payload)) {
+        const id = `${key.kind}\u0000${key.value}`;
+        let group = byKey.get(id);
+        if (group === undefined) {
+          group = { key, mapKey: mapKeyOf(key), indices: [] };
+          byKey.set(id, group);
+        }
+        if (group.indices[group.indices.length - 1] !== e.index) group.indices.push(e.index);
+      }
+    }
+    const ops: WriteOp[] = [];
+    const changes: SmtEntry[] = [];
+    const target = this.#size + entries.length;
+    try {
+      const groups = [...byKey.values()];
+      const loaded = await this.#lists.loadMany(groups.map((g) => g.mapKey));
+      for (const [i, g] of groups.entries()) {
+        const list = await this.#lists.append(g.mapKey, g.key, g.indices, ops, loaded[i] ?? null);
+        changes.push({ key: g.mapKey, value: mapValueOf(list.count, list.tree.root()) });
+      }
+      const mapRoot = await this.#map.update(changes, ops);
+      ops.push({ type: "put", key: STATE_KEY, value: encodeState(target, mapRoot) });
+      await this.#kv.write(ops);
+      this.#size = target;
+      return mapRoot;
+    } catch (e) {
+      // The loaded lists and cached nodes may be ahead of the store: the store is the truth.
+      await this.load().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async counts(keys: readonly IndexKey[]): Promise<number[]> {
+    const lists = await this.#lists.loadMany(keys.map(mapKeyOf));
+    return lists.map((l) => l?.count ?? 0);
+  }
+
+  async run(q: RunQuery): Promise<ListRun> {
+    const list = await this.#lists.load(mapKeyOf(q.key));
+    check(
+      q.count <= (list?.count ?? 0),
+      "MALFORMED",
+      `the list of ${q.key.kind} "${q.key.value}" holds fewer than ${q.count} entries`,
+    );
+    if (list === undefined || q.count === 0) {
+      if (q.at !== undefined && q.at !== 0) {
+        throw new VellumError("MALFORMED", "the cursor is not inside this query's run");
+      }
+      return {
+        listRoot: EMPTY_ROOT,
+        start: 0,
+        end: 0,
+        pageStart: 0,
+        pageEnd: 0,
+        items: [],
+        multiproof: [],
+      };
+    }
+    const count = q.count;
+    const start = await this.#lists.positionOf(list, count, q.from);
+    const end = await this.#lists.positionOf(list, count, q.to);
+    let pageStart: number;
+    let pageEnd: number;
+    if (q.order === "asc") {
+      pageStart = q.at ?? start;
+      pageEnd = Math.min(end, pageStart + q.limit);
+    } else {
+      pageEnd = q.at ?? end;
+      pageStart = Math.max(start, pageEnd - q.limit);
+    }
+    check(
+      start <= pageStart && pageStart <= pageEnd && pageEnd <= end,
+      "MALFORMED",
+      "the cursor is not inside this query's run",
+    );
+    const positions = windowPageIndices(count, start, end, pageStart, pageEnd);
+    const values = await this.#values(list, positions);
+    return {
+      listRoot: await list.tree.rootAt(count),
+      start,
+      end,
+      pageStart,
+      pageEnd,
+      items: positions.map((position, k) => ({ position, logIndex: values[k]! })),
+      multiproof: positions.length === 0 ? [] : await list.tree.multiproof(positions, count),
+    };
+  }
+
+  /** The values at increasing positions: the page's run in one read per chunk. */
+  async #values(
+    list: NonNullable<Awaited<ReturnType<KeyLists["load"]>>>,
+    positions: readonly number[],
+  ): Promise<number[]> {
+    if (positions.length === 0) return [];
+    const first = positions[0]!;
+    const last = positions[positions.length - 1]!;
+    // Boundaries can sit far from the page; read them alone, the page as one range.
+    const out: number[] = [];
+    let k = 0;
+    while (k < positions.length) {
+      let j = k;
+      while (j + 1 < positions.length && positions[j + 1] === positions[j]! + 1) j++;
+      out.push(...(await this.#lists.values(list, positions[k]!, positions[j]! + 1)));
+      k = j + 1;
+    }
+    check(out.length === positions.length && first <= last, "INTERNAL", "list values misread");
+    return out;
+  }
+
+  prove(key: IndexKey): Promise<SmtProof> {
+    return this.#map.prove(mapKeyOf(key));
+  }
+
+  /** Nothing to release: whoever gave the key-value store closes it. */
+  async close(): Promise<void> {}
+}
