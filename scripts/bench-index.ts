@@ -19,7 +19,7 @@
  *
  * Absolute rates on a shared machine move between days: compare the ratio measured in one run.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as os from "node:os";
 import { join } from "node:path";
@@ -82,6 +82,23 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds by thread of a process, by thread name (Linux /proc). */
+function threadCpu(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name =
+        tid === String(pid) ? "main" : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return out;
 }
 
 const pct = (sorted: number[], p: number) =>
@@ -154,8 +171,18 @@ async function lagRun(withIndex: boolean) {
       }
     })();
     const cpu0 = cpuSeconds(server.child.pid);
+    const threads0 = threadCpu(server.child.pid);
     const result = await run(seconds);
     const cpu1 = cpuSeconds(server.child.pid);
+    const threads1 = threadCpu(server.child.pid);
+    const perThread = [...threads1]
+      .map(
+        ([name, s1]) => [name, (1e6 * (s1 - (threads0.get(name) ?? 0))) / result["2xx"]] as const,
+      )
+      .filter(([, us]) => us >= 1)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, us]) => `${name} ${us.toFixed(0)}`)
+      .join(", ");
     // Let the index catch up (bounded), still sampling.
     const drainStart = performance.now();
     while (withIndex && performance.now() - drainStart < 60_000) {
@@ -181,6 +208,7 @@ async function lagRun(withIndex: boolean) {
       result,
       lags,
       drainSeconds,
+      perThread,
       cpuPerEvent: cpu === undefined ? undefined : (1e6 * cpu) / result["2xx"],
     };
   } finally {
@@ -199,7 +227,8 @@ async function lagBench(): Promise<void> {
     console.log(
       `${name.padEnd(22)} ${formatRate(r.rate).padStart(8)} events/s  p50 ${r.result.latency.p50.toFixed(1)} ms  p99 ${r.result.latency.p99.toFixed(1)} ms` +
         `  [non-2xx ${r.result.non2xx}, errors ${r.result.errors}]` +
-        (r.cpuPerEvent === undefined ? "" : `  server CPU ${r.cpuPerEvent.toFixed(0)} µs/event`),
+        (r.cpuPerEvent === undefined ? "" : `  server CPU ${r.cpuPerEvent.toFixed(0)} µs/event`) +
+        (r.perThread === "" ? "" : `\n${"".padEnd(22)} by thread, µs/event: ${r.perThread}`),
     );
   line("without the index", base);
   line("with the index", indexed);

@@ -11,8 +11,8 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { hexEncode } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
-import { indexKeysOfPayload } from "../core/event-keys.js";
 import { Indexer } from "../indexing/engine.js";
+import { WorkerIndexStore } from "../indexing/worker-store.js";
 import { Log } from "../log/log.js";
 import { openLevelDatabase } from "../storage/level.js";
 import type { Database } from "../storage/types.js";
@@ -49,15 +49,10 @@ async function rebuild(dataDir: string): Promise<number> {
   const indexLog = await openIndexLog(db, files.origin, files.seed);
   const storePath = join(dataDir, INDEX_DIR);
   rmSync(storePath, { recursive: true, force: true });
-  const store = await openLevelDatabase(storePath);
+  const store = await WorkerIndexStore.open(storePath, "event-keys");
   let code = 0;
   try {
-    const indexer = await Indexer.open({
-      source: log,
-      indexLog,
-      kv: store.namespace("index"),
-      keysOf: indexKeysOfPayload,
-    });
+    const indexer = await Indexer.open({ source: log, indexLog, store });
     const last = indexer.published;
     process.stdout.write(
       last === undefined

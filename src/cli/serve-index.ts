@@ -3,18 +3,19 @@
  * The server's verifiable index (spec/audit.md, "The index"), as `vellum serve` keeps it: the
  * index log (origin `<origin>/index`, signed with the log's key, stored beside the main log in
  * DATA/db, witnessed by the same policy) and the index's own, derived store in DATA/index, which
- * can be dropped and rebuilt (`vellum index rebuild`).
+ * can be dropped and rebuilt (`vellum index rebuild`), worked on in a worker thread
+ * (src/indexing/worker-store.ts) so that the index takes no time from the event loop but
+ * reading the log's new entries.
  *
  * A derived index that cannot be opened (its store does not make the index log's last
  * revision) never stops the log: the server says why in its log and answers index queries 503.
  */
 import { join } from "node:path";
-import { indexKeysOfPayload } from "../core/event-keys.js";
 import type { Logger } from "../core/logger.js";
 import { Indexer, type PublishedRevision } from "../indexing/engine.js";
+import { WorkerIndexStore } from "../indexing/worker-store.js";
 import { Log } from "../log/log.js";
 import type { WitnessCollector } from "../log/witnessing.js";
-import { openLevelDatabase } from "../storage/level.js";
 import type { Database } from "../storage/types.js";
 
 export interface ServerIndex {
@@ -61,15 +62,15 @@ export async function openServerIndex(options: {
 }): Promise<ServerIndex> {
   const { logger } = options;
   const indexLog = await openIndexLog(options.db, options.origin, options.seed, options.witnesses);
-  const store = await openLevelDatabase(join(options.dataDir, INDEX_DIR));
   let indexer: Indexer | undefined;
   let failure: string | undefined;
+  let store: WorkerIndexStore | undefined;
   try {
+    store = await WorkerIndexStore.open(join(options.dataDir, INDEX_DIR), "event-keys");
     indexer = await Indexer.open({
       source: options.log,
       indexLog,
-      kv: store.namespace("index"),
-      keysOf: indexKeysOfPayload,
+      store,
       logger,
       ...(options.onRevision === undefined ? {} : { onRevision: options.onRevision }),
     });
@@ -89,9 +90,9 @@ export async function openServerIndex(options: {
     indexer,
     failure,
     async close() {
-      await indexer?.close();
+      if (indexer !== undefined) await indexer.close();
+      else await store?.close();
       await indexLog.close();
-      await store.close();
     },
   };
 }

@@ -73,8 +73,9 @@ function decodeNode(bytes: Uint8Array): MapNode {
     "STATE_MISMATCH",
     "a stored map node is corrupt",
   );
-  const a = bytes.slice(1, 33);
-  const b = bytes.slice(33);
+  // Views, not copies: the value read is this node's own buffer.
+  const a = bytes.subarray(1, 33);
+  const b = bytes.subarray(33, 65);
   return bytes[0] === INNER
     ? { kind: "inner", left: a, right: b }
     : { kind: "leaf", key: a, value: b };

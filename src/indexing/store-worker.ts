@@ -1,0 +1,53 @@
+/**
+ * @module
+ * The worker thread behind WorkerIndexStore (worker-store.ts): owns the index's LevelDB and a
+ * LocalIndexStore over it, and answers one call at a time ({id, method, args} → {id, value} or
+ * {id, error: {code, message}}). "close" closes the database and ends the thread.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { VellumError } from "../core/errors.js";
+import { installNodeCrypto } from "../platform/node-crypto.js";
+import { openLevelDatabase } from "../storage/level.js";
+import { KEY_FUNCTIONS, type KeyFunctionName } from "./key-functions.js";
+import { LocalIndexStore } from "./local-store.js";
+
+interface Call {
+  readonly id: number;
+  readonly method: "load" | "apply" | "counts" | "run" | "prove" | "close";
+  readonly args: unknown[];
+}
+
+const port = parentPort!;
+const { path, keyFunction } = workerData as { path: string; keyFunction: KeyFunctionName };
+installNodeCrypto();
+
+const errorOf = (e: unknown) => ({
+  code: e instanceof VellumError ? e.code : "INTERNAL",
+  message: e instanceof Error ? e.message : String(e),
+});
+
+try {
+  const db = await openLevelDatabase(path);
+  const store = new LocalIndexStore(db.namespace("index"), KEY_FUNCTIONS[keyFunction]);
+  // One call at a time, in order: the store is not safe for concurrent use.
+  let queue: Promise<void> = Promise.resolve();
+  port.on("message", (call: Call) => {
+    queue = queue.then(async () => {
+      try {
+        if (call.method === "close") {
+          await db.close();
+          port.postMessage({ id: call.id, value: undefined });
+          port.close();
+          return;
+        }
+        const fn = store[call.method] as (...args: unknown[]) => Promise<unknown>;
+        port.postMessage({ id: call.id, value: await fn.apply(store, call.args) });
+      } catch (e) {
+        port.postMessage({ id: call.id, error: errorOf(e) });
+      }
+    });
+  });
+  port.postMessage({ ready: true });
+} catch (e) {
+  port.postMessage({ ready: false, error: errorOf(e) });
+}
