@@ -114,8 +114,12 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
     const from = query.from ?? 0;
     const to = query.to ?? Number.MAX_SAFE_INTEGER;
     check(from <= to, "MALFORMED", "from must not be after to");
-    const start = await firstAtOrAfter(source, treeSize, from);
-    const end = Math.max(start, await firstAtOrAfter(source, treeSize, to));
+    // No bound asked: the whole tree, without searching for it.
+    const start = from === 0 ? 0 : await firstAtOrAfter(source, treeSize, from);
+    const end =
+      to === Number.MAX_SAFE_INTEGER
+        ? treeSize
+        : Math.max(start, await firstAtOrAfter(source, treeSize, to));
     const bounds = windowPageIndices(treeSize, start, end, start, start);
     const windowProof = bounds.length === 0 ? [] : await source.multiproof(bounds, treeSize);
 
