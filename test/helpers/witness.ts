@@ -38,13 +38,23 @@ function close(server: Server): Promise<void> {
   });
 }
 
-/** Witness number `n` (its own key) trusting `logVkey` for the test origin. */
-export async function serveWitness(n: number, logVkey: string, tag = "test") {
+/**
+ * Witness number `n` (its own key) trusting `logVkey` for the test origin, and each of `more`
+ * verifier keys for the origin its name says (e.g. the index log's).
+ */
+export async function serveWitness(
+  n: number,
+  logVkey: string,
+  tag = "test",
+  more: readonly string[] = [],
+) {
+  const trusted = new Map([[ORIGIN, [verifierFromKey(logVkey)]]]);
+  for (const vkey of more) trusted.set(verifierFromKey(vkey).name, [verifierFromKey(vkey)]);
   const witness = new Witness({
     name: `w${n}.${tag}/witness`,
     seed: new Uint8Array(32).fill(100 + n),
     kv: new MemoryDatabase().namespace("witness"),
-    trusted: new Map([[ORIGIN, [verifierFromKey(logVkey)]]]),
+    trusted,
   });
   let { server, port } = await listen(witness, 0);
   let running = true;

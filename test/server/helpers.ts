@@ -78,13 +78,19 @@ export async function openHarness(options: HarnessOptions = {}) {
 }
 
 /** The index of `log`'s events as `vellum serve` keeps it, in memory: its log and its store. */
-export async function openMemoryIndexer(db: MemoryDatabase, log: Log, start = true) {
+export async function openMemoryIndexer(
+  db: MemoryDatabase,
+  log: Log,
+  start = true,
+  indexLogConfig: Partial<LogConfig> = {},
+) {
   const indexLog = await Log.open({
     origin: `${log.origin}/index`,
     seed: SEED,
     kv: db.namespace("index-log"),
     checkpointIntervalMs: 0,
     batchMaxAgeMs: 0,
+    ...indexLogConfig,
   });
   const indexer = await Indexer.open({
     source: log,
