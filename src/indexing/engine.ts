@@ -276,7 +276,9 @@ export class Indexer {
    */
   async #step(): Promise<boolean> {
     return this.lock.run(async () => {
-      const size = this.#source.size;
+      // What the log has published (with witnesses: what met the quorum), so that every
+      // revision is of a tree an answer's checkpoint covers.
+      const size = this.#source.published?.checkpoint.size ?? 0;
       const covered = this.#published?.revision.logSize ?? -1;
       if (this.#size > covered) {
         await this.#commit();
