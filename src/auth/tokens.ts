@@ -19,7 +19,7 @@ import { type Logger, silentLogger } from "../core/logger.js";
 import type { KeyValueStore } from "../storage/types.js";
 import { KvTokenRecords, type TokenRecords } from "./token-records.js";
 
-export const SCOPES = ["append", "read", "admin"] as const;
+export const SCOPES = ["append", "read", "admin", "audit"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface TokenInfo {

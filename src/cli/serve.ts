@@ -174,6 +174,12 @@ export const SERVE_SETTINGS: SettingsTable = {
       default: true,
     },
     {
+      name: "access-log",
+      kind: "bool",
+      help: "record every read of entry contents in the access log (<origin>/access, under /access/); a read that cannot be recorded is refused",
+      default: false,
+    },
+    {
       name: "allow-clock-behind",
       kind: "bool",
       help: "start even if the clock is behind the last checkpoint; timestamps stay at the last issued until it catches up",
@@ -206,6 +212,7 @@ export interface ServeOptions {
   bodyBudgetMb: number;
   allowClockBehind: boolean;
   index: boolean;
+  accessLog: boolean;
   stateMirror?: string;
   dedup?: string;
   logLevel?: string;
@@ -295,6 +302,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       "admin",
       "append",
       "read",
+      "audit",
     ]);
     replaceSecretFile(tokenPath, `${token}\n`);
     logger.info(
@@ -445,9 +453,25 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       () => index.indexLog.size,
     );
   }
+  const accessLog = opts.accessLog
+    ? await Log.open({
+        origin: `${files.origin}/access`,
+        seed: files.seed,
+        kv: db.namespace("access-log"),
+        // Reads wait for their record: sequence at once.
+        batchMaxAgeMs: 0,
+        checkpointIntervalMs: 0,
+      })
+    : undefined;
+  if (accessLog !== undefined) {
+    logger.info(
+      `recording every read of entry contents in the access log "${files.origin}/access" (${accessLog.size} records; served under /access/)`,
+    );
+  }
   const app = createApp({
     log,
     tokens,
+    ...(accessLog === undefined ? {} : { accessLog }),
     publicReads: opts.public,
     metrics,
     logger,
@@ -493,6 +517,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     logger.info(`${signal}: ${final}`);
     await new Promise<void>((done) => server.close(() => done()));
     await index?.close().catch((e) => logger.error({ err: e }, `closing the index: ${e.message}`));
+    await accessLog?.close();
     await log.close();
     await marker.flush();
     await db.close();

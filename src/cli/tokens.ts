@@ -104,7 +104,11 @@ export function registerTokens(program: Command): void {
     { adminTokenFile: true },
   )
     .requiredOption("--name <name>", "what the token is for (unique among working tokens)")
-    .option("--scopes <list>", "comma-separated: append, read, admin", "append")
+    .option(
+      "--scopes <list>",
+      "comma-separated: append, read, admin, audit (reads the access log)",
+      "append",
+    )
     .option(
       "--expires <when>",
       "when it stops working: a duration (90s, 30m, 12h, 30d, 2w) or a date-time (2027-01-31T00:00:00Z); default never",

@@ -8,6 +8,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { TrieRouter } from "hono/router/trie-router";
+import { AccessRecorder } from "../audit/access.js";
 import type { Scope, TokenStore } from "../auth/tokens.js";
 import { type Logger, silentLogger } from "../core/logger.js";
 import type { Indexer } from "../indexing/engine.js";
@@ -38,6 +39,11 @@ export interface AppOptions {
   readonly maxBatchEntries?: number;
   /** Most bytes of request bodies in flight at once, all requests together (default 64 MiB). */
   readonly bodyBudgetBytes?: number;
+  /**
+   * The access log (src/audit/access.ts): every read of entry contents is recorded there before
+   * it is answered (fail closed); served under /access/, its entry bundles to the `audit` scope.
+   */
+  readonly accessLog?: Log;
   /**
    * The verifiable index of the log's events: its log (served under /index/) and the indexer
    * answering index queries (undefined when it could not be opened: `failure` says why).
@@ -211,11 +217,20 @@ export function createApp(options: AppOptions): Hono<Env> {
     requireScope,
     readAccess,
     index: options.index,
+    access: options.accessLog === undefined ? undefined : new AccessRecorder(options.accessLog),
   };
   // Order matters where paths overlap (e.g. /v1/entries/by-id/:id before /v1/entries/:index).
   app.route("/", submitRoutes(ctx));
   app.route("/", eventRoutes(ctx));
   app.route("/", tileRoutes(ctx));
+  if (options.accessLog !== undefined) {
+    const access = tileRoutes(ctx, {
+      log: options.accessLog,
+      prefix: "/access",
+      bundleAccess: requireScope("audit"),
+    });
+    app.route("/access", access);
+  }
   if (options.index !== undefined) {
     const indexLog = options.index.indexLog;
     app.route("/index", tileRoutes(ctx, { log: indexLog, publicBundles: true, prefix: "/index" }));

@@ -5,6 +5,7 @@
  * thrown as HttpProblem / VellumError; app.ts turns them into problem+json.
  */
 import type { Context, MiddlewareHandler } from "hono";
+import type { AccessRecorder } from "../audit/access.js";
 import type { Scope, TokenInfo, TokenStore } from "../auth/tokens.js";
 import { base64Decode, concatBytes, hexDecode, parseDecimal } from "../core/bytes.js";
 import { MAX_PAYLOAD_SIZE } from "../core/entry.js";
@@ -47,6 +48,8 @@ export interface RouteContext {
   readonly requireScope: (scope: Scope, unless?: boolean) => MiddlewareHandler<Env>;
   /** requireScope("read"), or nothing when reads are public. */
   readonly readAccess: MiddlewareHandler<Env>;
+  /** Records reads in the access log, when the server keeps one (src/server/access.ts). */
+  readonly access: AccessRecorder | undefined;
   /** The verifiable index of the log's events, when the server keeps one (app.ts). */
   readonly index:
     | {

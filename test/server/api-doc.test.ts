@@ -361,6 +361,7 @@ let dir: string;
 let db: Database;
 let log: Log;
 let index: ServerIndex;
+let accessLog: Log;
 let app: ReturnType<typeof createApp>;
 let server: ReturnType<typeof serve>;
 let base: string;
@@ -374,7 +375,8 @@ beforeAll(async () => {
   const files = openDataDir(join(dir, "data"), { origin: "api-doc.test/vellum" });
   db = await openLevelDatabase(files.dbPath);
   const tokens = await TokenStore.open(db.namespace("tokens"));
-  adminToken = (await tokens.create("admin (first start)", ["admin", "append", "read"])).token;
+  adminToken = (await tokens.create("admin (first start)", ["admin", "append", "read", "audit"]))
+    .token;
   const metrics = new Metrics();
   log = await Log.open({ origin: files.origin, seed: files.seed, kv: db.namespace("log") });
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
@@ -387,7 +389,14 @@ beforeAll(async () => {
     seed: files.seed,
     logger: silentLogger,
   });
-  app = createApp({ log, tokens, metrics, index });
+  accessLog = await Log.open({
+    origin: `${files.origin}/access`,
+    seed: files.seed,
+    kv: db.namespace("access-log"),
+    batchMaxAgeMs: 0,
+    checkpointIntervalMs: 0,
+  });
+  app = createApp({ log, tokens, metrics, index, accessLog });
   const recording = async (req: Request) => {
     const res = await app.fetch(req);
     exchanges.push({
@@ -410,6 +419,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise<void>((done) => (server ? server.close(() => done()) : done()));
   await index?.close();
+  await accessLog?.close();
   await log?.close();
   await db?.close();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });

@@ -33,7 +33,7 @@ let h: Harness;
 let html: string;
 let csp: string;
 beforeAll(async () => {
-  h = await openHarness({ index: true });
+  h = await openHarness({ index: true, access: true });
   const res = await get(h.app, "/docs");
   expect(res.status).toBe(200);
   expect(res.headers.get("Content-Type")).toMatch(/^text\/html/);

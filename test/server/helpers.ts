@@ -36,6 +36,8 @@ export interface HarnessOptions {
   readonly metrics?: Metrics;
   /** Keep the verifiable index of the log's events (index queries, /index/). */
   readonly index?: boolean;
+  /** Keep the access log (every read of entry contents recorded; /access/). */
+  readonly access?: boolean;
 }
 
 /** Tokens by what they may do; `all` holds every scope. */
@@ -44,6 +46,8 @@ export interface Tokens {
   readonly admin: string;
   readonly append: string;
   readonly read: string;
+  /** With `access`: a token with the audit scope only. */
+  readonly audit?: string;
 }
 
 export async function openHarness(options: HarnessOptions = {}) {
@@ -54,6 +58,7 @@ export async function openHarness(options: HarnessOptions = {}) {
     (await tokenStore.create(name, scopes)).token;
   const tokens: Tokens = {
     all: await make("all", ["admin", "append", "read"]),
+    ...(options.access === true ? { audit: await make("auditor", ["audit"]) } : {}),
     admin: await make("admin only", ["admin"]),
     append: await make("append only", ["append"]),
     read: await make("read only", ["read"]),
@@ -62,11 +67,22 @@ export async function openHarness(options: HarnessOptions = {}) {
   const metrics = options.metrics ?? new Metrics();
   metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
   const indexer = options.index === true ? await openMemoryIndexer(db, log) : undefined;
+  const accessLog =
+    options.access === true
+      ? await Log.open({
+          origin: `${log.origin}/access`,
+          seed: SEED,
+          kv: db.namespace("access-log"),
+          checkpointIntervalMs: 0,
+          batchMaxAgeMs: 0,
+        })
+      : undefined;
   const app = createApp({
     log,
     ...(indexer === undefined
       ? {}
       : { index: { indexLog: indexer.indexLog, indexer, failure: undefined } }),
+    ...(accessLog === undefined ? {} : { accessLog }),
     tokens: tokenStore,
     metrics,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
@@ -74,7 +90,7 @@ export async function openHarness(options: HarnessOptions = {}) {
     ...(options.maxBatchEntries === undefined ? {} : { maxBatchEntries: options.maxBatchEntries }),
     ...(options.bodyBudgetBytes === undefined ? {} : { bodyBudgetBytes: options.bodyBudgetBytes }),
   });
-  return { app, log, db, tokenStore, tokens, metrics, indexer };
+  return { app, log, db, tokenStore, tokens, metrics, indexer, accessLog };
 }
 
 /** The index of `log`'s events as `vellum serve` keeps it, in memory: its log and its store. */

@@ -3,11 +3,12 @@
  * Reading entries: pages, by index, id or leaf hash, and an entry's receipt. Needs the read
  * scope unless the log serves reads publicly.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { parseDecimal } from "../../core/bytes.js";
 import { parseUuid } from "../../core/entry.js";
 import type { LogEntry } from "../../log/log.js";
 import { base64 as base64Encode } from "../../platform/base64.js";
+import { recordRead } from "../access.js";
 import {
   type Env,
   JSON_HEADERS,
@@ -43,22 +44,33 @@ export function entryRoutes(ctx: RouteContext): Hono<Env> {
     );
     if (limit < 1) throw new HttpProblem("BAD_REQUEST", "limit must be at least 1");
     const entries = await log.entries(start, limit);
+    await recordRead(
+      c,
+      ctx,
+      entries.map((e) => e.index),
+    );
     const next =
       start + entries.length < log.size && entries.length > 0 ? start + entries.length : null;
     return json(c, { entries: entries.map(entryJson), next, treeSize: log.size });
   });
+  /** One entry's answer, once its read is recorded. */
+  const one = async (c: Context<Env>, entry: LogEntry) => {
+    await recordRead(c, ctx, [entry.index]);
+    return json(c, entryJson(entry));
+  };
   app.get("/v1/entries/by-id/:id", readAccess, async (c) =>
-    json(c, entryJson(await log.entryById(parseUuid(c.req.param("id"))))),
+    one(c, await log.entryById(parseUuid(c.req.param("id")))),
   );
   app.get("/v1/entries/by-leaf-hash/:hash", readAccess, async (c) =>
-    json(c, entryJson(await log.entryByLeafHash(parseHash(c.req.param("hash"), "leaf hash")))),
+    one(c, await log.entryByLeafHash(parseHash(c.req.param("hash"), "leaf hash"))),
   );
   app.get("/v1/entries/:index/receipt", readAccess, async (c) => {
     const receipt = await log.receipt(parseDecimal(c.req.param("index"), "index"));
+    await recordRead(c, ctx, [receipt.index]);
     return c.body(`{${await receiptMembers(receipt)}}`, 200, JSON_HEADERS);
   });
   app.get("/v1/entries/:index", readAccess, async (c) =>
-    json(c, entryJson(await log.entry(parseDecimal(c.req.param("index"), "index")))),
+    one(c, await log.entry(parseDecimal(c.req.param("index"), "index"))),
   );
 
   return app;

@@ -26,6 +26,7 @@ import { windowPageIndices } from "../../core/window.js";
 import { indexPage } from "../../indexing/answers.js";
 import type { Log, Submission } from "../../log/log.js";
 import { base64 as base64Encode } from "../../platform/base64.js";
+import { recordRead } from "../access.js";
 import { type Env, json, LIMITS, optionalDecimal, type RouteContext, readJson } from "../http.js";
 import { HttpProblem } from "../problem.js";
 import { idempotencyKey, proofModeOf, submissionAnswers } from "./submit.js";
@@ -221,7 +222,11 @@ export function eventRoutes(ctx: RouteContext): Hono<Env> {
         order,
         ...(cursor === undefined ? {} : { cursor }),
       } as const;
-      return json(c, await indexPage(indexer, query));
+      const answer = await indexPage(indexer, query);
+      await recordRead(c, ctx, [
+        ...new Set([...answer.window.leaves, ...answer.leaves].map((l) => l.index)),
+      ]);
+      return json(c, answer);
     }
     if (from === undefined || to === undefined) {
       throw new HttpProblem(
@@ -231,7 +236,13 @@ export function eventRoutes(ctx: RouteContext): Hono<Env> {
     }
     if (order !== "asc")
       throw new HttpProblem("BAD_REQUEST", "a time window is answered oldest first");
-    return json(c, await windowPage(log, from, to, limit, parseCursor(cursor)));
+    const page = await windowPage(log, from, to, limit, parseCursor(cursor));
+    await recordRead(
+      c,
+      ctx,
+      page.proof.leaves.map((l) => l.index),
+    );
+    return json(c, page);
   });
 
   return app;

@@ -5,10 +5,11 @@
  * server keeps (the index log) under its own prefix, e.g. /index/checkpoint.
  */
 import { gzipSync } from "node:zlib";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { VellumError } from "../../core/errors.js";
 import { parseTilePath, TILE_WIDTH } from "../../core/tiles.js";
 import type { Log } from "../../log/log.js";
+import { recordRead } from "../access.js";
 import type { Env, RouteContext } from "../http.js";
 
 /** Tiles and bundles above this size are gzipped when the client accepts it. */
@@ -20,7 +21,13 @@ const GZIP_MIN_BYTES = 1024;
  */
 export function tileRoutes(
   ctx: RouteContext,
-  options: { log?: Log; publicBundles?: boolean; prefix?: string } = {},
+  options: {
+    log?: Log;
+    publicBundles?: boolean;
+    prefix?: string;
+    /** Who may read entry bundles (default: the read scope, or none when reads are public). */
+    bundleAccess?: MiddlewareHandler<Env>;
+  } = {},
 ): Hono<Env> {
   const { readAccess } = ctx;
   const log = options.log ?? ctx.log;
@@ -43,8 +50,19 @@ export function tileRoutes(
     const full = tile.width === TILE_WIDTH;
     let data: Uint8Array;
     if (tile.level === "entries") {
-      if (options.publicBundles !== true) await readAccess(c, async () => {});
+      if (options.publicBundles !== true) {
+        await (options.bundleAccess ?? readAccess)(c, async () => {});
+      }
       data = await log.entryBundle(tile.index, tile.width);
+      // The main log's and the access log's bundles are entry contents: recorded first.
+      if (options.publicBundles !== true) {
+        const first = tile.index * TILE_WIDTH;
+        await recordRead(
+          c,
+          ctx,
+          Array.from({ length: tile.width }, (_, k) => first + k),
+        );
+      }
     } else {
       data = await log.hashTile(tile.level, tile.index, tile.width);
     }

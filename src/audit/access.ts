@@ -1,0 +1,82 @@
+/**
+ * @module
+ * Who read what (spec/audit.md, "The access log"): every read that returns entry contents is
+ * recorded, before it is answered, as an event of a second transparency log the server keeps,
+ * the access log (`<origin>/access`). An access event is itself an OCSF 1.8.0 API Activity
+ * event (class 6003, activity Read), logged as its RFC 8785 canonical bytes like any event, so
+ * the same event keys (src/core/event-keys.ts) — actor = the token, action = the route, resource
+ * = each entry read — make "who read entry N" and "what did token T read" ordinary queries.
+ *
+ * Fail closed: `record` resolves only once the event is durable in the access log; when it
+ * cannot be recorded the read is refused (UNAVAILABLE, 503), never served unrecorded.
+ */
+import { VellumError } from "../core/errors.js";
+import type { Log } from "../log/log.js";
+import { canonicalBytes } from "./canonical.js";
+
+/** What one read returned, to whom. */
+export interface AccessRecord {
+  /** The token the read was made with; undefined for a public read. */
+  readonly token: { readonly id: string; readonly name: string } | undefined;
+  /** The client's address as the server saw it (a proxy's, behind one). */
+  readonly client: string | undefined;
+  readonly method: string;
+  /** The route pattern, e.g. `/v1/entries/:index`. */
+  readonly route: string;
+  /** The query string asked, when it says what was read (queries, pages). */
+  readonly query?: string;
+  /** The log indices of the entries returned. */
+  readonly entries: readonly number[];
+  /** The server's request id (X-Request-Id). */
+  readonly requestId: string;
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+}
+
+/** The OCSF API Activity event recording one read. */
+export function accessEvent(r: AccessRecord): Record<string, unknown> {
+  return {
+    class_uid: 6003,
+    category_uid: 6,
+    activity_id: 2, // Read
+    type_uid: 600302,
+    time: r.time,
+    severity_id: 1,
+    status_id: 1,
+    actor: {
+      user:
+        r.token === undefined
+          ? { uid: "public", name: "public read (no token)" }
+          : { uid: r.token.id, name: r.token.name },
+    },
+    api: {
+      operation: `${r.method} ${r.route}`,
+      request: { uid: r.requestId },
+    },
+    resources: r.entries.map((i) => ({ uid: `entry:${i}`, type: "log entry" })),
+    src_endpoint: r.client === undefined ? {} : { ip: r.client },
+    metadata: { product: { name: "vellum", vendor_name: "Vellum" }, version: "1.8.0" },
+    unmapped: { returned: r.entries.length, ...(r.query === undefined ? {} : { query: r.query }) },
+  };
+}
+
+export class AccessRecorder {
+  readonly log: Log;
+
+  constructor(log: Log) {
+    this.log = log;
+  }
+
+  /** Resolves once the read's event is durable in the access log; else refuses the read. */
+  async record(r: AccessRecord): Promise<void> {
+    try {
+      await this.log.submit(canonicalBytes(accessEvent(r)));
+    } catch (e) {
+      throw new VellumError(
+        "UNAVAILABLE",
+        `the read was not served: it could not be recorded in the access log (${(e as Error).message})`,
+        { retryAfterMs: 1000, cause: e },
+      );
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * `vellum serve --access-log` on 127.0.0.1: a read of an entry is recorded (who, from where,
+ * what) in the access log before it is answered; the access log is a tlog-tiles log under
+ * /access/ whose checkpoint verifies with the log's key under `<origin>/access`, and its
+ * records survive a restart.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { openCheckpoint } from "../../src/core/checkpoint.js";
+import { decodeLeaf } from "../../src/core/entry.js";
+import { formatVerifierKey, parseVerifierKey, verifierFromKey } from "../../src/core/keys.js";
+import { decodeEntryBundle } from "../../src/core/tiles.js";
+import { startVellum } from "../helpers/processes.js";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const serve = (data: string) =>
+  startVellum(
+    ["serve", "--data", data, "--port", "0", "--host", "127.0.0.1", "--access-log", "--no-index"],
+    "/readyz",
+  );
+
+describe("vellum serve --access-log", () => {
+  it("records each read before answering it, in a log of its own", async () => {
+    const data = mkdtempSync(join(tmpdir(), "vellum-access-e2e-"));
+    dirs.push(data);
+    let server = await serve(data);
+    const token = readFileSync(join(data, "admin.token"), "utf8").trim();
+    const auth = { Authorization: `Bearer ${token}` };
+    const posted = await fetch(`${server.url}/v1/entries`, {
+      method: "POST",
+      headers: auth,
+      body: "invoice 42 paid",
+    });
+    expect(posted.status).toBe(201);
+    const read = await fetch(`${server.url}/v1/entries/0`, { headers: auth });
+    expect(read.status).toBe(200);
+    expect((await server.stop()).code).toBe(0);
+
+    server = await serve(data);
+    const note = await (await fetch(`${server.url}/access/checkpoint`)).text();
+    const key = parseVerifierKey(readFileSync(join(data, "log.vkey"), "utf8").trim());
+    const accessKey = formatVerifierKey({ ...key, name: `${key.name}/access` });
+    const cp = openCheckpoint(note, verifierFromKey(accessKey)).checkpoint;
+    expect(cp.size).toBe(1);
+    const bundle = await fetch(`${server.url}/access/tile/entries/000.p/1`, { headers: auth });
+    expect(bundle.status).toBe(200);
+    const [leaf] = decodeEntryBundle(new Uint8Array(await bundle.arrayBuffer()), 1);
+    const event = JSON.parse(new TextDecoder().decode(decodeLeaf(leaf!).payload));
+    expect(event).toMatchObject({
+      class_uid: 6003,
+      actor: { user: { name: "admin (first start)" } },
+      api: {
+        operation: "GET /v1/entries/:index",
+        request: { uid: read.headers.get("X-Request-Id") },
+      },
+      resources: [{ uid: "entry:0" }],
+      src_endpoint: { ip: "127.0.0.1" },
+    });
+    // Reading the access log was recorded too.
+    const after = await (await fetch(`${server.url}/access/checkpoint`)).text();
+    expect(openCheckpoint(after, verifierFromKey(accessKey)).checkpoint.size).toBe(2);
+    expect((await server.stop()).code).toBe(0);
+  });
+});
