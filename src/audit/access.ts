@@ -27,6 +27,8 @@ export interface AccessRecord {
   readonly query?: string;
   /** The log indices of the entries returned. */
   readonly entries: readonly number[];
+  /** Whose entries: the log's (`entry:N`), or the access log's own (`access:N`). */
+  readonly of?: "entry" | "access";
   /** The server's request id (X-Request-Id). */
   readonly requestId: string;
   /** Milliseconds since the epoch. */
@@ -53,7 +55,11 @@ export function accessEvent(r: AccessRecord): Record<string, unknown> {
       operation: `${r.method} ${r.route}`,
       request: { uid: r.requestId },
     },
-    resources: r.entries.map((i) => ({ uid: `entry:${i}`, type: "log entry" })),
+    resources: r.entries.map((i) =>
+      r.of === "access"
+        ? { uid: `access:${i}`, type: "access record" }
+        : { uid: `entry:${i}`, type: "log entry" },
+    ),
     src_endpoint: r.client === undefined ? {} : { ip: r.client },
     metadata: { product: { name: "vellum", vendor_name: "Vellum" }, version: "1.8.0" },
     unmapped: { returned: r.entries.length, ...(r.query === undefined ? {} : { query: r.query }) },

@@ -7,6 +7,7 @@
  * `verify` works offline with the log's key alone.
  */
 import type { Command } from "commander";
+import { registerAccess } from "./commands/access.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerExport, registerQuery } from "./commands/query.js";
@@ -20,4 +21,5 @@ export function registerPeopleCommands(program: Command): void {
   registerInspect(program);
   registerQuery(program);
   registerExport(program);
+  registerAccess(program);
 }

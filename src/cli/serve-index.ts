@@ -32,17 +32,18 @@ export function indexOrigin(origin: string): string {
   return `${origin}/index`;
 }
 
-/** Opens the index log over `db` (namespace "index-log"). */
+/** Opens the index log of the log `origin` over `db` (namespace "index-log" by default). */
 export function openIndexLog(
   db: Database,
   origin: string,
   seed: Uint8Array,
   witnesses?: WitnessCollector,
+  namespace = "index-log",
 ): Promise<Log> {
   return Log.open({
     origin: indexOrigin(origin),
     seed,
-    kv: db.namespace("index-log"),
+    kv: db.namespace(namespace),
     // A revision is one entry: sequenced at once.
     batchMaxAgeMs: 0,
     checkpointIntervalMs: 0,
@@ -59,14 +60,24 @@ export async function openServerIndex(options: {
   witnesses?: WitnessCollector;
   logger: Logger;
   onRevision?: (revision: PublishedRevision) => void;
+  /** Another log's index (the access log's): its store's folder and its index log's namespace. */
+  storeDir?: string;
+  namespace?: string;
 }): Promise<ServerIndex> {
   const { logger } = options;
-  const indexLog = await openIndexLog(options.db, options.origin, options.seed, options.witnesses);
+  const indexLog = await openIndexLog(
+    options.db,
+    options.origin,
+    options.seed,
+    options.witnesses,
+    options.namespace,
+  );
+  const storeDir = options.storeDir ?? INDEX_DIR;
   let indexer: Indexer | undefined;
   let failure: string | undefined;
   let store: WorkerIndexStore | undefined;
   try {
-    store = await WorkerIndexStore.open(join(options.dataDir, INDEX_DIR), "event-keys");
+    store = await WorkerIndexStore.open(join(options.dataDir, storeDir), "event-keys");
     indexer = await Indexer.open({
       source: options.log,
       indexLog,
@@ -76,7 +87,7 @@ export async function openServerIndex(options: {
     });
     indexer.start();
     logger.info(
-      `verifiable index of events in ${join(options.dataDir, INDEX_DIR)}: covers ${indexer.published?.revision.logSize ?? 0} entries; its log "${indexOrigin(options.origin)}" has ${indexLog.size} revisions (served under /index/)`,
+      `verifiable index of "${options.origin}" in ${join(options.dataDir, storeDir)}: covers ${indexer.published?.revision.logSize ?? 0} entries; its log "${indexOrigin(options.origin)}" has ${indexLog.size} revisions (served under /index/)`,
     );
   } catch (e) {
     failure = (e as Error).message;

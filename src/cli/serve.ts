@@ -463,6 +463,19 @@ export async function runServe(opts: ServeOptions): Promise<void> {
         checkpointIntervalMs: 0,
       })
     : undefined;
+  const accessIndex =
+    accessLog !== undefined && opts.index
+      ? await openServerIndex({
+          dataDir,
+          db,
+          log: accessLog,
+          origin: `${files.origin}/access`,
+          seed: files.seed,
+          logger,
+          storeDir: "access-index",
+          namespace: "access-index-log",
+        })
+      : undefined;
   if (accessLog !== undefined) {
     logger.info(
       `recording every read of entry contents in the access log "${files.origin}/access" (${accessLog.size} records; served under /access/)`,
@@ -472,6 +485,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     log,
     tokens,
     ...(accessLog === undefined ? {} : { accessLog }),
+    ...(accessIndex === undefined ? {} : { accessIndex }),
     publicReads: opts.public,
     metrics,
     logger,
@@ -517,6 +531,9 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     logger.info(`${signal}: ${final}`);
     await new Promise<void>((done) => server.close(() => done()));
     await index?.close().catch((e) => logger.error({ err: e }, `closing the index: ${e.message}`));
+    await accessIndex
+      ?.close()
+      .catch((e) => logger.error({ err: e }, `closing the access index: ${e.message}`));
     await accessLog?.close();
     await log.close();
     await marker.flush();

@@ -18,7 +18,12 @@ import { openCheckpoint, parseCheckpoint } from "../core/checkpoint.js";
 import { encodeLeafFields, MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
 import { type EventFilter, type IndexKey, KEY_KINDS, matchesFilter } from "../core/event-keys.js";
-import { type IndexPin, indexLogVerifierKey, verifyIndexPage } from "../core/index-answer.js";
+import {
+  accessLogVerifierKey,
+  type IndexPin,
+  indexLogVerifierKey,
+  verifyIndexPage,
+} from "../core/index-answer.js";
 import { verifierFromKey } from "../core/keys.js";
 import { expandMultiproof } from "../core/multiproof.js";
 import { parseNote } from "../core/note.js";
@@ -452,11 +457,14 @@ export class VellumClient {
   async query(
     filter: EventFilter,
     options: {
+      /** The main log's verifier key (for the access log too: its key is derived). */
       logKey: string;
       from?: number;
       to?: number;
       order?: "asc" | "desc";
       limit?: number;
+      /** `access`: ask the access log (who read what; needs the audit scope). */
+      log?: "events" | "access";
     },
   ): Promise<{
     treeSize: number;
@@ -465,8 +473,10 @@ export class VellumClient {
     entries: WindowEntry[];
     complete: true;
   }> {
-    const logVerifier = verifierFromKey(options.logKey);
-    const indexVerifier = verifierFromKey(indexLogVerifierKey(options.logKey));
+    const access = options.log === "access";
+    const queriedKey = access ? accessLogVerifierKey(options.logKey) : options.logKey;
+    const logVerifier = verifierFromKey(queriedKey);
+    const indexVerifier = verifierFromKey(indexLogVerifierKey(queriedKey));
     const order = options.order ?? "asc";
     const params = new URLSearchParams();
     for (const kind of KEY_KINDS) {
@@ -488,7 +498,8 @@ export class VellumClient {
     let first: { checkpoint: string; start: number; end: number } | undefined;
     let at = 0;
     do {
-      const url = `/v1/events?${params}${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`;
+      const route = access ? "/v1/access" : "/v1/events";
+      const url = `${route}?${params}${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`;
       const answer = decodeIndexAnswer(await this.#json(url));
       const { page } = answer;
       let main: { size: number; root: Uint8Array } | undefined;

@@ -22,6 +22,8 @@ export async function recordRead(
   c: Context<Env>,
   ctx: RouteContext,
   entries: readonly number[],
+  /** Whose entries: the log's, or the access log's own (reads of the record of reads). */
+  of: "entry" | "access" = "entry",
 ): Promise<void> {
   if (ctx.access === undefined) return;
   const token = c.get("token");
@@ -33,6 +35,7 @@ export async function recordRead(
     route: routePath(c),
     ...(search === "" ? {} : { query: search }),
     entries,
+    of,
     requestId: c.get("requestId"),
     time: Date.now(),
   });

@@ -17,6 +17,7 @@ import { BodyBudget } from "./body-budget.js";
 import { type Env, LIMITS, type RouteContext } from "./http.js";
 import { Metrics } from "./metrics.js";
 import { HttpProblem, problemOf } from "./problem.js";
+import { accessRoutes } from "./routes/access.js";
 import { entryRoutes } from "./routes/entries.js";
 import { eventRoutes } from "./routes/events.js";
 import { OPENAPI_TEXT, operationRoutes } from "./routes/operations.js";
@@ -44,6 +45,12 @@ export interface AppOptions {
    * it is answered (fail closed); served under /access/, its entry bundles to the `audit` scope.
    */
   readonly accessLog?: Log;
+  /** The access log's verifiable index (GET /v1/access; its log under /access/index/). */
+  readonly accessIndex?: {
+    readonly indexLog: Log;
+    readonly indexer: Indexer | undefined;
+    readonly failure: string | undefined;
+  };
   /**
    * The verifiable index of the log's events: its log (served under /index/) and the indexer
    * answering index queries (undefined when it could not be opened: `failure` says why).
@@ -218,6 +225,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     readAccess,
     index: options.index,
     access: options.accessLog === undefined ? undefined : new AccessRecorder(options.accessLog),
+    accessIndex: options.accessIndex,
   };
   // Order matters where paths overlap (e.g. /v1/entries/by-id/:id before /v1/entries/:index).
   app.route("/", submitRoutes(ctx));
@@ -228,8 +236,15 @@ export function createApp(options: AppOptions): Hono<Env> {
       log: options.accessLog,
       prefix: "/access",
       bundleAccess: requireScope("audit"),
+      entries: "access",
     });
     app.route("/access", access);
+    app.route("/", accessRoutes(ctx));
+  }
+  if (options.accessIndex !== undefined) {
+    const log = options.accessIndex.indexLog;
+    const prefix = "/access/index";
+    app.route(prefix, tileRoutes(ctx, { log, publicBundles: true, prefix }));
   }
   if (options.index !== undefined) {
     const indexLog = options.index.indexLog;

@@ -50,6 +50,8 @@ export interface RouteContext {
   readonly readAccess: MiddlewareHandler<Env>;
   /** Records reads in the access log, when the server keeps one (src/server/access.ts). */
   readonly access: AccessRecorder | undefined;
+  /** The verifiable index of the access log, when the server keeps both. */
+  readonly accessIndex: RouteContext["index"];
   /** The verifiable index of the log's events, when the server keeps one (app.ts). */
   readonly index:
     | {

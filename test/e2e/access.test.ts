@@ -12,6 +12,7 @@ import { openCheckpoint } from "../../src/core/checkpoint.js";
 import { decodeLeaf } from "../../src/core/entry.js";
 import { formatVerifierKey, parseVerifierKey, verifierFromKey } from "../../src/core/keys.js";
 import { decodeEntryBundle } from "../../src/core/tiles.js";
+import { runVellum } from "../helpers/cli.js";
 import { startVellum } from "../helpers/processes.js";
 
 const dirs: string[] = [];
@@ -20,7 +21,7 @@ afterAll(() => {
 });
 const serve = (data: string) =>
   startVellum(
-    ["serve", "--data", data, "--port", "0", "--host", "127.0.0.1", "--access-log", "--no-index"],
+    ["serve", "--data", data, "--port", "0", "--host", "127.0.0.1", "--access-log"],
     "/readyz",
   );
 
@@ -64,6 +65,38 @@ describe("vellum serve --access-log", () => {
     // Reading the access log was recorded too.
     const after = await (await fetch(`${server.url}/access/checkpoint`)).text();
     expect(openCheckpoint(after, verifierFromKey(accessKey)).checkpoint.size).toBe(2);
+
+    // Who read entry 0? Proven by the access log's own index (it catches up within seconds).
+    const vkey = readFileSync(join(data, "log.vkey"), "utf8").trim();
+    const ask = () =>
+      runVellum([
+        "access",
+        "--entry",
+        "0",
+        "--url",
+        server.url,
+        "--token",
+        token,
+        "--key",
+        vkey,
+        "--json",
+      ]);
+    let lines: Record<string, any>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = ask();
+      expect(r.code, r.stderr).toBe(0);
+      lines = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
+      if (lines.length > 1) break;
+      await new Promise((done) => setTimeout(done, 250));
+    }
+    const summary = lines.pop()!;
+    expect(summary).toMatchObject({ complete: true, records: 1 });
+    expect(lines[0]!.event.actor.user.name).toBe("admin (first start)");
+    const refused = runVellum(["access", "--url", server.url, "--token", token, "--key", vkey]);
+    expect(refused.code).toBe(2);
     expect((await server.stop()).code).toBe(0);
   });
 });

@@ -5,11 +5,24 @@
  * an OCSF API Activity event in the access log, readable under /access/ with the `audit` scope;
  * and a read whose record cannot be written is refused (503), its entries never sent.
  */
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
 import { describe, expect, it } from "vitest";
+import { VellumClient } from "../../src/client/http.js";
 import { base64Encode } from "../../src/core/bytes.js";
 import { decodeLeaf } from "../../src/core/entry.js";
 import { apiActivity } from "../audit/events.js";
 import { enc, get, openHarness, post } from "./helpers.js";
+
+async function listenOn(app: typeof h.app) {
+  const server = await new Promise<ReturnType<typeof serve>>((done) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => done(s));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
 
 const h = await openHarness({ access: true, index: true, log: { batchMaxAgeMs: 0 } });
 const accessLog = h.accessLog!;
@@ -60,6 +73,8 @@ const RECORDED: Record<string, { path: () => string; entries: number[] | "some" 
   "/v1/events": { path: () => "/v1/events?actor=alice", entries: "some" },
   "/tile/*": { path: () => "/tile/entries/000.p/5", entries: [0, 1, 2, 3, 4] },
 };
+/** Routes that return the access log's own records, recorded as `access:N` (audit scope). */
+const RECORDED_ACCESS = new Set(["/v1/access"]);
 /** Routes that return no entry contents (proofs, hashes, checkpoints, operations, tokens). */
 const NOT_CONTENT = new Set([
   "/healthz",
@@ -76,13 +91,17 @@ const NOT_CONTENT = new Set([
   "/index/checkpoint",
   "/index/tile/*", // the index log's revisions: sizes and roots, public by design
   "/access/checkpoint",
+  "/access/index/checkpoint",
+  "/access/index/tile/*", // the access index's revisions: public like the index log's
   "/access/tile/*", // the access log itself: recorded like the main log's bundles (below)
 ]);
 
 describe("the access log", () => {
   it("classifies every GET route: recorded, or returning no entry contents", () => {
     const routes = new Set(h.app.routes.filter((r) => r.method === "GET").map((r) => r.path));
-    const unclassified = [...routes].filter((r) => !(r in RECORDED) && !NOT_CONTENT.has(r));
+    const unclassified = [...routes].filter(
+      (r) => !(r in RECORDED) && !NOT_CONTENT.has(r) && !RECORDED_ACCESS.has(r),
+    );
     expect(unclassified).toEqual([]);
   });
 
@@ -129,6 +148,40 @@ describe("the access log", () => {
     // Reading the access log is itself recorded there.
     expect(accessLog.size).toBe(before + 1);
     expect((await lastAccess()).actor.user.name).toBe("auditor");
+  });
+
+  it("answers who read an entry and what a token read, proven, and records that too", async () => {
+    const server = await listenOn(h.app);
+    try {
+      const logKey = h.log.signer.verifierKey;
+      const auditor = new VellumClient({ url: server.url, token: h.tokens.audit! });
+      const reader = new VellumClient({ url: server.url, token: h.tokens.read });
+      await reader.entry(4);
+      await reader.entry(4);
+      await h.accessIndexer!.catchUp();
+      const who = await auditor.query({ resource: "entry:4" }, { logKey, log: "access" });
+      expect(who.complete).toBe(true);
+      const readers = who.entries.map((e) => JSON.parse(new TextDecoder().decode(e.payload)));
+      expect(
+        readers.filter((r) => r.actor.user.name === "read only").length,
+      ).toBeGreaterThanOrEqual(2);
+      const readOnlyId = readers.find((r) => r.actor.user.name === "read only").actor.user.uid;
+      const what = await auditor.query({ actor: readOnlyId }, { logKey, log: "access" });
+      expect(what.entries.length).toBeGreaterThanOrEqual(readers.length);
+      // The auditor's own question is in the access log, as a read of access records.
+      const last = await lastAccess();
+      expect(last.api.operation).toBe("GET /v1/access");
+      expect(last.actor.user.name).toBe("auditor");
+      expect(last.resources[0].uid).toMatch(/^access:\d+$/);
+      // A read token may not ask.
+      await expect(
+        reader.query({ resource: "entry:4" }, { logKey, log: "access" }),
+      ).rejects.toMatchObject({
+        code: "FORBIDDEN",
+      });
+    } finally {
+      await server.close();
+    }
   });
 
   it("refuses a read it cannot record, and sends none of the entry", async () => {

@@ -362,6 +362,7 @@ let db: Database;
 let log: Log;
 let index: ServerIndex;
 let accessLog: Log;
+let accessIndex: ServerIndex;
 let app: ReturnType<typeof createApp>;
 let server: ReturnType<typeof serve>;
 let base: string;
@@ -396,7 +397,17 @@ beforeAll(async () => {
     batchMaxAgeMs: 0,
     checkpointIntervalMs: 0,
   });
-  app = createApp({ log, tokens, metrics, index, accessLog });
+  accessIndex = await openServerIndex({
+    dataDir: files.dir,
+    db,
+    log: accessLog,
+    origin: `${files.origin}/access`,
+    seed: files.seed,
+    logger: silentLogger,
+    storeDir: "access-index",
+    namespace: "access-index-log",
+  });
+  app = createApp({ log, tokens, metrics, index, accessLog, accessIndex });
   const recording = async (req: Request) => {
     const res = await app.fetch(req);
     exchanges.push({
@@ -419,6 +430,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise<void>((done) => (server ? server.close(() => done()) : done()));
   await index?.close();
+  await accessIndex?.close();
   await accessLog?.close();
   await log?.close();
   await db?.close();

@@ -77,12 +77,31 @@ export async function openHarness(options: HarnessOptions = {}) {
           batchMaxAgeMs: 0,
         })
       : undefined;
+  const accessIndexer =
+    accessLog !== undefined && indexer !== undefined
+      ? await openMemoryIndexer(
+          db,
+          accessLog,
+          true,
+          {},
+          { log: "access-index-log", store: "access-index" },
+        )
+      : undefined;
   const app = createApp({
     log,
     ...(indexer === undefined
       ? {}
       : { index: { indexLog: indexer.indexLog, indexer, failure: undefined } }),
     ...(accessLog === undefined ? {} : { accessLog }),
+    ...(accessIndexer === undefined
+      ? {}
+      : {
+          accessIndex: {
+            indexLog: accessIndexer.indexLog,
+            indexer: accessIndexer,
+            failure: undefined,
+          },
+        }),
     tokens: tokenStore,
     metrics,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
@@ -90,7 +109,7 @@ export async function openHarness(options: HarnessOptions = {}) {
     ...(options.maxBatchEntries === undefined ? {} : { maxBatchEntries: options.maxBatchEntries }),
     ...(options.bodyBudgetBytes === undefined ? {} : { bodyBudgetBytes: options.bodyBudgetBytes }),
   });
-  return { app, log, db, tokenStore, tokens, metrics, indexer, accessLog };
+  return { app, log, db, tokenStore, tokens, metrics, indexer, accessLog, accessIndexer };
 }
 
 /** The index of `log`'s events as `vellum serve` keeps it, in memory: its log and its store. */
@@ -99,11 +118,12 @@ export async function openMemoryIndexer(
   log: Log,
   start = true,
   indexLogConfig: Partial<LogConfig> = {},
+  names = { log: "index-log", store: "index" },
 ) {
   const indexLog = await Log.open({
     origin: `${log.origin}/index`,
     seed: SEED,
-    kv: db.namespace("index-log"),
+    kv: db.namespace(names.log),
     checkpointIntervalMs: 0,
     batchMaxAgeMs: 0,
     ...indexLogConfig,
@@ -111,7 +131,7 @@ export async function openMemoryIndexer(
   const indexer = await Indexer.open({
     source: log,
     indexLog,
-    kv: db.namespace("index"),
+    kv: db.namespace(names.store),
     keysOf: indexKeysOfPayload,
     pollMs: 5,
     revisionIntervalMs: 0,

@@ -137,6 +137,67 @@ async function windowPage(
   };
 }
 
+/** The query parameters of an events or access query. */
+export function parseQuery(c: Context<Env>) {
+  const from = optionalDecimal(c.req.query("from"), "from");
+  const to = optionalDecimal(c.req.query("to"), "to");
+  const keys = KEY_KINDS.flatMap((kind) => {
+    const value = c.req.query(kind);
+    return value === undefined ? [] : [{ kind, value }];
+  });
+  const order = c.req.query("order") ?? "asc";
+  if (order !== "asc" && order !== "desc") {
+    throw new HttpProblem("BAD_REQUEST", 'order must be "asc" (oldest first) or "desc"');
+  }
+  const limit = Math.min(
+    optionalDecimal(c.req.query("limit"), "limit") ?? MAX_WINDOW_PAGE,
+    MAX_WINDOW_PAGE,
+  );
+  if (limit < 1) throw new HttpProblem("BAD_REQUEST", "limit must be at least 1");
+  if (from !== undefined && to !== undefined && from > to) {
+    throw new HttpProblem("BAD_REQUEST", "from must not be after to (from ≤ timestamp < to)");
+  }
+  if (keys.some((k) => k.value.length === 0 || k.value.length > MAX_KEY_VALUE)) {
+    throw new HttpProblem("BAD_REQUEST", `a key's value is 1-${MAX_KEY_VALUE} characters`);
+  }
+  return { from, to, keys, order: order as "asc" | "desc", limit, cursor: c.req.query("cursor") };
+}
+
+/** A key query answered by `index` (spec/audit.md, "Index answers"), recorded first. */
+export async function answerFromIndex(
+  c: Context<Env>,
+  ctx: RouteContext,
+  index: RouteContext["index"],
+  q: ReturnType<typeof parseQuery>,
+  entries: "entry" | "access",
+) {
+  if (index === undefined) {
+    throw new HttpProblem(
+      "BAD_REQUEST",
+      "this server keeps no index: ask for a time window (from, to) and filter the events",
+    );
+  }
+  const indexer = index.indexer;
+  if (indexer === undefined) {
+    throw new VellumError("UNAVAILABLE", `the index is unavailable: ${index.failure}`);
+  }
+  const answer = await indexPage(indexer, {
+    keys: q.keys,
+    ...(q.from === undefined ? {} : { from: q.from }),
+    ...(q.to === undefined ? {} : { to: q.to }),
+    limit: q.limit,
+    order: q.order,
+    ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
+  });
+  await recordRead(
+    c,
+    ctx,
+    [...new Set([...answer.window.leaves, ...answer.leaves].map((l) => l.index))],
+    entries,
+  );
+  return json(c, answer);
+}
+
 export function eventRoutes(ctx: RouteContext): Hono<Env> {
   const { requireScope, maxBatchEntries, bodies, log, readAccess, index } = ctx;
   const answers = submissionAnswers(ctx);
@@ -180,54 +241,12 @@ export function eventRoutes(ctx: RouteContext): Hono<Env> {
   });
 
   app.get("/v1/events", readAccess, async (c) => {
-    const from = optionalDecimal(c.req.query("from"), "from");
-    const to = optionalDecimal(c.req.query("to"), "to");
-    const keys = KEY_KINDS.flatMap((kind) => {
-      const value = c.req.query(kind);
-      return value === undefined ? [] : [{ kind, value }];
-    });
-    const order = c.req.query("order") ?? "asc";
-    if (order !== "asc" && order !== "desc") {
-      throw new HttpProblem("BAD_REQUEST", 'order must be "asc" (oldest first) or "desc"');
-    }
-    const limit = Math.min(
-      optionalDecimal(c.req.query("limit"), "limit") ?? MAX_WINDOW_PAGE,
-      MAX_WINDOW_PAGE,
-    );
-    if (limit < 1) throw new HttpProblem("BAD_REQUEST", "limit must be at least 1");
-    if (from !== undefined && to !== undefined && from > to) {
-      throw new HttpProblem("BAD_REQUEST", "from must not be after to (from ≤ timestamp < to)");
-    }
-    const cursor = c.req.query("cursor");
-    if (keys.length > 0) {
+    const q = parseQuery(c);
+    if (q.keys.length > 0) {
       // A key named: the verifiable index proves the answer (spec/audit.md, "Index answers").
-      if (index === undefined) {
-        throw new HttpProblem(
-          "BAD_REQUEST",
-          "this server keeps no index: ask for a time window (from, to) and filter the events",
-        );
-      }
-      const indexer = index.indexer;
-      if (indexer === undefined) {
-        throw new VellumError("UNAVAILABLE", `the index is unavailable: ${index.failure}`);
-      }
-      if (keys.some((k) => k.value.length === 0 || k.value.length > MAX_KEY_VALUE)) {
-        throw new HttpProblem("BAD_REQUEST", `a key's value is 1-${MAX_KEY_VALUE} characters`);
-      }
-      const query = {
-        keys,
-        ...(from === undefined ? {} : { from }),
-        ...(to === undefined ? {} : { to }),
-        limit,
-        order,
-        ...(cursor === undefined ? {} : { cursor }),
-      } as const;
-      const answer = await indexPage(indexer, query);
-      await recordRead(c, ctx, [
-        ...new Set([...answer.window.leaves, ...answer.leaves].map((l) => l.index)),
-      ]);
-      return json(c, answer);
+      return answerFromIndex(c, ctx, index, q, "entry");
     }
+    const { from, to, order, limit, cursor } = q;
     if (from === undefined || to === undefined) {
       throw new HttpProblem(
         "BAD_REQUEST",

@@ -27,6 +27,8 @@ export function tileRoutes(
     prefix?: string;
     /** Who may read entry bundles (default: the read scope, or none when reads are public). */
     bundleAccess?: MiddlewareHandler<Env>;
+    /** Whose entries the bundles hold, for the access log's record (default: the log's). */
+    entries?: "entry" | "access";
   } = {},
 ): Hono<Env> {
   const { readAccess } = ctx;
