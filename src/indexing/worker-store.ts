@@ -94,7 +94,13 @@ export class WorkerIndexStore implements IndexStore {
       };
       worker.on("error", (e) => died(`failed: ${e.message}`));
       worker.on("exit", (code) => {
-        if (!this.#closing) died(`stopped (exit ${code})`);
+        if (!this.#closing) {
+          died(`stopped (exit ${code})`);
+          return;
+        }
+        // Closing: whatever was pending (the close itself) is over.
+        for (const p of this.#pending.values()) p.resolve(undefined);
+        this.#pending.clear();
       });
     });
     return this.#worker;
@@ -138,11 +144,18 @@ export class WorkerIndexStore implements IndexStore {
     const worker = await this.#worker.catch(() => undefined);
     if (worker === undefined) return;
     this.#closing = true;
+    // Listen for the exit before asking for it: the thread may end before the reply is read,
+    // and a process waiting on nothing else would then simply stop (exit 0, mid-shutdown).
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
     await this.#call("close", []);
     this.#closed = true;
-    await new Promise<void>((resolve) => {
-      worker.once("exit", () => resolve());
-      setTimeout(() => void worker.terminate().then(() => resolve()), 5000).unref();
-    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      exited,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => void worker.terminate().then(() => resolve()), 5000);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }

@@ -81,6 +81,8 @@ describe("vellum serve --config", () => {
       "cache-mb": 128,
       "bundle-cache-mb": 64,
       "body-budget-mb": 64,
+      index: true,
+      "access-log": false,
       "allow-clock-behind": false,
       "log-level": "info",
     });
