@@ -29,6 +29,8 @@ export interface AccessRecord {
   readonly entries: readonly number[];
   /** Whose entries: the log's (`entry:N`), or the access log's own (`access:N`). */
   readonly of?: "entry" | "access";
+  /** The tenants the token is limited to, if it is. */
+  readonly tenants?: readonly string[];
   /** The server's request id (X-Request-Id). */
   readonly requestId: string;
   /** Milliseconds since the epoch. */
@@ -62,7 +64,11 @@ export function accessEvent(r: AccessRecord): Record<string, unknown> {
     ),
     src_endpoint: r.client === undefined ? {} : { ip: r.client },
     metadata: { product: { name: "vellum", vendor_name: "Vellum" }, version: "1.8.0" },
-    unmapped: { returned: r.entries.length, ...(r.query === undefined ? {} : { query: r.query }) },
+    unmapped: {
+      returned: r.entries.length,
+      ...(r.query === undefined ? {} : { query: r.query }),
+      ...(r.tenants === undefined ? {} : { tenants: r.tenants }),
+    },
   };
 }
 

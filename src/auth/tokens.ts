@@ -31,6 +31,11 @@ export interface TokenInfo {
   /** Milliseconds since the epoch after which the token no longer works. */
   readonly expires?: number;
   readonly revoked?: number;
+  /**
+   * A read limited to these tenants (metadata.tenant_uid of OCSF events): JSON reads and
+   * queries show only their events; raw entry bundles and time windows are refused.
+   */
+  readonly tenants?: readonly string[];
 }
 
 export interface TokenStoreOptions {
@@ -116,7 +121,7 @@ export class TokenStore {
   async create(
     name: string,
     scopes: readonly Scope[],
-    options: { expires?: number } = {},
+    options: { expires?: number; tenants?: readonly string[] } = {},
   ): Promise<{ token: string; info: TokenInfo }> {
     check(
       typeof name === "string" && name.length > 0 && name.length <= 100 && !CONTROL.test(name),
@@ -127,6 +132,18 @@ export class TokenStore {
       Array.isArray(scopes) && scopes.length > 0 && scopes.every((s) => SCOPES.includes(s)),
       "MALFORMED",
       `scopes must be a non-empty list of ${SCOPES.join(", ")}`,
+    );
+    const { tenants } = options;
+    check(
+      tenants === undefined ||
+        (Array.isArray(tenants) &&
+          tenants.length > 0 &&
+          tenants.length <= 100 &&
+          tenants.every(
+            (t) => typeof t === "string" && t.length > 0 && t.length <= 200 && !CONTROL.test(t),
+          )),
+      "MALFORMED",
+      "tenants must be a list of 1-100 tenant ids of 1-200 printable characters",
     );
     const now = this.#now();
     const { expires } = options;
@@ -152,6 +169,7 @@ export class TokenStore {
       scopes: [...new Set(scopes)],
       created: now,
       ...(expires === undefined ? {} : { expires }),
+      ...(tenants === undefined ? {} : { tenants: [...new Set(tenants)] }),
     };
     await this.#records.add({ hash, info });
     this.#byHash.set(b64(hash), info);

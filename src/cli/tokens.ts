@@ -113,27 +113,44 @@ export function registerTokens(program: Command): void {
       "--expires <when>",
       "when it stops working: a duration (90s, 30m, 12h, 30d, 2w) or a date-time (2027-01-31T00:00:00Z); default never",
     )
+    .option(
+      "--tenants <list>",
+      "comma-separated tenant ids (metadata.tenant_uid): a read token that sees only their events",
+    )
     .option("--json", "print the new token (secret included) as one JSON document")
     .addHelpText("after", exitCodesHelp([0, 2, 4]))
     .action(
       async (
-        o: ConnectionFlags & { name: string; scopes: string; expires?: string; json?: boolean },
+        o: ConnectionFlags & {
+          name: string;
+          scopes: string;
+          expires?: string;
+          tenants?: string;
+          json?: boolean;
+        },
       ) => {
         const scopes = o.scopes
           .split(",")
           .map((s) => s.trim())
           .filter(Boolean);
         const expires = o.expires === undefined ? undefined : parseExpiry(o.expires);
+        const tenants = o.tenants
+          ?.split(",")
+          .map((t) => t.trim())
+          .filter(Boolean);
         const made = (await call(flags(o), "POST", "/v1/tokens", {
           name: o.name,
           scopes,
           ...(expires === undefined ? {} : { expires }),
+          ...(tenants === undefined ? {} : { tenants }),
         })) as TokenJson & { token: string };
         if (o.json === true) {
           process.stdout.write(`${JSON.stringify(made)}\n`);
           return;
         }
-        const until = made.expires === null ? "" : `, expires ${when(made.expires)}`;
+        const until =
+          (made.expires === null ? "" : `, expires ${when(made.expires)}`) +
+          (tenants === undefined ? "" : `, tenants ${tenants.join(", ")}`);
         process.stderr.write(
           `created token ${made.id} (${made.scopes.join(", ")}${until}); it is shown only now:\n`,
         );

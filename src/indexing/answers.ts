@@ -21,6 +21,8 @@ import type { KeyList } from "./key-lists.js";
 export interface IndexQuery {
   /** The keys named (at least one); the answer proves the one with the shortest list. */
   readonly keys: readonly IndexKey[];
+  /** The key to prove (one of `keys`); default: the one with the shortest list. */
+  readonly prove?: IndexKey;
   /** Milliseconds since the epoch: from ≤ timestamp < to (defaults: everything). */
   readonly from?: number;
   readonly to?: number;
@@ -86,6 +88,9 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
     let key: IndexKey;
     let held: number;
     if (cursor !== undefined) {
+      if (query.prove !== undefined && cursor.kind !== query.prove.kind) {
+        throw new VellumError("MALFORMED", `the cursor must be for the ${query.prove.kind} proven`);
+      }
       const named = query.keys.find((k) => k.kind === cursor.kind);
       if (named === undefined) {
         throw new VellumError(
@@ -94,6 +99,9 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
         );
       }
       key = named;
+      [held] = (await store.counts([key])) as [number];
+    } else if (query.prove !== undefined) {
+      key = query.prove;
       [held] = (await store.counts([key])) as [number];
     } else {
       const counts = await store.counts(query.keys);

@@ -36,6 +36,7 @@ export async function recordRead(
     ...(search === "" ? {} : { query: search }),
     entries,
     of,
+    ...(token?.tenants === undefined ? {} : { tenants: token.tenants }),
     requestId: c.get("requestId"),
     time: Date.now(),
   });

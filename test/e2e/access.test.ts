@@ -95,6 +95,29 @@ describe("vellum serve --access-log", () => {
     const summary = lines.pop()!;
     expect(summary).toMatchObject({ complete: true, records: 1 });
     expect(lines[0]!.event.actor.user.name).toBe("admin (first start)");
+    // A read token limited to a tenant, from the command line: its limits travel with it.
+    const made = runVellum([
+      "tokens",
+      "create",
+      "--name",
+      "acme reader",
+      "--scopes",
+      "read",
+      "--tenants",
+      "acme",
+      "--url",
+      server.url,
+      "--token",
+      token,
+      "--json",
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const acme = JSON.parse(made.stdout) as { token: string; tenants: string[] };
+    expect(acme.tenants).toEqual(["acme"]);
+    const opaque = await fetch(`${server.url}/v1/entries/0`, {
+      headers: { Authorization: `Bearer ${acme.token}` },
+    });
+    expect(opaque.status).toBe(403);
     const refused = runVellum(["access", "--url", server.url, "--token", token, "--key", vkey]);
     expect(refused.code).toBe(2);
     expect((await server.stop()).code).toBe(0);

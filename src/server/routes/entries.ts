@@ -20,6 +20,7 @@ import {
 } from "../http.js";
 import { HttpProblem } from "../problem.js";
 import { receiptMembers } from "../receipt-json.js";
+import { notYourTenant, tenantsOf, visibleTo } from "../tenants.js";
 
 function entryJson(e: LogEntry) {
   return {
@@ -30,6 +31,14 @@ function entryJson(e: LogEntry) {
     leafHash: base64Encode(e.leafHash),
     payload: base64Encode(e.payload),
   };
+}
+
+/** Refuses a tenant-limited token an entry that is not one of its tenants' events. */
+function checkVisible(c: Context<Env>, entry: LogEntry): void {
+  const tenants = tenantsOf(c);
+  if (tenants !== undefined && !visibleTo(tenants, entry.payload)) {
+    throw notYourTenant(tenants, `entry ${entry.index} is not`);
+  }
 }
 
 export function entryRoutes(ctx: RouteContext): Hono<Env> {
@@ -43,18 +52,21 @@ export function entryRoutes(ctx: RouteContext): Hono<Env> {
       LIMITS.maxPageSize,
     );
     if (limit < 1) throw new HttpProblem("BAD_REQUEST", "limit must be at least 1");
-    const entries = await log.entries(start, limit);
+    const all = await log.entries(start, limit);
+    // A tenant-limited token sees its tenants' events of the page; `next` walks the whole log.
+    const tenants = tenantsOf(c);
+    const entries = tenants === undefined ? all : all.filter((e) => visibleTo(tenants, e.payload));
     await recordRead(
       c,
       ctx,
       entries.map((e) => e.index),
     );
-    const next =
-      start + entries.length < log.size && entries.length > 0 ? start + entries.length : null;
+    const next = start + all.length < log.size && all.length > 0 ? start + all.length : null;
     return json(c, { entries: entries.map(entryJson), next, treeSize: log.size });
   });
   /** One entry's answer, once its read is recorded. */
   const one = async (c: Context<Env>, entry: LogEntry) => {
+    checkVisible(c, entry);
     await recordRead(c, ctx, [entry.index]);
     return json(c, entryJson(entry));
   };
@@ -65,7 +77,9 @@ export function entryRoutes(ctx: RouteContext): Hono<Env> {
     one(c, await log.entryByLeafHash(parseHash(c.req.param("hash"), "leaf hash"))),
   );
   app.get("/v1/entries/:index/receipt", readAccess, async (c) => {
-    const receipt = await log.receipt(parseDecimal(c.req.param("index"), "index"));
+    const index = parseDecimal(c.req.param("index"), "index");
+    if (tenantsOf(c) !== undefined) checkVisible(c, await log.entry(index));
+    const receipt = await log.receipt(index);
     await recordRead(c, ctx, [receipt.index]);
     return c.body(`{${await receiptMembers(receipt)}}`, 200, JSON_HEADERS);
   });

@@ -29,6 +29,7 @@ import { base64 as base64Encode } from "../../platform/base64.js";
 import { recordRead } from "../access.js";
 import { type Env, json, LIMITS, optionalDecimal, type RouteContext, readJson } from "../http.js";
 import { HttpProblem } from "../problem.js";
+import { notYourTenant, tenantsOf } from "../tenants.js";
 import { idempotencyKey, proofModeOf, submissionAnswers } from "./submit.js";
 
 /** Largest event body (an event's canonical bytes must fit one entry). */
@@ -181,7 +182,15 @@ export async function answerFromIndex(
   if (indexer === undefined) {
     throw new VellumError("UNAVAILABLE", `the index is unavailable: ${index.failure}`);
   }
+  // A tenant-limited token: the answer proves one of its tenants' lists (other keys filter on
+  // the client), so nothing of another tenant is in it.
+  const tenants = entries === "entry" ? tenantsOf(c) : undefined;
+  const prove = tenants === undefined ? undefined : q.keys.find((k) => k.kind === "tenant");
+  if (tenants !== undefined && (prove === undefined || !tenants.includes(prove.value))) {
+    throw notYourTenant(tenants, "name one of them as the query's tenant");
+  }
   const answer = await indexPage(indexer, {
+    ...(prove === undefined ? {} : { prove }),
     keys: q.keys,
     ...(q.from === undefined ? {} : { from: q.from }),
     ...(q.to === undefined ? {} : { to: q.to }),
@@ -247,6 +256,10 @@ export function eventRoutes(ctx: RouteContext): Hono<Env> {
       return answerFromIndex(c, ctx, index, q, "entry");
     }
     const { from, to, order, limit, cursor } = q;
+    const tenants = tenantsOf(c);
+    if (tenants !== undefined) {
+      throw notYourTenant(tenants, "a time window holds every tenant's entries; query by tenant");
+    }
     if (from === undefined || to === undefined) {
       throw new HttpProblem(
         "BAD_REQUEST",

@@ -11,6 +11,7 @@ import { parseTilePath, TILE_WIDTH } from "../../core/tiles.js";
 import type { Log } from "../../log/log.js";
 import { recordRead } from "../access.js";
 import type { Env, RouteContext } from "../http.js";
+import { notYourTenant, tenantsOf } from "../tenants.js";
 
 /** Tiles and bundles above this size are gzipped when the client accepts it. */
 const GZIP_MIN_BYTES = 1024;
@@ -54,6 +55,10 @@ export function tileRoutes(
     if (tile.level === "entries") {
       if (options.publicBundles !== true) {
         await (options.bundleAccess ?? readAccess)(c, async () => {});
+        const tenants = tenantsOf(c);
+        if (tenants !== undefined && (options.entries ?? "entry") === "entry") {
+          throw notYourTenant(tenants, "entry bundles hold every tenant's entries");
+        }
       }
       data = await log.entryBundle(tile.index, tile.width);
       // The main log's and the access log's bundles are entry contents: recorded first.

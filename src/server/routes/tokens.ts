@@ -19,6 +19,7 @@ export function tokenRoutes(ctx: RouteContext): Hono<Env> {
     expires: t.expires ?? null,
     revoked: t.revoked ?? null,
     lastUsed: tokens.lastUsed(t.id) ?? null,
+    tenants: t.tenants ?? null,
   });
   app.get("/v1/tokens", requireScope("admin"), (c) =>
     json(c, { tokens: tokens.list().map(tokenJson) }),
@@ -30,8 +31,8 @@ export function tokenRoutes(ctx: RouteContext): Hono<Env> {
       bodies,
       { maxTokens: 4096 },
       'send JSON: {"name": "...", "scopes": ["append", "read"], "expires": null}',
-    )) as { name?: unknown; scopes?: unknown; expires?: unknown } | null;
-    const { name, scopes, expires } = body ?? {};
+    )) as { name?: unknown; scopes?: unknown; expires?: unknown; tenants?: unknown } | null;
+    const { name, scopes, expires, tenants } = body ?? {};
     if (
       typeof name !== "string" ||
       !Array.isArray(scopes) ||
@@ -48,11 +49,17 @@ export function tokenRoutes(ctx: RouteContext): Hono<Env> {
         '"expires" must be a time in milliseconds since the epoch, or null',
       );
     }
-    const { token, info } = await tokens.create(
-      name,
-      scopes as Scope[],
-      typeof expires === "number" ? { expires } : {},
-    );
+    if (
+      tenants !== undefined &&
+      tenants !== null &&
+      !(Array.isArray(tenants) && tenants.every((t) => typeof t === "string"))
+    ) {
+      throw new HttpProblem("BAD_REQUEST", '"tenants" must be a list of tenant ids, or null');
+    }
+    const { token, info } = await tokens.create(name, scopes as Scope[], {
+      ...(typeof expires === "number" ? { expires } : {}),
+      ...(Array.isArray(tenants) ? { tenants: tenants as string[] } : {}),
+    });
     return json(c, { token, ...tokenJson(info) }, 201);
   });
   app.post("/v1/tokens/:id/revoke", requireScope("admin"), async (c) =>
