@@ -51,7 +51,7 @@ function parseCursor(text: string): Cursor {
 const b64 = (hashes: readonly Uint8Array[]) => hashes.map(base64Encode);
 
 /** The first index below `size` whose entry's timestamp is at least `time` (or `size`). */
-async function firstAtOrAfter(log: Log, size: number, time: number): Promise<number> {
+export async function firstAtOrAfter(log: Log, size: number, time: number): Promise<number> {
   let lo = 0;
   let hi = size;
   while (lo < hi) {

@@ -23,7 +23,7 @@ import { MAX_PAYLOAD_SIZE } from "../../core/entry.js";
 import { VellumError } from "../../core/errors.js";
 import { KEY_KINDS } from "../../core/event-keys.js";
 import { windowPageIndices } from "../../core/window.js";
-import { indexPage } from "../../indexing/answers.js";
+import { firstAtOrAfter, indexPage } from "../../indexing/answers.js";
 import type { Log, Submission } from "../../log/log.js";
 import { base64 as base64Encode } from "../../platform/base64.js";
 import { recordRead } from "../access.js";
@@ -74,18 +74,6 @@ const MAX_WINDOW_PAGE = 1000;
 
 /** Longest key value a query may name (characters). */
 const MAX_KEY_VALUE = 1024;
-
-/** The first index below `size` whose entry's timestamp is at least `time` (or `size`). */
-async function firstAtOrAfter(log: Log, size: number, time: number): Promise<number> {
-  let lo = 0;
-  let hi = size;
-  while (lo < hi) {
-    const mid = lo + Math.floor((hi - lo) / 2);
-    if ((await log.entry(mid)).timestamp < time) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** A page cursor: the tree size the window was answered against and where the next page starts. */
 function parseCursor(text: string | undefined): { size: number; at: number } | undefined {
