@@ -519,7 +519,7 @@ export class VellumClient {
       pin = verified.pin;
       check(
         page.window.from === (options.from ?? 0) &&
-          (options.to === undefined || page.window.to === options.to),
+          page.window.to === (options.to ?? Number.MAX_SAFE_INTEGER),
         "INCONSISTENT",
         "the answer is for another window",
       );

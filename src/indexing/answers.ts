@@ -128,7 +128,9 @@ export async function indexPage(indexer: Indexer, query: IndexQuery) {
       to === Number.MAX_SAFE_INTEGER
         ? treeSize
         : Math.max(start, await firstAtOrAfter(source, treeSize, to));
-    const bounds = windowPageIndices(treeSize, start, end, start, start);
+    // The whole tree needs no boundary entries (and a tenant-limited reader must not get them).
+    const whole = from === 0 && to === Number.MAX_SAFE_INTEGER;
+    const bounds = whole ? [] : windowPageIndices(treeSize, start, end, start, start);
     const windowProof = bounds.length === 0 ? [] : await source.multiproof(bounds, treeSize);
 
     // The key's run in [start, end), and this page of it.

@@ -119,7 +119,7 @@ describe("client.query (the verifiable index)", () => {
       ["a missing result", (a) => a.leaves.pop(), /not the ones the key's list holds/],
       [
         "an extra result",
-        (a) => a.leaves.push(a.window.leaves[0]),
+        (a) => a.leaves.push({ index: a.leaves[0].index + 1, leaf: a.leaves[0].leaf }),
         /not the ones the key's list holds/,
       ],
       ["reordered results", (a) => a.leaves.reverse(), /not the ones|multiproof/],
@@ -146,5 +146,34 @@ describe("client.query (the verifiable index)", () => {
         await expect(tampered(edit).query({ actor: "alice" }, { logKey })).rejects.toThrow(message);
       });
     }
+
+    it("refuses a bounded window without the boundary entries that place it", async () => {
+      const from = results[5]!.timestamp;
+      const to = results[20]!.timestamp;
+      const honest = await client.query({ actor: "alice" }, { logKey, from, to });
+      expect(honest.entries.length).toBeGreaterThan(0);
+      const dropped = tampered((a) => {
+        a.window.leaves = [];
+        a.window.multiproof = [];
+      });
+      await expect(dropped.query({ actor: "alice" }, { logKey, from, to })).rejects.toThrow(
+        /must carry leaves/,
+      );
+      // Nor can a bounded window pass for the whole tree.
+      const widened = tampered((a) => {
+        a.window.leaves = [];
+        a.window.multiproof = [];
+        a.window.start = 0;
+        a.window.end = a.treeSize;
+      });
+      await expect(widened.query({ actor: "alice" }, { logKey, from, to })).rejects.toThrow();
+      // Nor can an answer to "everything" quietly end its window early.
+      const cut = tampered((a) => {
+        a.to = to;
+      });
+      await expect(cut.query({ actor: "alice" }, { logKey })).rejects.toThrow(
+        /another window|must carry leaves/,
+      );
+    });
   });
 });

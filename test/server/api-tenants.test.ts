@@ -98,6 +98,16 @@ describe("tenant-limited read tokens", () => {
     expect(r.complete).toBe(true);
     expect(r.key).toEqual({ kind: "tenant", value: "acme" });
     expect(r.entries.map((e) => e.index)).toEqual([logged.a1, logged.a2]);
+    // Nothing else is in the answer: no boundary entries, and time bounds are refused.
+    const raw = await expectJson<{ window: { leaves: unknown[] }; leaves: { index: number }[] }>(
+      await get(h.app, "/v1/events?tenant=acme", { token: acme }),
+      200,
+    );
+    expect(raw.window.leaves).toEqual([]);
+    expect(raw.leaves.map((l) => l.index)).toEqual([logged.a1, logged.a2]);
+    expect((await get(h.app, "/v1/events?tenant=acme&from=0&to=5", { token: acme })).status).toBe(
+      403,
+    );
   });
 
   it("have their limits recorded with each read", async () => {

@@ -177,6 +177,10 @@ export async function answerFromIndex(
   if (tenants !== undefined && (prove === undefined || !tenants.includes(prove.value))) {
     throw notYourTenant(tenants, "name one of them as the query's tenant");
   }
+  if (tenants !== undefined && (q.from !== undefined || q.to !== undefined)) {
+    // A window's boundary entries, which place it, may be any tenant's.
+    throw notYourTenant(tenants, "time bounds need other entries as proof; filter by time here");
+  }
   const answer = await indexPage(indexer, {
     ...(prove === undefined ? {} : { prove }),
     keys: q.keys,
