@@ -461,6 +461,15 @@ export async function runServe(opts: ServeOptions): Promise<void> {
         // Reads wait for their record: sequence at once.
         batchMaxAgeMs: 0,
         checkpointIntervalMs: 0,
+        onFailure: (error, event) =>
+          logger.error(
+            { class: event.class, event: event.kind, log: "access" },
+            `the access log ${event.kind === "failed" ? "stopped recording reads (reads are refused) after a storage failure; recovering" : event.kind === "retry" ? `recovery attempt ${event.attempt} failed; retrying` : "cannot recover"}: ${error.message}`,
+          ),
+        onRecovered: (ms) =>
+          logger.info(
+            `the access log recovered after ${Math.round(ms)} ms; reads are served again`,
+          ),
       })
     : undefined;
   const accessIndex =
