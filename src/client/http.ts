@@ -30,7 +30,7 @@ import { parseNote } from "../core/note.js";
 import { clientErrorCode } from "../core/problem-codes.js";
 import { formatTlogProof } from "../core/tlog-proof.js";
 import { verifyWindowPage, type WindowEntry } from "../core/window.js";
-import { decodeIndexAnswer } from "./index-query.js";
+import { decodeIndexAnswer, hashes, leaves } from "./index-query.js";
 
 export interface ClientOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:6962`. */
@@ -405,11 +405,8 @@ export class VellumClient {
         end: proof.end as number,
         pageStart: proof.pageStart as number,
         pageEnd: proof.pageEnd as number,
-        leaves: (proof.leaves as { index: number; leaf: string }[]).map((l) => ({
-          index: l.index,
-          leaf: base64Decode(l.leaf, "leaf"),
-        })),
-        multiproof: (proof.multiproof as string[]).map((h) => base64Decode(h, "multiproof hash")),
+        leaves: leaves(proof.leaves),
+        multiproof: hashes(proof.multiproof, "multiproof hash"),
       };
       check(
         page.from === from && page.to === to,

@@ -11,12 +11,14 @@ import type { IndexPage } from "../core/index-answer.js";
 
 type Json = Record<string, unknown>;
 
-const hashes = (v: unknown, what: string): Uint8Array[] => {
+/** A JSON list of base64 hashes, decoded. */
+export const hashes = (v: unknown, what: string): Uint8Array[] => {
   check(Array.isArray(v), "MALFORMED", `${what} must be an array of base64 hashes`);
   return (v as unknown[]).map((h) => base64Decode(h as string, what));
 };
 
-const leaves = (v: unknown) => {
+/** A JSON list of `{index, leaf}` with base64 leaves, decoded. */
+export const leaves = (v: unknown) => {
   check(Array.isArray(v), "MALFORMED", "leaves must be an array");
   return (v as Json[]).map((l) => ({
     index: l.index as number,

@@ -194,14 +194,6 @@ export class MapStore {
     return smtNodeHash(left, right);
   }
 
-  /** The value of `key`, or undefined when absent. */
-  async get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    const proof = await this.prove(key);
-    return proof.terminal !== null && bytesEqual(proof.terminal.key, key)
-      ? proof.terminal.value
-      : undefined;
-  }
-
   /** The proof for `key` (present or absent) in the current map. */
   async prove(key: Uint8Array): Promise<SmtProof> {
     check(key.length === 32, "MALFORMED", "a map key is 32 bytes");

@@ -21,7 +21,8 @@ function clientAddress(c: Context<Env>): string | undefined {
 export async function recordRead(
   c: Context<Env>,
   ctx: RouteContext,
-  entries: readonly number[],
+  /** The indices returned; only computed when the server keeps an access log. */
+  entries: () => readonly number[],
   /** Whose entries: the log's, or the access log's own (reads of the record of reads). */
   of: "entry" | "access" = "entry",
 ): Promise<void> {
@@ -34,7 +35,7 @@ export async function recordRead(
     method: c.req.method,
     route: routePath(c),
     ...(search === "" ? {} : { query: search }),
-    entries,
+    entries: entries(),
     of,
     ...(token?.tenants === undefined ? {} : { tenants: token.tenants }),
     requestId: c.get("requestId"),

@@ -145,9 +145,13 @@ describe("the access log", () => {
     const before = accessLog.size;
     const res = await get(h.app, path, { token: h.tokens.audit! });
     expect(res.status).toBe(200);
-    // Reading the access log is itself recorded there.
+    // Reading the access log is itself recorded there, as reads of access records.
     expect(accessLog.size).toBe(before + 1);
-    expect((await lastAccess()).actor.user.name).toBe("auditor");
+    const last = await lastAccess();
+    expect(last.actor.user.name).toBe("auditor");
+    expect(last.resources.map((r: { uid: string }) => r.uid)).toEqual(
+      Array.from({ length: n }, (_, i) => `access:${i}`),
+    );
   });
 
   it("answers who read an entry and what a token read, proven, and records that too", async () => {

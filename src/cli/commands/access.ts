@@ -17,7 +17,7 @@ import {
 import { exitCodesHelp, usageError } from "../exit-codes.js";
 import { readKeyArg } from "../keys-arg.js";
 import { printJson } from "./io.js";
-import { parseTime } from "./query.js";
+import { provenQuery } from "./query.js";
 
 interface AccessFlags extends ConnectionFlags {
   key: string;
@@ -67,24 +67,7 @@ export function registerAccess(program: Command): void {
       if (Object.keys(filter).length === 0) {
         throw usageError("name an --entry, a --token-id or a --route");
       }
-      const logKey = readKeyArg(o.key, "--key", SIG_TYPE_ED25519);
-      const connection = resolveConnection(o, process.env, { adminTokenFile: true });
-      const client = new VellumClient({
-        url: connection.url,
-        ...(connection.token === undefined ? {} : { token: connection.token }),
-      });
-      let answer: Awaited<ReturnType<VellumClient["query"]>>;
-      try {
-        answer = await client.query(filter, {
-          logKey,
-          log: "access",
-          ...(o.from === undefined ? {} : { from: parseTime(o.from, "--from") }),
-          ...(o.to === undefined ? {} : { to: parseTime(o.to, "--to") }),
-          order: o.newestFirst === true ? "desc" : "asc",
-        });
-      } catch (e) {
-        throw explainUnauthenticated(e, connection);
-      }
+      const answer = await provenQuery(o, filter, "access");
       for (const e of answer.entries) {
         const event = JSON.parse(new TextDecoder().decode(e.payload)) as {
           time: number;

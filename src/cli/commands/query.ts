@@ -12,7 +12,7 @@ import type { Command } from "commander";
 import { VellumClient } from "../../client/http.js";
 import { base64Encode } from "../../core/bytes.js";
 import { decodeLeaf, formatUuid } from "../../core/entry.js";
-import { matchesFilter } from "../../core/event-keys.js";
+import { type EventFilter, matchesFilter } from "../../core/event-keys.js";
 import { SIG_TYPE_ED25519 } from "../../core/keys.js";
 import type { WindowEntry } from "../../core/window.js";
 import {
@@ -67,6 +67,39 @@ async function provenWindow(o: WindowFlags) {
   });
   try {
     return { from, to, ...(await client.window(from, to, { logKey })) };
+  } catch (e) {
+    throw explainUnauthenticated(e, connection);
+  }
+}
+
+/**
+ * Asks the verifiable index (of the events, or of the access log with `log: "access"`) and
+ * verifies every page; throws on any failed check. `--from`/`--to` bound it when given.
+ */
+export async function provenQuery(
+  o: ConnectionFlags & { key: string; from?: string; to?: string; newestFirst?: boolean },
+  filter: EventFilter,
+  log: "events" | "access" = "events",
+) {
+  const from = o.from === undefined ? undefined : parseTime(o.from, "--from");
+  const to = o.to === undefined ? undefined : parseTime(o.to, "--to");
+  if (from !== undefined && to !== undefined && from > to) {
+    throw usageError("--from must not be after --to");
+  }
+  const logKey = readKeyArg(o.key, "--key", SIG_TYPE_ED25519);
+  const connection = resolveConnection(o, process.env, { adminTokenFile: true });
+  const client = new VellumClient({
+    url: connection.url,
+    ...(connection.token === undefined ? {} : { token: connection.token }),
+  });
+  try {
+    return await client.query(filter, {
+      logKey,
+      log,
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+      order: o.newestFirst === true ? "desc" : "asc",
+    });
   } catch (e) {
     throw explainUnauthenticated(e, connection);
   }
@@ -166,28 +199,7 @@ export function registerQuery(program: Command): void {
         let what: string;
         let checked: number | undefined;
         if (byIndex) {
-          const from = o.from === undefined ? undefined : parseTime(o.from, "--from");
-          const to = o.to === undefined ? undefined : parseTime(o.to, "--to");
-          if (from !== undefined && to !== undefined && from > to) {
-            throw usageError("--from must not be after --to");
-          }
-          const logKey = readKeyArg(o.key, "--key", SIG_TYPE_ED25519);
-          const connection = resolveConnection(o, process.env, { adminTokenFile: true });
-          const client = new VellumClient({
-            url: connection.url,
-            ...(connection.token === undefined ? {} : { token: connection.token }),
-          });
-          let answer: Awaited<ReturnType<VellumClient["query"]>>;
-          try {
-            answer = await client.query(filter, {
-              logKey,
-              ...(from === undefined ? {} : { from }),
-              ...(to === undefined ? {} : { to }),
-              order: o.newestFirst === true ? "desc" : "asc",
-            });
-          } catch (e) {
-            throw explainUnauthenticated(e, connection);
-          }
+          const answer = await provenQuery(o, filter);
           entries = answer.entries;
           treeSize = answer.treeSize;
           what = `proven by the index revision for tree size ${treeSize} (${answer.key.kind} "${answer.key.value}")`;

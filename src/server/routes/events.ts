@@ -193,7 +193,7 @@ export async function answerFromIndex(
   await recordRead(
     c,
     ctx,
-    [...new Set([...answer.window.leaves, ...answer.leaves].map((l) => l.index))],
+    () => [...new Set([...answer.window.leaves, ...answer.leaves].map((l) => l.index))],
     entries,
   );
   return json(c, answer);
@@ -261,11 +261,7 @@ export function eventRoutes(ctx: RouteContext): Hono<Env> {
     if (order !== "asc")
       throw new HttpProblem("BAD_REQUEST", "a time window is answered oldest first");
     const page = await windowPage(log, from, to, limit, parseCursor(cursor));
-    await recordRead(
-      c,
-      ctx,
-      page.proof.leaves.map((l) => l.index),
-    );
+    await recordRead(c, ctx, () => page.proof.leaves.map((l) => l.index));
     return json(c, page);
   });
 

@@ -67,7 +67,8 @@ export function tileRoutes(
         await recordRead(
           c,
           ctx,
-          Array.from({ length: tile.width }, (_, k) => first + k),
+          () => Array.from({ length: tile.width }, (_, k) => first + k),
+          options.entries ?? "entry",
         );
       }
     } else {
