@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import { TokenStore } from "../auth/tokens.js";
+import { SIG_TYPE_ED25519 } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
 import { parsePolicy } from "../core/policy.js";
 import { parseDedup } from "../log/dedup.js";
@@ -31,7 +32,7 @@ import {
   resolveSettings,
   type SettingsTable,
 } from "./config.js";
-import { checkDataDirPath, checkKeyName, openDataDir, restrictMode } from "./datadir.js";
+import { checkDataDirPath, checkKeyName, openDataDir, openKey, restrictMode } from "./datadir.js";
 import {
   EXIT_EVIDENCE,
   EXIT_IO,
@@ -370,6 +371,13 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       `publishing only checkpoints that meet the quorum "${policy.quorum}" of ${policy.witnesses.length} witness(es)`,
     );
   }
+  // The index logs' and the access log's own collectors (same policy; each log's witnessing
+  // runs on its own).
+  const otherCollector = (p: NonNullable<typeof policy>) =>
+    new WitnessCollector(p, {
+      ...(opts.witnessTimeoutMs === undefined ? {} : { timeoutMs: opts.witnessTimeoutMs }),
+      logger,
+    });
   const metricHooks = logMetricHooks(metrics, logger);
   log = await Log.open({
     ...(witnesses === undefined ? {} : { witnesses }),
@@ -430,12 +438,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
         ...(policy === undefined
           ? {}
           : {
-              witnesses: new WitnessCollector(policy, {
-                ...(opts.witnessTimeoutMs === undefined
-                  ? {}
-                  : { timeoutMs: opts.witnessTimeoutMs }),
-                logger,
-              }),
+              witnesses: otherCollector(policy),
             }),
         logger,
       })
@@ -453,14 +456,47 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       () => index.indexLog.size,
     );
   }
-  const accessLog = opts.accessLog
+  // The access log has its own key (DATA/access.key, made on first use; DATA/access.vkey is what
+  // auditors and witnesses need), so its trust is distributed apart from the log's.
+  const accessKey = opts.accessLog
+    ? openKey(dataDir, "access", SIG_TYPE_ED25519, {
+        name: `${files.origin}/access`,
+        defaultName: `${files.origin}/access`,
+        what: "access log key",
+        warn,
+      })
+    : undefined;
+  if (accessKey?.created === true) {
+    logger.info(
+      `created the access log's key in ${join(dataDir, "access.key")}; its verifier key (in access.vkey): ${accessKey.verifierKey}`,
+    );
+  }
+  const accessLog = accessKey
     ? await Log.open({
         origin: `${files.origin}/access`,
-        seed: files.seed,
+        seed: accessKey.seed,
         kv: db.namespace("access-log"),
-        // Reads wait for their record: sequence at once.
+        // Reads wait for their record: sequence at once, and never for a witness round (the
+        // record is durable and signed then; witnesses cosign the access log as it goes).
         batchMaxAgeMs: 0,
         checkpointIntervalMs: 0,
+        ...(policy === undefined
+          ? {}
+          : {
+              witnesses: otherCollector(policy),
+              receiptWaitMs: 0,
+              onStartCheck: (s: RollbackCheckStatus) => {
+                if (s.state === "checking" && s.rounds === 1) {
+                  logger.warn(
+                    `the access log "${files.origin}/access" is starting: ${s.detail}; reads of entry contents are refused until its witnesses answer (they must trust access.vkey)`,
+                  );
+                } else if (s.state === "passed" && s.rounds > 1) {
+                  logger.info("the access log's witnesses answered: reads are served");
+                } else if (s.state === "failed") {
+                  logger.error(`the access log: ${s.detail}`);
+                }
+              },
+            }),
         onFailure: (error, event) =>
           logger.error(
             { class: event.class, event: event.kind, log: "access" },
@@ -479,8 +515,9 @@ export async function runServe(opts: ServeOptions): Promise<void> {
           db,
           log: accessLog,
           origin: `${files.origin}/access`,
-          seed: files.seed,
+          seed: accessKey!.seed,
           logger,
+          ...(policy === undefined ? {} : { witnesses: otherCollector(policy) }),
           storeDir: "access-index",
           namespace: "access-index-log",
         })

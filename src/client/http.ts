@@ -18,12 +18,7 @@ import { openCheckpoint, parseCheckpoint } from "../core/checkpoint.js";
 import { encodeLeafFields, MAX_PAYLOAD_SIZE, parseUuid } from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
 import { type EventFilter, type IndexKey, KEY_KINDS, matchesFilter } from "../core/event-keys.js";
-import {
-  accessLogVerifierKey,
-  type IndexPin,
-  indexLogVerifierKey,
-  verifyIndexPage,
-} from "../core/index-answer.js";
+import { type IndexPin, indexLogVerifierKey, verifyIndexPage } from "../core/index-answer.js";
 import { verifierFromKey } from "../core/keys.js";
 import { expandMultiproof } from "../core/multiproof.js";
 import { parseNote } from "../core/note.js";
@@ -454,7 +449,10 @@ export class VellumClient {
   async query(
     filter: EventFilter,
     options: {
-      /** The main log's verifier key (for the access log too: its key is derived). */
+      /**
+       * The queried log's verifier key: the log's (DATA/log.vkey), or with `log: "access"` the
+       * access log's own (DATA/access.vkey). The index log's is derived from it.
+       */
       logKey: string;
       from?: number;
       to?: number;
@@ -471,9 +469,8 @@ export class VellumClient {
     complete: true;
   }> {
     const access = options.log === "access";
-    const queriedKey = access ? accessLogVerifierKey(options.logKey) : options.logKey;
-    const logVerifier = verifierFromKey(queriedKey);
-    const indexVerifier = verifierFromKey(indexLogVerifierKey(queriedKey));
+    const logVerifier = verifierFromKey(options.logKey);
+    const indexVerifier = verifierFromKey(indexLogVerifierKey(options.logKey));
     const order = options.order ?? "asc";
     const params = new URLSearchParams();
     for (const kind of KEY_KINDS) {

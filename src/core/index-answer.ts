@@ -265,16 +265,3 @@ export function indexLogVerifierKey(logVerifierKey: string): string {
   const key = parseVerifierKey(logVerifierKey);
   return formatVerifierKey({ name: `${key.name}/index`, type: key.type, publicKey: key.publicKey });
 }
-
-/**
- * The access log's verifier key, from the main log's: the same key under `<origin>/access`
- * (the access log is signed like the index log, spec/audit.md, "The access log").
- */
-export function accessLogVerifierKey(logVerifierKey: string): string {
-  const key = parseVerifierKey(logVerifierKey);
-  return formatVerifierKey({
-    name: `${key.name}/access`,
-    type: key.type,
-    publicKey: key.publicKey,
-  });
-}

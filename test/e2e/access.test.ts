@@ -1,10 +1,10 @@
 /**
  * `vellum serve --access-log` on 127.0.0.1: a read of an entry is recorded (who, from where,
  * what) in the access log before it is answered; the access log is a tlog-tiles log under
- * /access/ whose checkpoint verifies with the log's key under `<origin>/access`, and its
+ * /access/ whose checkpoint verifies with its own key (DATA/access.vkey), and its
  * records survive a restart.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -44,10 +44,17 @@ describe("vellum serve --access-log", () => {
 
     server = await serve(data);
     const note = await (await fetch(`${server.url}/access/checkpoint`)).text();
-    const key = parseVerifierKey(readFileSync(join(data, "log.vkey"), "utf8").trim());
-    const accessKey = formatVerifierKey({ ...key, name: `${key.name}/access` });
+    // The access log has its own key: DATA/access.key (private), DATA/access.vkey.
+    expect(statSync(join(data, "access.key")).mode & 0o777).toBe(0o600);
+    const accessKey = readFileSync(join(data, "access.vkey"), "utf8").trim();
+    const logKey = parseVerifierKey(readFileSync(join(data, "log.vkey"), "utf8").trim());
+    expect(parseVerifierKey(accessKey).name).toBe(`${logKey.name}/access`);
+    expect(parseVerifierKey(accessKey).publicKey).not.toEqual(logKey.publicKey);
     const cp = openCheckpoint(note, verifierFromKey(accessKey)).checkpoint;
     expect(cp.size).toBe(1);
+    // The log's key under the access log's name does not verify it.
+    const borrowed = formatVerifierKey({ ...logKey, name: `${logKey.name}/access` });
+    expect(() => openCheckpoint(note, verifierFromKey(borrowed))).toThrow();
     const bundle = await fetch(`${server.url}/access/tile/entries/000.p/1`, { headers: auth });
     expect(bundle.status).toBe(200);
     const [leaf] = decodeEntryBundle(new Uint8Array(await bundle.arrayBuffer()), 1);
@@ -67,7 +74,7 @@ describe("vellum serve --access-log", () => {
     expect(openCheckpoint(after, verifierFromKey(accessKey)).checkpoint.size).toBe(2);
 
     // Who read entry 0? Proven by the access log's own index (it catches up within seconds).
-    const vkey = readFileSync(join(data, "log.vkey"), "utf8").trim();
+    const vkey = join(data, "access.vkey");
     const ask = () =>
       runVellum([
         "access",

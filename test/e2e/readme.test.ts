@@ -42,6 +42,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../helpers/cli.js";
+import { freePort } from "../helpers/ports.js";
 import { type ShownCommand, shellCommands, splitComment } from "../helpers/readme-commands.js";
 
 const README = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
@@ -96,17 +97,6 @@ function unavailable(c: ShownCommand): string | undefined {
   const skip = NOT_RUN.find((n) => n.command === c.bare);
   if (skip !== undefined) return skip.reason;
   return undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.on("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
 }
 
 /** The top-level entries of a fresh clone after `npm ci`: what git tracks, node_modules, dist. */

@@ -22,19 +22,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHECKPOINT_RANGE } from "../../src/storage/kv-log-layout.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import { runVellum } from "../helpers/cli.js";
+import { freePort } from "../helpers/ports.js";
 import { spawnVellum, startVellum, type VellumProcess } from "../helpers/processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vellum-rollback-"));
 const ORIGIN = "rollback.e2e.test/log";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(what: string, predicate: () => Promise<boolean>, ms = 20_000) {
   const deadline = Date.now() + ms;

@@ -13,19 +13,11 @@ import { openCheckpoint } from "../../src/core/checkpoint.js";
 import { verifierFromKey } from "../../src/core/keys.js";
 import { parsePolicy, verifyQuorum } from "../../src/core/policy.js";
 import { runVellum } from "../helpers/cli.js";
+import { freePort } from "../helpers/ports.js";
 import { spawnVellum, startVellum, type VellumProcess } from "../helpers/processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vellum-witnesses-"));
 const ORIGIN = "e2e.test/log";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let logKey: string;
 let policyFile: string;

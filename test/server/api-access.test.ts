@@ -157,7 +157,7 @@ describe("the access log", () => {
   it("answers who read an entry and what a token read, proven, and records that too", async () => {
     const server = await listenOn(h.app);
     try {
-      const logKey = h.log.signer.verifierKey;
+      const logKey = h.accessLog!.signer.verifierKey;
       const auditor = new VellumClient({ url: server.url, token: h.tokens.audit! });
       const reader = new VellumClient({ url: server.url, token: h.tokens.read });
       await reader.entry(4);

@@ -22,6 +22,8 @@ import { type ProblemCode, statusOf } from "../../src/server/problem.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { openMemoryLog, SEED } from "../log/helpers.js";
 
+/** The access log's own signing key in tests (not the log's). */
+export const ACCESS_SEED = new Uint8Array(32).fill(0xac);
 export type App = ReturnType<typeof createApp>;
 
 export interface HarnessOptions {
@@ -71,7 +73,8 @@ export async function openHarness(options: HarnessOptions = {}) {
     options.access === true
       ? await Log.open({
           origin: `${log.origin}/access`,
-          seed: SEED,
+          // Its own key, as `vellum serve` gives it (DATA/access.key).
+          seed: ACCESS_SEED,
           kv: db.namespace("access-log"),
           checkpointIntervalMs: 0,
           batchMaxAgeMs: 0,
@@ -83,7 +86,7 @@ export async function openHarness(options: HarnessOptions = {}) {
           db,
           accessLog,
           true,
-          {},
+          { seed: ACCESS_SEED },
           { log: "access-index-log", store: "access-index" },
         )
       : undefined;

@@ -6,16 +6,8 @@
  * `log: "access"`). Needs a token with the `audit` scope (the admin token has it).
  */
 import type { Command } from "commander";
-import { VellumClient } from "../../client/http.js";
-import { SIG_TYPE_ED25519 } from "../../core/keys.js";
-import {
-  type ConnectionFlags,
-  connectionOptions,
-  explainUnauthenticated,
-  resolveConnection,
-} from "../connection.js";
+import { type ConnectionFlags, connectionOptions } from "../connection.js";
 import { exitCodesHelp, usageError } from "../exit-codes.js";
-import { readKeyArg } from "../keys-arg.js";
 import { printJson } from "./io.js";
 import { provenQuery } from "./query.js";
 
@@ -40,7 +32,7 @@ export function registerAccess(program: Command): void {
   )
     .requiredOption(
       "--key <vkey|file>",
-      "the log's verifier key, its text or a file (e.g. DATA/log.vkey); the access log's is derived from it",
+      "the access log's verifier key, its text or a file (DATA/access.vkey, written by `vellum serve --access-log`)",
     )
     .option("--entry <index>", "reads that returned this entry")
     .option("--token-id <id>", "reads made with this token (its id or name)")
@@ -51,8 +43,8 @@ export function registerAccess(program: Command): void {
     .option("--json", "one JSON line per record (the OCSF event), then a summary line")
     .addHelpText(
       "after",
-      "\nExamples:\n  npx vellum access --entry 42 --key vellum-data/log.vkey\n" +
-        "  npx vellum access --token-id auditor --key vellum-data/log.vkey\n" +
+      "\nExamples:\n  npx vellum access --entry 42 --key vellum-data/access.vkey\n" +
+        "  npx vellum access --token-id auditor --key vellum-data/access.vkey\n" +
         exitCodesHelp([0, 1, 2, 4]),
     )
     .action(async (o: AccessFlags) => {

@@ -20,15 +20,22 @@ export function operationRoutes(ctx: RouteContext): Hono<Env> {
 
   app.get("/healthz", (c) => json(c, { status: "ok" }));
   app.get("/readyz", (c) => {
-    const ready = log.status === "open";
+    // Ready when the log is open and, where reads are recorded, the access log too (reads of
+    // entry contents are refused while it is not: a balancer should send them elsewhere).
+    const accessLog = ctx.access?.log;
+    const unready =
+      log.status !== "open" ? log : accessLog?.status !== "open" ? accessLog : undefined;
+    if (unready === undefined) return json(c, { status: "ready" });
     // A failed log says why (the failure's class first, e.g. "disk full (ENOSPC): …"); a log
     // whose start-up rollback check waits (or failed) says what for.
-    const check = log.startCheck;
+    const check = unready.startCheck;
+    const detail =
+      unready.failure?.message ??
+      (check !== undefined && check.state !== "passed" ? check.detail : undefined);
     const reason =
-      log.failure?.message ??
-      (!ready && check !== undefined && check.state !== "passed" ? check.detail : undefined);
-    const body = ready ? { status: "ready" } : { status: log.status, ...(reason && { reason }) };
-    return c.body(JSON.stringify(body), ready ? 200 : 503, { "Content-Type": "application/json" });
+      unready === log || detail === undefined ? detail : `the access log: ${detail}`;
+    const body = { status: unready.status, ...(reason && { reason }) };
+    return c.body(JSON.stringify(body), 503, { "Content-Type": "application/json" });
   });
   app.get("/metrics", async (c) =>
     c.body(await metrics.render(), 200, { "Content-Type": METRICS_CONTENT_TYPE }),
