@@ -32,8 +32,7 @@ export function operationRoutes(ctx: RouteContext): Hono<Env> {
     const detail =
       unready.failure?.message ??
       (check !== undefined && check.state !== "passed" ? check.detail : undefined);
-    const reason =
-      unready === log || detail === undefined ? detail : `the access log: ${detail}`;
+    const reason = unready === log || detail === undefined ? detail : `the access log: ${detail}`;
     const body = { status: unready.status, ...(reason && { reason }) };
     return c.body(JSON.stringify(body), 503, { "Content-Type": "application/json" });
   });
