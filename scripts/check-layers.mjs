@@ -30,6 +30,10 @@ export const LAYERS = {
     may: ["core", "log", "storage", "platform"],
     why: "the verifiable index follows a log through its façade and keeps its own store",
   },
+  archive: {
+    may: ["core", "log", "storage", "platform"],
+    why: "the WORM archive copies a log's sealed tiles through its façade into a bucket",
+  },
   auth: { may: ["core", "storage", "platform"], why: "tokens are a store of their own" },
   client: { may: ["core", "platform"], why: "the client never imports server, log or storage" },
   witness: {

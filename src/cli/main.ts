@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { installNodeCrypto } from "../platform/node-crypto.js";
+import { registerArchive } from "./archive.js";
 import { errorLine, exitCodeOf, exitCodesHelp } from "./exit-codes.js";
 import { registerFsck } from "./fsck.js";
 import { registerIndex } from "./index-rebuild.js";
@@ -26,6 +27,7 @@ const program = new Command()
   .exitOverride();
 
 registerServe(program);
+registerArchive(program);
 registerFsck(program);
 registerIndex(program);
 registerMonitor(program);

@@ -11,6 +11,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
+import { Archiver } from "../archive/archiver.js";
+import { parseBucketUrl, WormBucket } from "../archive/bucket.js";
+import { parseRetention, type RetentionPeriod } from "../archive/retention.js";
 import { TokenStore } from "../auth/tokens.js";
 import { SIG_TYPE_ED25519 } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
@@ -18,6 +21,7 @@ import { parsePolicy } from "../core/policy.js";
 import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { RollbackCheckStatus } from "../log/rollback-check.js";
+import type { SignedCheckpoint } from "../log/signer.js";
 import { WitnessCollector } from "../log/witnessing.js";
 import { replaceSecretFile } from "../platform/durable-file.js";
 import { createLogger, type ProcessLogger } from "../platform/logger.js";
@@ -38,6 +42,7 @@ import {
   EXIT_IO,
   EXIT_OK,
   EXIT_USAGE,
+  ExitError,
   errorLine,
   exitCodesHelp,
   usageError,
@@ -128,6 +133,18 @@ export const SERVE_SETTINGS: SettingsTable = {
       max: 60_000,
     },
     {
+      name: "archive",
+      kind: "string",
+      arg: "<s3://bucket/prefix>",
+      help: "copy every full tile, bundle and checkpoint into this S3 bucket with Object Lock, locked in COMPLIANCE mode (needs --retention; endpoint and credentials as AWS tools take them)",
+    },
+    {
+      name: "retention",
+      kind: "string",
+      arg: "<period>",
+      help: "how long archived objects are locked, e.g. 7y, 90d (no default: it cannot be shortened later)",
+    },
+    {
       name: "state-mirror",
       kind: "path",
       arg: "<dir>",
@@ -215,6 +232,8 @@ export interface ServeOptions {
   index: boolean;
   accessLog: boolean;
   stateMirror?: string;
+  archive?: string;
+  retention?: string;
   dedup?: string;
   logLevel?: string;
 }
@@ -264,6 +283,33 @@ function readPolicy(path: string) {
   }
 }
 
+/** --archive and --retention: the bucket opened (Object Lock checked), or undefined. */
+async function openArchiveBucket(
+  opts: ServeOptions,
+): Promise<{ bucket: WormBucket; retention: RetentionPeriod } | undefined> {
+  if (opts.archive === undefined) {
+    if (opts.retention !== undefined) throw usageError("--retention is for --archive");
+    return undefined;
+  }
+  if (opts.retention === undefined) {
+    throw usageError(
+      "--archive needs --retention (e.g. 7y): locked objects can never be released early, so Vellum does not pick the period for you",
+    );
+  }
+  let retention: RetentionPeriod;
+  try {
+    parseBucketUrl(opts.archive);
+    retention = parseRetention(opts.retention);
+  } catch (e) {
+    throw usageError((e as Error).message);
+  }
+  try {
+    return { bucket: await WormBucket.open(opts.archive), retention };
+  } catch (e) {
+    throw new ExitError(EXIT_IO, `--archive ${opts.archive}: ${(e as Error).message}`);
+  }
+}
+
 /**
  * Everything that can be checked before anything is created, so that a typo in a flag or a
  * file leaves no empty data directory (or new key) behind: names, files, the mirror, the port.
@@ -274,8 +320,9 @@ async function preflight(opts: ServeOptions) {
   const policy = opts.witnessPolicy === undefined ? undefined : readPolicy(opts.witnessPolicy);
   if (opts.stateMirror !== undefined) checkMirrorDir(opts.stateMirror);
   checkDataDirPath(opts.data, "--data");
+  const archive = await openArchiveBucket(opts);
   await checkCanListen(opts.host, opts.port);
-  return { dedup, policy };
+  return { dedup, policy, archive };
 }
 
 export async function runServe(opts: ServeOptions): Promise<void> {
@@ -283,7 +330,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const warn = (message: string) => logger.warn(message);
   const dataDir = resolve(opts.data);
   const port = opts.port;
-  const { dedup, policy } = await preflight(opts);
+  const { dedup, policy, archive } = await preflight(opts);
   const files = openDataDir(dataDir, {
     ...(opts.origin === undefined ? {} : { origin: opts.origin }),
     warn,
@@ -344,6 +391,10 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   // Request bodies being read or handled, all requests together; at least one largest batch.
   const bodyBudgetMb = opts.bodyBudgetMb;
   let witnesses: WitnessCollector | undefined;
+  // Checkpoints signed while the log opens, before the archiver exists, are kept for it.
+  let archiver: Archiver | undefined;
+  const earlyCheckpoints: SignedCheckpoint[] = [];
+  const early = { notify: (cp: SignedCheckpoint) => earlyCheckpoints.push(cp) };
   let opened = false;
   let stop: ((signal: string, code?: number) => Promise<void>) | undefined;
   let failedAfterOpen = false;
@@ -395,7 +446,10 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     cachedTiles: Math.floor((cacheMb * 1024) / 16),
     bundleCacheBytes: bundleCacheMb * 1024 * 1024,
     allowClockBehind: opts.allowClockBehind,
-    onCheckpoint: (cp) => marker.update(cp),
+    onCheckpoint: (cp) => {
+      marker.update(cp);
+      if (archive !== undefined) (archiver ?? early).notify(cp);
+    },
     ...metricHooks,
     onFailure: (error, event) => {
       metricHooks.onFailure(error, event);
@@ -428,6 +482,31 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     "Seconds since the latest published checkpoint was signed (its timestamp).",
     () => Math.max(0, Date.now() / 1000 - log.checkpoint.time),
   );
+  if (archive !== undefined) {
+    archiver = await Archiver.open({
+      log,
+      bucket: archive.bucket,
+      retention: archive.retention,
+      kv: db.namespace("archive"),
+      logger,
+    });
+    for (const cp of earlyCheckpoints) archiver.notify(cp);
+    archiver.start();
+    const a = archiver;
+    metrics.gauge(
+      "vellum_archive_lag_entries",
+      "Entries the log has signed whose full tiles are not yet in the WORM archive.",
+      () => a.lag,
+    );
+    metrics.gauge(
+      "vellum_archive_conflict",
+      "1 once the archive stopped because the bucket holds other bytes than the log (an alarm), else 0.",
+      () => (a.state === "conflict" ? 1 : 0),
+    );
+    logger.info(
+      `archiving full tiles, bundles and checkpoints to ${archive.bucket.describe("")} (Object Lock, COMPLIANCE, ${archive.retention.text}); ${archiver.archived} entries archived so far`,
+    );
+  }
   const index = opts.index
     ? await openServerIndex({
         dataDir,
@@ -580,6 +659,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     await accessIndex
       ?.close()
       .catch((e) => logger.error({ err: e }, `closing the access index: ${e.message}`));
+    await archiver?.close();
+    archive?.bucket.close();
     await accessLog?.close();
     await log.close();
     await marker.flush();

@@ -1,0 +1,218 @@
+/**
+ * @module
+ * The WORM archive of a log (spec/storage.md, "The archive"): copies every full hash tile,
+ * every full entry bundle and every checkpoint the log signs into an S3 bucket with Object Lock,
+ * each object locked in COMPLIANCE mode for the retention period, so that a single-machine log
+ * gets retention nobody can shorten — not the operator, not the log's own credentials.
+ *
+ * What goes where (under the bucket's prefix), all create-only (bucket.ts):
+ *   tile/<L>/<N>, tile/entries/<N>       full tiles and bundles, C2SP tlog-tiles paths and bytes
+ *   checkpoints/<size, 20 digits>/<sha256(note), hex>   every signed checkpoint note (re-signed
+ *                                        ones at one size, and cosigned ones, never overwrite)
+ * Partial tiles are not archived: they are superseded, and the full tile that replaces one
+ * holds its hashes. A checkpoint past the last full bundle is checked by its signature only
+ * until the log fills that bundle (check.ts).
+ *
+ * Order: the tiles of a size before any checkpoint of that size, so an archived checkpoint's
+ * full tiles are always there. Progress (the size whose full tiles are all archived) is kept in
+ * the log's database; after a crash the archiver redoes at most one step, and redoing is safe
+ * (an object already there with the same bytes is success).
+ *
+ * The archive never holds back the log: it lags (vellum_archive_lag_entries) while the bucket
+ * is unreachable and catches up with backoff; a conflict (the bucket holds other bytes under a
+ * name the log writes) stops the archive and is said as an alarm in the server's log.
+ */
+
+import { hexEncode, utf8Encode } from "../core/bytes.js";
+import { sha256 } from "../core/crypto.js";
+import { isVellumError, type VellumError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import { formatTilePath, TILE_WIDTH, tilesBetween } from "../core/tiles.js";
+import type { Log } from "../log/log.js";
+import type { SignedCheckpoint } from "../log/signer.js";
+import type { KeyValueStore } from "../storage/types.js";
+import type { WormBucket } from "./bucket.js";
+import { type RetentionPeriod, retainUntil } from "./retention.js";
+
+const PROGRESS_KEY = utf8Encode("archived");
+
+/** The archive's object name for a checkpoint note. */
+export function checkpointObjectName(size: number, note: string): string {
+  return `checkpoints/${String(size).padStart(20, "0")}/${hexEncode(sha256(utf8Encode(note)))}`;
+}
+
+export interface ArchiverOptions {
+  readonly log: Log;
+  readonly bucket: WormBucket;
+  readonly retention: RetentionPeriod;
+  /** Where progress is kept (a namespace of the log's database). */
+  readonly kv: KeyValueStore;
+  readonly logger?: Logger;
+  /** How often to look for new checkpoints (default 1000 ms). */
+  readonly pollMs?: number;
+  /** Backoff after a failed step: first and longest pause (default 500 ms, 60 s). */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+}
+
+export type ArchiverState = "running" | "retrying" | "stopped" | "conflict";
+
+export class Archiver {
+  readonly #o: ArchiverOptions;
+  #archived: number;
+  #pending: string[] = [];
+  #lastPublished: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #state: ArchiverState = "stopped";
+  #pause: number;
+  #failure: VellumError | undefined;
+  #objects = 0;
+
+  private constructor(options: ArchiverOptions, archived: number) {
+    this.#o = options;
+    this.#archived = archived;
+    this.#pause = options.retryMinMs ?? 500;
+  }
+
+  static async open(options: ArchiverOptions): Promise<Archiver> {
+    const stored = await options.kv.get(PROGRESS_KEY);
+    const archived =
+      stored === undefined
+        ? 0
+        : Number(new DataView(stored.buffer, stored.byteOffset).getBigUint64(0));
+    const archiver = new Archiver(options, archived);
+    // The log's current checkpoint, and the published one (cosigned, where witnessed).
+    archiver.notify(options.log.checkpoint);
+    return archiver;
+  }
+
+  /** Entries of the log whose full tiles are archived. */
+  get archived(): number {
+    return this.#archived;
+  }
+
+  /** Entries the log has signed beyond what the archive holds. */
+  get lag(): number {
+    return Math.max(0, this.#o.log.checkpoint.checkpoint.size - this.#archived);
+  }
+
+  get state(): ArchiverState {
+    return this.#state;
+  }
+
+  /** Why the last step failed (while retrying, or stopped on a conflict). */
+  get failure(): VellumError | undefined {
+    return this.#failure;
+  }
+
+  /** Objects written (not counting ones found already there) since start. */
+  get objectsWritten(): number {
+    return this.#objects;
+  }
+
+  /** Queues a signed checkpoint to keep (the log's onCheckpoint hook). */
+  notify(signed: SignedCheckpoint): void {
+    this.#pending.push(signed.note);
+  }
+
+  /** Archives in the background, every pollMs, until close(). */
+  start(): void {
+    if (this.#state !== "stopped") return;
+    this.#state = "running";
+    this.#schedule(0);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#state === "stopped" || this.#state === "conflict") return;
+    this.#timer = setTimeout(() => {
+      this.#running = this.#tick().finally(() => {
+        this.#running = undefined;
+      });
+    }, ms);
+    this.#timer.unref?.();
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      await this.step();
+      if (this.#state === "retrying") {
+        this.#o.logger?.info(`the archive is written again (${this.#o.bucket.describe("")})`);
+      }
+      this.#state = "running";
+      this.#failure = undefined;
+      this.#pause = this.#o.retryMinMs ?? 500;
+      this.#schedule(this.#o.pollMs ?? 1000);
+    } catch (e) {
+      const error = e as VellumError;
+      this.#failure = error;
+      if (isVellumError(e, "INTEGRITY_FAILURE")) {
+        this.#state = "conflict";
+        this.#o.logger?.error(
+          { alarm: "archive-conflict" },
+          `ALARM: the archive stopped: ${error.message}. Nothing in the bucket was changed; compare the object with the log (vellum archive check) before anything else`,
+        );
+        return;
+      }
+      if (this.#state === "stopped") return;
+      this.#o.logger?.error(
+        `the archive is behind by ${this.lag} entries and retrying in ${this.#pause} ms: ${error.message}`,
+      );
+      this.#state = "retrying";
+      const pause = this.#pause;
+      this.#pause = Math.min(pause * 2, this.#o.retryMaxMs ?? 60_000);
+      this.#schedule(pause);
+    }
+  }
+
+  /**
+   * One pass: the full tiles and bundles up to the log's current checkpoint, then every
+   * checkpoint queued (and the published one, if new) up to that size. Public for tests and
+   * `vellum archive` runs that go once.
+   */
+  async step(): Promise<void> {
+    const { log, bucket, retention } = this.#o;
+    const size = log.checkpoint.checkpoint.size;
+    const until = () => retainUntil(retention, new Date());
+    if (size > this.#archived) {
+      for (const tile of tilesBetween(this.#archived, size)) {
+        if (tile.width !== TILE_WIDTH) continue;
+        const bytes =
+          tile.level === "entries"
+            ? await log.entryBundle(tile.index, TILE_WIDTH)
+            : await log.hashTile(tile.level, tile.index, TILE_WIDTH);
+        if ((await bucket.putLocked(formatTilePath(tile), bytes, until())) === "written") {
+          this.#objects++;
+        }
+      }
+      this.#archived = size;
+      const value = new Uint8Array(8);
+      new DataView(value.buffer).setBigUint64(0, BigInt(size));
+      await this.#o.kv.write([{ type: "put", key: PROGRESS_KEY, value }]);
+    }
+    const published = log.published?.note;
+    if (published !== undefined && published !== this.#lastPublished) this.#pending.push(published);
+    while (this.#pending.length > 0) {
+      const note = this.#pending[0] as string;
+      const noteSize = Number(note.split("\n")[1]);
+      if (noteSize > this.#archived) break; // its tiles first, next step
+      const name = checkpointObjectName(noteSize, note);
+      if ((await bucket.putLocked(name, utf8Encode(note), until())) === "written") this.#objects++;
+      this.#pending.shift();
+      if (note === published) this.#lastPublished = published;
+    }
+  }
+
+  /** Stops after the step in progress; a last step archives what the log signed so far. */
+  async close(): Promise<void> {
+    const wasRunning = this.#state === "running" || this.#state === "retrying";
+    this.#state = "stopped";
+    clearTimeout(this.#timer);
+    await this.#running;
+    if (wasRunning) {
+      await this.step().catch((e) =>
+        this.#o.logger?.error(`the archive's last step failed: ${(e as Error).message}`),
+      );
+    }
+  }
+}
