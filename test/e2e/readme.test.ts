@@ -66,6 +66,16 @@ const NOT_RUN: readonly { command: string; reason: string }[] = [
     reason: "the whole test suite, this test included (CI runs it)",
   },
   {
+    command: "npx vellum serve --archive s3://audit-worm/prod --retention 7y &",
+    reason:
+      "needs an S3 bucket with Object Lock; test/e2e/archive.test.ts runs the same commands against radosgw",
+  },
+  {
+    command:
+      "npx vellum archive check s3://audit-worm/prod --key vellum-data/log.vkey --retention 7y",
+    reason: "the archive's check, run against radosgw by test/e2e/archive.test.ts",
+  },
+  {
     command: "npm pack",
     reason:
       "this test's clone is a farm of symlinks, which npm pack does not follow; test/e2e/pack.test.ts packs the real checkout",

@@ -1,0 +1,149 @@
+/**
+ * The PostgreSQL log store against a real PostgreSQL (`scripts/services.sh up postgres`): the
+ * LogStore contract every store passes; the log engine on it end to end (receipts that verify
+ * offline, dedup, a restart that carries on the same tree); the tree state's compare-and-swap
+ * (two writers, one tree per size); and the append-only triggers.
+ */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { isVellumError } from "../../src/core/errors.js";
+import { Log } from "../../src/log/log.js";
+import { PostgresLogStore } from "../../src/storage/postgres.js";
+import { needService } from "../helpers/services.js";
+import { checkConsistentHistory, checkReceipt, ORIGIN, payloadOf, SEED } from "../log/helpers.js";
+import { describeLogStore } from "./log-store-contract.js";
+
+const env = needService("postgres", ["VELLUM_PG_URL"]);
+const pool = env === undefined ? undefined : new pg.Pool({ connectionString: env.VELLUM_PG_URL });
+afterAll(async () => {
+  await pool?.end();
+});
+const freshSchema = () => `test_${randomBytes(6).toString("hex")}`;
+const dropSchema = (schema: string) => pool!.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+
+if (env !== undefined) {
+  describeLogStore("PostgresLogStore", async () => {
+    const schema = freshSchema();
+    return {
+      store: await PostgresLogStore.open({ pool: pool!, schema }),
+      reopen: () => PostgresLogStore.open({ pool: pool!, schema }),
+      cleanup: async () => {
+        await dropSchema(schema);
+      },
+    };
+  });
+}
+
+describe.skipIf(env === undefined)("the log on PostgreSQL", () => {
+  it("acknowledges entries with receipts that verify, dedups, and restarts on the same tree", async () => {
+    const schema = freshSchema();
+    try {
+      const open = async () =>
+        Log.open({
+          origin: ORIGIN,
+          seed: SEED,
+          store: await PostgresLogStore.open({ pool: pool!, schema }),
+          checkpointIntervalMs: 0,
+          batchMaxAgeMs: 0,
+          dedup: "payload",
+        });
+      const checkpoints: Awaited<ReturnType<typeof open>>["checkpoint"][] = [];
+      let log = await open();
+      const payloads = Array.from({ length: 600 }, (_, i) => payloadOf(i));
+      const receipts = await log.submitMany(payloads);
+      checkpoints.push(log.checkpoint);
+      for (const i of [0, 255, 256, 599]) await checkReceipt(log, receipts[i]!, payloads[i]!);
+      // A payload already in the log returns the original entry.
+      const again = await log.submit(payloads[7]!);
+      expect(again.index).toBe(7);
+      expect(log.size).toBe(600);
+      await log.close();
+
+      log = await open();
+      expect(log.size).toBe(600);
+      checkpoints.push(log.checkpoint);
+      const more = await log.submitMany([payloadOf(1, "later"), payloadOf(2, "later")]);
+      expect(more.map((r) => r.index)).toEqual([600, 601]);
+      checkpoints.push(log.checkpoint);
+      await checkConsistentHistory(log, checkpoints);
+      expect(new TextDecoder().decode((await log.entry(599)).payload)).toBe("entry 599");
+      await log.close();
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+
+  it("stores one tree per size: a second writer's batch from a stale size is refused whole", async () => {
+    const schema = freshSchema();
+    try {
+      const a = await PostgresLogStore.open({ pool: pool!, schema });
+      const b = await PostgresLogStore.open({ pool: pool!, schema });
+      await a.create("key", "checkpoint 0\n");
+      const batch = (tag: string) => ({
+        entries: [
+          {
+            index: 0,
+            leaf: new TextEncoder().encode(`leaf ${tag}`),
+            id: randomBytes(16),
+            leafHash: randomBytes(32),
+          },
+        ],
+        keyAliases: [],
+        strata: [{ level: 0, index: 0, bytes: new TextEncoder().encode(tag) }],
+        state: { size: 1, compact: [randomBytes(32)] },
+        checkpoint: { size: 1, note: `checkpoint 1 by ${tag}\n` },
+      });
+      // Both writers race from size 0: exactly one wins.
+      const outcomes = await Promise.allSettled([a.commit(batch("a")), b.commit(batch("b"))]);
+      const won = outcomes.filter((o) => o.status === "fulfilled");
+      const lost = outcomes.filter((o) => o.status === "rejected") as PromiseRejectedResult[];
+      expect(won.length).toBe(1);
+      expect(lost.length).toBe(1);
+      expect(isVellumError(lost[0]!.reason, "STATE_MISMATCH")).toBe(true);
+      // Nothing of the losing batch is stored: one entry, one checkpoint, one stratum.
+      const winner = outcomes[0]!.status === "fulfilled" ? "a" : "b";
+      expect(await a.checkpoint(1)).toBe(`checkpoint 1 by ${winner}\n`);
+      expect((await a.leafRange(0, 10)).length).toBe(1);
+      expect(new TextDecoder().decode(await a.stratum(0, 0))).toBe(winner);
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+
+  it("refuses UPDATE, DELETE and TRUNCATE of entries and idempotency keys", async () => {
+    const schema = freshSchema();
+    try {
+      const log = await Log.open({
+        origin: ORIGIN,
+        seed: SEED,
+        store: await PostgresLogStore.open({ pool: pool!, schema }),
+        checkpointIntervalMs: 0,
+        batchMaxAgeMs: 0,
+      });
+      await log.submit(payloadOf(1), { idempotencyKey: "k1" });
+      await log.close();
+      for (const sql of [
+        `UPDATE ${schema}.entries SET leaf = '\\x00'`,
+        `DELETE FROM ${schema}.entries`,
+        `TRUNCATE ${schema}.entries`,
+        `UPDATE ${schema}.idem_keys SET idx = 5`,
+        `DELETE FROM ${schema}.idem_keys`,
+      ]) {
+        await expect(pool!.query(sql), sql).rejects.toThrow(/append-only/);
+      }
+      expect(
+        (await pool!.query(`SELECT count(*)::int AS n FROM ${schema}.entries`)).rows[0].n,
+      ).toBe(1);
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+
+  it("refuses a schema name that is not a plain identifier", async () => {
+    for (const bad of ["Upper", "a;drop", "1abc", "x".repeat(49), 'a"b']) {
+      const e = await PostgresLogStore.open({ pool: pool!, schema: bad }).catch((err) => err);
+      expect(isVellumError(e, "MALFORMED"), bad).toBe(true);
+    }
+  });
+});
