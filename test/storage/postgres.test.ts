@@ -1,6 +1,6 @@
 /**
- * The PostgreSQL log store against a real PostgreSQL (`scripts/services.sh up postgres`): the
- * LogStore contract every store passes; the log engine on it end to end (receipts that verify
+ * The PostgreSQL stores against a real PostgreSQL (`scripts/services.sh up postgres`): the
+ * key-value contract every driver passes and the LogStore contract every log store passes; the log engine on it end to end (receipts that verify
  * offline, dedup, a restart that carries on the same tree); the tree state's compare-and-swap
  * (two writers, one tree per size); and the append-only triggers.
  */
@@ -10,8 +10,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { isVellumError } from "../../src/core/errors.js";
 import { Log } from "../../src/log/log.js";
 import { PostgresLogStore } from "../../src/storage/postgres.js";
+import { PostgresDatabase } from "../../src/storage/postgres-kv.js";
 import { needService } from "../helpers/services.js";
 import { checkConsistentHistory, checkReceipt, ORIGIN, payloadOf, SEED } from "../log/helpers.js";
+import { runKeyValueContract } from "./contract.js";
 import { describeLogStore } from "./log-store-contract.js";
 
 const env = needService("postgres", ["VELLUM_PG_URL"]);
@@ -23,6 +25,15 @@ const freshSchema = () => `test_${randomBytes(6).toString("hex")}`;
 const dropSchema = (schema: string) => pool!.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
 
 if (env !== undefined) {
+  runKeyValueContract("PostgresDatabase", async () => {
+    const schema = freshSchema();
+    return {
+      db: await PostgresDatabase.open(pool!, schema),
+      cleanup: async () => {
+        await dropSchema(schema);
+      },
+    };
+  });
   describeLogStore("PostgresLogStore", async () => {
     const schema = freshSchema();
     return {
