@@ -46,7 +46,7 @@ async function rebuild(dataDir: string): Promise<number> {
     kv: db.namespace("log"),
     checkpointIntervalMs: 0,
   });
-  const indexLog = await openIndexLog(db, files.origin, files.seed);
+  const indexLog = await openIndexLog({ kv: db.namespace("index-log") }, files.origin, files.seed);
   const storePath = join(dataDir, INDEX_DIR);
   rmSync(storePath, { recursive: true, force: true });
   const store = await WorkerIndexStore.open(storePath, "event-keys");

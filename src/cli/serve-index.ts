@@ -16,7 +16,7 @@ import { Indexer, type PublishedRevision } from "../indexing/engine.js";
 import { WorkerIndexStore } from "../indexing/worker-store.js";
 import { Log } from "../log/log.js";
 import type { WitnessCollector } from "../log/witnessing.js";
-import type { Database } from "../storage/types.js";
+import type { LogPlace } from "./serve-store.js";
 
 export interface ServerIndex {
   readonly indexLog: Log;
@@ -32,18 +32,17 @@ export function indexOrigin(origin: string): string {
   return `${origin}/index`;
 }
 
-/** Opens the index log of the log `origin` over `db` (namespace "index-log" by default). */
+/** Opens the index log of the log `origin` at `place` (e.g. `{ kv: db.namespace("index-log") }`). */
 export function openIndexLog(
-  db: Database,
+  place: LogPlace,
   origin: string,
   seed: Uint8Array,
   witnesses?: WitnessCollector,
-  namespace = "index-log",
 ): Promise<Log> {
   return Log.open({
     origin: indexOrigin(origin),
     seed,
-    kv: db.namespace(namespace),
+    ...place,
     // A revision is one entry: sequenced at once.
     batchMaxAgeMs: 0,
     checkpointIntervalMs: 0,
@@ -53,24 +52,23 @@ export function openIndexLog(
 
 export async function openServerIndex(options: {
   dataDir: string;
-  db: Database;
+  /** Where the index log lives (serve-store.ts). */
+  place: LogPlace;
   log: Log;
   origin: string;
   seed: Uint8Array;
   witnesses?: WitnessCollector;
   logger: Logger;
   onRevision?: (revision: PublishedRevision) => void;
-  /** Another log's index (the access log's): its store's folder and its index log's namespace. */
+  /** Another log's index (the access log's): its store's folder. */
   storeDir?: string;
-  namespace?: string;
 }): Promise<ServerIndex> {
   const { logger } = options;
   const indexLog = await openIndexLog(
-    options.db,
+    options.place,
     options.origin,
     options.seed,
     options.witnesses,
-    options.namespace,
   );
   const storeDir = options.storeDir ?? INDEX_DIR;
   let indexer: Indexer | undefined;

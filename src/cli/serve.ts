@@ -15,6 +15,7 @@ import { Archiver } from "../archive/archiver.js";
 import { parseBucketUrl, WormBucket } from "../archive/bucket.js";
 import { parseRetention, type RetentionPeriod } from "../archive/retention.js";
 import { TokenStore } from "../auth/tokens.js";
+import { isVellumError } from "../core/errors.js";
 import { SIG_TYPE_ED25519 } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
 import { parsePolicy } from "../core/policy.js";
@@ -27,7 +28,6 @@ import { replaceSecretFile } from "../platform/durable-file.js";
 import { createLogger, type ProcessLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
-import { openLevelDatabase } from "../storage/level.js";
 import {
   addSettings,
   asOptions,
@@ -50,6 +50,7 @@ import {
 import { checkCanListen, listenError } from "./listen.js";
 import { CheckpointMarker, checkMirrorDir, readMarkers } from "./marker.js";
 import { openServerIndex } from "./serve-index.js";
+import { describePostgresUrl, openServerStore, type ServerStore } from "./serve-store.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -131,6 +132,12 @@ export const SERVE_SETTINGS: SettingsTable = {
       defaultHelp: "2000",
       min: 1,
       max: 60_000,
+    },
+    {
+      name: "store",
+      kind: "string",
+      arg: "<postgres://…>",
+      help: "keep the logs, tokens and the rest in PostgreSQL instead of the embedded LevelDB in DATA/db (keys and the rollback marker stay in DATA)",
     },
     {
       name: "archive",
@@ -232,6 +239,7 @@ export interface ServeOptions {
   index: boolean;
   accessLog: boolean;
   stateMirror?: string;
+  store?: string;
   archive?: string;
   retention?: string;
   dedup?: string;
@@ -320,6 +328,13 @@ async function preflight(opts: ServeOptions) {
   const policy = opts.witnessPolicy === undefined ? undefined : readPolicy(opts.witnessPolicy);
   if (opts.stateMirror !== undefined) checkMirrorDir(opts.stateMirror);
   checkDataDirPath(opts.data, "--data");
+  if (opts.store !== undefined) {
+    try {
+      describePostgresUrl(opts.store);
+    } catch (e) {
+      throw usageError((e as Error).message);
+    }
+  }
   const archive = await openArchiveBucket(opts);
   await checkCanListen(opts.host, opts.port);
   return { dedup, policy, archive };
@@ -337,7 +352,19 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   });
   const markers = readMarkers(dataDir, opts.stateMirror);
   for (const notice of markers.notices) logger.info(notice);
-  const db = await openLevelDatabase(files.dbPath);
+  let store: ServerStore;
+  try {
+    store = await openServerStore({
+      dbPath: files.dbPath,
+      url: opts.store,
+      origin: files.origin,
+      logger,
+    });
+  } catch (e) {
+    if (isVellumError(e, "LOCKED") || opts.store === undefined) throw e;
+    throw new ExitError(EXIT_IO, `--store: ${(e as Error).message}`);
+  }
+  const db = store.db;
   const tokens = await TokenStore.open(db.namespace("tokens"), { logger });
   // A token file others can read (copied in, or its mode changed): made private, with a warning.
   const tokenPath = join(dataDir, "admin.token");
@@ -434,7 +461,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(witnesses === undefined ? {} : { witnesses }),
     origin: files.origin,
     seed: files.seed,
-    kv: db.namespace("log"),
+    ...(await store.logPlace("log")),
     ...(markers.lastPublished === undefined ? {} : { lastPublished: markers.lastPublished }),
     remembered: markers.remembered,
     onStartCheck: startCheck,
@@ -510,7 +537,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const index = opts.index
     ? await openServerIndex({
         dataDir,
-        db,
+        place: await store.logPlace("index-log"),
         log,
         origin: files.origin,
         seed: files.seed,
@@ -554,7 +581,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ? await Log.open({
         origin: `${files.origin}/access`,
         seed: accessKey.seed,
-        kv: db.namespace("access-log"),
+        ...(await store.logPlace("access-log")),
         // Reads wait for their record: sequence at once, and never for a witness round (the
         // record is durable and signed then; witnesses cosign the access log as it goes).
         batchMaxAgeMs: 0,
@@ -591,14 +618,13 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     accessLog !== undefined && opts.index
       ? await openServerIndex({
           dataDir,
-          db,
+          place: await store.logPlace("access-index-log"),
           log: accessLog,
           origin: `${files.origin}/access`,
           seed: accessKey!.seed,
           logger,
           ...(policy === undefined ? {} : { witnesses: otherCollector(policy) }),
           storeDir: "access-index",
-          namespace: "access-index-log",
         })
       : undefined;
   if (accessLog !== undefined) {
@@ -632,7 +658,9 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       { origin: files.origin, size: log.size, url: `http://${opts.host}:${info.port}` },
       `log "${files.origin}" (${log.size} entries) serving on http://${opts.host}:${info.port}`,
     );
-    logger.info(`data in ${dataDir}; verifier key (also in log.vkey): ${files.verifierKey}`);
+    logger.info(
+      `data in ${dataDir}, state in ${store.description}; verifier key (also in log.vkey): ${files.verifierKey}`,
+    );
     logger.info(
       log.dedup === "key"
         ? "deduplicating by idempotency key only: identical payloads are distinct entries"
@@ -664,7 +692,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     await accessLog?.close();
     await log.close();
     await marker.flush();
-    await db.close();
+    await store.close();
     logger.info(`stopped at size ${log.size}`);
     logger.flush();
     process.exit(code);

@@ -17,7 +17,7 @@ import { InFlight } from "./inflight.js";
 import { namespacePrefix, prefixKey } from "./namespace.js";
 import type { Database, KeyValueStore, RangeOptions, WriteOp } from "./types.js";
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/; // PostgreSQL identifiers: at most 63 bytes
 
 const toBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 /** A fresh plain Uint8Array the caller owns, from `b[start..]`. */

@@ -21,7 +21,7 @@ import type pg from "pg";
 import { VellumError } from "../core/errors.js";
 import type { BatchWrite, DedupRule, LogStore, StoredLog, TreeState } from "./log-store.js";
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/; // PostgreSQL identifiers: at most 63 bytes
 
 function schemaSql(s: string): string {
   return `
@@ -90,7 +90,7 @@ export class PostgresLogStore implements LogStore {
     if (!SCHEMA_NAME.test(options.schema)) {
       throw new VellumError(
         "MALFORMED",
-        `"${options.schema}" is not a schema name: lower-case letters, digits and _, at most 48`,
+        `"${options.schema}" is not a schema name: lower-case letters, digits and _, at most 63`,
       );
     }
     const store = new PostgresLogStore(options.pool, options.schema);

@@ -384,7 +384,7 @@ beforeAll(async () => {
   metrics.gauge("vellum_queue_entries", "Entries waiting to be sequenced.", () => log.queueLength);
   index = await openServerIndex({
     dataDir: files.dir,
-    db,
+    place: { kv: db.namespace("index-log") },
     log,
     origin: files.origin,
     seed: files.seed,
@@ -399,13 +399,12 @@ beforeAll(async () => {
   });
   accessIndex = await openServerIndex({
     dataDir: files.dir,
-    db,
+    place: { kv: db.namespace("access-index-log") },
     log: accessLog,
     origin: `${files.origin}/access`,
     seed: files.seed,
     logger: silentLogger,
     storeDir: "access-index",
-    namespace: "access-index-log",
   });
   app = createApp({ log, tokens, metrics, index, accessLog, accessIndex });
   const recording = async (req: Request) => {
