@@ -11,11 +11,14 @@
  * share a schema), then the log's part: `vellum_vm_vellum_1a2b3c4d_log`, `…_index_log`,
  * `…_access_log`, `…_access_index_log`, `…_kv`.
  *
- * One writer per log: the process holds a session advisory lock on the log's schemas for as long
- * as it runs (a second `vellum serve` on the same database and origin is refused with LOCKED,
- * as a second one on one LevelDB is). Should that lock's connection drop, the tree state's
- * compare-and-swap still keeps two writers from storing two trees of one size.
+ * One writer per log set: the server holding the writer lease (postgres-lease.ts) in
+ * `<base>_kv.lease`. Another `vellum serve` on the same database and origin stands by until the
+ * lease is free — the writer stopped, was killed, or paused for longer than the lease — then
+ * takes over with a higher fence. Every write of the logs' stores checks the fence in its own
+ * transaction, so a writer that wakes up after losing the lease writes nothing, and says so and
+ * stops.
  */
+import { hostname } from "node:os";
 import pg from "pg";
 import { hexEncode, utf8Encode } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
@@ -25,6 +28,7 @@ import { openLevelDatabase } from "../storage/level.js";
 import type { LogStore } from "../storage/log-store.js";
 import { PostgresLogStore } from "../storage/postgres.js";
 import { PostgresDatabase } from "../storage/postgres-kv.js";
+import { WriterLease } from "../storage/postgres-lease.js";
 import type { Database, KeyValueStore } from "../storage/types.js";
 
 /** What a Log is opened over: a key-value namespace, or a store of its own. */
@@ -68,11 +72,84 @@ export function describePostgresUrl(url: string): string {
   return `PostgreSQL at ${parsed.host}${parsed.pathname}`;
 }
 
+/** How long the writer lease lasts without renewal: a standby takes over within about this. */
+export const LEASE_MS = 3000;
+
+/** Takes the writer lease, standing by until it is free (a writer that stops renewing it). */
+async function takeLease(
+  lease: WriterLease,
+  origin: string,
+  where: string,
+  logger: Logger,
+): Promise<void> {
+  if ((await lease.tryAcquire()) !== undefined) return;
+  const now = await lease.current();
+  logger.warn(
+    `standing by: "${now.holder}" is the writer of "${origin}" in ${where} (its lease ends in ${Math.max(0, Math.round(now.expiresInMs))} ms unless renewed); this server takes over when it is not`,
+  );
+  const poll = Math.max(50, Math.floor(lease.ttlMs / 6));
+  for (;;) {
+    await new Promise((r) => setTimeout(r, poll));
+    try {
+      if ((await lease.tryAcquire()) !== undefined) break;
+    } catch (e) {
+      logger.error(`standing by: ${(e as Error).message}`);
+    }
+  }
+  logger.warn(`took over as the writer of "${origin}" (fence ${lease.fence}) from "${now.holder}"`);
+}
+
+/**
+ * Renews the lease three times per period. When it is lost (another server took over: this one
+ * was paused or cut off for longer than the lease), or cannot be renewed for a whole period,
+ * `onLost` says so: the caller stops. Its writes would be refused anyway (the fence).
+ */
+function keepLease(
+  lease: WriterLease,
+  logger: Logger,
+  onLost: ((why: string) => void) | undefined,
+): NodeJS.Timeout {
+  let lastRenewed = Date.now();
+  let lost = false;
+  const timer = setInterval(
+    () => {
+      if (lost) return;
+      const fence = lease.fence;
+      lease.renew().then(
+        (ok) => {
+          if (ok) {
+            lastRenewed = Date.now();
+            return;
+          }
+          lost = true;
+          onLost?.(
+            `lost the writer lease (fence ${fence}): another server took over while this one was paused or cut off`,
+          );
+        },
+        (e: Error) => {
+          logger.error(`renewing the writer lease: ${e.message}`);
+          if (Date.now() - lastRenewed > lease.ttlMs) {
+            lost = true;
+            onLost?.(`could not renew the writer lease for ${lease.ttlMs} ms: ${e.message}`);
+          }
+        },
+      );
+    },
+    Math.max(20, Math.floor(lease.ttlMs / 3)),
+  );
+  timer.unref();
+  return timer;
+}
+
 export async function openServerStore(options: {
   readonly dbPath: string;
   readonly url: string | undefined;
   readonly origin: string;
   readonly logger: Logger;
+  /** The writer lease's period (default LEASE_MS). */
+  readonly leaseMs?: number;
+  /** Called once if this server loses the writer lease (PostgreSQL only). */
+  readonly onLeaseLost?: (why: string) => void;
 }): Promise<ServerStore> {
   if (options.url === undefined) {
     const db = await openLevelDatabase(options.dbPath);
@@ -90,40 +167,35 @@ export async function openServerStore(options: {
   // the next query opens a new one.
   pool.on("error", (e) => logger.error(`${description}: an idle connection failed: ${e.message}`));
   const base = schemaBase(options.origin);
-  let lock: pg.PoolClient | undefined;
   try {
-    lock = await pool.connect();
-    const got = await lock.query<{ ok: boolean }>(
-      "SELECT pg_try_advisory_lock(hashtext($1)) AS ok",
-      [`vellum writer ${base}`],
-    );
-    if (got.rows[0]?.ok !== true) {
-      throw new VellumError(
-        "LOCKED",
-        `another vellum serve is the writer of "${options.origin}" in ${description} (schemas ${base}_*)`,
-      );
-    }
-    lock.on("error", (e) =>
-      logger.error(
-        `${description}: the connection holding the writer lock failed (${e.message}); the tree's compare-and-swap still refuses a second writer's batches`,
-      ),
-    );
     const db = await PostgresDatabase.open(pool, `${base}_kv`);
-    const held = lock;
+    const lease = await WriterLease.open(
+      pool,
+      `${base}_kv`,
+      `${hostname()} pid ${process.pid}`,
+      options.leaseMs ?? LEASE_MS,
+    );
+    await takeLease(lease, options.origin, description, logger);
+    const renewal = keepLease(lease, logger, options.onLeaseLost);
+    const fence = { table: lease.table, value: () => lease.fence };
     return {
       db,
       logPlace: async (name) => ({
-        store: await PostgresLogStore.open({ pool, schema: `${base}_${name.replace(/-/g, "_")}` }),
+        store: await PostgresLogStore.open({
+          pool,
+          schema: `${base}_${name.replace(/-/g, "_")}`,
+          fence,
+        }),
       }),
-      description: `${description} (schemas ${base}_*)`,
+      description: `${description} (schemas ${base}_*), the writer with fence ${lease.fence}`,
       async close() {
+        clearInterval(renewal);
         await db.close();
-        held.release();
+        await lease.release();
         await pool.end();
       },
     };
   } catch (e) {
-    lock?.release();
     await pool.end().catch(() => undefined);
     if (e instanceof VellumError) throw e;
     const err = e as { message?: string; code?: string };

@@ -359,6 +359,10 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       url: opts.store,
       origin: files.origin,
       logger,
+      onLeaseLost: (why) => {
+        logger.error(`${why}; stopping (nothing more is written by this server)`);
+        void stop?.("the writer lease was lost", EXIT_IO);
+      },
     });
   } catch (e) {
     if (isVellumError(e, "LOCKED") || opts.store === undefined) throw e;

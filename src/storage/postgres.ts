@@ -74,15 +74,38 @@ export interface PostgresLogStoreOptions {
   readonly pool: pg.Pool;
   /** The log's schema: lower-case letters, digits and _, e.g. "vellum_log". */
   readonly schema: string;
+  /**
+   * The writer lease this server holds (postgres-lease.ts): every write first locks the lease
+   * row and checks its fence is still `value()`, in the same transaction, so a writer that lost
+   * the lease writes nothing.
+   */
+  readonly fence?: { readonly table: string; readonly value: () => number | undefined };
 }
 
 export class PostgresLogStore implements LogStore {
   readonly #pool: pg.Pool;
   readonly #s: string;
+  readonly #fence: PostgresLogStoreOptions["fence"];
 
-  private constructor(pool: pg.Pool, schema: string) {
+  private constructor(pool: pg.Pool, schema: string, fence: PostgresLogStoreOptions["fence"]) {
     this.#pool = pool;
     this.#s = schema;
+    this.#fence = fence;
+  }
+
+  /** In a write's transaction: refuses it unless this server still holds the writer lease. */
+  async #checkFence(c: pg.PoolClient): Promise<void> {
+    const f = this.#fence;
+    if (f === undefined) return;
+    const mine = f.value();
+    const res = await c.query<{ fence: string }>(`SELECT fence FROM ${f.table} FOR UPDATE`);
+    const now = Number(res.rows[0]?.fence);
+    if (mine === undefined || now !== mine) {
+      throw new VellumError(
+        "STATE_MISMATCH",
+        `this server no longer holds the writer lease (fence ${now}, its own ${mine ?? "none"}): another server is the writer; nothing was written`,
+      );
+    }
   }
 
   /** Opens the log in `schema`, creating its tables on first use. */
@@ -93,7 +116,7 @@ export class PostgresLogStore implements LogStore {
         `"${options.schema}" is not a schema name: lower-case letters, digits and _, at most 63`,
       );
     }
-    const store = new PostgresLogStore(options.pool, options.schema);
+    const store = new PostgresLogStore(options.pool, options.schema, options.fence);
     // Two servers creating the same schema at once: serialized by an advisory lock.
     await store.#transaction(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock(hashtext($1))", [
@@ -180,13 +203,17 @@ export class PostgresLogStore implements LogStore {
   async create(dedup: DedupRule, checkpointNote: string): Promise<void> {
     const s = this.#s;
     await this.#transaction(async (c) => {
+      await this.#checkFence(c);
       await c.query(`INSERT INTO ${s}.state (size, compact, dedup) VALUES (0, '{}', $1)`, [dedup]);
       await c.query(`INSERT INTO ${s}.checkpoints (size, note) VALUES (0, $1)`, [checkpointNote]);
     }, "creating the log");
   }
 
   async setDedup(rule: DedupRule): Promise<void> {
-    await this.#query("storing the dedup rule", `UPDATE ${this.#s}.state SET dedup = $1`, [rule]);
+    await this.#transaction(async (c) => {
+      await this.#checkFence(c);
+      await c.query(`UPDATE ${this.#s}.state SET dedup = $1`, [rule]);
+    }, "storing the dedup rule");
   }
 
   async #lookup(
@@ -229,6 +256,7 @@ export class PostgresLogStore implements LogStore {
   async commit(batch: BatchWrite): Promise<void> {
     const s = this.#s;
     await this.#transaction(async (c) => {
+      await this.#checkFence(c);
       if (batch.state !== undefined) {
         // The compare-and-swap: from the size this batch starts at, or nothing.
         const from = batch.state.size - batch.entries.length;
@@ -339,20 +367,22 @@ export class PostgresLogStore implements LogStore {
 
   async putCheckpoint(size: number, note: string, expected?: string): Promise<boolean> {
     const s = this.#s;
-    const res =
-      expected === undefined
-        ? await this.#query(
-            "storing a checkpoint",
-            `INSERT INTO ${s}.checkpoints (size, note) VALUES ($1, $2)
-             ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note`,
-            [size, note],
-          )
-        : await this.#query(
-            "swapping a checkpoint",
-            `UPDATE ${s}.checkpoints SET note = $2 WHERE size = $1 AND note = $3`,
-            [size, note, expected],
-          );
-    return res.rowCount === 1;
+    return this.#transaction(async (c) => {
+      await this.#checkFence(c);
+      const res =
+        expected === undefined
+          ? await c.query(
+              `INSERT INTO ${s}.checkpoints (size, note) VALUES ($1, $2)
+               ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note`,
+              [size, note],
+            )
+          : await c.query(`UPDATE ${s}.checkpoints SET note = $2 WHERE size = $1 AND note = $3`, [
+              size,
+              note,
+              expected,
+            ]);
+      return res.rowCount === 1;
+    }, "storing a checkpoint");
   }
 
   /** The pool reconnects by itself; usable again once the server answers. */

@@ -11,6 +11,7 @@ import { isVellumError } from "../../src/core/errors.js";
 import { Log } from "../../src/log/log.js";
 import { PostgresLogStore } from "../../src/storage/postgres.js";
 import { PostgresDatabase } from "../../src/storage/postgres-kv.js";
+import { WriterLease } from "../../src/storage/postgres-lease.js";
 import { needService } from "../helpers/services.js";
 import { checkConsistentHistory, checkReceipt, ORIGIN, payloadOf, SEED } from "../log/helpers.js";
 import { runKeyValueContract } from "./contract.js";
@@ -119,6 +120,61 @@ describe.skipIf(env === undefined)("the log on PostgreSQL", () => {
       expect(new TextDecoder().decode(await a.stratum(0, 0))).toBe(winner);
     } finally {
       await dropSchema(schema);
+    }
+  });
+
+  it("fences a writer that lost its lease: its writes are refused whole, the new writer's land", async () => {
+    const schema = freshSchema();
+    try {
+      await pool!.query(`CREATE SCHEMA ${schema}`);
+      const a = await WriterLease.open(pool!, schema, "server a", 300);
+      const b = await WriterLease.open(pool!, schema, "server b", 300);
+      expect(await a.tryAcquire()).toBe(1);
+      expect(await b.tryAcquire()).toBeUndefined(); // held, not expired
+      expect((await b.current()).holder).toBe("server a");
+      const storeOf = async (lease: WriterLease) =>
+        PostgresLogStore.open({
+          pool: pool!,
+          schema: `${schema}_log`,
+          fence: { table: lease.table, value: () => lease.fence },
+        });
+      const storeA = await storeOf(a);
+      await storeA.create("key", "checkpoint 0\n");
+      const entryBatch = (index: number, tag: string) => ({
+        entries: [
+          {
+            index,
+            leaf: new TextEncoder().encode(`leaf ${tag}`),
+            id: randomBytes(16),
+            leafHash: randomBytes(32),
+          },
+        ],
+        keyAliases: [],
+        strata: [],
+        state: { size: index + 1, compact: [randomBytes(32)] },
+        checkpoint: { size: index + 1, note: `checkpoint ${index + 1} by ${tag}\n` },
+      });
+      await storeA.commit(entryBatch(0, "a"));
+      expect(await a.renew()).toBe(true);
+      // a stops renewing (paused); once the lease has run out, b takes over with fence 2.
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await b.tryAcquire()).toBe(2);
+      const storeB = await storeOf(b);
+      // a wakes up: its batch from the right size is still refused, and so is a re-signed note.
+      const late = await storeA.commit(entryBatch(1, "a")).catch((e) => e);
+      expect(isVellumError(late, "STATE_MISMATCH")).toBe(true);
+      expect(late.message).toMatch(/no longer holds the writer lease \(fence 2, its own 1\)/);
+      await expect(storeA.putCheckpoint(1, "re-signed by a\n")).rejects.toThrow(/writer lease/);
+      expect(await a.renew()).toBe(false);
+      await storeB.commit(entryBatch(1, "b"));
+      expect(await storeB.checkpoint(2)).toBe("checkpoint 2 by b\n");
+      expect(await storeB.checkpoint(1)).toBe("checkpoint 1 by a\n");
+      // A clean stop gives the lease up at once.
+      await b.release();
+      expect(await a.tryAcquire()).toBe(3);
+    } finally {
+      await dropSchema(schema);
+      await dropSchema(`${schema}_log`);
     }
   });
 
