@@ -146,10 +146,10 @@ export class WriterLease {
     const fence = this.#fence;
     this.#fence = undefined;
     await this.#pool
-      .query(
-        `UPDATE ${this.table} SET expires_at = '-infinity' WHERE holder = $1 AND fence = $2`,
-        [this.#holder, fence],
-      )
+      .query(`UPDATE ${this.table} SET expires_at = '-infinity' WHERE holder = $1 AND fence = $2`, [
+        this.#holder,
+        fence,
+      ])
       .catch(() => undefined);
   }
 }
