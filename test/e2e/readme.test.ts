@@ -66,6 +66,12 @@ const NOT_RUN: readonly { command: string; reason: string }[] = [
     reason: "the whole test suite, this test included (CI runs it)",
   },
   {
+    command:
+      "npx vellum serve --store postgres://vellum@db.internal:5432/vellum --origin audit.example.com/log &",
+    reason:
+      "needs a PostgreSQL server; test/e2e/postgres.test.ts runs vellum serve --store against a real one",
+  },
+  {
     command: "npx vellum serve --archive s3://audit-worm/prod --retention 7y &",
     reason:
       "needs an S3 bucket with Object Lock; test/e2e/archive.test.ts runs the same commands against radosgw",
