@@ -1,0 +1,212 @@
+/**
+ * Failover under load (spec/storage.md, "One writer: the lease"): two `vellum serve --store
+ * postgres://…` processes on one database and origin (two data directories, one key), one the
+ * writer and one standing by, while --clients clients submit entries, each with its own
+ * Idempotency-Key, retrying the same key until acknowledged. Every --every-ms the writer is
+ * SIGKILLed; the time until the standby answers /readyz is the failover time; the killed one is
+ * restarted as the next standby. After --kills kills, every acknowledged entry must be in the
+ * log at the index its answer gave, with its payload, exactly once: the number of acknowledged
+ * entries lost is reported (it must be 0) and the script exits 1 otherwise.
+ *
+ * Needs PostgreSQL: `scripts/services.sh up postgres` (or VELLUM_PG_URL). Only 127.0.0.1.
+ *
+ *   npm run bench:failover
+ *   npm run bench:failover -- --kills 20 --clients 16 --every-ms 2000
+ */
+
+import { randomBytes } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { machine } from "./lib/bench.js";
+import { REPO_ROOT, spawnVellum, type VellumProcess } from "./lib/vellum-process.js";
+
+const { values: args } = parseArgs({
+  options: {
+    kills: { type: "string", default: "20" },
+    clients: { type: "string", default: "16" },
+    "every-ms": { type: "string", default: "2000" },
+  },
+});
+const kills = Number(args.kills);
+const clients = Number(args.clients);
+const everyMs = Number(args["every-ms"]);
+
+function pgUrl(): string {
+  if (process.env.VELLUM_PG_URL) return process.env.VELLUM_PG_URL;
+  const file = join(REPO_ROOT, ".services/postgres.env");
+  const line = existsSync(file)
+    ? readFileSync(file, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("VELLUM_PG_URL="))
+    : undefined;
+  if (line === undefined) {
+    console.error("bench:failover needs PostgreSQL: scripts/services.sh up postgres");
+    process.exit(2);
+  }
+  return line.slice("VELLUM_PG_URL=".length);
+}
+
+const url = pgUrl();
+const origin = `failover-${randomBytes(4).toString("hex")}.bench/log`;
+const dir = mkdtempSync(join(tmpdir(), "vellum-failover-"));
+const dataDirs = [join(dir, "a"), join(dir, "b")];
+type Server = Omit<VellumProcess, "url">;
+
+/** A port free on 127.0.0.1 now: each data directory's server always listens on its own. */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.on("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
+}
+const ports: number[] = [];
+
+// Warnings and errors only (no line per request); a standby says "standing by" as a warning.
+const serve = (which: number): Server =>
+  spawnVellum([
+    "serve",
+    ...["--data", dataDirs[which]!, "--port", String(ports[which]), "--origin", origin],
+    ...["--store", url, "--no-index", "--log-level", "warn"],
+  ]);
+
+/** The server's URL once it is the writer and ready, or undefined if it exited. */
+async function whenReady(which: number, exited: () => boolean): Promise<string | undefined> {
+  const base = `http://127.0.0.1:${ports[which]}`;
+  for (;;) {
+    if (exited()) return undefined;
+    const ok = await fetch(`${base}/readyz`)
+      .then((r) => r.status === 200)
+      .catch(() => false);
+    if (ok) return base;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function track(p: Server) {
+  let done = false;
+  void p.exited.then(() => {
+    done = true;
+  });
+  return { p, exited: () => done };
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:failover — ${machine()}`);
+  console.log(
+    `${kills} kills of the writer every ${everyMs} ms; ${clients} clients; PostgreSQL ${url.replace(/\/\/[^@]*@/, "//")}`,
+  );
+  // The key exists before either server starts; both data directories hold it.
+  mkdirSync(dataDirs[0]!, { mode: 0o700 });
+  mkdirSync(dataDirs[1]!, { mode: 0o700 });
+  const key = spawnVellum(["keygen", "--name", origin, "--out", join(dataDirs[0]!, "log.key")]);
+  await key.exited;
+  copyFileSync(join(dataDirs[0]!, "log.key"), join(dataDirs[1]!, "log.key"));
+
+  ports.push(await freePort(), await freePort());
+  let writer = track(serve(0));
+  let writerUrl = await whenReady(0, writer.exited);
+  if (writerUrl === undefined)
+    throw new Error(`the first server did not start:\n${writer.p.output()}`);
+  let writerDir = 0;
+  let standby = track(serve(1));
+  const token = readFileSync(join(dataDirs[0]!, "admin.token"), "utf8").trim();
+
+  // Clients: each submission has its own key and is retried with it until acknowledged.
+  const acked = new Map<string, number>(); // payload → index
+  let stopping = false;
+  let retries = 0;
+  const client = async (c: number) => {
+    for (let seq = 0; !stopping; seq++) {
+      const body = `client ${c} entry ${seq}`;
+      for (;;) {
+        const target = writerUrl;
+        const res = await fetch(`${target}/v1/entries`, {
+          method: "POST",
+          body,
+          headers: { Authorization: `Bearer ${token}`, "Idempotency-Key": body },
+        }).catch(() => undefined);
+        if (res !== undefined && (res.status === 201 || res.status === 200)) {
+          const answer = (await res.json()) as { index: number };
+          acked.set(body, answer.index);
+          break;
+        }
+        await res?.body?.cancel();
+        retries++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  };
+  const started = Date.now();
+  const running = Array.from({ length: clients }, (_, c) => client(c));
+
+  const failovers: number[] = [];
+  for (let k = 0; k < kills; k++) {
+    await new Promise((r) => setTimeout(r, everyMs));
+    await new Promise((r) => setTimeout(r, 0));
+    // Wait until the standby is standing by (it has the lease's table and polls it).
+    while (!/standing by/.test(standby.p.output())) await new Promise((r) => setTimeout(r, 10));
+    const killedAt = Date.now();
+    await writer.p.kill();
+    const next = await whenReady(1 - writerDir, standby.exited);
+    if (next === undefined) throw new Error(`the standby exited:\n${standby.p.output()}`);
+    failovers.push(Date.now() - killedAt);
+    writerUrl = next;
+    const restarted = writerDir;
+    writerDir = 1 - writerDir;
+    writer = standby;
+    standby = track(serve(restarted));
+    process.stdout.write(
+      `kill ${k + 1}: failover ${failovers.at(-1)} ms, ${acked.size} acknowledged\n`,
+    );
+  }
+  stopping = true;
+  await Promise.all(running);
+  const elapsed = (Date.now() - started) / 1000;
+
+  // Check: every acknowledged entry at its index, with its payload, once.
+  const byIndex = new Map<number, string>();
+  let next: number | null = 0;
+  while (next !== null) {
+    const res = await fetch(`${writerUrl}/v1/entries?start=${next}&limit=1000`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    const page = (await res.json()) as {
+      entries: { index: number; payload: string }[];
+      next: number | null;
+    };
+    for (const e of page.entries) byIndex.set(e.index, Buffer.from(e.payload, "base64").toString());
+    next = page.next;
+  }
+  let lost = 0;
+  for (const [body, index] of acked) if (byIndex.get(index) !== body) lost++;
+  const counts = new Map<string, number>();
+  for (const body of byIndex.values()) counts.set(body, (counts.get(body) ?? 0) + 1);
+  const twice = [...counts.values()].filter((n) => n > 1).length;
+  await writer.p.stop();
+  await standby.p.stop();
+  rmSync(dir, { recursive: true, force: true });
+
+  failovers.sort((a, b) => a - b);
+  const pct = (q: number) =>
+    failovers[Math.min(failovers.length - 1, Math.floor(q * failovers.length))];
+  console.log(
+    `\n${kills} kills in ${elapsed.toFixed(1)} s: failover p50 ${pct(0.5)} ms, max ${failovers.at(-1)} ms`,
+  );
+  console.log(
+    `${acked.size} entries acknowledged (${(acked.size / elapsed).toFixed(0)}/s across the kills), ${retries} retries; in the log: ${byIndex.size}`,
+  );
+  console.log(`acknowledged entries lost: ${lost}; payloads logged twice: ${twice}`);
+  if (lost > 0 || twice > 0) process.exit(1);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
