@@ -28,8 +28,12 @@ const { values: args } = parseArgs({
     kills: { type: "string", default: "20" },
     clients: { type: "string", default: "16" },
     "every-ms": { type: "string", default: "2000" },
+    batch: { type: "string", default: "1" },
+    "steady-ms": { type: "string", default: "5000" },
   },
 });
+const batch = Number(args.batch);
+const steadyMs = Number(args["steady-ms"]);
 const kills = Number(args.kills);
 const clients = Number(args.clients);
 const everyMs = Number(args["every-ms"]);
@@ -81,8 +85,11 @@ async function whenReady(which: number, exited: () => boolean): Promise<string |
   const base = `http://127.0.0.1:${ports[which]}`;
   for (;;) {
     if (exited()) return undefined;
+    // A standing-by server is ready too (it forwards to the writer): wait for the writer.
     const ok = await fetch(`${base}/readyz`)
-      .then((r) => r.status === 200)
+      .then(
+        async (r) => r.status === 200 && ((await r.json()) as { role?: string }).role !== "standby",
+      )
       .catch(() => false);
     if (ok) return base;
     await new Promise((r) => setTimeout(r, 10));
@@ -120,43 +127,101 @@ async function main(): Promise<void> {
 
   // Clients: each submission has its own key and is retried with it until acknowledged.
   const acked = new Map<string, number>(); // payload → index
+  const latencies: number[] = []; // submit → acknowledged (receipt), ms, steady phase only
+  let steadyOver = false;
   let stopping = false;
   let retries = 0;
+  // Client c sends to server c % 2: half through the writer, half through the standby, which
+  // forwards (a balancer in front of both would do the same). One entry per request, or
+  // --batch entries in a POST /v1/entries/batch.
   const client = async (c: number) => {
     for (let seq = 0; !stopping; seq++) {
-      const body = `client ${c} entry ${seq}`;
+      const bodies = Array.from(
+        { length: batch },
+        (_, i) => `client ${c} request ${seq} entry ${i}`,
+      );
+      const sentAt = performance.now();
       for (;;) {
-        const target = writerUrl;
-        const res = await fetch(`${target}/v1/entries`, {
-          method: "POST",
-          body,
-          headers: { Authorization: `Bearer ${token}`, "Idempotency-Key": body },
-        }).catch(() => undefined);
+        const target = `http://127.0.0.1:${ports[c % 2]}`;
+        const res = await (batch === 1
+          ? fetch(`${target}/v1/entries`, {
+              method: "POST",
+              body: bodies[0],
+              headers: { Authorization: `Bearer ${token}`, "Idempotency-Key": bodies[0]! },
+            })
+          : fetch(`${target}/v1/entries/batch`, {
+              method: "POST",
+              body: JSON.stringify({
+                entries: bodies.map((b) => ({
+                  payload: Buffer.from(b).toString("base64"),
+                  idempotencyKey: b,
+                })),
+              }),
+              headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+            })
+        ).catch(() => undefined);
         if (res !== undefined && (res.status === 201 || res.status === 200)) {
-          const answer = (await res.json()) as { index: number };
-          acked.set(body, answer.index);
-          break;
-        }
-        await res?.body?.cancel();
+          const answer = (await res.json()) as
+            | { index: number }
+            | { results: { status: number; index?: number }[] };
+          if ("index" in answer) {
+            acked.set(bodies[0]!, answer.index);
+            if (!steadyOver) latencies.push(performance.now() - sentAt);
+            break;
+          }
+          // A batch: keep what was acknowledged, resend the rest (same keys).
+          const failed: string[] = [];
+          answer.results.forEach((r, i) => {
+            if ((r.status === 201 || r.status === 200) && r.index !== undefined)
+              acked.set(bodies[i]!, r.index);
+            else failed.push(bodies[i]!);
+          });
+          if (failed.length === 0) {
+            if (!steadyOver) latencies.push(performance.now() - sentAt);
+            break;
+          }
+          bodies.splice(0, bodies.length, ...failed);
+        } else await res?.body?.cancel();
         retries++;
         await new Promise((r) => setTimeout(r, 20));
       }
     }
   };
+  // The standby is up (forwarding) before the clients start.
+  while (!/forwarding requests on/.test(standby.p.output())) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const started = Date.now();
   const running = Array.from({ length: clients }, (_, c) => client(c));
+  // A steady phase first: the rate through both front ends with no failure.
+  await new Promise((r) => setTimeout(r, steadyMs));
+  const steady = acked.size;
+  steadyOver = true;
+  latencies.sort((a, b) => a - b);
+  const lq = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  console.log(
+    `steady, ${steadyMs / 1000} s, no kills: ${(steady / (steadyMs / 1000)).toFixed(0)} durable entries/s through both front ends (${batch} per request); submit → receipt p50 ${lq(0.5).toFixed(1)} ms, p99 ${lq(0.99).toFixed(1)} ms`,
+  );
 
   const failovers: number[] = [];
   for (let k = 0; k < kills; k++) {
     await new Promise((r) => setTimeout(r, everyMs));
     await new Promise((r) => setTimeout(r, 0));
     // Wait until the standby is standing by (it has the lease's table and polls it).
-    while (!/standing by/.test(standby.p.output())) await new Promise((r) => setTimeout(r, 10));
+    while (!/forwarding requests on/.test(standby.p.output())) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const killedAt = Date.now();
     await writer.p.kill();
     const next = await whenReady(1 - writerDir, standby.exited);
     if (next === undefined) throw new Error(`the standby exited:\n${standby.p.output()}`);
     failovers.push(Date.now() - killedAt);
+    if (failovers.at(-1)! > 6000) {
+      // Slow: say what the new writer said while taking over.
+      const tail = standby.p.output().split("\n").slice(-8).join("\n");
+      process.stdout.write(`slow failover; the new writer's last lines:\n${tail}\n`);
+    }
     writerUrl = next;
     const restarted = writerDir;
     writerDir = 1 - writerDir;

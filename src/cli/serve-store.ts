@@ -35,6 +35,10 @@ import type { Database, KeyValueStore } from "../storage/types.js";
 export type LogPlace = { readonly kv: KeyValueStore } | { readonly store: LogStore };
 
 export interface ServerStore {
+  /** Where this server, now the writer, answers (PostgreSQL: standbys forward there). */
+  advertise(url: string): Promise<void>;
+  /** The port a standby front end listened on, to keep once this server is the writer. */
+  readonly standbyPort: number | undefined;
   /** For everything but the logs: tokens, the archive's progress. */
   readonly db: Database;
   /** Where the log `name` ("log", "index-log", "access-log", "access-index-log") lives. */
@@ -81,12 +85,14 @@ async function takeLease(
   origin: string,
   where: string,
   logger: Logger,
-): Promise<void> {
-  if ((await lease.tryAcquire()) !== undefined) return;
+  standBy: StandBy | undefined,
+): Promise<number | undefined> {
+  if ((await lease.tryAcquire()) !== undefined) return undefined;
   const now = await lease.current();
   logger.warn(
     `standing by: "${now.holder}" is the writer of "${origin}" in ${where} (its lease ends in ${Math.max(0, Math.round(now.expiresInMs))} ms unless renewed); this server takes over when it is not`,
   );
+  const frontEnd = await standBy?.(async () => (await lease.current()).url);
   const poll = Math.max(50, Math.floor(lease.ttlMs / 6));
   for (;;) {
     await new Promise((r) => setTimeout(r, poll));
@@ -96,8 +102,18 @@ async function takeLease(
       logger.error(`standing by: ${(e as Error).message}`);
     }
   }
+  const port = await frontEnd?.();
   logger.warn(`took over as the writer of "${origin}" (fence ${lease.fence}) from "${now.holder}"`);
+  return port;
 }
+
+/**
+ * Starts a standing-by front end (standby-proxy.ts) given how to find the writer; resolves with
+ * the function that stops it and says which port it had.
+ */
+export type StandBy = (
+  writerUrl: () => Promise<string | undefined>,
+) => Promise<() => Promise<number>>;
 
 /**
  * Renews the lease three times per period. When it is lost (another server took over: this one
@@ -150,12 +166,16 @@ export async function openServerStore(options: {
   readonly leaseMs?: number;
   /** Called once if this server loses the writer lease (PostgreSQL only). */
   readonly onLeaseLost?: (why: string) => void;
+  /** While another server is the writer: answer as its front end (PostgreSQL only). */
+  readonly standBy?: StandBy;
 }): Promise<ServerStore> {
   if (options.url === undefined) {
     const db = await openLevelDatabase(options.dbPath);
     return {
       db,
       logPlace: async (name) => ({ kv: db.namespace(name) }),
+      advertise: async () => undefined,
+      standbyPort: undefined,
       description: `LevelDB in ${options.dbPath}`,
       close: () => db.close(),
     };
@@ -175,11 +195,19 @@ export async function openServerStore(options: {
       `${hostname()} pid ${process.pid}`,
       options.leaseMs ?? LEASE_MS,
     );
-    await takeLease(lease, options.origin, description, logger);
+    const standbyPort = await takeLease(
+      lease,
+      options.origin,
+      description,
+      logger,
+      options.standBy,
+    );
     const renewal = keepLease(lease, logger, options.onLeaseLost);
     const fence = { table: lease.table, value: () => lease.fence };
     return {
       db,
+      advertise: (url) => lease.advertise(url),
+      standbyPort,
       logPlace: async (name) => ({
         store: await PostgresLogStore.open({
           pool,

@@ -8,6 +8,7 @@
  * witnesses, markers, signals) in the order they run.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
@@ -51,6 +52,7 @@ import { checkCanListen, listenError } from "./listen.js";
 import { CheckpointMarker, checkMirrorDir, readMarkers } from "./marker.js";
 import { openServerIndex } from "./serve-index.js";
 import { describePostgresUrl, openServerStore, type ServerStore } from "./serve-store.js";
+import { startStandbyProxy } from "./standby-proxy.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -132,6 +134,13 @@ export const SERVE_SETTINGS: SettingsTable = {
       defaultHelp: "2000",
       min: 1,
       max: 60_000,
+    },
+    {
+      name: "advertise-url",
+      kind: "string",
+      arg: "<url>",
+      help: "with --store: the URL other servers forward to while this one is the writer",
+      defaultHelp: "http://HOST:PORT as it listens",
     },
     {
       name: "store",
@@ -240,6 +249,7 @@ export interface ServeOptions {
   accessLog: boolean;
   stateMirror?: string;
   store?: string;
+  advertiseUrl?: string;
   archive?: string;
   retention?: string;
   dedup?: string;
@@ -359,6 +369,21 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       url: opts.store,
       origin: files.origin,
       logger,
+      standBy: async (writerUrl) => {
+        const proxy = await startStandbyProxy({
+          host: opts.host,
+          port: opts.port,
+          writerUrl,
+          logger,
+        });
+        logger.warn(
+          `standing by: forwarding requests on http://${opts.host}:${proxy.port} to the writer until this server takes over`,
+        );
+        return async () => {
+          await proxy.close();
+          return proxy.port;
+        };
+      },
       onLeaseLost: (why) => {
         logger.error(`${why}; stopping (nothing more is written by this server)`);
         void stop?.("the writer lease was lost", EXIT_IO);
@@ -657,20 +682,33 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     keepAliveTimeout: 5_000,
     connectionsCheckingInterval: 1_000,
   };
-  const server = serve({ fetch: app.fetch, port, hostname: opts.host, serverOptions }, (info) => {
-    logger.info(
-      { origin: files.origin, size: log.size, url: `http://${opts.host}:${info.port}` },
-      `log "${files.origin}" (${log.size} entries) serving on http://${opts.host}:${info.port}`,
-    );
-    logger.info(
-      `data in ${dataDir}, state in ${store.description}; verifier key (also in log.vkey): ${files.verifierKey}`,
-    );
-    logger.info(
-      log.dedup === "key"
-        ? "deduplicating by idempotency key only: identical payloads are distinct entries"
-        : "deduplicating by payload: a payload already in the log returns the original entry",
-    );
-  });
+  const listenPort = store.standbyPort ?? port;
+  const server = serve(
+    { fetch: app.fetch, port: listenPort, hostname: opts.host, serverOptions },
+    (info) => {
+      // Standing-by servers forward to this address (PostgreSQL; nothing to do on LevelDB).
+      const advertised =
+        opts.advertiseUrl ??
+        `http://${opts.host === "0.0.0.0" || opts.host === "::" ? hostname() : opts.host}:${info.port}`;
+      store
+        .advertise(advertised)
+        .catch((e) =>
+          logger.error(`advertising ${advertised} to standing-by servers: ${e.message}`),
+        );
+      logger.info(
+        { origin: files.origin, size: log.size, url: `http://${opts.host}:${info.port}` },
+        `log "${files.origin}" (${log.size} entries) serving on http://${opts.host}:${info.port}`,
+      );
+      logger.info(
+        `data in ${dataDir}, state in ${store.description}; verifier key (also in log.vkey): ${files.verifierKey}`,
+      );
+      logger.info(
+        log.dedup === "key"
+          ? "deduplicating by idempotency key only: identical payloads are distinct entries"
+          : "deduplicating by payload: a payload already in the log returns the original entry",
+      );
+    },
+  );
   // The port was free at the start-up check; if another process took it since: one line, the
   // log closed cleanly, exit 4 (I/O).
   server.once("error", (e) => {

@@ -21,6 +21,8 @@ export interface LeaseHolder {
   readonly fence: number;
   /** Milliseconds until it expires (negative: expired). */
   readonly expiresInMs: number;
+  /** Where the writer answers, once it has said (advertise). */
+  readonly url: string | undefined;
 }
 
 function failure(doing: string, e: unknown): VellumError {
@@ -62,6 +64,7 @@ export class WriterLease {
            fence bigint NOT NULL,
            expires_at timestamptz NOT NULL)`,
       );
+      await pool.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS url text NOT NULL DEFAULT ''`);
       await pool.query(
         `INSERT INTO ${table} (holder, fence, expires_at) VALUES ('', 0, '-infinity')
          ON CONFLICT (one) DO NOTHING`,
@@ -90,7 +93,7 @@ export class WriterLease {
     try {
       const res = await this.#pool.query<{ fence: string }>(
         `UPDATE ${this.table}
-            SET holder = $1, fence = fence + 1,
+            SET holder = $1, fence = fence + 1, url = '',
                 expires_at = clock_timestamp() + $2 * interval '1 millisecond'
           WHERE expires_at < clock_timestamp()
           RETURNING fence`,
@@ -121,11 +124,25 @@ export class WriterLease {
     }
   }
 
+  /** Says where the writer answers (its front ends forward there); only while it holds the lease. */
+  async advertise(url: string): Promise<void> {
+    if (this.#fence === undefined) return;
+    try {
+      await this.#pool.query(`UPDATE ${this.table} SET url = $3 WHERE holder = $1 AND fence = $2`, [
+        this.#holder,
+        this.#fence,
+        url,
+      ]);
+    } catch (e) {
+      throw failure("advertising the writer's URL", e);
+    }
+  }
+
   /** Who holds the lease now. */
   async current(): Promise<LeaseHolder> {
     try {
-      const res = await this.#pool.query<{ holder: string; fence: string; ms: number }>(
-        `SELECT holder, fence,
+      const res = await this.#pool.query<{ holder: string; fence: string; ms: number; url: string }>(
+        `SELECT holder, fence, url,
                 (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::float8 AS ms
            FROM ${this.table}`,
       );
@@ -134,6 +151,7 @@ export class WriterLease {
         holder: row?.holder ?? "",
         fence: Number(row?.fence ?? 0),
         expiresInMs: Number.isFinite(row?.ms) ? (row?.ms as number) : -1,
+        url: row?.url === "" || row === undefined ? undefined : row.url,
       };
     } catch (e) {
       throw failure("reading the writer lease", e);

@@ -41,7 +41,8 @@ async function ready(p: Server, ms = 30_000): Promise<string> {
       const url = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(p.stdout())?.[1];
       if (url === undefined) return undefined;
       const res = await fetch(`${url}/readyz`);
-      return res.status === 200 ? url : undefined;
+      const body = (await res.json()) as { role?: string };
+      return res.status === 200 && body.role !== "standby" ? url : undefined;
     },
     ms,
   );
@@ -84,9 +85,29 @@ describe.skipIf(env === undefined)("vellum serve --store postgres://", () => {
     mkdirSync(second, { mode: 0o700 });
     copyFileSync(join(first, "log.key"), join(second, "log.key"));
     const b = serve(second);
-    await until("b standing by", async () =>
-      /standing by: .* is the writer of/.test(b.output()) ? true : undefined,
+    const bFront = await until("b standing by", async () =>
+      /standing by: .* is the writer of/.test(b.output())
+        ? /forwarding requests on (http:\/\/127\.0\.0\.1:\d+)/.exec(b.output())?.[1]
+        : undefined,
     );
+    // While standing by, b answers as a front end of the writer: ready (as a standby), and
+    // submissions and reads sent to it are the writer's.
+    const standbyReady = (await (await fetch(`${bFront}/readyz`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(standbyReady).toEqual({ status: "ready", role: "standby", writer: aUrl });
+    const viaB = runVellum(["submit", "--url", bFront, "--token", token], {
+      input: "submitted through the standby",
+    });
+    expect(viaB.code, viaB.stderr).toBe(0);
+    const readViaB = await fetch(`${bFront}/v1/entries/301`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(readViaB.status).toBe(200);
+    expect(
+      Buffer.from(((await readViaB.json()) as { payload: string }).payload, "base64").toString(),
+    ).toBe("submitted through the standby");
     // The writer is killed: the standby takes over within the lease (3 s) and a poll.
     const killedAt = Date.now();
     await a.kill();
@@ -100,7 +121,8 @@ describe.skipIf(env === undefined)("vellum serve --store postgres://", () => {
     const vkey = readFileSync(join(second, "log.vkey"), "utf8").trim();
     const verifier = verifierFromKey(vkey);
     const cpB = openCheckpoint(await (await fetch(`${bUrl}/checkpoint`)).text(), verifier);
-    expect(cpB.checkpoint.size).toBe(301);
+    expect(cpB.checkpoint.size).toBe(302);
+    expect(bUrl).toBe(bFront); // it took over on the address it answered on as a standby
     const entry = await fetch(`${bUrl}/v1/entries/299`, {
       headers: { Authorization: `Bearer ${token}` },
     });
@@ -130,7 +152,7 @@ describe.skipIf(env === undefined)("vellum serve --store postgres://", () => {
     expect(b.output()).toMatch(/lost the writer lease \(fence \d+\)/);
     // One history: the checkpoint before the kill, b's, and c's are consistent.
     const after = openCheckpoint(await (await fetch(`${cUrl}/checkpoint`)).text(), verifier);
-    expect(after.checkpoint.size).toBe(302);
+    expect(after.checkpoint.size).toBe(303);
     const old = openCheckpoint(before, verifier).checkpoint;
     const proof = (await (
       await fetch(`${cUrl}/v1/proofs/consistency?from=${old.size}&to=${after.checkpoint.size}`)
