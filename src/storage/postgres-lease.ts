@@ -64,7 +64,9 @@ export class WriterLease {
            fence bigint NOT NULL,
            expires_at timestamptz NOT NULL)`,
       );
-      await pool.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS url text NOT NULL DEFAULT ''`);
+      await pool.query(
+        `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS url text NOT NULL DEFAULT ''`,
+      );
       await pool.query(
         `INSERT INTO ${table} (holder, fence, expires_at) VALUES ('', 0, '-infinity')
          ON CONFLICT (one) DO NOTHING`,
@@ -141,7 +143,12 @@ export class WriterLease {
   /** Who holds the lease now. */
   async current(): Promise<LeaseHolder> {
     try {
-      const res = await this.#pool.query<{ holder: string; fence: string; ms: number; url: string }>(
+      const res = await this.#pool.query<{
+        holder: string;
+        fence: string;
+        ms: number;
+        url: string;
+      }>(
         `SELECT holder, fence, url,
                 (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::float8 AS ms
            FROM ${this.table}`,
