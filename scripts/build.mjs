@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const STAMP = join(ROOT, "dist", ".build-stamp");
-const INPUTS = ["src", "tsconfig.json", "tsconfig.build.json"];
+const INPUTS = ["src", "web", "tsconfig.json", "tsconfig.build.json"];
 
 /** The newest modification time (ms) among `path` and, for a directory, everything under it. */
 function newest(path) {
@@ -57,5 +57,8 @@ const result = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], {
   stdio: "inherit",
 });
 if (result.status !== 0) process.exit(result.status ?? 1);
+// The explorer's bundle (dist/web/), which vellum serve serves at /.
+const { writeExplorer } = await import("./build-explorer.mjs");
+await writeExplorer();
 writeFileSync(STAMP, `${started.toISOString()}\n`);
 utimesSync(STAMP, started, started);

@@ -28,6 +28,7 @@ import { WitnessCollector } from "../log/witnessing.js";
 import { replaceSecretFile } from "../platform/durable-file.js";
 import { createLogger, type ProcessLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
+import type { ExplorerAssets } from "../server/routes/explorer.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
 import {
   addSettings,
@@ -298,6 +299,20 @@ function readPolicy(path: string) {
     return parsePolicy(text);
   } catch (e) {
     throw usageError(`--witness-policy ${path}: ${errorLine(e)}`);
+  }
+}
+
+/** The explorer's bundle from dist/web/ (written by `npm run build`), if there. */
+function readExplorer(): ExplorerAssets | undefined {
+  const dir = new URL("../web/", import.meta.url);
+  try {
+    return {
+      "index.html": readFileSync(new URL("index.html", dir), "utf8"),
+      "app.js": readFileSync(new URL("app.js", dir), "utf8"),
+      "app.css": readFileSync(new URL("app.css", dir), "utf8"),
+    };
+  } catch {
+    return undefined;
   }
 }
 
@@ -661,6 +676,10 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       `recording every read of entry contents in the access log "${files.origin}/access" (${accessLog.size} records; served under /access/)`,
     );
   }
+  const explorer = readExplorer();
+  if (explorer === undefined) {
+    logger.warn("the explorer is not built (dist/web/ is missing: npm run build); / answers 404");
+  }
   const app = createApp({
     log,
     tokens,
@@ -671,6 +690,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     logger,
     bodyBudgetBytes: bodyBudgetMb * 1024 * 1024,
     ...(index === undefined ? {} : { index }),
+    ...(explorer === undefined ? {} : { explorer }),
   });
 
   // Slow or stalled uploads are cut off rather than holding a connection forever. Node checks

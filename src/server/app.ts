@@ -18,6 +18,7 @@ import { type Env, LIMITS, type RouteContext } from "./http.js";
 import { Metrics } from "./metrics.js";
 import { HttpProblem, problemOf } from "./problem.js";
 import { accessRoutes } from "./routes/access.js";
+import { type ExplorerAssets, explorerRoutes } from "./routes/explorer.js";
 import { entryRoutes } from "./routes/entries.js";
 import { eventRoutes } from "./routes/events.js";
 import { OPENAPI_TEXT, operationRoutes } from "./routes/operations.js";
@@ -60,6 +61,8 @@ export interface AppOptions {
     readonly indexer: Indexer | undefined;
     readonly failure: string | undefined;
   };
+  /** The explorer's page, script and style sheet (served at /; routes/explorer.ts). */
+  readonly explorer?: ExplorerAssets;
 }
 
 const STATUS_CLASS = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -254,5 +257,6 @@ export function createApp(options: AppOptions): Hono<Env> {
   app.route("/", entryRoutes(ctx));
   app.route("/", tokenRoutes(ctx));
   app.route("/", operationRoutes(ctx));
+  if (options.explorer !== undefined) app.route("/", explorerRoutes(options.explorer));
   return app;
 }

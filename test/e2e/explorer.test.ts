@@ -1,0 +1,236 @@
+/**
+ * The explorer in a real browser: headless Chromium (Debian's, `scripts/services.sh up
+ * chromium`, driven by playwright-core) against a real `vellum serve` on 127.0.0.1. The overview
+ * verifies the checkpoint; signed in, entries appear newest first; an entry verifies (its leaf
+ * hash recomputed in the page, its inclusion proven and drawn); payloads made to run script stay
+ * text; and through a proxy that alters a proof, a checkpoint, or offers a checkpoint that
+ * contradicts the one the page trusted, the page refuses — INCONSISTENT with evidence to save.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatCheckpoint, parseCheckpoint } from "../../src/core/checkpoint.js";
+import { signerFromKey } from "../../src/core/keys.js";
+import { signNote } from "../../src/core/note.js";
+import { startVellum, type VellumProcess } from "../helpers/processes.js";
+import { needService } from "../helpers/services.js";
+
+const env = needService("chromium", ["VELLUM_CHROMIUM"]);
+
+interface Page {
+  goto(u: string): Promise<unknown>;
+  fill(sel: string, v: string): Promise<void>;
+  click(sel: string): Promise<void>;
+  waitForSelector(sel: string, o?: object): Promise<unknown>;
+  waitForFunction<A>(f: (arg: A) => unknown, arg: A, o?: object): Promise<unknown>;
+  textContent(sel: string): Promise<string | null>;
+  evaluate<T>(f: () => T): Promise<T>;
+  on(event: string, f: (x: unknown) => void): void;
+}
+interface Browser {
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "vellum-explorer-"));
+let server: VellumProcess;
+let browser: Browser;
+let token: string;
+const proxies: Server[] = [];
+
+afterAll(async () => {
+  for (const p of proxies) p.close();
+  await browser?.close();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A proxy to the server that may rewrite an answer (by path). */
+function proxy(rewrite: (path: string, body: Buffer) => Buffer | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    const p = createServer(async (req, res) => {
+      const upstream = await fetch(`${server.url}${req.url}`, {
+        headers: req.headers.authorization ? { Authorization: req.headers.authorization } : {},
+      });
+      let body: Buffer = Buffer.from(await upstream.arrayBuffer());
+      body = rewrite(req.url ?? "/", body) ?? body;
+      const headers: Record<string, string> = {};
+      upstream.headers.forEach((v, k) => {
+        if (k !== "content-length" && k !== "content-encoding" && k !== "transfer-encoding")
+          headers[k] = v;
+      });
+      res.writeHead(upstream.status, headers);
+      res.end(body);
+    });
+    proxies.push(p);
+    p.listen(0, "127.0.0.1", () =>
+      resolve(`http://127.0.0.1:${(p.address() as { port: number }).port}`),
+    );
+  });
+}
+
+/**
+ * Waits until #verdict's text starts with `prefix`. Functions, not strings: the page's CSP
+ * forbids eval, which is how a browser driver runs a string in the page.
+ */
+const waitVerdict = (page: Page, prefix: string) =>
+  page.waitForFunction(
+    // biome-ignore lint/suspicious/noExplicitAny: as above
+    (p: string) =>
+      (globalThis as any).document.querySelector("#verdict")?.textContent?.startsWith(p) === true,
+    prefix,
+  );
+
+const XSS = [
+  "<script>window.__pwned = 1</script>",
+  '<img src="x" onerror="window.__pwned = 1">',
+  '{"actor":"alice","note":"<img src=x onerror=window.__pwned=1>"}',
+];
+
+describe.skipIf(env === undefined)("the explorer in Chromium", () => {
+  beforeAll(async () => {
+    const data = join(dir, "data");
+    server = await startVellum(["serve", "--data", data, "--port", "0"], "/readyz");
+    token = readFileSync(join(data, "admin.token"), "utf8").trim();
+    const playwright = createRequire(import.meta.url).resolve("playwright-core");
+    const { chromium } = (await import(playwright)) as {
+      chromium: { launch(o: object): Promise<Browser> };
+    };
+    browser = await chromium.launch({
+      executablePath: env!.VELLUM_CHROMIUM,
+      args: ["--no-sandbox"],
+    });
+  }, 60_000);
+
+  const submit = async (body: string) => {
+    const res = await fetch(`${server.url}/v1/entries`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}` },
+      body,
+    });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { index: number }).index;
+  };
+
+  it("serves the page under a strict CSP, with nothing from elsewhere", async () => {
+    const res = await fetch(`${server.url}/`);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
+    const html = await res.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    expect(html).not.toMatch(/<script>[^<]/); // no inline script
+    const js = await (await fetch(`${server.url}/explorer/app.js`)).text();
+    expect(js).not.toMatch(/\beval\(|new Function\(/);
+  });
+
+  it("verifies the checkpoint, lists entries newest first, and verifies one, payloads as text", {
+    timeout: 60_000,
+  }, async () => {
+    await submit('{"actor":"alice","action":"invoice.pay","resource":"invoice-42"}');
+    for (const x of XSS) await submit(x);
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector("#verdict");
+    expect(await page.textContent("#verdict")).toMatch(/^Checkpoint verified: size 4/);
+
+    await page.goto(`${server.url}/#/signin`);
+    await page.fill("#token", token);
+    await page.click("form button");
+    await page.waitForSelector("table tbody tr");
+    const first = await page.textContent("table tbody tr td");
+    expect(first).toBe("3"); // newest first
+    const listed = await page.textContent("table tbody");
+    expect(listed).toContain("<script>window.__pwned = 1</script>");
+
+    await page.goto(`${server.url}/#/entry/0`);
+    await waitVerdict(page, "Verified");
+    expect(await page.textContent("#verdict")).toMatch(
+      /Verified: entry 0 is in the log's tree of size 4/,
+    );
+    expect(await page.textContent("#payload")).toContain('"resource": "invoice-42"');
+    expect(await page.textContent("ol.path")).toMatch(/leaf 0: .*root of 4: /s);
+    for (const i of [1, 2, 3]) {
+      await page.goto(`${server.url}/#/entry/${i}`);
+      await waitVerdict(page, `Verified: entry ${i}`);
+      expect(await page.textContent("#payload")).toContain(
+        i === 3 ? "<img src=x onerror=window.__pwned=1>" : XSS[i - 1]!,
+      );
+    }
+    // Nothing the payloads hold ran, and no element was made from them.
+    // biome-ignore lint/suspicious/noExplicitAny: the page's globals
+    expect(await page.evaluate(() => (globalThis as any).__pwned)).toBeUndefined();
+    const made = await page.evaluate(
+      // biome-ignore lint/suspicious/noExplicitAny: the page's globals
+      () => (globalThis as any).document.querySelectorAll("main img, main script").length,
+    );
+    expect(made).toBe(0);
+  });
+
+  it("refuses an altered proof and an altered checkpoint", { timeout: 60_000 }, async () => {
+    const flip = (b64: string) => {
+      const bytes = Buffer.from(b64, "base64");
+      bytes[0]! ^= 1;
+      return bytes.toString("base64");
+    };
+    const badProof = await proxy((path, body) => {
+      if (!path.startsWith("/v1/proofs/inclusion")) return undefined;
+      const j = JSON.parse(body.toString()) as { proof: string[] };
+      j.proof = j.proof.map((h, i) => (i === 0 ? flip(h) : h));
+      return Buffer.from(JSON.stringify(j));
+    });
+    const page = await browser.newPage();
+    await page.goto(`${badProof}/#/signin`);
+    await page.fill("#token", token);
+    await page.click("form button");
+    await page.waitForSelector("table tbody tr");
+    await page.goto(`${badProof}/#/entry/1`);
+    await waitVerdict(page, "Not verified");
+
+    const badCheckpoint = await proxy((path, body) => {
+      if (path !== "/checkpoint") return undefined;
+      const text = body.toString();
+      const lines = text.split("\n");
+      lines[2] = flip(lines[2]!);
+      return Buffer.from(lines.join("\n"));
+    });
+    await page.goto(`${badCheckpoint}/`);
+    await page.waitForSelector("#verdict");
+    expect(await page.textContent("#verdict")).toMatch(/^Not verified/);
+  });
+
+  it("says INCONSISTENT, with evidence, when the log contradicts what the page trusted", {
+    timeout: 60_000,
+  }, async () => {
+    // A checkpoint signed with the log's own key (a log that forked): the real size, another
+    // root, so no consistency proof from the checkpoint the page trusted first can reach it.
+    let forked = false;
+    const skey = readFileSync(join(dir, "data", "log.key"), "utf8").trim();
+    const fork = await proxy((path, body) => {
+      if (!forked || path !== "/checkpoint") return undefined;
+      const cp = parseCheckpoint(body.toString().split("\n\n")[0]! + "\n");
+      const bogus = { ...cp, rootHash: new Uint8Array(32).fill(7) };
+      return Buffer.from(signNote(formatCheckpoint(bogus), [signerFromKey(skey)]));
+    });
+    const page = await browser.newPage();
+    await page.goto(`${fork}/`);
+    await page.waitForSelector("#verdict");
+    expect(await page.textContent("#verdict")).toMatch(/^Checkpoint verified/);
+    forked = true;
+    await submit("after the fork"); // the real log grows too; the page is offered the fork
+    await page.goto(`${fork}/#/entries`);
+    await page.goto(`${fork}/`);
+    await waitVerdict(page, "INCONSISTENT").catch(async (e) => {
+      throw new Error(`${e.message}; the page says: ${await page.textContent("main")}`);
+    });
+    const href = await page.evaluate(
+      // biome-ignore lint/suspicious/noExplicitAny: the page's globals
+      () => (globalThis as any).document.querySelector("a[download]")?.getAttribute("href") ?? "",
+    );
+    expect(href).toMatch(/^blob:/);
+  });
+});

@@ -1,0 +1,384 @@
+/**
+ * The explorer (served by `vellum serve` at /): shows the log and proves in the page what it
+ * shows, with the SDK (src/client) — never trusting the server's word:
+ *
+ *  - the log's verifier key is pinned in local storage on first use, per origin; a server that
+ *    later presents another key is refused loudly;
+ *  - every checkpoint is opened with the pinned key and must be consistent with the last one this
+ *    browser trusted (kept in local storage, keyed by the log's key); a contradiction is shown as
+ *    INCONSISTENT with the evidence to download;
+ *  - an entry's leaf hash is recomputed here from its fields, and its inclusion proof verified
+ *    against the trusted checkpoint, then drawn from leaf to root.
+ *
+ * Payloads are only ever put into the page as text (textContent), never as HTML. The bearer
+ * token lives in session storage (this tab only) and is sent only to this origin.
+ */
+import { VellumClient } from "../../src/client/http.js";
+import { type TrustedStore, VerifyingClient } from "../../src/client/verifying.js";
+import { base64Decode, base64Encode, bytesEqual } from "../../src/core/bytes.js";
+import { encodeLeafAndHash, parseUuid } from "../../src/core/entry.js";
+import { isVellumError } from "../../src/core/errors.js";
+import { hashChildren } from "../../src/core/rfc6962.js";
+
+const TOKEN_KEY = "vellum.token";
+const PIN_KEY = `vellum.pinned-key ${location.origin}`;
+
+/** The last trusted checkpoint per log key, in local storage (survives reloads). */
+const localTrust: TrustedStore = {
+  async load(logKey) {
+    return localStorage.getItem(`vellum.trusted ${logKey}`) ?? undefined;
+  },
+  async save(logKey, checkpoint) {
+    localStorage.setItem(`vellum.trusted ${logKey}`, checkpoint);
+  },
+};
+
+const token = () => sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+const client = () => {
+  const t = token();
+  return new VellumClient({
+    url: location.origin,
+    ...(t === undefined ? {} : { token: t }),
+    retries: 1,
+    // Always the server's current answer: a cached checkpoint (max-age=2) would hide a change.
+    fetch: (input, init) => fetch(input, { ...init, cache: "no-store" }),
+  });
+};
+
+// ---- DOM helpers: text only -------------------------------------------------------------------
+
+type Child = Node | string | undefined | false;
+function el(tag: string, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElement {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) {
+    if (c === undefined || c === false) continue;
+    e.append(typeof c === "string" ? document.createTextNode(c) : c);
+  }
+  return e;
+}
+const main = () => document.getElementById("main") as HTMLElement;
+function show(...children: Child[]): void {
+  const m = main();
+  m.replaceChildren(...children.filter((c): c is Node | string => c !== undefined && c !== false));
+  m.focus();
+}
+function status(kind: "ok" | "bad" | "info", text: string, id?: string): HTMLElement {
+  return el(
+    "div",
+    { class: `status ${kind}`, role: kind === "bad" ? "alert" : "status", ...(id ? { id } : {}) },
+    text,
+  );
+}
+function dl(rows: [string, Child][]): HTMLElement {
+  const d = el("dl");
+  for (const [k, v] of rows) d.append(el("dt", {}, k), el("dd", {}, v));
+  return d;
+}
+const ago = (seconds: number) => {
+  const s = Math.max(0, Math.round(Date.now() / 1000 - seconds));
+  return s < 120
+    ? `${s} s ago`
+    : s < 7200
+      ? `${Math.round(s / 60)} min ago`
+      : `${Math.round(s / 3600)} h ago`;
+};
+
+// ---- trust ------------------------------------------------------------------------------------
+
+/** The log's key: pinned on first use; a different one later is refused. */
+async function logKey(): Promise<{ key: string; firstUse: boolean }> {
+  const info = await client().logInfo();
+  const served = String(info.verifierKey);
+  const pinned = localStorage.getItem(PIN_KEY);
+  if (pinned === null) {
+    localStorage.setItem(PIN_KEY, served);
+    return { key: served, firstUse: true };
+  }
+  if (pinned !== served) {
+    throw new Error(
+      `the server now presents the key ${served}, but this browser pinned ${pinned} for this log: refusing to show anything it signs`,
+    );
+  }
+  return { key: pinned, firstUse: false };
+}
+
+async function verifier(): Promise<{ v: VerifyingClient; key: string; firstUse: boolean }> {
+  const { key, firstUse } = await logKey();
+  return { v: new VerifyingClient(client(), { logKey: key, store: localTrust }), key, firstUse };
+}
+
+/** A refusal to show: INCONSISTENT (with evidence to download) or another error. */
+function refusal(e: unknown): HTMLElement {
+  const box = el("div");
+  if (isVellumError(e, "INCONSISTENT")) {
+    box.append(status("bad", `INCONSISTENT: ${(e as Error).message}`, "verdict"));
+    const evidence = JSON.stringify((e as { evidence?: unknown }).evidence ?? {}, null, 2);
+    const a = el("a", { download: "vellum-inconsistency.json" }, "Download the evidence");
+    a.setAttribute("href", URL.createObjectURL(new Blob([evidence], { type: "application/json" })));
+    box.append(el("p", {}, a));
+  } else if (isVellumError(e, "UNAUTHENTICATED") || isVellumError(e, "FORBIDDEN")) {
+    box.append(
+      status("info", `${(e as Error).message}`),
+      el("p", {}, el("a", { href: "#/signin" }, "Sign in with a token"), " to see entries."),
+    );
+  } else {
+    box.append(status("bad", `Not verified: ${(e as Error).message}`, "verdict"));
+  }
+  return box;
+}
+
+// ---- pages ------------------------------------------------------------------------------------
+
+async function overview(): Promise<void> {
+  const { v, key, firstUse } = await verifier();
+  const info = await client().logInfo();
+  const trusted = await v.update();
+  const cp = trusted.checkpoint;
+  const witnesses =
+    (info.witnesses as { name: string; cosigned?: number | null }[] | undefined) ?? [];
+  show(
+    el("h1", {}, String(info.origin)),
+    status(
+      "ok",
+      `Checkpoint verified: size ${cp.size}, signed by the pinned key, consistent with the last one this browser trusted.`,
+      "verdict",
+    ),
+    firstUse
+      ? status(
+          "info",
+          "First visit: this browser pinned the key below. Compare it with the one you were given (DATA/log.vkey).",
+        )
+      : undefined,
+    dl([
+      ["Verifier key", el("code", {}, key)],
+      ["Tree size", String(cp.size)],
+      ["Root hash", el("code", {}, base64Encode(cp.rootHash))],
+      ["Checkpoint signed", ago(Number(info.checkpointTime))],
+      ["Dedup", String(info.dedup)],
+      [
+        "Witnesses",
+        witnesses.length === 0
+          ? "none"
+          : witnesses.map((w) => `${w.name} (cosigned ${w.cosigned ?? "nothing yet"})`).join(", "),
+      ],
+    ]),
+    el("h2", {}, "Checkpoint"),
+    el("pre", {}, trusted.note),
+    el("p", {}, el("a", { href: "#/entries" }, "Browse entries, newest first")),
+  );
+}
+
+function preview(payload: Uint8Array): string {
+  const text = decodeText(payload);
+  if (text === undefined) return `${payload.length} bytes (binary)`;
+  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
+}
+
+function decodeText(payload: Uint8Array): string | undefined {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(payload);
+  } catch {
+    return undefined;
+  }
+}
+
+async function entries(before: number | undefined): Promise<void> {
+  const { v } = await verifier();
+  const size = (await v.update()).checkpoint.size;
+  const end = Math.min(before ?? size, size);
+  const start = Math.max(0, end - 20);
+  const res = await client().request(`/v1/entries?start=${start}&limit=${end - start}`);
+  const page = (await res.json()) as {
+    entries: { index: number; id: string; timestamp: number; payload: string }[];
+  };
+  const rows = page.entries
+    .slice()
+    .reverse()
+    .map((e) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, el("a", { href: `#/entry/${e.index}` }, String(e.index))),
+        el("td", {}, new Date(e.timestamp).toISOString()),
+        el("td", { class: "preview" }, preview(base64Decode(e.payload))),
+      ),
+    );
+  show(
+    el("h1", {}, "Entries"),
+    el("p", { class: "muted" }, `Newest first, of ${size} in the trusted checkpoint.`),
+    size === 0
+      ? el("p", {}, "The log is empty.")
+      : el(
+          "table",
+          {},
+          el(
+            "thead",
+            {},
+            el("tr", {}, el("th", {}, "Index"), el("th", {}, "Time"), el("th", {}, "Payload")),
+          ),
+          el("tbody", {}, ...rows),
+        ),
+    start > 0 ? el("p", {}, el("a", { href: `#/entries/${start}` }, "Older entries")) : undefined,
+  );
+}
+
+/** The payload as a person reads it: fields of JSON, text, or hex. Always as text. */
+function payloadView(payload: Uint8Array): HTMLElement {
+  const text = decodeText(payload);
+  if (text !== undefined) {
+    try {
+      const json = JSON.parse(text) as unknown;
+      return el("pre", { id: "payload", "data-kind": "json" }, JSON.stringify(json, null, 2));
+    } catch {
+      return el("pre", { id: "payload", "data-kind": "text" }, text);
+    }
+  }
+  const hex = Array.from(payload, (b) => b.toString(16).padStart(2, "0")).join(" ");
+  return el("pre", { id: "payload", "data-kind": "hex" }, hex);
+}
+
+/** The audit path from the leaf to the root, as boxes (RFC 6962: which side each sibling is). */
+function pathDrawing(
+  index: number,
+  size: number,
+  leafHash: Uint8Array,
+  proof: Uint8Array[],
+  root: Uint8Array,
+) {
+  const list = el("ol", {
+    class: "path",
+    "aria-label": "Inclusion proof, from the leaf to the root",
+  });
+  list.append(el("li", { class: "leaf" }, `leaf ${index}: ${base64Encode(leafHash)}`));
+  // Walk as RFC 9162 §2.1.3.2 does, showing each step's sibling and side.
+  let fn = index;
+  let sn = size - 1;
+  let r = leafHash;
+  for (const p of proof) {
+    if (sn === 0) break;
+    const right = (fn & 1) === 1 || fn === sn;
+    if (right) {
+      r = hashChildren(p, r);
+      if ((fn & 1) === 0) {
+        while ((fn & 1) === 0 && fn !== 0) {
+          fn >>= 1;
+          sn >>= 1;
+        }
+      }
+    } else {
+      r = hashChildren(r, p);
+    }
+    list.append(el("li", { class: "arrow", "aria-hidden": "true" }, "↓"));
+    list.append(
+      el("li", {}, `${right ? "left" : "right"} sibling ${base64Encode(p)} → ${base64Encode(r)}`),
+    );
+    fn >>= 1;
+    sn >>= 1;
+  }
+  list.append(el("li", { class: "arrow", "aria-hidden": "true" }, "↓"));
+  list.append(el("li", { class: "root" }, `root of ${size}: ${base64Encode(root)}`));
+  return list;
+}
+
+async function entry(index: number): Promise<void> {
+  const { v } = await verifier();
+  const e = await client().entry(index);
+  // The leaf hash, recomputed here from what is shown: never the server's claim.
+  const { leafHash } = encodeLeafAndHash({
+    id: parseUuid(e.id),
+    timestamp: e.timestamp,
+    submitter: e.submitter,
+    payload: e.payload,
+  });
+  const fields = dl([
+    ["Index", String(e.index)],
+    ["Id", el("code", {}, e.id)],
+    ["Timestamp", `${new Date(e.timestamp).toISOString()} (${e.timestamp})`],
+    ["Submitter", e.submitter ?? "—"],
+    ["Leaf hash", el("code", {}, base64Encode(leafHash))],
+  ]);
+  let verdict: HTMLElement;
+  let drawing: HTMLElement | undefined;
+  if (!bytesEqual(leafHash, e.leafHash)) {
+    verdict = status(
+      "bad",
+      "Not verified: the server's leaf hash is not the hash of the fields it sent.",
+      "verdict",
+    );
+  } else {
+    try {
+      const trusted = await v.verifyInclusion(index, leafHash);
+      const { size, rootHash } = trusted.checkpoint;
+      const proof = await client().inclusionProof(index, size);
+      verdict = status(
+        "ok",
+        `Verified: entry ${index} is in the log's tree of size ${size}, whose checkpoint is signed by the pinned key.`,
+        "verdict",
+      );
+      drawing = pathDrawing(index, size, leafHash, proof, rootHash);
+    } catch (err) {
+      verdict = refusal(err);
+    }
+  }
+  show(
+    el("h1", {}, `Entry ${index}`),
+    verdict,
+    fields,
+    el("h2", {}, "Payload"),
+    payloadView(e.payload),
+    drawing && el("h2", {}, "Proof"),
+    drawing,
+  );
+}
+
+function signin(): void {
+  const input = el("input", {
+    type: "password",
+    id: "token",
+    autocomplete: "off",
+    "aria-label": "Bearer token",
+  }) as HTMLInputElement;
+  const form = el("form", {}, input, el("button", { type: "submit" }, "Sign in"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const t = input.value.trim();
+    if (t === "") sessionStorage.removeItem(TOKEN_KEY);
+    else sessionStorage.setItem(TOKEN_KEY, t);
+    input.value = "";
+    location.hash = "#/entries";
+  });
+  const out = el("button", { type: "button", id: "signout" }, "Sign out");
+  out.addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    route();
+  });
+  show(
+    el("h1", {}, "Sign in"),
+    el("p", {}, "Paste a bearer token. It is kept for this tab only and sent only to this server."),
+    form,
+    token() === undefined
+      ? el("p", { class: "muted" }, "Not signed in.")
+      : el("p", {}, "Signed in. ", out),
+  );
+}
+
+async function route(): Promise<void> {
+  const link = document.getElementById("signin-link");
+  if (link) link.textContent = token() === undefined ? "Sign in" : "Token";
+  const hash = location.hash.replace(/^#/, "") || "/";
+  try {
+    const list = /^\/entries(?:\/(\d+))?$/.exec(hash);
+    const one = /^\/entry\/(\d+)$/.exec(hash);
+    if (hash === "/") await overview();
+    else if (hash === "/signin") signin();
+    else if (list !== null) await entries(list[1] === undefined ? undefined : Number(list[1]));
+    else if (one !== null) await entry(Number(one[1]));
+    else show(el("h1", {}, "Not found"), el("p", {}, el("a", { href: "#/" }, "Overview")));
+  } catch (e) {
+    show(refusal(e));
+  }
+}
+
+window.addEventListener("hashchange", () => void route());
+void route();
