@@ -28,8 +28,8 @@ import { WitnessCollector } from "../log/witnessing.js";
 import { replaceSecretFile } from "../platform/durable-file.js";
 import { createLogger, type ProcessLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
-import type { ExplorerAssets } from "../server/routes/explorer.js";
 import { logMetricHooks, Metrics } from "../server/metrics.js";
+import type { ExplorerAssets } from "../server/routes/explorer.js";
 import {
   addSettings,
   asOptions,
