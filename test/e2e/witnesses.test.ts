@@ -151,6 +151,20 @@ describe("witnessed log, end to end", () => {
   it("a forked log with the same key cannot start, and every witness keeps evidence", {
     timeout: 60_000,
   }, async () => {
+    // Every witness first cosigns the same size, one that is not a power of two: from a size
+    // 2^k the consistency proof starts at the witness's own root, so a fork shows only as a bad
+    // proof for the new tree, which proves nothing about the log (the witness keeps no
+    // evidence); from any other size it proves the two trees differ.
+    await submit("entry d");
+    const e = await submit("entry e");
+    const target = e.index + 1;
+    expect(target & (target - 1)).not.toBe(0);
+    await until("every witness at the same size", async () => {
+      const info = (await (await fetch(`${log.url}/v1/log`)).json()) as {
+        witnesses: { cosignedSize: number | null }[];
+      };
+      return info.witnesses.every((w) => w.cosignedSize === target);
+    });
     const forkData = join(dir, "fork");
     mkdirSync(forkData, { mode: 0o700 });
     cpSync(join(dir, "log", "log.key"), join(forkData, "log.key"));

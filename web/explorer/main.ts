@@ -136,7 +136,7 @@ async function overview(): Promise<void> {
   const trusted = await v.update();
   const cp = trusted.checkpoint;
   const witnesses =
-    (info.witnesses as { name: string; cosigned?: number | null }[] | undefined) ?? [];
+    (info.witnesses as { name: string; cosignedSize: number | null }[] | undefined) ?? [];
   show(
     el("h1", {}, String(info.origin)),
     status(
@@ -160,7 +160,9 @@ async function overview(): Promise<void> {
         "Witnesses",
         witnesses.length === 0
           ? "none"
-          : witnesses.map((w) => `${w.name} (cosigned ${w.cosigned ?? "nothing yet"})`).join(", "),
+          : witnesses
+              .map((w) => `${w.name} (cosigned size ${w.cosignedSize ?? "none yet"})`)
+              .join(", "),
       ],
     ]),
     el("h2", {}, "Checkpoint"),
