@@ -6,7 +6,7 @@
  * text; and through a proxy that alters a proof, a checkpoint, or offers a checkpoint that
  * contradicts the one the page trusted, the page refuses — INCONSISTENT with evidence to save.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCheckpoint, parseCheckpoint } from "../../src/core/checkpoint.js";
 import { signerFromKey } from "../../src/core/keys.js";
 import { signNote } from "../../src/core/note.js";
+import { apiActivity } from "../audit/events.js";
+import { runVellum } from "../helpers/cli.js";
 import { startVellum, type VellumProcess } from "../helpers/processes.js";
 import { needService } from "../helpers/services.js";
 
@@ -28,7 +30,8 @@ interface Page {
   waitForFunction<A>(f: (arg: A) => unknown, arg: A, o?: object): Promise<unknown>;
   textContent(sel: string): Promise<string | null>;
   evaluate<T>(f: () => T): Promise<T>;
-  on(event: string, f: (x: unknown) => void): void;
+  on(event: string, f: (x: { accept(): Promise<void> }) => void): void;
+  setInputFiles(sel: string, files: string): Promise<void>;
 }
 interface Browser {
   newPage(): Promise<Page>;
@@ -77,6 +80,12 @@ function proxy(rewrite: (path: string, body: Buffer) => Buffer | undefined): Pro
  * forbids eval, which is how a browser driver runs a string in the page.
  */
 const waitVerdict = (page: Page, prefix: string) =>
+  waitFor(page, prefix).catch(async (e) => {
+    throw new Error(
+      `${(e as Error).message}; waiting for "${prefix}", the page says: ${await page.textContent("main")}`,
+    );
+  });
+const waitFor = (page: Page, prefix: string) =>
   page.waitForFunction(
     // biome-ignore lint/suspicious/noExplicitAny: as above
     (p: string) =>
@@ -169,6 +178,112 @@ describe.skipIf(env === undefined)("the explorer in Chromium", () => {
       () => (globalThis as any).document.querySelectorAll("main img, main script").length,
     );
     expect(made).toBe(0);
+  });
+
+  /** A page signed in with the admin token. */
+  const signedIn = async (base = server.url) => {
+    const page = await browser.newPage();
+    await page.goto(`${base}/#/signin`);
+    await page.fill("#token", token);
+    await page.click("form button");
+    await page.waitForSelector("main h1");
+    return page;
+  };
+
+  it("shows a structured event by field, and finds it with a proven search", {
+    timeout: 60_000,
+  }, async () => {
+    const res = await fetch(`${server.url}/v1/events`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify(apiActivity({ actor: { user: { uid: "carol" } } })),
+    });
+    expect(res.status).toBe(201);
+    const { index } = (await res.json()) as { index: number };
+    const page = await signedIn();
+    await page.goto(`${server.url}/#/entry/${index}`);
+    await waitVerdict(page, "Verified");
+    expect(await page.textContent("main")).toMatch(
+      /Actorcarol.*ActionUpdateInvoice.*Resourcesinvoice-42/s,
+    );
+    // The index answers within about a second of the entry.
+    let found = "";
+    for (let i = 0; i < 40 && !found.startsWith("Complete: 1 "); i++) {
+      await page.goto(`${server.url}/#/search?actor=carol&t=${i}`);
+      await page.waitForSelector("main h1");
+      await page
+        .waitForFunction(
+          // biome-ignore lint/suspicious/noExplicitAny: the page's globals
+          () => (globalThis as any).document.querySelector("#verdict, .status") !== null,
+          undefined,
+        )
+        .catch(() => undefined);
+      found = (await page.textContent("#verdict").catch(() => "")) ?? "";
+      if (!found.startsWith("Complete: 1 ")) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(found).toMatch(/^Complete: 1 entries, proven/);
+    expect(await page.textContent("table tbody")).toContain(String(index));
+  });
+
+  it("verifies a dropped receipt offline, and refuses an altered one as vellum verify does", {
+    timeout: 60_000,
+  }, async () => {
+    const receipt = join(dir, "r.tlog-proof");
+    const entryFile = join(dir, "r.txt");
+    writeFileSync(entryFile, "receipt me");
+    const sub = runVellum(["submit", "--url", server.url, "--token", token, "--out", receipt], {
+      input: "receipt me",
+    });
+    expect(sub.code, sub.stderr).toBe(0);
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/#/verify`);
+    await page.setInputFiles("#receipt-file", receipt);
+    await waitVerdict(page, "Verified: index");
+    await page.setInputFiles("#entry-file", entryFile);
+    await waitVerdict(page, "Verified");
+    expect(await page.textContent("#verdict")).toMatch(/for exactly this entry/);
+    // One character of the proof changed: the page and the CLI refuse it with the same code.
+    const lines = readFileSync(receipt, "utf8").split("\n");
+    const at = lines.findIndex((l, i) => i > 2 && /^[A-Za-z0-9+/]{43}=$/.test(l));
+    lines[at] = `${lines[at]![0] === "A" ? "B" : "A"}${lines[at]!.slice(1)}`;
+    const bad = join(dir, "bad.tlog-proof");
+    writeFileSync(bad, lines.join("\n"));
+    const cli = runVellum(["verify", bad, "--key", join(dir, "data", "log.vkey"), "--json"]);
+    const code = (JSON.parse(cli.stdout) as { error: { code: string } }).error.code;
+    const fresh = await browser.newPage();
+    await fresh.goto(`${server.url}/#/verify`);
+    await fresh.setInputFiles("#receipt-file", bad);
+    await waitVerdict(fresh, "Not verified");
+    expect(await fresh.textContent("#verdict")).toContain(`Not verified: ${code}:`);
+  });
+
+  it("creates a token (its secret shown once) and revokes it", { timeout: 60_000 }, async () => {
+    const page = await signedIn();
+    await page.goto(`${server.url}/#/tokens`);
+    await page.waitForSelector("#create-token");
+    await page.fill("#token-name", "explorer-made");
+    await page.click("#create-token button");
+    await page.waitForSelector("#new-secret");
+    const secret = (await page.textContent("#new-secret"))!.trim();
+    expect(secret).toMatch(/^vellum_/);
+    const read = () =>
+      fetch(`${server.url}/v1/entries/0`, { headers: { Authorization: `Bearer ${secret}` } });
+    expect((await read()).status).toBe(200);
+    page.on("dialog", (d) => void d.accept());
+    const rows = await page.textContent("#tokens");
+    expect(rows).toContain("explorer-made");
+    const list = (await (
+      await fetch(`${server.url}/v1/tokens`, { headers: { Authorization: `Bearer ${token}` } })
+    ).json()) as { tokens: { id: string; name: string }[] };
+    const id = list.tokens.find((t) => t.name === "explorer-made")!.id;
+    await page.click(`[data-revoke="${id}"]`);
+    await page.waitForFunction(
+      // biome-ignore lint/suspicious/noExplicitAny: the page's globals
+      (tokenId: string) =>
+        (globalThis as any).document.querySelector(`[data-revoke="${tokenId}"]`) === null,
+      id,
+    );
+    expect((await read()).status).toBe(401);
   });
 
   it("refuses an altered proof and an altered checkpoint", { timeout: 60_000 }, async () => {

@@ -14,10 +14,12 @@
  * token lives in session storage (this tab only) and is sent only to this origin.
  */
 import { VellumClient } from "../../src/client/http.js";
+import { verifyReceipt } from "../../src/client/receipts.js";
 import { type TrustedStore, VerifyingClient } from "../../src/client/verifying.js";
 import { base64Decode, base64Encode, bytesEqual } from "../../src/core/bytes.js";
 import { encodeLeafAndHash, parseUuid } from "../../src/core/entry.js";
-import { isVellumError } from "../../src/core/errors.js";
+import { isVellumError, VellumError } from "../../src/core/errors.js";
+import type { EventFilter } from "../../src/core/event-keys.js";
 import { hashChildren } from "../../src/core/rfc6962.js";
 
 const TOKEN_KEY = "vellum.token";
@@ -58,6 +60,17 @@ function el(tag: string, attrs: Record<string, string> = {}, ...children: Child[
   return e;
 }
 const main = () => document.getElementById("main") as HTMLElement;
+/**
+ * Which navigation is current: a page started for an earlier one (still awaiting the server)
+ * must not replace what a later one shows.
+ */
+let generation = 0;
+
+/** Shows `children` if navigation `gen` is still the current one. */
+function showFor(gen: number, ...children: Child[]): void {
+  if (gen === generation) show(...children);
+}
+
 function show(...children: Child[]): void {
   const m = main();
   m.replaceChildren(...children.filter((c): c is Node | string => c !== undefined && c !== false));
@@ -131,13 +144,15 @@ function refusal(e: unknown): HTMLElement {
 // ---- pages ------------------------------------------------------------------------------------
 
 async function overview(): Promise<void> {
+  const gen = generation;
   const { v, key, firstUse } = await verifier();
   const info = await client().logInfo();
   const trusted = await v.update();
   const cp = trusted.checkpoint;
   const witnesses =
     (info.witnesses as { name: string; cosignedSize: number | null }[] | undefined) ?? [];
-  show(
+  showFor(
+    gen,
     el("h1", {}, String(info.origin)),
     status(
       "ok",
@@ -186,6 +201,7 @@ function decodeText(payload: Uint8Array): string | undefined {
 }
 
 async function entries(before: number | undefined): Promise<void> {
+  const gen = generation;
   const { v } = await verifier();
   const size = (await v.update()).checkpoint.size;
   const end = Math.min(before ?? size, size);
@@ -206,7 +222,8 @@ async function entries(before: number | undefined): Promise<void> {
         el("td", { class: "preview" }, preview(base64Decode(e.payload))),
       ),
     );
-  show(
+  showFor(
+    gen,
     el("h1", {}, "Entries"),
     el("p", { class: "muted" }, `Newest first, of ${size} in the trusted checkpoint.`),
     size === 0
@@ -223,6 +240,46 @@ async function entries(before: number | undefined): Promise<void> {
         ),
     start > 0 ? el("p", {}, el("a", { href: `#/entries/${start}` }, "Older entries")) : undefined,
   );
+}
+
+/** A structured (OCSF) event's main fields, when the payload is one. */
+function eventFields(payload: Uint8Array): HTMLElement | undefined {
+  const text = decodeText(payload);
+  if (text === undefined) return undefined;
+  let e: Record<string, unknown>;
+  try {
+    e = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (typeof e !== "object" || e === null || typeof e.class_uid !== "number") return undefined;
+  const at = (path: string): string | undefined => {
+    let v: unknown = e;
+    for (const k of path.split(".")) v = (v as Record<string, unknown> | undefined)?.[k];
+    return v === undefined || v === null
+      ? undefined
+      : typeof v === "object"
+        ? JSON.stringify(v)
+        : String(v);
+  };
+  const resources = Array.isArray(e.resources)
+    ? (e.resources as { uid?: unknown; name?: unknown }[])
+        .map((r) => String(r.uid ?? r.name ?? "?"))
+        .join(", ")
+    : undefined;
+  const rows: [string, string | undefined][] = [
+    ["Class", `${at("class_name") ?? ""} (${at("class_uid")})`],
+    ["Activity", at("activity_name") ?? at("activity_id")],
+    ["Time", at("time") === undefined ? undefined : new Date(Number(at("time"))).toISOString()],
+    ["Actor", at("actor.user.uid") ?? at("actor.user.name")],
+    ["Action", at("api.operation")],
+    ["Resources", resources],
+    ["Status", at("status") ?? at("status_id")],
+    ["From", at("src_endpoint.ip")],
+    ["Tenant", at("metadata.tenant_uid")],
+    ["Product", at("metadata.product.name")],
+  ];
+  return dl(rows.filter((r): r is [string, string] => r[1] !== undefined));
 }
 
 /** The payload as a person reads it: fields of JSON, text, or hex. Always as text. */
@@ -284,6 +341,7 @@ function pathDrawing(
 }
 
 async function entry(index: number): Promise<void> {
+  const gen = generation;
   const { v } = await verifier();
   const e = await client().entry(index);
   // The leaf hash, recomputed here from what is shown: never the server's claim.
@@ -323,15 +381,270 @@ async function entry(index: number): Promise<void> {
       verdict = refusal(err);
     }
   }
-  show(
+  const event = eventFields(e.payload);
+  showFor(
+    gen,
     el("h1", {}, `Entry ${index}`),
     verdict,
     fields,
+    event && el("h2", {}, "Event"),
+    event,
     el("h2", {}, "Payload"),
     payloadView(e.payload),
     drawing && el("h2", {}, "Proof"),
     drawing,
   );
+}
+
+/** Reads a dropped or chosen file. */
+function fileBytes(f: File): Promise<Uint8Array> {
+  return f.arrayBuffer().then((b) => new Uint8Array(b));
+}
+
+/**
+ * Verifies a receipt (.tlog-proof) offline in the page, with the pinned key — the same checks,
+ * answers and error codes as `vellum verify` — and, given the entry's file, that it is for
+ * exactly those bytes. Drop the files on the page, or choose them.
+ */
+async function verifyPage(): Promise<void> {
+  const gen = generation;
+  const { key } = await logKey();
+  const receiptInput = el("input", {
+    type: "file",
+    id: "receipt-file",
+    "aria-label": "Receipt (.tlog-proof)",
+  }) as HTMLInputElement;
+  const entryInput = el("input", {
+    type: "file",
+    id: "entry-file",
+    "aria-label": "The entry (optional)",
+  }) as HTMLInputElement;
+  const out = el("div", { id: "receipt-result", "aria-live": "polite" });
+  let receipt: Uint8Array | undefined;
+  let entryBytes: Uint8Array | undefined;
+  const run = () => {
+    if (receipt === undefined) return;
+    try {
+      const policy = localStorage.getItem(`vellum.policy ${key}`) ?? undefined;
+      const v = verifyReceipt(receipt, {
+        logKey: key,
+        ...(policy === undefined ? {} : { policy }),
+        ...(entryBytes === undefined ? {} : { payload: entryBytes }),
+      });
+      out.replaceChildren(
+        status(
+          "ok",
+          `Verified: index ${v.index} in the tree of size ${v.treeSize} of ${v.origin}${v.witnesses.length > 0 ? `, cosigned by ${v.witnesses.join(", ")}` : ""}${v.payloadChecked ? ", for exactly this entry" : ""}.`,
+          "verdict",
+        ),
+        dl([
+          ["Id", v.id],
+          ["Logged", new Date(v.timestamp).toISOString()],
+          ["Leaf hash", base64Encode(v.leafHash)],
+          ["Root", v.rootHash],
+        ]),
+      );
+    } catch (e) {
+      const code = e instanceof VellumError ? e.code : "MALFORMED";
+      out.replaceChildren(
+        status("bad", `Not verified: ${code}: ${(e as Error).message}`, "verdict"),
+      );
+    }
+  };
+  receiptInput.addEventListener("change", async () => {
+    const f = receiptInput.files?.[0];
+    receipt = f === undefined ? undefined : await fileBytes(f);
+    run();
+  });
+  entryInput.addEventListener("change", async () => {
+    const f = entryInput.files?.[0];
+    entryBytes = f === undefined ? undefined : await fileBytes(f);
+    run();
+  });
+  const zone = el(
+    "div",
+    { class: "drop", id: "drop" },
+    "Drop a receipt (.tlog-proof), and optionally the entry's file, here.",
+  );
+  zone.addEventListener("dragover", (ev) => ev.preventDefault());
+  zone.addEventListener("drop", async (ev) => {
+    ev.preventDefault();
+    const files = [...(ev.dataTransfer?.files ?? [])];
+    for (const f of files) {
+      const bytes = await fileBytes(f);
+      const head = new TextDecoder().decode(bytes.subarray(0, 32));
+      if (head.startsWith("c2sp.org/tlog-proof")) receipt = bytes;
+      else entryBytes = bytes;
+    }
+    run();
+  });
+  showFor(
+    gen,
+    el("h1", {}, "Verify a receipt"),
+    el("p", {}, "Checked here, offline, with the log's pinned key: nothing is sent to the server."),
+    zone,
+    el("p", {}, el("label", {}, "Receipt ", receiptInput)),
+    el("p", {}, el("label", {}, "Entry (optional) ", entryInput)),
+    out,
+  );
+}
+
+interface TokenRow {
+  id: string;
+  name: string;
+  scopes: string[];
+  created: number;
+  revoked: number | null;
+  lastUsed: number | null;
+  tenants: string[] | null;
+}
+
+/** Tokens (admin scope): list, create (its secret shown once), revoke. */
+async function tokensPage(): Promise<void> {
+  const gen = generation;
+  const c = client();
+  const list = ((await (await c.request("/v1/tokens")).json()) as { tokens: TokenRow[] }).tokens;
+  const rows = list.map((t) => {
+    const revoke = el("button", { type: "button", "data-revoke": t.id }, "Revoke");
+    revoke.addEventListener("click", async () => {
+      if (!confirm(`Revoke "${t.name}"? It stops working at once.`)) return;
+      await c.request(`/v1/tokens/${encodeURIComponent(t.id)}/revoke`, { method: "POST" });
+      await tokensPage();
+    });
+    return el(
+      "tr",
+      {},
+      el("td", {}, t.name),
+      el("td", {}, t.scopes.join(", ")),
+      el("td", {}, t.tenants === null ? "all" : t.tenants.join(", ")),
+      el("td", {}, t.lastUsed === null ? "never" : new Date(t.lastUsed).toISOString()),
+      el("td", {}, t.revoked === null ? revoke : `revoked ${new Date(t.revoked).toISOString()}`),
+    );
+  });
+  const name = el("input", {
+    type: "text",
+    id: "token-name",
+    "aria-label": "Name",
+    placeholder: "name",
+  }) as HTMLInputElement;
+  const scopes = ["append", "read", "audit", "admin"].map(
+    (sc) =>
+      el("input", {
+        type: "checkbox",
+        value: sc,
+        id: `scope-${sc}`,
+        ...(sc === "read" ? { checked: "" } : {}),
+      }) as HTMLInputElement,
+  );
+  const created = el("div", { id: "created", "aria-live": "polite" });
+  const form = el(
+    "form",
+    { id: "create-token" },
+    name,
+    ...scopes.map((box) => el("label", {}, box, ` ${box.value}`)),
+    el("button", { type: "submit" }, "Create"),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const res = await c.request("/v1/tokens", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          name: name.value,
+          scopes: scopes.filter((b) => b.checked).map((b) => b.value),
+        }),
+      });
+      const t = (await res.json()) as { token: string; name: string };
+      await tokensPage();
+      document
+        .getElementById("created")
+        ?.replaceChildren(
+          status("ok", `Created "${t.name}". Its secret, shown this once:`),
+          el("pre", { id: "new-secret" }, t.token),
+        );
+    } catch (e) {
+      created.replaceChildren(status("bad", (e as Error).message));
+    }
+  });
+  showFor(
+    gen,
+    el("h1", {}, "Tokens"),
+    created,
+    el(
+      "table",
+      {},
+      el(
+        "thead",
+        {},
+        el("tr", {}, ...["Name", "Scopes", "Tenants", "Last used", ""].map((h) => el("th", {}, h))),
+      ),
+      el("tbody", { id: "tokens" }, ...rows),
+    ),
+    el("h2", {}, "New token"),
+    form,
+  );
+}
+
+/** Index queries (the verifiable index): every answer proven complete in the page. */
+async function searchPage(params: URLSearchParams): Promise<void> {
+  const gen = generation;
+  const fields = ["actor", "action", "resource", "tenant"] as const;
+  const inputs = fields.map(
+    (f) =>
+      el("input", {
+        type: "text",
+        id: `q-${f}`,
+        "aria-label": f,
+        placeholder: f,
+        value: params.get(f) ?? "",
+      }) as HTMLInputElement,
+  );
+  const form = el("form", { id: "search" }, ...inputs, el("button", { type: "submit" }, "Search"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    inputs.forEach((input, i) => {
+      if (input.value.trim() !== "") q.set(fields[i]!, input.value.trim());
+    });
+    location.hash = `#/search?${q}`;
+  });
+  const filter: EventFilter = {};
+  for (const f of fields) {
+    const v = params.get(f);
+    if (v !== null && v !== "") (filter as Record<string, string>)[f] = v;
+  }
+  let results: HTMLElement | undefined;
+  if (Object.keys(filter).length > 0) {
+    const { key } = await logKey();
+    const answer = await client().query(filter, { logKey: key, order: "desc", limit: 100 });
+    results = el(
+      "div",
+      {},
+      status(
+        "ok",
+        `Complete: ${answer.entries.length} entries, proven against the checkpoint of size ${answer.treeSize} and the index log.`,
+        "verdict",
+      ),
+      el(
+        "table",
+        {},
+        el(
+          "tbody",
+          {},
+          ...answer.entries.map((e) =>
+            el(
+              "tr",
+              {},
+              el("td", {}, el("a", { href: `#/entry/${e.index}` }, String(e.index))),
+              el("td", { class: "preview" }, preview(e.payload)),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  showFor(gen, el("h1", {}, "Search events"), form, results);
 }
 
 function signin(): void {
@@ -366,19 +679,24 @@ function signin(): void {
 }
 
 async function route(): Promise<void> {
+  const gen = ++generation;
   const link = document.getElementById("signin-link");
   if (link) link.textContent = token() === undefined ? "Sign in" : "Token";
   const hash = location.hash.replace(/^#/, "") || "/";
   try {
+    const [path, query] = hash.split("?", 2) as [string, string | undefined];
     const list = /^\/entries(?:\/(\d+))?$/.exec(hash);
     const one = /^\/entry\/(\d+)$/.exec(hash);
     if (hash === "/") await overview();
     else if (hash === "/signin") signin();
+    else if (hash === "/verify") await verifyPage();
+    else if (hash === "/tokens") await tokensPage();
+    else if (path === "/search") await searchPage(new URLSearchParams(query ?? ""));
     else if (list !== null) await entries(list[1] === undefined ? undefined : Number(list[1]));
     else if (one !== null) await entry(Number(one[1]));
     else show(el("h1", {}, "Not found"), el("p", {}, el("a", { href: "#/" }, "Overview")));
   } catch (e) {
-    show(refusal(e));
+    showFor(gen, refusal(e));
   }
 }
 
