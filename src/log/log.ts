@@ -257,6 +257,11 @@ export class Log {
     return this.#reader.checkpointAt(size);
   }
 
+  /** Up to `limit` kept checkpoints, largest first, none beyond the published size (reader.ts). */
+  recentCheckpoints(limit: number): Promise<string[]> {
+    return this.#reader.recentCheckpoints(limit);
+  }
+
   entry(index: number): Promise<LogEntry> {
     return this.#reader.entry(index);
   }

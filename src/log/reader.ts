@@ -50,6 +50,16 @@ export class Reader {
     check(index < this.#size, "NOT_FOUND", `no entry at index ${index} (log size ${this.#size})`);
   }
 
+  /**
+   * Up to `limit` checkpoints the log keeps, largest size first, each with its latest
+   * signatures, none beyond the published size (for charts of growth; each verifies alone).
+   */
+  async recentCheckpoints(limit: number): Promise<string[]> {
+    const published = this.#size;
+    const notes = await this.#ctx.store.recentCheckpoints(limit + 1);
+    return notes.filter((note) => Number(note.split("\n", 2)[1]) <= published).slice(0, limit);
+  }
+
   /** The signed checkpoint published for `size` (its latest signature). */
   async checkpointAt(size: number): Promise<string> {
     this.#checkPublished(size);

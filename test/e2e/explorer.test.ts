@@ -146,6 +146,10 @@ describe.skipIf(env === undefined)("the explorer in Chromium", () => {
     await page.goto(`${server.url}/`);
     await page.waitForSelector("#verdict");
     expect(await page.textContent("#verdict")).toMatch(/^Checkpoint verified: size 4/);
+    // The growth chart, drawn from the checkpoints the log keeps, each verified in the page.
+    expect(await page.textContent("#growth figcaption")).toMatch(
+      /^Tree size \(line\) and entries per minute .* from \d+ signed checkpoints\.$/,
+    );
 
     await page.goto(`${server.url}/#/signin`);
     await page.fill("#token", token);

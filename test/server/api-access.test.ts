@@ -84,6 +84,7 @@ const NOT_CONTENT = new Set([
   "/docs",
   "/v1/proofs/inclusion",
   "/v1/proofs/consistency",
+  "/v1/checkpoints",
   "/v1/checkpoints/:size",
   "/v1/log",
   "/checkpoint",

@@ -17,9 +17,13 @@ import { VellumClient } from "../../src/client/http.js";
 import { verifyReceipt } from "../../src/client/receipts.js";
 import { type TrustedStore, VerifyingClient } from "../../src/client/verifying.js";
 import { base64Decode, base64Encode, bytesEqual } from "../../src/core/bytes.js";
+import { openCheckpoint } from "../../src/core/checkpoint.js";
+import { cosignatureVerifier } from "../../src/core/cosignature.js";
 import { encodeLeafAndHash, parseUuid } from "../../src/core/entry.js";
 import { isVellumError, VellumError } from "../../src/core/errors.js";
 import type { EventFilter } from "../../src/core/event-keys.js";
+import { parseVerifierKey, verifierFromKey } from "../../src/core/keys.js";
+import { verifyKnownSignatures } from "../../src/core/note.js";
 import { hashChildren } from "../../src/core/rfc6962.js";
 
 const TOKEN_KEY = "vellum.token";
@@ -143,12 +147,99 @@ function refusal(e: unknown): HTMLElement {
 
 // ---- pages ------------------------------------------------------------------------------------
 
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
+
+/**
+ * The log's growth from the checkpoints it keeps (GET /v1/checkpoints): each note opened with
+ * the pinned key, its time from the log's timestamp signature; a line of tree size over time and
+ * bars of entries per minute. Notes that do not verify are left out and counted.
+ */
+async function growthChart(key: string): Promise<HTMLElement | undefined> {
+  const res = await client().request("/v1/checkpoints?limit=1000");
+  const notes = ((await res.json()) as { checkpoints: string[] }).checkpoints;
+  const k = parseVerifierKey(key);
+  const stamp = cosignatureVerifier(k.name, k.publicKey);
+  const logVerifier = verifierFromKey(key);
+  const points: { t: number; size: number }[] = [];
+  let refused = 0;
+  for (const note of notes) {
+    try {
+      const { checkpoint } = openCheckpoint(note, logVerifier);
+      const t = verifyKnownSignatures(note, [stamp]).signatures[0]?.timestamp;
+      if (t !== undefined) points.push({ t, size: checkpoint.size });
+    } catch {
+      refused++;
+    }
+  }
+  if (points.length < 2) return undefined;
+  // A size's note carries its latest signature (re-signed while idle): by size, each point's
+  // time is at most that of any larger size, so the line only rises.
+  points.sort((a, b) => a.size - b.size);
+  for (let i = points.length - 2; i >= 0; i--) {
+    points[i]!.t = Math.min(points[i]!.t, points[i + 1]!.t);
+  }
+  const t0 = points[0]!.t;
+  const t1 = Math.max(points[points.length - 1]!.t, t0 + 10);
+  const maxSize = Math.max(...points.map((p) => p.size), 1);
+  // Entries per minute in ~40 buckets over the span: each step's growth, in the bucket it ended.
+  const bucket = Math.max(1, Math.ceil((t1 - t0) / 40));
+  const counts = new Map<number, number>();
+  for (let i = 1; i < points.length; i++) {
+    const b = Math.floor((points[i]!.t - t0) / bucket);
+    counts.set(b, (counts.get(b) ?? 0) + Math.max(0, points[i]!.size - points[i - 1]!.size));
+  }
+  const perMinute = (n: number) => (n * 60) / bucket;
+  const maxRate = Math.max(...[...counts.values()].map(perMinute), 1);
+  const W = 600;
+  const H = 160;
+  const x = (t: number) => ((t - t0) / (t1 - t0)) * (W - 10) + 5;
+  const chart = svg("svg", {
+    viewBox: `0 0 ${W} ${H}`,
+    class: "chart",
+    role: "img",
+    "aria-label": `Tree size from ${points[0]!.size} to ${points[points.length - 1]!.size} between ${new Date(t0 * 1000).toISOString()} and ${new Date(t1 * 1000).toISOString()}; at most ${Math.round(maxRate)} entries per minute`,
+  });
+  const barWidth = Math.max(1, (bucket / (t1 - t0)) * (W - 10) - 1);
+  for (const [b, n] of counts) {
+    const h = (perMinute(n) / maxRate) * (H - 20);
+    chart.append(
+      svg("rect", {
+        class: "bar",
+        x: x(t0 + b * bucket),
+        y: H - 5 - h,
+        width: barWidth,
+        height: h,
+      }),
+    );
+  }
+  const line = points.map(
+    (p) => `${x(p.t).toFixed(1)},${(H - 5 - (p.size / maxSize) * (H - 20)).toFixed(1)}`,
+  );
+  chart.append(svg("polyline", { class: "line", points: line.join(" ") }));
+  return el(
+    "figure",
+    { id: "growth" },
+    chart,
+    el(
+      "figcaption",
+      {},
+      `Tree size (line) and entries per minute (bars, peak ${Math.round(maxRate)}), from ${points.length} signed checkpoints${refused > 0 ? `; ${refused} that did not verify left out` : ""}.`,
+    ),
+  );
+}
+
 async function overview(): Promise<void> {
   const gen = generation;
   const { v, key, firstUse } = await verifier();
   const info = await client().logInfo();
   const trusted = await v.update();
   const cp = trusted.checkpoint;
+  const chart = await growthChart(key).catch(() => undefined);
   const witnesses =
     (info.witnesses as { name: string; cosignedSize: number | null }[] | undefined) ?? [];
   showFor(
@@ -180,6 +271,8 @@ async function overview(): Promise<void> {
               .join(", "),
       ],
     ]),
+    chart && el("h2", {}, "Growth"),
+    chart,
     el("h2", {}, "Checkpoint"),
     el("pre", {}, trusted.note),
     el("p", {}, el("a", { href: "#/entries" }, "Browse entries, newest first")),

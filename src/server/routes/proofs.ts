@@ -46,6 +46,12 @@ export function proofRoutes(ctx: RouteContext): Hono<Env> {
     return json(c, { from, to, proof: proof.map(base64Encode) });
   });
 
+  app.get("/v1/checkpoints", async (c) => {
+    const raw = c.req.query("limit");
+    const limit = raw === undefined ? 100 : Math.min(1000, parseDecimal(raw, "limit"));
+    return json(c, { checkpoints: await log.recentCheckpoints(limit) });
+  });
+
   app.get("/v1/checkpoints/:size", async (c) => {
     const note = await log.checkpointAt(parseDecimal(c.req.param("size"), "size"));
     return c.body(note, 200, { "Content-Type": "text/plain; charset=utf-8" });
