@@ -290,6 +290,45 @@ describe.skipIf(env === undefined)("the explorer in Chromium", () => {
     expect((await read()).status).toBe(401);
   });
 
+  it("shows who read an entry, from the access log, proven (audit scope)", {
+    timeout: 90_000,
+  }, async () => {
+    const data = join(dir, "with-access");
+    const audited = await startVellum(
+      ["serve", "--data", data, "--port", "0", "--access-log"],
+      "/readyz",
+    );
+    try {
+      const admin = readFileSync(join(data, "admin.token"), "utf8").trim();
+      const auth = { Authorization: `Bearer ${admin}` };
+      expect(
+        (await fetch(`${audited.url}/v1/entries`, { method: "POST", headers: auth, body: "x" }))
+          .status,
+      ).toBe(201);
+      expect((await fetch(`${audited.url}/v1/entries/0`, { headers: auth })).status).toBe(200);
+      const page = await browser.newPage();
+      await page.goto(`${audited.url}/#/signin`);
+      await page.fill("#token", admin);
+      await page.click("form button");
+      await page.waitForSelector("main h1");
+      let found = "";
+      // The read by the API, and the page's own listing of entries: both recorded.
+      for (let i = 0; i < 40 && !found.startsWith("Complete: 2 "); i++) {
+        await page.goto(`${audited.url}/#/access?resource=entry:0&t=${i}`);
+        await page.waitForSelector("main h1");
+        await page.waitForSelector("#verdict", { timeout: 5000 }).catch(() => undefined);
+        found = (await page.textContent("#verdict").catch(() => "")) ?? "";
+        if (!found.startsWith("Complete: 2 ")) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(found).toMatch(/^Complete: 2 records, proven/);
+      const rows = (await page.textContent("table tbody")) ?? "";
+      expect(rows).toMatch(/admin \(first start\).*127\.0\.0\.1GET \/v1\/entries\/:indexentry:0/s);
+      expect(rows).toMatch(/127\.0\.0\.1GET \/v1\/entriesentry:0/);
+    } finally {
+      await audited.stop();
+    }
+  });
+
   it("refuses an altered proof and an altered checkpoint", { timeout: 60_000 }, async () => {
     const flip = (b64: string) => {
       const bytes = Buffer.from(b64, "base64");

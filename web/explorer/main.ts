@@ -740,6 +740,113 @@ async function searchPage(params: URLSearchParams): Promise<void> {
   showFor(gen, el("h1", {}, "Search events"), form, results);
 }
 
+/** The access log's key, pinned like the log's (a different one later is refused). */
+async function accessKey(): Promise<string | undefined> {
+  const served = (await client().logInfo()).accessVerifierKey;
+  if (typeof served !== "string") return undefined;
+  const pin = `vellum.pinned-access-key ${location.origin}`;
+  const pinned = localStorage.getItem(pin);
+  if (pinned === null) localStorage.setItem(pin, served);
+  else if (pinned !== served) {
+    throw new Error(
+      `the server now presents the access log key ${served}, but this browser pinned ${pinned}: refusing to show its records`,
+    );
+  }
+  return served;
+}
+
+/** Who read what (audit scope): the access log's records, proven complete by its index. */
+async function accessPage(params: URLSearchParams): Promise<void> {
+  const gen = generation;
+  const key = await accessKey();
+  if (key === undefined) {
+    showFor(
+      gen,
+      el("h1", {}, "Access log"),
+      el("p", {}, "This server keeps no access log (vellum serve --access-log)."),
+    );
+    return;
+  }
+  const fields = [
+    ["resource", "entry:N (who read entry N)"],
+    ["actor", "token id or name (what it read)"],
+    ["action", 'route, e.g. "GET /v1/entries/:index"'],
+  ] as const;
+  const inputs = fields.map(
+    ([f, hint]) =>
+      el("input", {
+        type: "text",
+        id: `a-${f}`,
+        "aria-label": hint,
+        placeholder: hint,
+        value: params.get(f) ?? "",
+      }) as HTMLInputElement,
+  );
+  const form = el(
+    "form",
+    { id: "access-search" },
+    ...inputs,
+    el("button", { type: "submit" }, "Search"),
+  );
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    inputs.forEach((input, i) => {
+      if (input.value.trim() !== "") q.set(fields[i]![0], input.value.trim());
+    });
+    location.hash = `#/access?${q}`;
+  });
+  const filter: EventFilter = {};
+  for (const [f] of fields) {
+    const v = params.get(f);
+    if (v !== null && v !== "") (filter as Record<string, string>)[f] = v;
+  }
+  let results: HTMLElement | undefined;
+  if (Object.keys(filter).length > 0) {
+    const answer = await client().query(filter, {
+      logKey: key,
+      log: "access",
+      order: "desc",
+      limit: 100,
+    });
+    const rows = answer.entries.map((e) => {
+      const r = JSON.parse(new TextDecoder().decode(e.payload)) as {
+        time: number;
+        actor: { user: { uid: string; name?: string } };
+        api: { operation: string };
+        src_endpoint?: { ip?: string };
+        resources?: { uid: string }[];
+      };
+      return el(
+        "tr",
+        {},
+        el("td", {}, new Date(r.time).toISOString()),
+        el(
+          "td",
+          {},
+          r.actor.user.name === undefined
+            ? r.actor.user.uid
+            : `${r.actor.user.name} (${r.actor.user.uid})`,
+        ),
+        el("td", {}, r.src_endpoint?.ip ?? ""),
+        el("td", {}, r.api.operation),
+        el("td", { class: "preview" }, (r.resources ?? []).map((x) => x.uid).join(", ")),
+      );
+    });
+    results = el(
+      "div",
+      {},
+      status(
+        "ok",
+        `Complete: ${answer.entries.length} records, proven against the access log's checkpoint of size ${answer.treeSize}.`,
+        "verdict",
+      ),
+      el("table", {}, el("tbody", {}, ...rows)),
+    );
+  }
+  showFor(gen, el("h1", {}, "Access log: who read what"), form, results);
+}
+
 function signin(): void {
   const input = el("input", {
     type: "password",
@@ -785,6 +892,7 @@ async function route(): Promise<void> {
     else if (hash === "/verify") await verifyPage();
     else if (hash === "/tokens") await tokensPage();
     else if (path === "/search") await searchPage(new URLSearchParams(query ?? ""));
+    else if (path === "/access") await accessPage(new URLSearchParams(query ?? ""));
     else if (list !== null) await entries(list[1] === undefined ? undefined : Number(list[1]));
     else if (one !== null) await entry(Number(one[1]));
     else show(el("h1", {}, "Not found"), el("p", {}, el("a", { href: "#/" }, "Overview")));

@@ -72,6 +72,8 @@ export function proofRoutes(ctx: RouteContext): Hono<Env> {
       limits: { ...LIMITS, maxBatchEntries },
       publishedSize: log.published?.checkpoint.size ?? null,
       witnesses: log.witnessStatus(),
+      // Where reads are recorded: the access log's own key (DATA/access.vkey), else null.
+      accessVerifierKey: ctx.access?.log.signer.verifierKey ?? null,
     }),
   );
 
