@@ -6,7 +6,7 @@
  * text; and through a proxy that alters a proof, a checkpoint, or offers a checkpoint that
  * contradicts the one the page trusted, the page refuses — INCONSISTENT with evidence to save.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -16,7 +16,8 @@ import { formatCheckpoint, parseCheckpoint } from "../../src/core/checkpoint.js"
 import { signerFromKey } from "../../src/core/keys.js";
 import { signNote } from "../../src/core/note.js";
 import { apiActivity } from "../audit/events.js";
-import { runVellum } from "../helpers/cli.js";
+import { REPO_ROOT, runVellum } from "../helpers/cli.js";
+import { freePort } from "../helpers/ports.js";
 import { startVellum, type VellumProcess } from "../helpers/processes.js";
 import { needService } from "../helpers/services.js";
 
@@ -32,6 +33,9 @@ interface Page {
   evaluate<T>(f: () => T): Promise<T>;
   on(event: string, f: (x: { accept(): Promise<void> }) => void): void;
   setInputFiles(sel: string, files: string): Promise<void>;
+  evaluateHandle<A>(f: (arg: A) => unknown, arg: A): Promise<unknown>;
+  dispatchEvent(sel: string, type: string, init: object): Promise<void>;
+  screenshot(o: { path: string; fullPage?: boolean }): Promise<unknown>;
 }
 interface Browser {
   newPage(): Promise<Page>;
@@ -254,6 +258,27 @@ describe.skipIf(env === undefined)("the explorer in Chromium", () => {
     writeFileSync(bad, lines.join("\n"));
     const cli = runVellum(["verify", bad, "--key", join(dir, "data", "log.vkey"), "--json"]);
     const code = (JSON.parse(cli.stdout) as { error: { code: string } }).error.code;
+    // Dropped on the page (both files at once), the same answer.
+    const dropped = await browser.newPage();
+    await dropped.goto(`${server.url}/#/verify`);
+    await dropped.waitForSelector("#drop");
+    const dataTransfer = await dropped.evaluateHandle(
+      (files: { name: string; text: string }[]) => {
+        // biome-ignore lint/suspicious/noExplicitAny: the page's globals
+        const g = globalThis as any;
+        const dt = new g.DataTransfer();
+        for (const f of files) dt.items.add(new g.File([f.text], f.name));
+        return dt;
+      },
+      [
+        { name: "r.tlog-proof", text: readFileSync(receipt, "utf8") },
+        { name: "r.txt", text: "receipt me" },
+      ],
+    );
+    await dropped.dispatchEvent("#drop", "drop", { dataTransfer });
+    await waitVerdict(dropped, "Verified");
+    expect(await dropped.textContent("#verdict")).toMatch(/for exactly this entry/);
+
     const fresh = await browser.newPage();
     await fresh.goto(`${server.url}/#/verify`);
     await fresh.setInputFiles("#receipt-file", bad);
@@ -390,5 +415,87 @@ describe.skipIf(env === undefined)("the explorer in Chromium", () => {
       () => (globalThis as any).document.querySelector("a[download]")?.getAttribute("href") ?? "",
     );
     expect(href).toMatch(/^blob:/);
+  });
+
+  it("with a witness policy, accepts only checkpoints its witnesses cosigned", {
+    timeout: 90_000,
+  }, async () => {
+    const data = join(dir, "witnessed");
+    mkdirSync(data, { mode: 0o700 });
+    const origin = "explorer.e2e.test/log";
+    const k = runVellum(["keygen", "--name", origin, "--out", join(data, "log.key")]);
+    expect(k.code, k.stderr).toBe(0);
+    const port = await freePort();
+    const witness = await startVellum([
+      "witness",
+      ...["--data", join(dir, "w0"), "--port", String(port), "--name", "w0.explorer.test/witness"],
+      ...["--trust", k.stdout.trim()],
+    ]);
+    const wkey = readFileSync(join(dir, "w0", "witness.vkey"), "utf8").trim();
+    const policy = `witness w0 ${wkey} http://127.0.0.1:${port}\nquorum w0\n`;
+    const policyFile = join(dir, "policy.txt");
+    writeFileSync(policyFile, policy);
+    const witnessed = await startVellum(
+      ["serve", "--data", data, "--port", "0", "--witness-policy", policyFile],
+      "/readyz",
+    );
+    try {
+      const admin = readFileSync(join(data, "admin.token"), "utf8").trim();
+      const posted = await fetch(`${witnessed.url}/v1/entries`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${admin}` },
+        body: "witnessed entry",
+      });
+      expect(posted.status).toBe(201);
+      const page = await browser.newPage();
+      await page.goto(`${witnessed.url}/#/settings`);
+      await page.waitForSelector("#policy");
+      await page.fill("#policy", policy);
+      await page.click("#settings button");
+      await page.waitForSelector("#saved");
+      await page.goto(`${witnessed.url}/#/`);
+      await waitVerdict(page, "Checkpoint verified");
+      expect(await page.textContent("#verdict")).toMatch(
+        /cosigned by w0 \(the witness policy's quorum\)/,
+      );
+      // A policy naming a witness that never cosigned this log: nothing is accepted.
+      const stranger = runVellum([
+        "keygen",
+        ...["--name", "stranger.example/witness", "--type", "witness"],
+        ...["--out", join(dir, "stranger.key")],
+      ]);
+      const strangerKey = stranger.stdout.trim();
+      await page.goto(`${witnessed.url}/#/settings`);
+      await page.waitForSelector("#policy");
+      await page.fill("#policy", `witness s ${strangerKey} http://127.0.0.1:9\nquorum s\n`);
+      await page.click("#settings button");
+      await page.waitForSelector("#saved");
+      await page.goto(`${witnessed.url}/#/`);
+      await waitVerdict(page, "Not verified");
+    } finally {
+      await witnessed.stop();
+      await witness.stop();
+    }
+  });
+
+  it("takes a screenshot of each page (reports/screenshots/)", { timeout: 60_000 }, async () => {
+    const out = join(REPO_ROOT, "reports", "screenshots");
+    mkdirSync(out, { recursive: true });
+    const page = await signedIn();
+    const shots: [string, string, string][] = [
+      ["overview", "/#/", "#verdict"],
+      ["entries", "/#/entries", "table"],
+      ["entry", "/#/entry/0", "ol.path"],
+      ["search", "/#/search?actor=carol", "#verdict"],
+      ["verify", "/#/verify", "#drop"],
+      ["tokens", "/#/tokens", "#create-token"],
+      ["settings", "/#/settings", "#policy"],
+    ];
+    for (const [name, path, ready] of shots) {
+      await page.goto(`${server.url}/#/`);
+      await page.goto(`${server.url}${path}`);
+      await page.waitForSelector(ready);
+      await page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
+    }
   });
 });

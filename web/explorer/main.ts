@@ -24,6 +24,7 @@ import { isVellumError, VellumError } from "../../src/core/errors.js";
 import type { EventFilter } from "../../src/core/event-keys.js";
 import { parseVerifierKey, verifierFromKey } from "../../src/core/keys.js";
 import { verifyKnownSignatures } from "../../src/core/note.js";
+import { parsePolicy, verifyQuorum } from "../../src/core/policy.js";
 import { hashChildren } from "../../src/core/rfc6962.js";
 
 const TOKEN_KEY = "vellum.token";
@@ -120,9 +121,23 @@ async function logKey(): Promise<{ key: string; firstUse: boolean }> {
   return { key: pinned, firstUse: false };
 }
 
+/** The witness policy (C2SP tlog-policy) this browser requires of the log, if one was set. */
+function policyFor(key: string): string | undefined {
+  return localStorage.getItem(`vellum.policy ${key}`) ?? undefined;
+}
+
 async function verifier(): Promise<{ v: VerifyingClient; key: string; firstUse: boolean }> {
   const { key, firstUse } = await logKey();
-  return { v: new VerifyingClient(client(), { logKey: key, store: localTrust }), key, firstUse };
+  const policy = policyFor(key);
+  return {
+    v: new VerifyingClient(client(), {
+      logKey: key,
+      store: localTrust,
+      ...(policy === undefined ? {} : { policy }),
+    }),
+    key,
+    firstUse,
+  };
 }
 
 /** A refusal to show: INCONSISTENT (with evidence to download) or another error. */
@@ -247,7 +262,7 @@ async function overview(): Promise<void> {
     el("h1", {}, String(info.origin)),
     status(
       "ok",
-      `Checkpoint verified: size ${cp.size}, signed by the pinned key, consistent with the last one this browser trusted.`,
+      `Checkpoint verified: size ${cp.size}, signed by the pinned key${policyFor(key) === undefined ? "" : `, cosigned by ${[...verifyQuorum(parsePolicy(policyFor(key)!), trusted.note).witnesses].sort().join(", ")} (the witness policy's quorum)`}, consistent with the last one this browser trusted.`,
       "verdict",
     ),
     firstUse
@@ -693,13 +708,40 @@ async function searchPage(params: URLSearchParams): Promise<void> {
         value: params.get(f) ?? "",
       }) as HTMLInputElement,
   );
-  const form = el("form", { id: "search" }, ...inputs, el("button", { type: "submit" }, "Search"));
+  // The time window [from, to), in this browser's time zone (the URL carries ms since the epoch).
+  const asLocal = (ms: string | null) => {
+    if (ms === null || ms === "") return "";
+    const d = new Date(Number(ms));
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  };
+  const from = el("input", {
+    type: "datetime-local",
+    id: "q-from",
+    "aria-label": "from (inclusive)",
+    value: asLocal(params.get("from")),
+  }) as HTMLInputElement;
+  const to = el("input", {
+    type: "datetime-local",
+    id: "q-to",
+    "aria-label": "to (exclusive)",
+    value: asLocal(params.get("to")),
+  }) as HTMLInputElement;
+  const form = el(
+    "form",
+    { id: "search" },
+    ...inputs,
+    el("label", {}, "from ", from),
+    el("label", {}, "to ", to),
+    el("button", { type: "submit" }, "Search"),
+  );
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const q = new URLSearchParams();
     inputs.forEach((input, i) => {
       if (input.value.trim() !== "") q.set(fields[i]!, input.value.trim());
     });
+    if (from.value !== "") q.set("from", String(new Date(from.value).getTime()));
+    if (to.value !== "") q.set("to", String(new Date(to.value).getTime()));
     location.hash = `#/search?${q}`;
   });
   const filter: EventFilter = {};
@@ -710,13 +752,22 @@ async function searchPage(params: URLSearchParams): Promise<void> {
   let results: HTMLElement | undefined;
   if (Object.keys(filter).length > 0) {
     const { key } = await logKey();
-    const answer = await client().query(filter, { logKey: key, order: "desc", limit: 100 });
+    const window = {
+      ...(params.get("from") ? { from: Number(params.get("from")) } : {}),
+      ...(params.get("to") ? { to: Number(params.get("to")) } : {}),
+    };
+    const answer = await client().query(filter, {
+      logKey: key,
+      order: "desc",
+      limit: 100,
+      ...window,
+    });
     results = el(
       "div",
       {},
       status(
         "ok",
-        `Complete: ${answer.entries.length} entries, proven against the checkpoint of size ${answer.treeSize} and the index log.`,
+        `Complete: ${answer.entries.length} entries${window.from !== undefined || window.to !== undefined ? " in the window" : ""}, proven against the checkpoint of size ${answer.treeSize} and the index log.`,
         "verdict",
       ),
       el(
@@ -847,6 +898,51 @@ async function accessPage(params: URLSearchParams): Promise<void> {
   showFor(gen, el("h1", {}, "Access log: who read what"), form, results);
 }
 
+/** Settings: a witness policy every checkpoint must then meet (kept per log key). */
+async function settingsPage(): Promise<void> {
+  const gen = generation;
+  const { key } = await logKey();
+  const area = el("textarea", {
+    id: "policy",
+    rows: "8",
+    "aria-label": "Witness policy (C2SP tlog-policy)",
+  }) as HTMLTextAreaElement;
+  area.value = policyFor(key) ?? "";
+  const out = el("div", { "aria-live": "polite" });
+  const form = el("form", { id: "settings" }, area, el("button", { type: "submit" }, "Save"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = area.value.trim();
+    if (text === "") {
+      localStorage.removeItem(`vellum.policy ${key}`);
+      out.replaceChildren(
+        status("ok", "No witness policy: checkpoints need the log's signature only."),
+      );
+      return;
+    }
+    try {
+      parsePolicy(`${text}\n`);
+      localStorage.setItem(`vellum.policy ${key}`, `${text}\n`);
+      out.replaceChildren(
+        status("ok", "Saved: every checkpoint must now meet this policy's quorum.", "saved"),
+      );
+    } catch (e) {
+      out.replaceChildren(status("bad", `Not a policy: ${(e as Error).message}`));
+    }
+  });
+  showFor(
+    gen,
+    el("h1", {}, "Settings"),
+    el(
+      "p",
+      {},
+      "A witness policy (C2SP tlog-policy: witness lines with their keys, groups, a quorum): with one, the page accepts only checkpoints its witnesses cosigned.",
+    ),
+    form,
+    out,
+  );
+}
+
 function signin(): void {
   const input = el("input", {
     type: "password",
@@ -893,6 +989,7 @@ async function route(): Promise<void> {
     else if (hash === "/tokens") await tokensPage();
     else if (path === "/search") await searchPage(new URLSearchParams(query ?? ""));
     else if (path === "/access") await accessPage(new URLSearchParams(query ?? ""));
+    else if (hash === "/settings") await settingsPage();
     else if (list !== null) await entries(list[1] === undefined ? undefined : Number(list[1]));
     else if (one !== null) await entry(Number(one[1]));
     else show(el("h1", {}, "Not found"), el("p", {}, el("a", { href: "#/" }, "Overview")));
