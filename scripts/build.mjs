@@ -41,7 +41,9 @@ function newest(path) {
 function stale() {
   if (!existsSync(STAMP)) return "no successful build recorded in dist/";
   const built = statSync(STAMP).mtimeMs;
-  const changed = INPUTS.find((input) => newest(join(ROOT, input)) > built);
+  const changed = INPUTS.find(
+    (input) => existsSync(join(ROOT, input)) && newest(join(ROOT, input)) > built,
+  );
   return changed === undefined ? undefined : `${changed} changed since the last build`;
 }
 
@@ -58,7 +60,9 @@ const result = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], {
 });
 if (result.status !== 0) process.exit(result.status ?? 1);
 // The explorer's bundle (dist/web/), which vellum serve serves at /.
-const { writeExplorer } = await import("./build-explorer.mjs");
-await writeExplorer();
+if (existsSync(join(ROOT, "web", "explorer", "main.ts"))) {
+  const { writeExplorer } = await import("./build-explorer.mjs");
+  await writeExplorer();
+}
 writeFileSync(STAMP, `${started.toISOString()}\n`);
 utimesSync(STAMP, started, started);
