@@ -9,9 +9,11 @@
  *   tile/<L>/<N>, tile/entries/<N>       full tiles and bundles, C2SP tlog-tiles paths and bytes
  *   checkpoints/<size, 20 digits>/<sha256(note), hex>   every signed checkpoint note (re-signed
  *                                        ones at one size, and cosigned ones, never overwrite)
- * Partial tiles are not archived: they are superseded, and the full tile that replaces one
- * holds its hashes. A checkpoint past the last full bundle is checked by its signature only
- * until the log fills that bundle (check.ts).
+ * Partial tiles are not archived (locked): they are superseded, and the full tile that replaces
+ * one holds its hashes. The head — `checkpoint` (the published one) and the partial tiles and
+ * bundle of its size — is written unlocked and replaced as the log grows, so the bucket alone
+ * serves a whole tlog-tiles log to any client (writeHead). A checkpoint past the last full bundle
+ * is checked by `vellum archive check` by its signature only until the log fills that bundle.
  *
  * Order: the tiles of a size before any checkpoint of that size, so an archived checkpoint's
  * full tiles are always there. Progress (the size whose full tiles are all archived) is kept in
@@ -27,7 +29,7 @@ import { hexEncode, utf8Encode } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
 import { isVellumError, type VellumError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { formatTilePath, TILE_WIDTH, tilesBetween } from "../core/tiles.js";
+import { formatTilePath, partialTileWidth, TILE_WIDTH, tilesBetween } from "../core/tiles.js";
 import type { Log } from "../log/log.js";
 import type { SignedCheckpoint } from "../log/signer.js";
 import type { KeyValueStore } from "../storage/types.js";
@@ -68,6 +70,8 @@ export class Archiver {
   #pause: number;
   #failure: VellumError | undefined;
   #objects = 0;
+  #headNote: string | undefined;
+  #headTiles: string[] = [];
 
   private constructor(options: ArchiverOptions, archived: number) {
     this.#o = options;
@@ -201,6 +205,40 @@ export class Archiver {
       this.#pending.shift();
       if (note === published) this.#lastPublished = published;
     }
+    if (published !== undefined) await this.#writeHead(published);
+  }
+
+  /**
+   * The head: the published checkpoint as `checkpoint` and the partial tiles and bundle of its
+   * size, unlocked, so that the bucket alone is a whole C2SP tlog-tiles log a client can read
+   * (full tiles and bundles are the locked objects). The head's partial tiles of an earlier size
+   * are deleted once the new ones are written.
+   */
+  async #writeHead(note: string): Promise<void> {
+    if (note === this.#headNote) return;
+    const { log, bucket } = this.#o;
+    const size = Number(note.split("\n")[1]);
+    if (size > this.#archived) return;
+    const names: string[] = [];
+    for (let level = 0; Math.floor(size / TILE_WIDTH ** level) > 0; level++) {
+      const width = partialTileWidth(size, level);
+      if (width === 0) continue;
+      const index = Math.floor(size / TILE_WIDTH ** (level + 1));
+      const name = formatTilePath({ level, index, width });
+      await bucket.putHead(name, await log.hashTile(level, index, width));
+      names.push(name);
+    }
+    const width = size % TILE_WIDTH;
+    if (width > 0) {
+      const index = Math.floor(size / TILE_WIDTH);
+      const name = formatTilePath({ level: "entries", index, width });
+      await bucket.putHead(name, await log.entryBundle(index, width));
+      names.push(name);
+    }
+    await bucket.putHead("checkpoint", utf8Encode(note), "text/plain; charset=utf-8");
+    for (const old of this.#headTiles) if (!names.includes(old)) await bucket.deleteHead(old);
+    this.#headTiles = names;
+    this.#headNote = note;
   }
 
   /** Stops after the step in progress; a last step archives what the log signed so far. */

@@ -13,6 +13,7 @@
  * AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, profiles): the SDK's default chain.
  */
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   GetObjectLockConfigurationCommand,
   HeadObjectCommand,
@@ -150,6 +151,72 @@ export class WormBucket {
       throw this.#failure(e, `writing ${this.describe(name)}`);
     }
     return "written";
+  }
+
+  /**
+   * Writes `bytes` under `name` without a lock (the head of the log: its latest checkpoint and
+   * partial tiles, replaced as it grows). Earlier versions of `name` are deleted: they are
+   * unlocked, and a versioned bucket would otherwise keep every one.
+   */
+  async putHead(
+    name: string,
+    bytes: Uint8Array,
+    contentType = "application/octet-stream",
+  ): Promise<void> {
+    try {
+      const put = await this.#s3.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.#key(name),
+          Body: bytes,
+          ContentLength: bytes.length,
+          ContentType: contentType,
+        }),
+      );
+      const keep = put.VersionId;
+      for (const v of (await this.versions(name)).get(name) ?? []) {
+        if (v.versionId !== keep) await this.#deleteVersion(name, v.versionId);
+      }
+    } catch (e) {
+      throw this.#failure(e, `writing ${this.describe(name)}`);
+    }
+  }
+
+  /** Deletes every version of an unlocked head object (a superseded partial tile). */
+  async deleteHead(name: string): Promise<void> {
+    for (const v of (await this.versions(name)).get(name) ?? []) {
+      await this.#deleteVersion(name, v.versionId);
+    }
+  }
+
+  async #deleteVersion(name: string, versionId: string): Promise<void> {
+    const id = versionId.replace(/^delete-marker:/, "");
+    try {
+      await this.#s3.send(
+        new DeleteObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.#key(name),
+          ...(id === "null" ? {} : { VersionId: id }),
+        }),
+      );
+    } catch (e) {
+      throw this.#failure(e, `deleting an old version of ${this.describe(name)}`);
+    }
+  }
+
+  /** The bytes of `name`'s latest version (a head object), or undefined. */
+  async getLatest(name: string): Promise<Uint8Array | undefined> {
+    try {
+      const res = await this.#s3.send(
+        new GetObjectCommand({ Bucket: this.location.bucket, Key: this.#key(name) }),
+      );
+      return await (
+        res.Body as { transformToByteArray(): Promise<Uint8Array> }
+      ).transformToByteArray();
+    } catch (e) {
+      if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+      throw this.#failure(e, `reading ${this.describe(name)}`);
+    }
   }
 
   /** `s3://bucket/prefix/name`, for messages. */

@@ -55,7 +55,14 @@ export async function checkArchive(
   const problems: string[] = [];
   const all = await bucket.versions("");
   const oldest = new Map<string, string>();
+  const heads: string[] = [];
   for (const [key, list] of all) {
+    // The head (the latest checkpoint, the partial tiles of its size) is unlocked and replaced
+    // as the log grows: checked for what it says, not for a lock.
+    if (key === "checkpoint" || /\.p\/\d+$/.test(key)) {
+      heads.push(key);
+      continue;
+    }
     const first = list.find((v) => !v.versionId.startsWith("delete-marker:"));
     if (list.length > 1) {
       problems.push(
@@ -102,6 +109,27 @@ export async function checkArchive(
       checkpoints++;
     } catch (e) {
       problems.push(`${bucket.describe(key)}: ${(e as Error).message}`);
+    }
+  }
+
+  // The head's checkpoint: signed, and one root per size with every other checkpoint.
+  if (heads.includes("checkpoint")) {
+    const bytes = await bucket.getLatest("checkpoint");
+    try {
+      const { checkpoint } = openCheckpoint(
+        utf8Decode(bytes ?? new Uint8Array(), "checkpoint"),
+        verifier,
+      );
+      const seen = roots.get(checkpoint.size);
+      if (seen !== undefined && !bytesEqual(seen.root, checkpoint.rootHash)) {
+        problems.push(
+          `INCONSISTENT: ${bucket.describe("checkpoint")} and ${bucket.describe(seen.key)} sign two roots for size ${checkpoint.size}`,
+        );
+      }
+      if (seen === undefined)
+        roots.set(checkpoint.size, { root: checkpoint.rootHash, key: "checkpoint" });
+    } catch (e) {
+      problems.push(`${bucket.describe("checkpoint")}: ${(e as Error).message}`);
     }
   }
 

@@ -112,12 +112,25 @@ describe.skipIf(env === undefined)("the WORM archive on radosgw with Object Lock
     expect(archiver.lag).toBe(0);
     const keys = [...(await bucket.versions()).keys()].sort();
     const checkpoints = keys.filter((k) => k.startsWith("checkpoints/"));
-    expect(keys.filter((k) => k.startsWith("tile/"))).toEqual([
+    expect(keys.filter((k) => k.startsWith("tile/") && !k.includes(".p/"))).toEqual([
       "tile/0/000",
       "tile/0/001",
       "tile/entries/000",
       "tile/entries/001",
     ]);
+    // The head, unlocked: the published checkpoint and the partial tiles of its size, so the
+    // bucket alone is a whole tlog-tiles log.
+    expect(keys.filter((k) => k === "checkpoint" || k.includes(".p/"))).toEqual([
+      "checkpoint",
+      "tile/0/002.p/88",
+      "tile/1/000.p/2",
+      "tile/entries/002.p/88",
+    ]);
+    expect(new TextDecoder().decode(await bucket.getLatest("checkpoint"))).toBe(
+      log.published!.note,
+    );
+    const head = (await bucket.versions("tile/0/002.p/88")).get("tile/0/002.p/88")![0]!;
+    expect((await bucket.retention("tile/0/002.p/88", head.versionId)).mode).toBeUndefined();
     // Every checkpoint the log signed (several batches: several sizes), each under its own name.
     expect(checkpoints.length).toBe(new Set(published.map((p) => p.note)).size);
     expect(checkpoints).toContain(checkpointObjectName(600, log.checkpoint.note));

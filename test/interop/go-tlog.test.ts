@@ -10,15 +10,22 @@
  * .ci/run installs them, and under CI=true their absence fails instead of skipping.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Archiver } from "../../src/archive/archiver.js";
+import { WormBucket } from "../../src/archive/bucket.js";
+import { parseRetention } from "../../src/archive/retention.js";
 import { indexLogVerifierKey } from "../../src/core/index-answer.js";
+import { MemoryDatabase } from "../../src/storage/memory.js";
 import { runVellum } from "../helpers/cli.js";
 import { startVellum, type VellumProcess } from "../helpers/processes.js";
+import { needService } from "../helpers/services.js";
+import { openMemoryLog } from "../log/helpers.js";
 
 const GOPATH = "/usr/share/gocode";
 const SOURCE = fileURLToPath(new URL("./go-tlog/", import.meta.url));
@@ -33,6 +40,13 @@ function goAvailable(): boolean {
   return false;
 }
 const haveGo = goAvailable();
+const s3 = needService("s3", [
+  "AWS_ENDPOINT_URL",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_REGION",
+  "VELLUM_BUCKET",
+]);
 
 const dir = mkdtempSync(join(tmpdir(), "vellum-go-tlog-"));
 const bin = join(dir, "go-tlog");
@@ -197,4 +211,57 @@ describe.skipIf(!haveGo)("Go's sumdb/tlog reading Vellum's tlog-tiles", () => {
     expect(c.code).toBe(1);
     expect(c.stderr).toMatch(/checkpoint/);
   });
+
+  it.skipIf(s3 === undefined)(
+    "walks a log from its WORM bucket alone: locked full tiles, the unlocked head",
+    { timeout: 60_000 },
+    async () => {
+      const { log } = await openMemoryLog(new MemoryDatabase(), { batchMaxAgeMs: 0 });
+      const enc = new TextEncoder();
+      for (let i = 0; i < 700; i += 100) {
+        await log.submitMany(Array.from({ length: 100 }, (_, j) => enc.encode(`walk ${i + j}`)));
+      }
+      const config = {
+        endpoint: s3!.AWS_ENDPOINT_URL,
+        region: s3!.AWS_REGION,
+        forcePathStyle: true,
+        credentials: {
+          accessKeyId: s3!.AWS_ACCESS_KEY_ID!,
+          secretAccessKey: s3!.AWS_SECRET_ACCESS_KEY!,
+        },
+      };
+      const bucket = await WormBucket.open(
+        `s3://${s3!.VELLUM_BUCKET}/go-walk/${randomUUID()}`,
+        config,
+      );
+      try {
+        const archiver = await Archiver.open({
+          log,
+          bucket,
+          retention: parseRetention("1h"),
+          kv: new MemoryDatabase().namespace("archive"),
+        });
+        await archiver.step();
+        // The bucket over HTTP as it is (a CDN or the store's own endpoint would do the same):
+        // nothing of the log's server is involved.
+        const shim = createServer(async (req, res) => {
+          const bytes = await bucket.getLatest((req.url ?? "/").slice(1)).catch(() => undefined);
+          res.writeHead(bytes === undefined ? 404 : 200);
+          res.end(bytes === undefined ? "not found" : Buffer.from(bytes));
+        });
+        proxies.push(shim);
+        const url = await new Promise<string>((resolve) =>
+          shim.listen(0, "127.0.0.1", () =>
+            resolve(`http://127.0.0.1:${(shim.address() as { port: number }).port}`),
+          ),
+        );
+        const walk = await goTlog(url, log.signer.verifierKey);
+        expect(walk.code, walk.stderr).toBe(0);
+        expect(JSON.parse(walk.stdout)).toMatchObject({ size: 700, entries: 700 });
+      } finally {
+        bucket.close();
+        await log.close();
+      }
+    },
+  );
 });

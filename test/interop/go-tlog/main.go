@@ -67,18 +67,29 @@ func tilesPath(t tlog.Tile) string {
 	return "tile/" + strings.TrimPrefix(t.Path(), "tile/8/")
 }
 
-// tileReader fetches hash tiles for tlog.TileHashReader, which checks them against the tree.
-type tileReader struct{ c *client }
+// tileReader fetches hash tiles for tlog.TileHashReader, which checks them against the tree
+// (it verifies each tile it is handed, cached or not). Tiles are kept once fetched, as sumdb's own
+// client does: a proof per entry would otherwise fetch the same tiles again and again.
+type tileReader struct {
+	c     *client
+	cache map[string][]byte
+}
 
 func (r tileReader) Height() int { return tileHeight }
 
 func (r tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
-		data, err := r.c.get(tilesPath(t))
+		path := tilesPath(t)
+		if data, ok := r.cache[path]; ok {
+			out[i] = data
+			continue
+		}
+		data, err := r.c.get(path)
 		if err != nil {
 			return nil, err
 		}
+		r.cache[path] = data
 		out[i] = data
 	}
 	return out, nil
@@ -168,7 +179,7 @@ func run() error {
 		return err
 	}
 	tree := cp.tree
-	reader := tlog.TileHashReader(tree, tileReader{c})
+	reader := tlog.TileHashReader(tree, tileReader{c, map[string][]byte{}})
 	root, err := tlog.TreeHash(tree.N, reader)
 	if err != nil {
 		return fmt.Errorf("tree hash: %w", err)
@@ -239,4 +250,3 @@ func main() {
 		os.Exit(1)
 	}
 }
-
