@@ -16,11 +16,11 @@
 
 import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { machine } from "./lib/bench.js";
+import { freePort } from "./lib/ports.js";
 import { REPO_ROOT, spawnVellum, type VellumProcess } from "./lib/vellum-process.js";
 
 const { values: args } = parseArgs({
@@ -59,17 +59,6 @@ const dir = mkdtempSync(join(tmpdir(), "vellum-failover-"));
 const dataDirs = [join(dir, "a"), join(dir, "b")];
 type Server = Omit<VellumProcess, "url">;
 
-/** A port free on 127.0.0.1 now: each data directory's server always listens on its own. */
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.on("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 const ports: number[] = [];
 
 // Warnings and errors only (no line per request); a standby says "standing by" as a warning.

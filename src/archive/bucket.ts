@@ -205,18 +205,8 @@ export class WormBucket {
   }
 
   /** The bytes of `name`'s latest version (a head object), or undefined. */
-  async getLatest(name: string): Promise<Uint8Array | undefined> {
-    try {
-      const res = await this.#s3.send(
-        new GetObjectCommand({ Bucket: this.location.bucket, Key: this.#key(name) }),
-      );
-      return await (
-        res.Body as { transformToByteArray(): Promise<Uint8Array> }
-      ).transformToByteArray();
-    } catch (e) {
-      if ((e as { name?: string }).name === "NoSuchKey") return undefined;
-      throw this.#failure(e, `reading ${this.describe(name)}`);
-    }
+  getLatest(name: string): Promise<Uint8Array | undefined> {
+    return this.#read(name, undefined);
   }
 
   /** `s3://bucket/prefix/name`, for messages. */
@@ -276,18 +266,25 @@ export class WormBucket {
 
   /** The bytes of one version of `name`. */
   async get(name: string, versionId: string): Promise<Uint8Array> {
+    return (await this.#read(name, versionId)) as Uint8Array;
+  }
+
+  /** One version's bytes, or the latest's (undefined only when there is no such object). */
+  async #read(name: string, versionId: string | undefined): Promise<Uint8Array | undefined> {
     try {
       const res = await this.#s3.send(
         new GetObjectCommand({
           Bucket: this.location.bucket,
           Key: this.#key(name),
-          ...(versionId === "null" ? {} : { VersionId: versionId }),
+          ...(versionId === undefined || versionId === "null" ? {} : { VersionId: versionId }),
         }),
       );
       return await (
         res.Body as { transformToByteArray(): Promise<Uint8Array> }
       ).transformToByteArray();
     } catch (e) {
+      if (versionId === undefined && (e as { name?: string }).name === "NoSuchKey")
+        return undefined;
       throw this.#failure(e, `reading ${this.describe(name)}`);
     }
   }

@@ -695,19 +695,57 @@ async function tokensPage(): Promise<void> {
 }
 
 /** Index queries (the verifiable index): every answer proven complete in the page. */
-async function searchPage(params: URLSearchParams): Promise<void> {
-  const gen = generation;
-  const fields = ["actor", "action", "resource", "tenant"] as const;
+/**
+ * A form asking the index by key (`fields`: the key kind and its hint), with `extra` inputs;
+ * submitting puts the query in the URL (`#/<route>?…`, so a search can be shared and reloaded).
+ * Returns the form and the filter the current URL asks for.
+ */
+function keyForm(
+  id: string,
+  route: string,
+  fields: readonly (readonly [keyof EventFilter, string])[],
+  params: URLSearchParams,
+  extra: { nodes: HTMLElement[]; query: (q: URLSearchParams) => void } = {
+    nodes: [],
+    query: () => {},
+  },
+): { form: HTMLElement; filter: EventFilter } {
   const inputs = fields.map(
-    (f) =>
+    ([f, hint]) =>
       el("input", {
         type: "text",
-        id: `q-${f}`,
-        "aria-label": f,
-        placeholder: f,
+        id: `${id}-${f}`,
+        "aria-label": hint,
+        placeholder: hint,
         value: params.get(f) ?? "",
       }) as HTMLInputElement,
   );
+  const form = el(
+    "form",
+    { id },
+    ...inputs,
+    ...extra.nodes,
+    el("button", { type: "submit" }, "Search"),
+  );
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    inputs.forEach((input, i) => {
+      if (input.value.trim() !== "") q.set(fields[i]![0], input.value.trim());
+    });
+    extra.query(q);
+    location.hash = `#/${route}?${q}`;
+  });
+  const asked: Partial<Record<keyof EventFilter, string>> = {};
+  for (const [f] of fields) {
+    const v = params.get(f);
+    if (v !== null && v !== "") asked[f] = v;
+  }
+  return { form, filter: asked };
+}
+
+async function searchPage(params: URLSearchParams): Promise<void> {
+  const gen = generation;
   // The time window [from, to), in this browser's time zone (the URL carries ms since the epoch).
   const asLocal = (ms: string | null) => {
     if (ms === null || ms === "") return "";
@@ -726,29 +764,19 @@ async function searchPage(params: URLSearchParams): Promise<void> {
     "aria-label": "to (exclusive)",
     value: asLocal(params.get("to")),
   }) as HTMLInputElement;
-  const form = el(
-    "form",
-    { id: "search" },
-    ...inputs,
-    el("label", {}, "from ", from),
-    el("label", {}, "to ", to),
-    el("button", { type: "submit" }, "Search"),
+  const { form, filter } = keyForm(
+    "q",
+    "search",
+    (["actor", "action", "resource", "tenant"] as const).map((f) => [f, f] as const),
+    params,
+    {
+      nodes: [el("label", {}, "from ", from), el("label", {}, "to ", to)],
+      query: (q) => {
+        if (from.value !== "") q.set("from", String(new Date(from.value).getTime()));
+        if (to.value !== "") q.set("to", String(new Date(to.value).getTime()));
+      },
+    },
   );
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const q = new URLSearchParams();
-    inputs.forEach((input, i) => {
-      if (input.value.trim() !== "") q.set(fields[i]!, input.value.trim());
-    });
-    if (from.value !== "") q.set("from", String(new Date(from.value).getTime()));
-    if (to.value !== "") q.set("to", String(new Date(to.value).getTime()));
-    location.hash = `#/search?${q}`;
-  });
-  const filter: EventFilter = {};
-  for (const f of fields) {
-    const v = params.get(f);
-    if (v !== null && v !== "") (filter as Record<string, string>)[f] = v;
-  }
   let results: HTMLElement | undefined;
   if (Object.keys(filter).length > 0) {
     const { key } = await logKey();
@@ -818,40 +846,16 @@ async function accessPage(params: URLSearchParams): Promise<void> {
     );
     return;
   }
-  const fields = [
-    ["resource", "entry:N (who read entry N)"],
-    ["actor", "token id or name (what it read)"],
-    ["action", 'route, e.g. "GET /v1/entries/:index"'],
-  ] as const;
-  const inputs = fields.map(
-    ([f, hint]) =>
-      el("input", {
-        type: "text",
-        id: `a-${f}`,
-        "aria-label": hint,
-        placeholder: hint,
-        value: params.get(f) ?? "",
-      }) as HTMLInputElement,
+  const { form, filter } = keyForm(
+    "a",
+    "access",
+    [
+      ["resource", "entry:N (who read entry N)"],
+      ["actor", "token id or name (what it read)"],
+      ["action", 'route, e.g. "GET /v1/entries/:index"'],
+    ],
+    params,
   );
-  const form = el(
-    "form",
-    { id: "access-search" },
-    ...inputs,
-    el("button", { type: "submit" }, "Search"),
-  );
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const q = new URLSearchParams();
-    inputs.forEach((input, i) => {
-      if (input.value.trim() !== "") q.set(fields[i]![0], input.value.trim());
-    });
-    location.hash = `#/access?${q}`;
-  });
-  const filter: EventFilter = {};
-  for (const [f] of fields) {
-    const v = params.get(f);
-    if (v !== null && v !== "") (filter as Record<string, string>)[f] = v;
-  }
   let results: HTMLElement | undefined;
   if (Object.keys(filter).length > 0) {
     const answer = await client().query(filter, {
