@@ -5,7 +5,7 @@
 # beyond loopback) and an S3 user whose keys are made fresh on each start. Creates the bucket
 # $VELLUM_BUCKET (default vellum-test) with Object Lock enabled. Memstore keeps nothing across a
 # stop: each start is a new, empty store. Installs the packages when missing (as root).
-# Usage: scripts/services/s3.sh start|stop   (writes .services/s3.env)
+# Usage: scripts/services/s3.sh start|stop   (writes .services/s3.env; `start` retries once)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD/.services
@@ -35,6 +35,16 @@ wait_for() { # what, command…
 
 case "${1:-start}" in
   start)
+    # A cluster can fail to come up on a busy machine (a port still held by a daemon that is
+    # exiting, the gateway answering before it serves S3): one clean retry, saying why.
+    if "$0" start-once; then exit 0; fi
+    echo "s3: the first start failed; stopping what it left and trying once more" >&2
+    stop_daemons
+    sleep 2
+    exec "$0" start-once
+    ;;
+  start-once)
+    trap 'echo "s3: failed at line $LINENO: $BASH_COMMAND (logs in $dir/log)" >&2' ERR
     if ! command -v radosgw >/dev/null 2>&1 || ! command -v ceph-osd >/dev/null 2>&1; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
