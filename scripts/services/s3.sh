@@ -124,7 +124,7 @@ CONF
     } > "$root/s3.env.new"
     chmod 600 "$root/s3.env.new"
     # The bucket, with Object Lock (and so versioning) enabled, through the same S3 API users use.
-    EP="http://127.0.0.1:$rgw_port" AK="$access" SK="$secret" B="$bucket" node -e '
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true EP="http://127.0.0.1:$rgw_port" AK="$access" SK="$secret" B="$bucket" node -e '
       const { S3Client, CreateBucketCommand } = require("@aws-sdk/client-s3");
       const s3 = new S3Client({ endpoint: process.env.EP, forcePathStyle: true, region: "us-east-1",
         credentials: { accessKeyId: process.env.AK, secretAccessKey: process.env.SK } });
