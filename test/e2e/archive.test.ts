@@ -78,5 +78,17 @@ describe.skipIf(env === undefined)("vellum serve --archive", () => {
     ]);
     expect(wrong.code).toBe(3);
     expect(wrong.stdout).toMatch(/^PROBLEM .*checkpoints\//m);
+
+    // vellum fsck checks the data directory and its archive together.
+    const fsck = runVellum(["fsck", "--data", data, "--archive", url, "--retention", "1h"]);
+    expect(fsck.code, fsck.stderr + fsck.stdout).toBe(0);
+    expect(fsck.stdout).toMatch(/tree size 600/);
+    expect(fsck.stdout).toMatch(/^archive clean: no problems found$/m);
+    const fsckLonger = runVellum(["fsck", "--data", data, "--archive", url, "--retention", "2h"]);
+    expect(fsckLonger.code).toBe(1);
+    expect(fsckLonger.stdout).toMatch(/^problem: archive: .* retained until .* less than 2h/m);
+    const fsckNoRetention = runVellum(["fsck", "--data", data, "--archive", url]);
+    expect(fsckNoRetention.code).toBe(2);
+    expect(fsckNoRetention.stderr).toMatch(/--archive needs --retention/);
   });
 });

@@ -137,6 +137,22 @@ describe.skipIf(env === undefined)("vellum serve --store postgres://", () => {
     ]);
     expect(verify.code, verify.stderr + verify.stdout).toBe(0);
 
+    // vellum fsck checks the log in PostgreSQL while it runs (one read-only snapshot).
+    const live = runVellum(["fsck", "--data", second, "--store", url]);
+    expect(live.code, live.stderr + live.stdout).toBe(0);
+    expect(live.stdout).toMatch(/tree size 302\b/);
+    expect(live.stdout).toMatch(/^clean: no problems found$/m);
+    expect(live.stdout).not.toMatch(/postgres:\/\//);
+    const otherKey = join(dir, "other");
+    mkdirSync(otherKey, { mode: 0o700 });
+    writeFileSync(
+      join(otherKey, "log.vkey"),
+      `${runVellum(["keygen", "--name", "nothing-here.e2e.test/log"]).stdout.trim()}\n`,
+    );
+    const none = runVellum(["fsck", "--data", otherKey, "--store", url]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/holds no log "nothing-here\.e2e\.test\/log"/);
+
     // The writer is paused (SIGSTOP) while a standby takes over; woken, it writes nothing.
     const c = serve(first);
     await until("c standing by", async () => (/standing by/.test(c.output()) ? true : undefined));
