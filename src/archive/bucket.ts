@@ -81,7 +81,13 @@ export class WormBucket {
     // version pinned in package-lock.json runs on Node 20, so that line would only alarm
     // operators reading the server's log. Set the variable to "false" to see it.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-    const s3 = new S3Client({ forcePathStyle: true, ...config });
+    // Bounded waits: a store cut off by a partition fails a call (the archive says it is behind
+    // and retries) instead of hanging it, and with it the server's shutdown.
+    const s3 = new S3Client({
+      forcePathStyle: true,
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+      ...config,
+    });
     const bucket = new WormBucket(location, s3);
     let enabled: string | undefined;
     try {

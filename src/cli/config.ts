@@ -42,6 +42,11 @@ export interface Setting {
   readonly default?: SettingValue;
   /** Said in help when the default is not a fixed value (`<hostname>/vellum`). */
   readonly defaultHelp?: string;
+  /**
+   * Its environment variable when not the prefix and the name (`--bucket` reads
+   * VELLUM_BUCKET_URL: VELLUM_BUCKET is, by AWS tools' habit, a bucket's bare name).
+   */
+  readonly env?: string;
   /** For "int": the allowed range, inclusive. */
   readonly min?: number;
   readonly max?: number;
@@ -67,6 +72,7 @@ export interface Resolved {
 }
 
 export const envName = (table: SettingsTable, name: string) =>
+  table.settings.find((s) => s.name === name)?.env ??
   `${table.envPrefix}${name.toUpperCase().replace(/-/g, "_")}`;
 
 const configEnv = (table: SettingsTable) => `${table.envPrefix}CONFIG`;

@@ -27,6 +27,7 @@ import type { Logger } from "../core/logger.js";
 import { openLevelDatabase } from "../storage/level.js";
 import type { LogStore } from "../storage/log-store.js";
 import { PostgresLogStore } from "../storage/postgres.js";
+import { postgresFailure } from "../storage/postgres-errors.js";
 import { PostgresDatabase } from "../storage/postgres-kv.js";
 import { WriterLease } from "../storage/postgres-lease.js";
 import type { Database, KeyValueStore } from "../storage/types.js";
@@ -116,38 +117,59 @@ export type StandBy = (
 ) => Promise<() => Promise<number>>;
 
 /**
- * Renews the lease three times per period. When it is lost (another server took over: this one
- * was paused or cut off for longer than the lease), or cannot be renewed for a whole period,
- * `onLost` says so: the caller stops. Its writes would be refused anyway (the fence).
+ * Renews the lease three times per period, one renewal at a time. When it is lost (another
+ * server took over: this one was paused or cut off for longer than the lease), or has not been
+ * renewed for a whole period — a renewal that failed, or one that never answered (a partition)
+ * — `onLost` says so: the caller stops. Its writes would be refused anyway (the fence).
  */
 function keepLease(
   lease: WriterLease,
   logger: Logger,
   onLost: ((why: string) => void) | undefined,
 ): NodeJS.Timeout {
-  let lastRenewed = Date.now();
+  // When the last renewal that succeeded was sent: the lease runs ttl from when the database
+  // ran it, which is no earlier, so counting from the send errs on the safe side.
+  let renewedAt = Date.now();
+  let inFlight = false;
   let lost = false;
+  const lose = (why: string) => {
+    lost = true;
+    onLost?.(why);
+  };
   const timer = setInterval(
     () => {
       if (lost) return;
+      const overdue = () => Date.now() - renewedAt > lease.ttlMs;
+      if (inFlight) {
+        // A renewal that does not answer within the lease: cut off (a partition).
+        if (overdue()) {
+          lose(
+            `could not renew the writer lease for ${lease.ttlMs} ms: the database did not answer`,
+          );
+        }
+        return;
+      }
+      inFlight = true;
       const fence = lease.fence;
+      const sentAt = Date.now();
       lease.renew().then(
         (ok) => {
+          inFlight = false;
+          if (lost) return;
           if (ok) {
-            lastRenewed = Date.now();
+            renewedAt = sentAt;
             return;
           }
-          lost = true;
-          onLost?.(
+          lose(
             `lost the writer lease (fence ${fence}): another server took over while this one was paused or cut off`,
           );
         },
         (e: Error) => {
+          inFlight = false;
+          if (lost) return;
           logger.error(`renewing the writer lease: ${e.message}`);
-          if (Date.now() - lastRenewed > lease.ttlMs) {
-            lost = true;
-            onLost?.(`could not renew the writer lease for ${lease.ttlMs} ms: ${e.message}`);
-          }
+          if (overdue())
+            lose(`could not renew the writer lease for ${lease.ttlMs} ms: ${e.message}`);
         },
       );
     },
@@ -182,7 +204,20 @@ export async function openServerStore(options: {
   }
   const description = describePostgresUrl(options.url);
   const { logger } = options;
-  const pool = new pg.Pool({ connectionString: options.url, max: 16 });
+  const leaseMs = options.leaseMs ?? LEASE_MS;
+  // Bounded waits: a database cut off by a partition (packets dropped, nothing refused) must
+  // fail calls, not hang them — a hung commit would hold the write lock with nothing said and
+  // /readyz still ready. The server also ends a transaction whose client has vanished, which
+  // would otherwise keep the lease row locked (and every standby out) until TCP gives up.
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: 16,
+    connectionTimeoutMillis: leaseMs,
+    query_timeout: 2 * leaseMs,
+    statement_timeout: 2 * leaseMs,
+    idle_in_transaction_session_timeout: 2 * leaseMs,
+    keepAlive: true,
+  });
   // An idle connection that breaks is reported here (unhandled, it would end the process);
   // the next query opens a new one.
   pool.on("error", (e) => logger.error(`${description}: an idle connection failed: ${e.message}`));
@@ -193,7 +228,7 @@ export async function openServerStore(options: {
       pool,
       `${base}_kv`,
       `${hostname()} pid ${process.pid}`,
-      options.leaseMs ?? LEASE_MS,
+      leaseMs,
     );
     const standbyPort = await takeLease(
       lease,
@@ -225,12 +260,6 @@ export async function openServerStore(options: {
     };
   } catch (e) {
     await pool.end().catch(() => undefined);
-    if (e instanceof VellumError) throw e;
-    const err = e as { message?: string; code?: string };
-    throw new VellumError(
-      "STORAGE_FAILURE",
-      `${description}: ${err.message ?? String(e)}${err.code === undefined ? "" : ` (SQLSTATE ${err.code})`}`,
-      { cause: e },
-    );
+    throw postgresFailure(e, "opening", description);
   }
 }

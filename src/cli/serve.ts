@@ -19,7 +19,9 @@ import { TokenStore } from "../auth/tokens.js";
 import { isVellumError } from "../core/errors.js";
 import { SIG_TYPE_ED25519 } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
+import { LruCache } from "../core/lru.js";
 import { parsePolicy } from "../core/policy.js";
+import { formatTilePath, TILE_WIDTH } from "../core/tiles.js";
 import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { RollbackCheckStatus } from "../log/rollback-check.js";
@@ -38,6 +40,7 @@ import {
   resolveSettings,
   type SettingsTable,
 } from "./config.js";
+import { lockDataDir } from "./data-lock.js";
 import { checkDataDirPath, checkKeyName, openDataDir, openKey, restrictMode } from "./datadir.js";
 import {
   EXIT_EVIDENCE,
@@ -53,7 +56,7 @@ import { checkCanListen, listenError } from "./listen.js";
 import { CheckpointMarker, checkMirrorDir, readMarkers } from "./marker.js";
 import { openServerIndex } from "./serve-index.js";
 import { describePostgresUrl, openServerStore, type ServerStore } from "./serve-store.js";
-import { startStandbyProxy } from "./standby-proxy.js";
+import { type FullTileSource, startStandbyProxy } from "./standby-proxy.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -156,6 +159,13 @@ export const SERVE_SETTINGS: SettingsTable = {
       help: "copy every full tile, bundle and checkpoint into this S3 bucket with Object Lock, locked in COMPLIANCE mode (needs --retention; endpoint and credentials as AWS tools take them)",
     },
     {
+      name: "bucket",
+      kind: "string",
+      env: "VELLUM_BUCKET_URL",
+      arg: "<s3://bucket/prefix>",
+      help: "--archive by the name the distributed setup uses: the log's public tiles in a bucket with Object Lock, from which standing-by servers serve full tiles themselves",
+    },
+    {
       name: "retention",
       kind: "string",
       arg: "<period>",
@@ -252,6 +262,7 @@ export interface ServeOptions {
   store?: string;
   advertiseUrl?: string;
   archive?: string;
+  bucket?: string;
   retention?: string;
   dedup?: string;
   logLevel?: string;
@@ -316,30 +327,52 @@ function readExplorer(): ExplorerAssets | undefined {
   }
 }
 
+/**
+ * Full hash tiles as a standing-by front end reads them from the log's bucket: the original
+ * (oldest, locked) version, so nothing written over it later is served; cached, as they never
+ * change (1,024 tiles, 8 MiB).
+ */
+function fullTilesFrom(bucket: WormBucket): FullTileSource {
+  const cache = new LruCache<string, Uint8Array>(1024);
+  return async (level, index) => {
+    const name = formatTilePath({ level, index, width: TILE_WIDTH });
+    const hit = cache.get(name);
+    if (hit !== undefined) return hit;
+    const bytes = await bucket.getOldest(name);
+    if (bytes !== undefined) cache.set(name, bytes);
+    return bytes;
+  };
+}
+
 /** --archive and --retention: the bucket opened (Object Lock checked), or undefined. */
 async function openArchiveBucket(
   opts: ServeOptions,
 ): Promise<{ bucket: WormBucket; retention: RetentionPeriod } | undefined> {
-  if (opts.archive === undefined) {
+  if (opts.archive !== undefined && opts.bucket !== undefined) {
+    throw usageError("--bucket is another name for --archive: give one of them");
+  }
+  const url = opts.archive ?? opts.bucket;
+  const flag = opts.archive === undefined ? "--bucket" : "--archive";
+  if (url === undefined) {
     if (opts.retention !== undefined) throw usageError("--retention is for --archive");
     return undefined;
   }
   if (opts.retention === undefined) {
     throw usageError(
-      "--archive needs --retention (e.g. 7y): locked objects can never be released early, so Vellum does not pick the period for you",
+      `${flag} needs --retention (e.g. 7y): locked objects can never be released early, so Vellum does not pick the period for you`,
     );
   }
   let retention: RetentionPeriod;
   try {
-    parseBucketUrl(opts.archive);
+    parseBucketUrl(url);
     retention = parseRetention(opts.retention);
   } catch (e) {
     throw usageError((e as Error).message);
   }
   try {
-    return { bucket: await WormBucket.open(opts.archive), retention };
+    return { bucket: await WormBucket.open(url), retention };
   } catch (e) {
-    throw new ExitError(EXIT_IO, `--archive ${opts.archive}: ${(e as Error).message}`);
+    throw new ExitError(EXIT_IO, `${flag} ${url}: ${(e as Error).message}`);
   }
 }
 
@@ -365,6 +398,9 @@ async function preflight(opts: ServeOptions) {
   return { dedup, policy, archive };
 }
 
+/** How long a stop after a failure (lease lost, rollback check) may take before it is cut short. */
+const STOP_DEADLINE_MS = 10_000;
+
 export async function runServe(opts: ServeOptions): Promise<void> {
   const logger = processLogger("vellum", opts.logLevel);
   const warn = (message: string) => logger.warn(message);
@@ -375,8 +411,12 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     ...(opts.origin === undefined ? {} : { origin: opts.origin }),
     warn,
   });
+  // With the embedded store, LevelDB's lock on DATA/db keeps a second server out.
+  if (opts.store !== undefined) lockDataDir(dataDir);
   const markers = readMarkers(dataDir, opts.stateMirror);
   for (const notice of markers.notices) logger.info(notice);
+  let stop: ((signal: string, code?: number, deadlineMs?: number) => Promise<void>) | undefined;
+  let stopping = false;
   let store: ServerStore;
   try {
     store = await openServerStore({
@@ -390,6 +430,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
           port: opts.port,
           writerUrl,
           logger,
+          ...(archive === undefined ? {} : { fullTiles: fullTilesFrom(archive.bucket) }),
         });
         logger.warn(
           `standing by: forwarding requests on http://${opts.host}:${proxy.port} to the writer until this server takes over`,
@@ -401,367 +442,392 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       },
       onLeaseLost: (why) => {
         logger.error(`${why}; stopping (nothing more is written by this server)`);
-        void stop?.("the writer lease was lost", EXIT_IO);
+        // Nothing it writes now can land (the fence): a short stop, whatever still hangs.
+        void stop?.("the writer lease was lost", EXIT_IO, 2_000);
       },
     });
   } catch (e) {
     if (isVellumError(e, "LOCKED") || opts.store === undefined) throw e;
     throw new ExitError(EXIT_IO, `--store: ${(e as Error).message}`);
   }
-  const db = store.db;
-  const tokens = await TokenStore.open(db.namespace("tokens"), { logger });
-  // A token file others can read (copied in, or its mode changed): made private, with a warning.
-  const tokenPath = join(dataDir, "admin.token");
-  if (existsSync(tokenPath)) restrictMode(tokenPath, 0o600, warn);
-  // On first start, and whenever every admin token has been revoked (restarting the server is
-  // then the way back in: whoever can restart it can read DATA anyway).
-  if (!tokens.hasActiveAdmin) {
-    const first = tokens.count === 0;
-    const { token } = await tokens.create(first ? "admin (first start)" : "admin (restart)", [
-      "admin",
-      "append",
-      "read",
-      "audit",
-    ]);
-    replaceSecretFile(tokenPath, `${token}\n`);
-    logger.info(
-      first
-        ? `created an admin token with every scope in ${tokenPath} (mode 0600)`
-        : `no admin token was left (all revoked): created a new one in ${tokenPath} (mode 0600)`,
-    );
-  }
-  const metrics = new Metrics({ processMetrics: true, version: VERSION });
-  // A marker that falls behind no longer guards against a rollback: the log stops acknowledging
-  // entries (fail-stop, as for a failed write) until every marker holds its checkpoint again.
-  let log: Log | undefined;
-  let markerCaughtUp: (() => void) | undefined;
-  const marker = new CheckpointMarker(markers.paths, {
-    onFailure: (e) => {
-      logger.error(
-        `${e.message}; the rollback marker is behind the log until this succeeds (retrying)`,
+  try {
+    const db = store.db;
+    const tokens = await TokenStore.open(db.namespace("tokens"), { logger });
+    // A token file others can read (copied in, or its mode changed): made private, with a warning.
+    const tokenPath = join(dataDir, "admin.token");
+    if (existsSync(tokenPath)) restrictMode(tokenPath, 0o600, warn);
+    // On first start, and whenever every admin token has been revoked (restarting the server is
+    // then the way back in: whoever can restart it can read DATA anyway).
+    if (!tokens.hasActiveAdmin) {
+      const first = tokens.count === 0;
+      const { token } = await tokens.create(first ? "admin (first start)" : "admin (restart)", [
+        "admin",
+        "append",
+        "read",
+        "audit",
+      ]);
+      replaceSecretFile(tokenPath, `${token}\n`);
+      logger.info(
+        first
+          ? `created an admin token with every scope in ${tokenPath} (mode 0600)`
+          : `no admin token was left (all revoked): created a new one in ${tokenPath} (mode 0600)`,
       );
-      if (markerCaughtUp === undefined && log !== undefined) {
-        const caughtUp = new Promise<void>((resolve) => (markerCaughtUp = resolve));
-        log.fail(e, () => caughtUp);
-      }
-    },
-    onRecovered: () => {
-      logger.info("the rollback marker is up to date again");
-      markerCaughtUp?.();
-      markerCaughtUp = undefined;
-    },
-  });
-  const batchMaxEntries = opts.batchMaxEntries;
-  const batchMaxAgeMs = opts.batchMaxAgeMs;
-  const interval = opts.checkpointInterval;
-  // Decoded tree tiles kept in memory (16 KiB each): proofs for entries in cached tiles cost
-  // no storage read. 128 MiB holds every level-0 tile of a 2-million-entry log.
-  const cacheMb = opts.cacheMb;
-  // Full entry bundles kept in memory, bounded by bytes (a bundle is 10 KB to 16.8 MB).
-  const bundleCacheMb = opts.bundleCacheMb;
-  // Request bodies being read or handled, all requests together; at least one largest batch.
-  const bodyBudgetMb = opts.bodyBudgetMb;
-  let witnesses: WitnessCollector | undefined;
-  // Checkpoints signed while the log opens, before the archiver exists, are kept for it.
-  let archiver: Archiver | undefined;
-  const earlyCheckpoints: SignedCheckpoint[] = [];
-  const early = { notify: (cp: SignedCheckpoint) => earlyCheckpoints.push(cp) };
-  let opened = false;
-  let stop: ((signal: string, code?: number) => Promise<void>) | undefined;
-  let failedAfterOpen = false;
-  const startCheck = (s: RollbackCheckStatus) => {
-    if (s.state === "passed") {
-      logger.info(`rollback check passed: ${s.detail}`);
-    } else if (s.state === "checking") {
-      const next = s.nextRoundMs === null ? "" : `; asking again in ${s.nextRoundMs / 1000} s`;
-      logger.warn(`${s.detail}${next}`);
-    } else if (opened) {
-      // Proven behind after start (a witness that answered late): stop, as at start.
-      logger.error(`${s.detail}`);
-      failedAfterOpen = true;
-      void stop?.("the rollback check failed", EXIT_EVIDENCE);
-    } // before Log.open returned, its rejection says it (STATE_MISMATCH: the process exits 3)
-  };
-  if (policy !== undefined) {
-    const timeoutMs = opts.witnessTimeoutMs;
-    witnesses = new WitnessCollector(policy, {
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      logger,
-      onRound: (r) => metrics.witnessRound.observe({ quorum: String(r.quorum) }, r.seconds),
+    }
+    const metrics = new Metrics({ processMetrics: true, version: VERSION });
+    // A marker that falls behind no longer guards against a rollback: the log stops acknowledging
+    // entries (fail-stop, as for a failed write) until every marker holds its checkpoint again.
+    let log: Log | undefined;
+    let markerCaughtUp: (() => void) | undefined;
+    const marker = new CheckpointMarker(markers.paths, {
+      onFailure: (e) => {
+        logger.error(
+          `${e.message}; the rollback marker is behind the log until this succeeds (retrying)`,
+        );
+        if (markerCaughtUp === undefined && log !== undefined) {
+          const caughtUp = new Promise<void>((resolve) => (markerCaughtUp = resolve));
+          log.fail(e, () => caughtUp);
+        }
+      },
+      onRecovered: () => {
+        logger.info("the rollback marker is up to date again");
+        markerCaughtUp?.();
+        markerCaughtUp = undefined;
+      },
     });
-    logger.info(
-      `publishing only checkpoints that meet the quorum "${policy.quorum}" of ${policy.witnesses.length} witness(es)`,
-    );
-  }
-  // The index logs' and the access log's own collectors (same policy; each log's witnessing
-  // runs on its own).
-  const otherCollector = (p: NonNullable<typeof policy>) =>
-    new WitnessCollector(p, {
-      ...(opts.witnessTimeoutMs === undefined ? {} : { timeoutMs: opts.witnessTimeoutMs }),
-      logger,
-    });
-  const metricHooks = logMetricHooks(metrics, logger);
-  log = await Log.open({
-    ...(witnesses === undefined ? {} : { witnesses }),
-    origin: files.origin,
-    seed: files.seed,
-    ...(await store.logPlace("log")),
-    ...(markers.lastPublished === undefined ? {} : { lastPublished: markers.lastPublished }),
-    remembered: markers.remembered,
-    onStartCheck: startCheck,
-    ...(batchMaxEntries === undefined ? {} : { batchMaxEntries }),
-    ...(batchMaxAgeMs === undefined ? {} : { batchMaxAgeMs }),
-    ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
-    ...(dedup === undefined ? {} : { dedup }),
-    onDedupChange: (message) => logger.info(message),
-    cachedTiles: Math.floor((cacheMb * 1024) / 16),
-    bundleCacheBytes: bundleCacheMb * 1024 * 1024,
-    allowClockBehind: opts.allowClockBehind,
-    onCheckpoint: (cp) => {
-      marker.update(cp);
-      if (archive !== undefined) (archiver ?? early).notify(cp);
-    },
-    ...metricHooks,
-    onFailure: (error, event) => {
-      metricHooks.onFailure(error, event);
-      const what =
-        event.kind === "failed"
-          ? "stopped acknowledging entries after a storage failure; recovering"
-          : event.kind === "retry"
-            ? `recovery attempt ${event.attempt} failed; retrying`
-            : "cannot recover: an operator must look at the data and restart";
-      logger.error({ class: event.class, event: event.kind }, `${what}: ${error.message}`);
-    },
-    onRecovered: (ms) =>
-      logger.info(`storage recovered after ${Math.round(ms)} ms; acknowledging again`),
-  });
-  opened = true;
-  // Both markers hold the stored checkpoint from the start (a new mirror, or a DATA/checkpoint
-  // that lagged behind the database when the last run ended). Only once open: then it covers the
-  // whole stored tree, which contains every marker's checkpoint, so no marker goes backwards.
-  if (log.status === "open") marker.update(log.checkpoint);
-  warnIfClockBehind(log.checkpoint.time, logger);
-  metrics.gauge(
-    "vellum_storage_failed",
-    "1 while the log acknowledges nothing after a storage failure, else 0.",
-    () => (log.status === "failed" ? 1 : 0),
-  );
-  metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
-  metrics.gauge("vellum_queue_entries", "Entries waiting to be sequenced.", () => log.queueLength);
-  metrics.gauge(
-    "vellum_checkpoint_age_seconds",
-    "Seconds since the latest published checkpoint was signed (its timestamp).",
-    () => Math.max(0, Date.now() / 1000 - log.checkpoint.time),
-  );
-  if (archive !== undefined) {
-    archiver = await Archiver.open({
-      log,
-      bucket: archive.bucket,
-      retention: archive.retention,
-      kv: db.namespace("archive"),
-      logger,
-    });
-    for (const cp of earlyCheckpoints) archiver.notify(cp);
-    archiver.start();
-    const a = archiver;
-    metrics.gauge(
-      "vellum_archive_lag_entries",
-      "Entries the log has signed whose full tiles are not yet in the WORM archive.",
-      () => a.lag,
-    );
-    metrics.gauge(
-      "vellum_archive_conflict",
-      "1 once the archive stopped because the bucket holds other bytes than the log (an alarm), else 0.",
-      () => (a.state === "conflict" ? 1 : 0),
-    );
-    logger.info(
-      `archiving full tiles, bundles and checkpoints to ${archive.bucket.describe("")} (Object Lock, COMPLIANCE, ${archive.retention.text}); ${archiver.archived} entries archived so far`,
-    );
-  }
-  const index = opts.index
-    ? await openServerIndex({
-        dataDir,
-        place: await store.logPlace("index-log"),
-        log,
-        origin: files.origin,
-        seed: files.seed,
-        ...(policy === undefined
-          ? {}
-          : {
-              witnesses: otherCollector(policy),
-            }),
+    const batchMaxEntries = opts.batchMaxEntries;
+    const batchMaxAgeMs = opts.batchMaxAgeMs;
+    const interval = opts.checkpointInterval;
+    // Decoded tree tiles kept in memory (16 KiB each): proofs for entries in cached tiles cost
+    // no storage read. 128 MiB holds every level-0 tile of a 2-million-entry log.
+    const cacheMb = opts.cacheMb;
+    // Full entry bundles kept in memory, bounded by bytes (a bundle is 10 KB to 16.8 MB).
+    const bundleCacheMb = opts.bundleCacheMb;
+    // Request bodies being read or handled, all requests together; at least one largest batch.
+    const bodyBudgetMb = opts.bodyBudgetMb;
+    let witnesses: WitnessCollector | undefined;
+    // Checkpoints signed while the log opens, before the archiver exists, are kept for it.
+    let archiver: Archiver | undefined;
+    const earlyCheckpoints: SignedCheckpoint[] = [];
+    const early = { notify: (cp: SignedCheckpoint) => earlyCheckpoints.push(cp) };
+    let opened = false;
+    let failedAfterOpen = false;
+    const startCheck = (s: RollbackCheckStatus) => {
+      if (s.state === "passed") {
+        logger.info(`rollback check passed: ${s.detail}`);
+      } else if (s.state === "checking") {
+        const next = s.nextRoundMs === null ? "" : `; asking again in ${s.nextRoundMs / 1000} s`;
+        logger.warn(`${s.detail}${next}`);
+      } else if (opened) {
+        // Proven behind after start (a witness that answered late): stop, as at start.
+        logger.error(`${s.detail}`);
+        failedAfterOpen = true;
+        void stop?.("the rollback check failed", EXIT_EVIDENCE);
+      } // before Log.open returned, its rejection says it (STATE_MISMATCH: the process exits 3)
+    };
+    if (policy !== undefined) {
+      const timeoutMs = opts.witnessTimeoutMs;
+      witnesses = new WitnessCollector(policy, {
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
         logger,
-      })
-    : undefined;
-  if (index?.indexer !== undefined) {
-    const indexer = index.indexer;
+        onRound: (r) => metrics.witnessRound.observe({ quorum: String(r.quorum) }, r.seconds),
+      });
+      logger.info(
+        `publishing only checkpoints that meet the quorum "${policy.quorum}" of ${policy.witnesses.length} witness(es)`,
+      );
+    }
+    // The index logs' and the access log's own collectors (same policy; each log's witnessing
+    // runs on its own).
+    const otherCollector = (p: NonNullable<typeof policy>) =>
+      new WitnessCollector(p, {
+        ...(opts.witnessTimeoutMs === undefined ? {} : { timeoutMs: opts.witnessTimeoutMs }),
+        logger,
+      });
+    const metricHooks = logMetricHooks(metrics, logger);
+    log = await Log.open({
+      ...(witnesses === undefined ? {} : { witnesses }),
+      origin: files.origin,
+      seed: files.seed,
+      ...(await store.logPlace("log")),
+      ...(markers.lastPublished === undefined ? {} : { lastPublished: markers.lastPublished }),
+      remembered: markers.remembered,
+      onStartCheck: startCheck,
+      ...(batchMaxEntries === undefined ? {} : { batchMaxEntries }),
+      ...(batchMaxAgeMs === undefined ? {} : { batchMaxAgeMs }),
+      ...(interval === undefined ? {} : { checkpointIntervalMs: interval * 1000 }),
+      ...(dedup === undefined ? {} : { dedup }),
+      onDedupChange: (message) => logger.info(message),
+      cachedTiles: Math.floor((cacheMb * 1024) / 16),
+      bundleCacheBytes: bundleCacheMb * 1024 * 1024,
+      allowClockBehind: opts.allowClockBehind,
+      onCheckpoint: (cp) => {
+        marker.update(cp);
+        if (archive !== undefined) (archiver ?? early).notify(cp);
+      },
+      ...metricHooks,
+      onFailure: (error, event) => {
+        metricHooks.onFailure(error, event);
+        const what =
+          event.kind === "failed"
+            ? "stopped acknowledging entries after a storage failure; recovering"
+            : event.kind === "retry"
+              ? `recovery attempt ${event.attempt} failed; retrying`
+              : "cannot recover: an operator must look at the data and restart";
+        logger.error({ class: event.class, event: event.kind }, `${what}: ${error.message}`);
+      },
+      onRecovered: (ms) =>
+        logger.info(`storage recovered after ${Math.round(ms)} ms; acknowledging again`),
+    });
+    opened = true;
+    // Both markers hold the stored checkpoint from the start (a new mirror, or a DATA/checkpoint
+    // that lagged behind the database when the last run ended). Only once open: then it covers the
+    // whole stored tree, which contains every marker's checkpoint, so no marker goes backwards.
+    if (log.status === "open") marker.update(log.checkpoint);
+    warnIfClockBehind(log.checkpoint.time, logger);
     metrics.gauge(
-      "vellum_index_lag_entries",
-      "Entries of the log the verifiable index does not cover yet.",
-      () => indexer.lag,
+      "vellum_storage_failed",
+      "1 while the log acknowledges nothing after a storage failure, else 0.",
+      () => (log.status === "failed" ? 1 : 0),
     );
     metrics.gauge(
-      "vellum_index_revisions",
-      "Revisions in the index log.",
-      () => index.indexLog.size,
+      "vellum_tree_size",
+      "Entries in the latest published checkpoint.",
+      () => log.size,
     );
-  }
-  // The access log has its own key (DATA/access.key, made on first use; DATA/access.vkey is what
-  // auditors and witnesses need), so its trust is distributed apart from the log's.
-  const accessKey = opts.accessLog
-    ? openKey(dataDir, "access", SIG_TYPE_ED25519, {
-        name: `${files.origin}/access`,
-        defaultName: `${files.origin}/access`,
-        what: "access log key",
-        warn,
-      })
-    : undefined;
-  if (accessKey?.created === true) {
-    logger.info(
-      `created the access log's key in ${join(dataDir, "access.key")}; its verifier key (in access.vkey): ${accessKey.verifierKey}`,
+    metrics.gauge(
+      "vellum_queue_entries",
+      "Entries waiting to be sequenced.",
+      () => log.queueLength,
     );
-  }
-  const accessLog = accessKey
-    ? await Log.open({
-        origin: `${files.origin}/access`,
-        seed: accessKey.seed,
-        ...(await store.logPlace("access-log")),
-        // Reads wait for their record: sequence at once, and never for a witness round (the
-        // record is durable and signed then; witnesses cosign the access log as it goes).
-        batchMaxAgeMs: 0,
-        checkpointIntervalMs: 0,
-        ...(policy === undefined
-          ? {}
-          : {
-              witnesses: otherCollector(policy),
-              receiptWaitMs: 0,
-              onStartCheck: (s: RollbackCheckStatus) => {
-                if (s.state === "checking" && s.rounds === 1) {
-                  logger.warn(
-                    `the access log "${files.origin}/access" is starting: ${s.detail}; reads of entry contents are refused until its witnesses answer (they must trust access.vkey)`,
-                  );
-                } else if (s.state === "passed" && s.rounds > 1) {
-                  logger.info("the access log's witnesses answered: reads are served");
-                } else if (s.state === "failed") {
-                  logger.error(`the access log: ${s.detail}`);
-                }
-              },
-            }),
-        onFailure: (error, event) =>
-          logger.error(
-            { class: event.class, event: event.kind, log: "access" },
-            `the access log ${event.kind === "failed" ? "stopped recording reads (reads are refused) after a storage failure; recovering" : event.kind === "retry" ? `recovery attempt ${event.attempt} failed; retrying` : "cannot recover"}: ${error.message}`,
-          ),
-        onRecovered: (ms) =>
-          logger.info(
-            `the access log recovered after ${Math.round(ms)} ms; reads are served again`,
-          ),
-      })
-    : undefined;
-  const accessIndex =
-    accessLog !== undefined && opts.index
+    metrics.gauge(
+      "vellum_checkpoint_age_seconds",
+      "Seconds since the latest published checkpoint was signed (its timestamp).",
+      () => Math.max(0, Date.now() / 1000 - log.checkpoint.time),
+    );
+    if (archive !== undefined) {
+      archiver = await Archiver.open({
+        log,
+        bucket: archive.bucket,
+        retention: archive.retention,
+        kv: db.namespace("archive"),
+        logger,
+      });
+      for (const cp of earlyCheckpoints) archiver.notify(cp);
+      archiver.start();
+      const a = archiver;
+      metrics.gauge(
+        "vellum_archive_lag_entries",
+        "Entries the log has signed whose full tiles are not yet in the WORM archive.",
+        () => a.lag,
+      );
+      metrics.gauge(
+        "vellum_archive_conflict",
+        "1 once the archive stopped because the bucket holds other bytes than the log (an alarm), else 0.",
+        () => (a.state === "conflict" ? 1 : 0),
+      );
+      logger.info(
+        `archiving full tiles, bundles and checkpoints to ${archive.bucket.describe("")} (Object Lock, COMPLIANCE, ${archive.retention.text}); ${archiver.archived} entries archived so far`,
+      );
+    }
+    const index = opts.index
       ? await openServerIndex({
           dataDir,
-          place: await store.logPlace("access-index-log"),
-          log: accessLog,
-          origin: `${files.origin}/access`,
-          seed: accessKey!.seed,
+          place: await store.logPlace("index-log"),
+          log,
+          origin: files.origin,
+          seed: files.seed,
+          ...(policy === undefined
+            ? {}
+            : {
+                witnesses: otherCollector(policy),
+              }),
           logger,
-          ...(policy === undefined ? {} : { witnesses: otherCollector(policy) }),
-          storeDir: "access-index",
         })
       : undefined;
-  if (accessLog !== undefined) {
-    logger.info(
-      `recording every read of entry contents in the access log "${files.origin}/access" (${accessLog.size} records; served under /access/)`,
-    );
-  }
-  const explorer = readExplorer();
-  if (explorer === undefined) {
-    logger.warn("the explorer is not built (dist/web/ is missing: npm run build); / answers 404");
-  }
-  const app = createApp({
-    log,
-    tokens,
-    ...(accessLog === undefined ? {} : { accessLog }),
-    ...(accessIndex === undefined ? {} : { accessIndex }),
-    publicReads: opts.public,
-    metrics,
-    logger,
-    bodyBudgetBytes: bodyBudgetMb * 1024 * 1024,
-    ...(index === undefined ? {} : { index }),
-    ...(explorer === undefined ? {} : { explorer }),
-  });
+    if (index?.indexer !== undefined) {
+      const indexer = index.indexer;
+      metrics.gauge(
+        "vellum_index_lag_entries",
+        "Entries of the log the verifiable index does not cover yet.",
+        () => indexer.lag,
+      );
+      metrics.gauge(
+        "vellum_index_revisions",
+        "Revisions in the index log.",
+        () => index.indexLog.size,
+      );
+    }
+    // The access log has its own key (DATA/access.key, made on first use; DATA/access.vkey is what
+    // auditors and witnesses need), so its trust is distributed apart from the log's.
+    const accessKey = opts.accessLog
+      ? openKey(dataDir, "access", SIG_TYPE_ED25519, {
+          name: `${files.origin}/access`,
+          defaultName: `${files.origin}/access`,
+          what: "access log key",
+          warn,
+        })
+      : undefined;
+    if (accessKey?.created === true) {
+      logger.info(
+        `created the access log's key in ${join(dataDir, "access.key")}; its verifier key (in access.vkey): ${accessKey.verifierKey}`,
+      );
+    }
+    const accessLog = accessKey
+      ? await Log.open({
+          origin: `${files.origin}/access`,
+          seed: accessKey.seed,
+          ...(await store.logPlace("access-log")),
+          // Reads wait for their record: sequence at once, and never for a witness round (the
+          // record is durable and signed then; witnesses cosign the access log as it goes).
+          batchMaxAgeMs: 0,
+          checkpointIntervalMs: 0,
+          ...(policy === undefined
+            ? {}
+            : {
+                witnesses: otherCollector(policy),
+                receiptWaitMs: 0,
+                onStartCheck: (s: RollbackCheckStatus) => {
+                  if (s.state === "checking" && s.rounds === 1) {
+                    logger.warn(
+                      `the access log "${files.origin}/access" is starting: ${s.detail}; reads of entry contents are refused until its witnesses answer (they must trust access.vkey)`,
+                    );
+                  } else if (s.state === "passed" && s.rounds > 1) {
+                    logger.info("the access log's witnesses answered: reads are served");
+                  } else if (s.state === "failed") {
+                    logger.error(`the access log: ${s.detail}`);
+                  }
+                },
+              }),
+          onFailure: (error, event) =>
+            logger.error(
+              { class: event.class, event: event.kind, log: "access" },
+              `the access log ${event.kind === "failed" ? "stopped recording reads (reads are refused) after a storage failure; recovering" : event.kind === "retry" ? `recovery attempt ${event.attempt} failed; retrying` : "cannot recover"}: ${error.message}`,
+            ),
+          onRecovered: (ms) =>
+            logger.info(
+              `the access log recovered after ${Math.round(ms)} ms; reads are served again`,
+            ),
+        })
+      : undefined;
+    const accessIndex =
+      accessLog !== undefined && opts.index
+        ? await openServerIndex({
+            dataDir,
+            place: await store.logPlace("access-index-log"),
+            log: accessLog,
+            origin: `${files.origin}/access`,
+            seed: accessKey!.seed,
+            logger,
+            ...(policy === undefined ? {} : { witnesses: otherCollector(policy) }),
+            storeDir: "access-index",
+          })
+        : undefined;
+    if (accessLog !== undefined) {
+      logger.info(
+        `recording every read of entry contents in the access log "${files.origin}/access" (${accessLog.size} records; served under /access/)`,
+      );
+    }
+    const explorer = readExplorer();
+    if (explorer === undefined) {
+      logger.warn("the explorer is not built (dist/web/ is missing: npm run build); / answers 404");
+    }
+    const app = createApp({
+      log,
+      tokens,
+      ...(accessLog === undefined ? {} : { accessLog }),
+      ...(accessIndex === undefined ? {} : { accessIndex }),
+      publicReads: opts.public,
+      metrics,
+      logger,
+      bodyBudgetBytes: bodyBudgetMb * 1024 * 1024,
+      ...(index === undefined ? {} : { index }),
+      ...(explorer === undefined ? {} : { explorer }),
+    });
 
-  // Slow or stalled uploads are cut off rather than holding a connection forever. Node checks
-  // these timeouts only every connectionsCheckingInterval (30 s by default), which let a
-  // slow-header connection live 36-41 s against the documented 10 s: checked every second here.
-  const serverOptions = {
-    requestTimeout: 30_000,
-    headersTimeout: 10_000,
-    keepAliveTimeout: 5_000,
-    connectionsCheckingInterval: 1_000,
-  };
-  const listenPort = store.standbyPort ?? port;
-  const server = serve(
-    { fetch: app.fetch, port: listenPort, hostname: opts.host, serverOptions },
-    (info) => {
-      // Standing-by servers forward to this address (PostgreSQL; nothing to do on LevelDB).
-      const advertised =
-        opts.advertiseUrl ??
-        `http://${opts.host === "0.0.0.0" || opts.host === "::" ? hostname() : opts.host}:${info.port}`;
-      store
-        .advertise(advertised)
-        .catch((e) =>
-          logger.error(`advertising ${advertised} to standing-by servers: ${e.message}`),
+    // Slow or stalled uploads are cut off rather than holding a connection forever. Node checks
+    // these timeouts only every connectionsCheckingInterval (30 s by default), which let a
+    // slow-header connection live 36-41 s against the documented 10 s: checked every second here.
+    const serverOptions = {
+      requestTimeout: 30_000,
+      headersTimeout: 10_000,
+      keepAliveTimeout: 5_000,
+      connectionsCheckingInterval: 1_000,
+    };
+    const listenPort = store.standbyPort ?? port;
+    const server = serve(
+      { fetch: app.fetch, port: listenPort, hostname: opts.host, serverOptions },
+      (info) => {
+        // Standing-by servers forward to this address (PostgreSQL; nothing to do on LevelDB).
+        const advertised =
+          opts.advertiseUrl ??
+          `http://${opts.host === "0.0.0.0" || opts.host === "::" ? hostname() : opts.host}:${info.port}`;
+        store
+          .advertise(advertised)
+          .catch((e) =>
+            logger.error(`advertising ${advertised} to standing-by servers: ${e.message}`),
+          );
+        logger.info(
+          { origin: files.origin, size: log.size, url: `http://${opts.host}:${info.port}` },
+          `log "${files.origin}" (${log.size} entries) serving on http://${opts.host}:${info.port}`,
         );
-      logger.info(
-        { origin: files.origin, size: log.size, url: `http://${opts.host}:${info.port}` },
-        `log "${files.origin}" (${log.size} entries) serving on http://${opts.host}:${info.port}`,
-      );
-      logger.info(
-        `data in ${dataDir}, state in ${store.description}; verifier key (also in log.vkey): ${files.verifierKey}`,
-      );
-      logger.info(
-        log.dedup === "key"
-          ? "deduplicating by idempotency key only: identical payloads are distinct entries"
-          : "deduplicating by payload: a payload already in the log returns the original entry",
-      );
-    },
-  );
-  // The port was free at the start-up check; if another process took it since: one line, the
-  // log closed cleanly, exit 4 (I/O).
-  server.once("error", (e) => {
-    logger.error(listenError(e, opts.host, port).message);
-    void stop?.("could not listen", EXIT_IO);
-  });
+        logger.info(
+          `data in ${dataDir}, state in ${store.description}; verifier key (also in log.vkey): ${files.verifierKey}`,
+        );
+        logger.info(
+          log.dedup === "key"
+            ? "deduplicating by idempotency key only: identical payloads are distinct entries"
+            : "deduplicating by payload: a payload already in the log returns the original entry",
+        );
+      },
+    );
+    // The port was free at the start-up check; if another process took it since: one line, the
+    // log closed cleanly, exit 4 (I/O).
+    server.once("error", (e) => {
+      logger.error(listenError(e, opts.host, port).message);
+      void stop?.("could not listen", EXIT_IO);
+    });
 
-  let stopping = false;
-  stop = async (signal: string, code = 0) => {
-    if (stopping) return;
-    stopping = true;
-    // Only an open log signs a final checkpoint (not one still checking with its witnesses).
-    const final =
-      code === 0 && log.status === "open" ? "draining and signing a final checkpoint" : "stopping";
-    logger.info(`${signal}: ${final}`);
-    await new Promise<void>((done) => server.close(() => done()));
-    await index?.close().catch((e) => logger.error({ err: e }, `closing the index: ${e.message}`));
-    await accessIndex
-      ?.close()
-      .catch((e) => logger.error({ err: e }, `closing the access index: ${e.message}`));
-    await archiver?.close();
-    archive?.bucket.close();
-    await accessLog?.close();
-    await log.close();
-    await marker.flush();
-    await store.close();
-    logger.info(`stopped at size ${log.size}`);
-    logger.flush();
-    process.exit(code);
-  };
-  if (failedAfterOpen) void stop("the rollback check failed", EXIT_EVIDENCE);
-  process.on("SIGINT", () => void stop?.("SIGINT"));
-  process.on("SIGTERM", () => void stop?.("SIGTERM"));
+    stop = async (signal: string, code = 0, deadlineMs = STOP_DEADLINE_MS) => {
+      if (stopping) return;
+      stopping = true;
+      // Only an open log signs a final checkpoint (not one still checking with its witnesses).
+      const final =
+        code === 0 && log.status === "open"
+          ? "draining and signing a final checkpoint"
+          : "stopping";
+      logger.info(`${signal}: ${final}`);
+      // Stopping on a failure must end even if a store no longer answers.
+      if (code !== 0) {
+        setTimeout(() => {
+          logger.error(`still stopping after ${deadlineMs} ms (${signal}); exiting now`);
+          logger.flush();
+          process.exit(code);
+        }, deadlineMs).unref();
+      }
+      await new Promise<void>((done) => server.close(() => done()));
+      await index
+        ?.close()
+        .catch((e) => logger.error({ err: e }, `closing the index: ${e.message}`));
+      await accessIndex
+        ?.close()
+        .catch((e) => logger.error({ err: e }, `closing the access index: ${e.message}`));
+      await archiver?.close();
+      archive?.bucket.close();
+      await accessLog?.close();
+      await log.close();
+      await marker.flush();
+      await store.close();
+      logger.info(`stopped at size ${log.size}`);
+      logger.flush();
+      process.exit(code);
+    };
+    if (failedAfterOpen) void stop("the rollback check failed", EXIT_EVIDENCE);
+    process.on("SIGINT", () => void stop?.("SIGINT"));
+    process.on("SIGTERM", () => void stop?.("SIGTERM"));
+  } catch (e) {
+    // A start that fails gives the writer lease back at once (a standby need not wait it out).
+    if (!stopping) await store.close().catch(() => undefined);
+    throw e;
+  }
 }
 
 export function registerServe(program: Command): void {

@@ -10,10 +10,17 @@
  *
  * `/healthz` and `/readyz` are answered here: ready (200) with `"role": "standby"` and the
  * writer's URL, so that a balancer keeps sending traffic during a takeover.
+ *
+ * With the log's bucket (`--archive`/`--bucket`), full hash tiles — public, immutable, the bulk of
+ * any client's reads — are served here from the bucket (the original, locked version; cached),
+ * not by the writer, and even while no writer answers. Everything else is forwarded: partial
+ * tiles and checkpoints are the writer's latest, and entry bundles are entry contents, each read
+ * authorized and recorded in the access log, which has one writer.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../core/logger.js";
+import { isEntryBundle, parseTilePath, TILE_WIDTH } from "../core/tiles.js";
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -45,6 +52,22 @@ function problem(status: number, code: string, detail: string): string {
   });
 }
 
+/** Reads a full hash tile's bytes from the log's bucket (undefined: not archived yet). */
+export type FullTileSource = (level: number, index: number) => Promise<Uint8Array | undefined>;
+
+/** A full hash tile's request path (`/tile/<L>/<N>`, no width, not a bundle), or undefined. */
+function fullHashTile(path: string): { level: number; index: number } | undefined {
+  if (!path.startsWith("/tile/") || path.startsWith("/tile/entries/")) return undefined;
+  try {
+    const tile = parseTilePath(path.slice(1));
+    return tile.width === TILE_WIDTH && !isEntryBundle(tile)
+      ? { level: tile.level as number, index: tile.index }
+      : undefined;
+  } catch {
+    return undefined; // the writer answers a malformed path with its own problem
+  }
+}
+
 export interface StandbyProxy {
   /** The address it listens on (the writer's, once this server takes over). */
   readonly port: number;
@@ -60,6 +83,8 @@ export function startStandbyProxy(options: {
   readonly port: number;
   readonly writerUrl: () => Promise<string | undefined>;
   readonly logger: Logger;
+  /** Where full hash tiles are read from instead of the writer (the log's bucket). */
+  readonly fullTiles?: FullTileSource;
 }): Promise<StandbyProxy> {
   let cached: { url: string | undefined; at: number } | undefined;
   const writer = async () => {
@@ -77,7 +102,34 @@ export function startStandbyProxy(options: {
       });
       return;
     }
-    void writer().then((url) => {
+    const tile = req.method === "GET" ? fullHashTile(path) : undefined;
+    if (tile !== undefined && options.fullTiles !== undefined) {
+      options.fullTiles(tile.level, tile.index).then(
+        (bytes) => {
+          if (bytes === undefined) return forward();
+          res.writeHead(200, {
+            "Content-Type": "application/octet-stream",
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "Access-Control-Allow-Origin": "*",
+            "Content-Length": String(bytes.length),
+            "X-Vellum-Source": "bucket",
+          });
+          res.end(bytes);
+          req.resume();
+        },
+        (e: Error) => {
+          options.logger.warn(`standing by: reading ${path} from the bucket: ${e.message}`);
+          forward();
+        },
+      );
+      return;
+    }
+    forward();
+    function forward(): void {
+      void forwardToWriter();
+    }
+    async function forwardToWriter(): Promise<void> {
+      const url = await writer();
       const unavailable = (detail: string) => {
         if (res.headersSent) {
           res.destroy();
@@ -118,7 +170,7 @@ export function startStandbyProxy(options: {
         );
       });
       req.pipe(upstream);
-    });
+    }
   });
   server.keepAliveTimeout = 5_000;
   return new Promise((resolve, reject) => {

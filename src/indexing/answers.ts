@@ -11,12 +11,9 @@
 import { base64Encode } from "../core/bytes.js";
 import { check, VellumError } from "../core/errors.js";
 import { type IndexKey, KEY_KINDS, type KeyKind } from "../core/event-keys.js";
-import { mapKeyOf } from "../core/index-answer.js";
-import { EMPTY_ROOT } from "../core/rfc6962.js";
 import { windowPageIndices } from "../core/window.js";
 import type { Log } from "../log/log.js";
 import type { Indexer } from "./engine.js";
-import type { KeyList } from "./key-lists.js";
 
 export interface IndexQuery {
   /** The keys named (at least one); the answer proves the one with the shortest list. */

@@ -20,26 +20,20 @@
  * One lock serialises revisions and answers, so an answer always reads the store at exactly the
  * index log's latest revision.
  */
-import { bytesEqual, getUint64, putUint64 } from "../core/bytes.js";
+import { bytesEqual, putUint64 } from "../core/bytes.js";
 import { check, VellumError } from "../core/errors.js";
 import type { IndexKey } from "../core/event-keys.js";
-import {
-  decodeRevision,
-  encodeRevision,
-  type IndexRevision,
-  mapKeyOf,
-  mapValueOf,
-} from "../core/index-answer.js";
+import { decodeRevision, encodeRevision, type IndexRevision } from "../core/index-answer.js";
 import { type Logger, silentLogger } from "../core/logger.js";
 import { Mutex } from "../core/mutex.js";
-import { EMPTY_HASH, type SmtEntry } from "../core/smt.js";
+import { EMPTY_HASH } from "../core/smt.js";
 import type { Log } from "../log/log.js";
-import type { KeyValueStore, WriteOp } from "../storage/types.js";
+import type { KeyValueStore } from "../storage/types.js";
 import type { IndexedEntry, IndexStore } from "./index-store.js";
 import { LocalIndexStore } from "./local-store.js";
 
 /** The index's state key: u64be log size ‖ map root. */
-const STATE_KEY = Uint8Array.of(0x73); // "s"
+const _STATE_KEY = Uint8Array.of(0x73); // "s"
 
 export interface IndexerOptions {
   /** The log the index follows. */
@@ -78,7 +72,7 @@ export interface PublishedRevision {
   readonly at: number;
 }
 
-function encodeState(logSize: number, mapRoot: Uint8Array): Uint8Array {
+function _encodeState(logSize: number, mapRoot: Uint8Array): Uint8Array {
   const out = new Uint8Array(40);
   putUint64(out, 0, logSize);
   out.set(mapRoot, 8);

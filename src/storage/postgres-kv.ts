@@ -15,6 +15,7 @@ import { VellumError } from "../core/errors.js";
 import { checkKey, checkKeys, checkOps, checkRange } from "./checks.js";
 import { InFlight } from "./inflight.js";
 import { namespacePrefix, prefixKey } from "./namespace.js";
+import { postgresFailure } from "./postgres-errors.js";
 import type { Database, KeyValueStore, RangeOptions, WriteOp } from "./types.js";
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/; // PostgreSQL identifiers: at most 63 bytes
@@ -23,15 +24,7 @@ const toBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLe
 /** A fresh plain Uint8Array the caller owns, from `b[start..]`. */
 const owned = (b: Buffer, start = 0) => new Uint8Array(b.subarray(start));
 
-function failure(what: string, e: unknown): VellumError {
-  if (e instanceof VellumError) return e;
-  const err = e as { message?: string; code?: string };
-  return new VellumError(
-    "STORAGE_FAILURE",
-    `PostgreSQL, ${what}: ${err.message ?? String(e)}${err.code === undefined ? "" : ` (SQLSTATE ${err.code})`}`,
-    { cause: e },
-  );
-}
+const failure = (what: string, e: unknown): VellumError => postgresFailure(e, what);
 
 export class PostgresDatabase implements Database {
   readonly #pool: pg.Pool;

@@ -14,6 +14,7 @@ import type pg from "pg";
 import { utf8Encode } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
 import { encodeIndex, entryKey } from "./kv-log-layout.js";
+import { postgresFailure } from "./postgres-errors.js";
 import { encodeState } from "./tree-state.js";
 import type { KeyValueStore, RangeOptions, WriteOp } from "./types.js";
 
@@ -90,12 +91,7 @@ export class PostgresLayoutView implements KeyValueStore {
     try {
       return (await this.#client.query<R>(sql, params)).rows;
     } catch (e) {
-      const err = e as { message?: string; code?: string };
-      throw new VellumError(
-        "STORAGE_FAILURE",
-        `PostgreSQL, reading ${this.#s}: ${err.message ?? String(e)}${err.code === undefined ? "" : ` (SQLSTATE ${err.code})`}`,
-        { cause: e },
-      );
+      throw postgresFailure(e, `reading ${this.#s}`);
     }
   }
 

@@ -20,6 +20,7 @@
 import type pg from "pg";
 import { VellumError } from "../core/errors.js";
 import type { BatchWrite, DedupRule, LogStore, StoredLog, TreeState } from "./log-store.js";
+import { postgresFailure } from "./postgres-errors.js";
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/; // PostgreSQL identifiers: at most 63 bytes
 
@@ -128,13 +129,7 @@ export class PostgresLogStore implements LogStore {
   }
 
   #failure(e: unknown, doing: string): VellumError {
-    if (e instanceof VellumError) return e;
-    const err = e as { message?: string; code?: string };
-    return new VellumError(
-      "STORAGE_FAILURE",
-      `PostgreSQL, ${doing}: ${err.message ?? String(e)}${err.code === undefined ? "" : ` (SQLSTATE ${err.code})`}`,
-      { cause: e },
-    );
+    return postgresFailure(e, doing);
   }
 
   async #query<R extends pg.QueryResultRow>(

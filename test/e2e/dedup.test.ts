@@ -6,7 +6,15 @@
  * each entry names the token that submitted it, provably: the submitter is in the leaf, so the
  * receipt verified with the payload (SDK and `vellum verify`) proves it, and a receipt that
  * claims another submitter fails.
+ *
+ * Each test runs on the embedded LevelDB (the default) and with `--store postgres://…` against a
+ * real PostgreSQL (`scripts/services.sh up postgres`; skipped locally without it, required under
+ * CI), each log with an origin of its own there (a fresh set of schemas in the shared test
+ * database). Only the step that makes a log from before the setting is LevelDB's alone: it
+ * deletes the stored rule from DATA/db, and a PostgreSQL log always has one (state.dedup is
+ * NOT NULL: the store is newer than the setting).
  */
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +29,7 @@ import { DEDUP_KEY } from "../../src/storage/kv-log-layout.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import { runVellum } from "../helpers/cli.js";
 import { spawnVellum, startVellum, type VellumProcess } from "../helpers/processes.js";
+import { needService } from "../helpers/services.js";
 
 const HOST = "127.0.0.1";
 const dirs: string[] = [];
@@ -82,10 +91,22 @@ async function getJson<T>(s: VellumProcess, path: string, token: string): Promis
 const adminToken = (data: string) => readFileSync(join(data, "admin.token"), "utf8").trim();
 const logKey = (data: string) => readFileSync(join(data, "log.vkey"), "utf8").trim();
 
-describe("vellum serve: dedup by idempotency key, and the submitter, over HTTP", () => {
+/** Where a log is kept. */
+interface Backend {
+  /** Arguments for a new log, the same for every server of that log (restarts included). */
+  newLog(): string[];
+  /**
+   * Makes the stopped log in `data` one written before the dedup setting existed (no stored
+   * rule), where a backend can hold such a log.
+   */
+  fromBeforeTheSetting?(data: string): Promise<void>;
+}
+
+function dedupSuite(backend: Backend): void {
   it("logs identical events twice, dedups by key, and proves who submitted each entry", async () => {
     const data = tempDir();
-    const s = await start(data);
+    const log = backend.newLog();
+    const s = await start(data, log);
     const admin = adminToken(data);
     expect(s.stdout()).toMatch(/deduplicating by idempotency key only/);
     const info = await getJson<{ dedup: string }>(s, "/v1/log", admin);
@@ -210,19 +231,24 @@ describe("vellum serve: dedup by idempotency key, and the submitter, over HTTP",
 
     // The rule is stored with the log: a restart asking for payload dedup is refused.
     await s.stop();
-    const refused = spawnVellum(serveArgs(data, ["--dedup", "payload"]));
+    const refused = spawnVellum(serveArgs(data, [...log, "--dedup", "payload"]));
     const exit = await refused.exited;
-    expect(exit.code).not.toBe(0);
+    expect(exit.code, refused.output()).not.toBe(0);
     expect(refused.output()).toMatch(/cannot change to "payload"/);
-    const again = await start(data);
+    const again = await start(data, log);
     expect((await getJson<{ dedup: string }>(again, "/v1/log", admin)).dedup).toBe("key");
     expect((await post(again, admin, login)).body.index).toBe(6);
     await again.stop();
   });
 
-  it("--dedup payload keeps the old rule, and a log from before the setting keeps it too", async () => {
+  const title =
+    backend.fromBeforeTheSetting === undefined
+      ? "--dedup payload keeps the old rule across restarts, until switched to key"
+      : "--dedup payload keeps the old rule, and a log from before the setting keeps it too";
+  it(title, async () => {
     const data = tempDir();
-    const s = await start(data, ["--dedup", "payload"]);
+    const log = backend.newLog();
+    const s = await start(data, [...log, "--dedup", "payload"]);
     const admin = adminToken(data);
     expect((await getJson<{ dedup: string }>(s, "/v1/log", admin)).dedup).toBe("payload");
     const a = await post(s, admin, login);
@@ -231,12 +257,11 @@ describe("vellum serve: dedup by idempotency key, and the submitter, over HTTP",
     expect(b.body).toMatchObject({ index: 0, duplicate: true, id: a.body.id });
     await s.stop();
 
-    // Make it a log written before the setting existed: the same data without "d".
-    const db = await openLevelDatabase(join(data, "db"));
-    await db.namespace("log").write([{ type: "del", key: DEDUP_KEY }]);
-    await db.close();
+    // Make it a log written before the setting existed, where the backend can hold one;
+    // otherwise a restart without --dedup keeps the stored rule just the same.
+    await backend.fromBeforeTheSetting?.(data);
 
-    const old = await start(data);
+    const old = await start(data, log);
     expect((await getJson<{ dedup: string }>(old, "/v1/log", admin)).dedup).toBe("payload");
     expect(old.stdout()).toMatch(/deduplicating by payload/);
     const c = await post(old, admin, login);
@@ -246,21 +271,48 @@ describe("vellum serve: dedup by idempotency key, and the submitter, over HTTP",
     await old.stop();
 
     // The operator switches it to key dedup: said in the server's log, and stored.
-    const switched = await start(data, ["--dedup", "key"]);
+    const switched = await start(data, [...log, "--dedup", "key"]);
     // A JSON log line (stdout is not a terminal) escapes the quotes.
     expect(switched.stdout()).toMatch(/deduplication changed from \\?"payload\\?" to \\?"key\\?"/);
     expect((await post(switched, admin, login)).body).toMatchObject({ index: 1, duplicate: false });
     await switched.stop();
-    const after = await start(data);
+    const after = await start(data, log);
     expect((await getJson<{ dedup: string }>(after, "/v1/log", admin)).dedup).toBe("key");
     await after.stop();
   });
 
   it("refuses an unknown --dedup before touching the data directory", () => {
     const data = join(tempDir(), "never");
-    const r = runVellum(serveArgs(data, ["--dedup", "hash"]), { timeoutMs: 20_000 });
+    const r = runVellum(serveArgs(data, [...backend.newLog(), "--dedup", "hash"]), {
+      timeoutMs: 20_000,
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--dedup must be "key" or "payload"/);
     expect(() => readFileSync(join(data, "log.vkey"))).toThrow();
   });
-});
+}
+
+describe("vellum serve on LevelDB: dedup by idempotency key, and the submitter, over HTTP", () =>
+  dedupSuite({
+    newLog: () => [],
+    // The same data without "d".
+    async fromBeforeTheSetting(data) {
+      const db = await openLevelDatabase(join(data, "db"));
+      await db.namespace("log").write([{ type: "del", key: DEDUP_KEY }]);
+      await db.close();
+    },
+  }));
+
+const pg = needService("postgres", ["VELLUM_PG_URL"]);
+
+describe.skipIf(pg === undefined)(
+  "vellum serve on PostgreSQL: dedup by idempotency key, and the submitter, over HTTP",
+  () =>
+    dedupSuite({
+      // A fresh origin: a fresh set of schemas in the shared test database.
+      newLog: () => [
+        ...["--store", pg?.VELLUM_PG_URL ?? ""],
+        ...["--origin", `e2e-${randomBytes(4).toString("hex")}.dedup.test/log`],
+      ],
+    }),
+);

@@ -7,9 +7,16 @@
  * SIGTERM drains an in-flight request and signs a final checkpoint, a restart resumes the same
  * tree, and a second server on the same data directory refuses to start (LOCKED).
  *
+ * The whole suite runs twice, through the same tests: on the embedded LevelDB in DATA/db (the
+ * default), and with `--store postgres://…` (spec/storage.md, PostgreSQL) against a real
+ * PostgreSQL (`scripts/services.sh up postgres`; skipped locally without it, required under CI),
+ * each with its own data directory and, there, an origin of its own: a fresh set of schemas in
+ * the shared test database.
+ *
  * The core verifier runs with its default (portable, @noble) crypto, so this also checks that
  * what the server signs with node:crypto verifies in the browser-safe library.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -34,6 +41,7 @@ import { parseTlogProof, verifyTlogProof } from "../../src/core/tlog-proof.js";
 import { verifyConsistency, verifyInclusion } from "../../src/core/verify.js";
 import { REPO_ROOT } from "../helpers/cli.js";
 import { spawnVellum, startVellum, type VellumProcess } from "../helpers/processes.js";
+import { needService } from "../helpers/services.js";
 import type { EntryJson, ReceiptJson } from "../server/helpers.js";
 
 const HOST = "127.0.0.1";
@@ -42,12 +50,27 @@ const START_TIMEOUT_MS = 10_000;
 // ---- the child process ------------------------------------------------------------------------
 
 type Server = VellumProcess;
-const serveArgs = (dataDir: string) => ["serve", "--data", dataDir, "--port", "0", "--host", HOST];
+
+/** Where the log is kept: what a suite adds to every `vellum serve` it starts. */
+interface Backend {
+  /** For the temporary data directory's name. */
+  readonly name: string;
+  /** Added to the arguments of every server of the suite (the same log each time). */
+  readonly args: readonly string[];
+  /** What the server says, at start, about where it keeps its state. */
+  readonly stateIn: RegExp;
+}
+
+const serveArgs = (dataDir: string, backend: Backend) => [
+  "serve",
+  ...["--data", dataDir, "--port", "0", "--host", HOST],
+  ...backend.args,
+];
 /** Spawns `vellum serve` on a port the OS picks, without waiting for it. */
-const spawnServe = (dataDir: string) => spawnVellum(serveArgs(dataDir));
+const spawnServe = (dataDir: string, backend: Backend) => spawnVellum(serveArgs(dataDir, backend));
 /** Starts the server and waits for its printed URL and for /readyz to answer 200. */
-const startServer = (dataDir: string) =>
-  startVellum(serveArgs(dataDir), "/readyz", START_TIMEOUT_MS);
+const startServer = (dataDir: string, backend: Backend) =>
+  startVellum(serveArgs(dataDir, backend), "/readyz", START_TIMEOUT_MS);
 
 /** Resolves once `predicate` holds, polling; fails after `ms` with `what` and the output. */
 async function until(predicate: () => boolean | Promise<boolean>, ms: number, what: () => string) {
@@ -58,127 +81,132 @@ async function until(predicate: () => boolean | Promise<boolean>, ms: number, wh
   }
 }
 
-// ---- HTTP helpers ------------------------------------------------------------------------------
-
-let server: Server;
-let token = "";
-const auth = () => ({ Authorization: `Bearer ${token}` });
-
-async function getJson<T>(path: string, headers: Record<string, string> = {}): Promise<T> {
-  const res = await fetch(`${server.url}${path}`, { headers });
-  const text = await res.text();
-  expect(res.status, `GET ${path}: ${text}`).toBe(200);
-  return JSON.parse(text) as T;
-}
-
-async function getBytes(path: string): Promise<{ status: number; bytes: Uint8Array }> {
-  const res = await fetch(`${server.url}${path}`, { headers: auth() });
-  return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()) };
-}
-
-async function submit(payload: Uint8Array): Promise<{ status: number; body: ReceiptJson }> {
-  const res = await fetch(`${server.url}/v1/entries`, {
-    method: "POST",
-    headers: { ...auth(), "Content-Type": "application/octet-stream" },
-    body: payload,
-  });
-  return { status: res.status, body: (await res.json()) as ReceiptJson };
-}
-
-async function submitBatch(payloads: Uint8Array[]) {
-  const res = await fetch(`${server.url}/v1/entries/batch`, {
-    method: "POST",
-    headers: { ...auth(), "Content-Type": "application/json" },
-    body: JSON.stringify({ entries: payloads.map((p) => ({ payload: base64Encode(p) })) }),
-  });
-  const text = await res.text();
-  expect(res.status, text).toBe(200);
-  return (JSON.parse(text) as { results: (ReceiptJson & { status: number })[] }).results;
-}
-
-async function latestCheckpoint(): Promise<{ note: string; checkpoint: Checkpoint }> {
-  const res = await fetch(`${server.url}/checkpoint`);
-  expect(res.status).toBe(200);
-  const note = await res.text();
-  return { note, checkpoint: openCheckpoint(note, verifier).checkpoint };
-}
-
-/**
- * POSTs one entry with `Expect: 100-continue`: the server has parsed the headers and taken the
- * request once it answers "100 Continue". Then `between()` runs (here: SIGTERM), and only then is
- * the body sent. Resolves with the final response.
- */
-function submitAcross(
-  payload: Uint8Array,
-  between: () => Promise<void>,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${server.url}/v1/entries`, {
-      method: "POST",
-      agent: false,
-      headers: {
-        ...auth(),
-        "Content-Type": "application/octet-stream",
-        "Content-Length": String(payload.length),
-        Expect: "100-continue",
-        Connection: "close",
-      },
-    });
-    req.on("continue", () => {
-      between().then(() => req.end(payload), reject);
-    });
-    req.on("response", (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (s: string) => {
-        body += s;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.flushHeaders();
-  });
-}
-
-// ---- checks ------------------------------------------------------------------------------------
-
-let verifier: NoteVerifier;
-const payloadOf = new Map<number, Uint8Array>(); // index -> payload
-const receipts: ReceiptJson[] = [];
-
-/** Verifies a receipt offline: leaf rebuilt from payload + extra, log signature, inclusion. */
-function checkReceipt(r: ReceiptJson, payload: Uint8Array): void {
-  const parsed = parseTlogProof(r.receipt);
-  expect(parsed.extra).toBeDefined();
-  const leaf = leafFromFields(parsed.extra!, payload);
-  const leafHash = hashLeaf(leaf);
-  expect(base64Encode(leafHash)).toBe(r.leafHash);
-  const fields = decodeLeafFields(parsed.extra!);
-  expect(formatUuid(fields.id)).toBe(r.id);
-  expect(fields.timestamp).toBe(r.timestamp);
-  const verified = verifyTlogProof(r.receipt, leafHash, verifier);
-  expect(verified.index).toBe(r.index);
-  expect(verified.checkpoint.size).toBe(r.treeSize);
-  expect(parsed.checkpoint).toBe(r.checkpoint);
-  expect(r.index).toBeLessThan(r.treeSize);
-}
-
 const b64 = (text: string) => base64Decode(text);
 const payload = (i: number, tag = "e2e") => utf8Encode(`${tag} entry ${i} ${"x".repeat(i % 40)}`);
 
-const dataDir = mkdtempSync(join(tmpdir(), "vellum-e2e-"));
+// ---- the suite, once per backend ---------------------------------------------------------------
 
-afterAll(async () => {
-  await server?.kill();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+function endToEnd(backend: Backend): void {
+  // ---- HTTP helpers ------------------------------------------------------------------------------
 
-describe("vellum serve, end to end", () => {
+  let server: Server;
+  let token = "";
+  const auth = () => ({ Authorization: `Bearer ${token}` });
+
+  async function getJson<T>(path: string, headers: Record<string, string> = {}): Promise<T> {
+    const res = await fetch(`${server.url}${path}`, { headers });
+    const text = await res.text();
+    expect(res.status, `GET ${path}: ${text}`).toBe(200);
+    return JSON.parse(text) as T;
+  }
+
+  async function getBytes(path: string): Promise<{ status: number; bytes: Uint8Array }> {
+    const res = await fetch(`${server.url}${path}`, { headers: auth() });
+    return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()) };
+  }
+
+  async function submit(payload: Uint8Array): Promise<{ status: number; body: ReceiptJson }> {
+    const res = await fetch(`${server.url}/v1/entries`, {
+      method: "POST",
+      headers: { ...auth(), "Content-Type": "application/octet-stream" },
+      body: payload,
+    });
+    return { status: res.status, body: (await res.json()) as ReceiptJson };
+  }
+
+  async function submitBatch(payloads: Uint8Array[]) {
+    const res = await fetch(`${server.url}/v1/entries/batch`, {
+      method: "POST",
+      headers: { ...auth(), "Content-Type": "application/json" },
+      body: JSON.stringify({ entries: payloads.map((p) => ({ payload: base64Encode(p) })) }),
+    });
+    const text = await res.text();
+    expect(res.status, text).toBe(200);
+    return (JSON.parse(text) as { results: (ReceiptJson & { status: number })[] }).results;
+  }
+
+  async function latestCheckpoint(): Promise<{ note: string; checkpoint: Checkpoint }> {
+    const res = await fetch(`${server.url}/checkpoint`);
+    expect(res.status).toBe(200);
+    const note = await res.text();
+    return { note, checkpoint: openCheckpoint(note, verifier).checkpoint };
+  }
+
+  /**
+   * POSTs one entry with `Expect: 100-continue`: the server has parsed the headers and taken the
+   * request once it answers "100 Continue". Then `between()` runs (here: SIGTERM), and only then is
+   * the body sent. Resolves with the final response.
+   */
+  function submitAcross(
+    payload: Uint8Array,
+    between: () => Promise<void>,
+  ): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(`${server.url}/v1/entries`, {
+        method: "POST",
+        agent: false,
+        headers: {
+          ...auth(),
+          "Content-Type": "application/octet-stream",
+          "Content-Length": String(payload.length),
+          Expect: "100-continue",
+          Connection: "close",
+        },
+      });
+      req.on("continue", () => {
+        between().then(() => req.end(payload), reject);
+      });
+      req.on("response", (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (s: string) => {
+          body += s;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      req.flushHeaders();
+    });
+  }
+
+  // ---- checks ------------------------------------------------------------------------------------
+
+  let verifier: NoteVerifier;
+  const payloadOf = new Map<number, Uint8Array>(); // index -> payload
+  const receipts: ReceiptJson[] = [];
+
+  /** Verifies a receipt offline: leaf rebuilt from payload + extra, log signature, inclusion. */
+  function checkReceipt(r: ReceiptJson, payload: Uint8Array): void {
+    const parsed = parseTlogProof(r.receipt);
+    expect(parsed.extra).toBeDefined();
+    const leaf = leafFromFields(parsed.extra!, payload);
+    const leafHash = hashLeaf(leaf);
+    expect(base64Encode(leafHash)).toBe(r.leafHash);
+    const fields = decodeLeafFields(parsed.extra!);
+    expect(formatUuid(fields.id)).toBe(r.id);
+    expect(fields.timestamp).toBe(r.timestamp);
+    const verified = verifyTlogProof(r.receipt, leafHash, verifier);
+    expect(verified.index).toBe(r.index);
+    expect(verified.checkpoint.size).toBe(r.treeSize);
+    expect(parsed.checkpoint).toBe(r.checkpoint);
+    expect(r.index).toBeLessThan(r.treeSize);
+  }
+
+  // ---- the tests -------------------------------------------------------------------------------
+
+  let dataDir = "";
+
+  afterAll(async () => {
+    await server?.kill();
+    if (dataDir !== "") rmSync(dataDir, { recursive: true, force: true });
+  });
+
   beforeAll(async () => {
     if (!existsSync(join(REPO_ROOT, "dist", "cli", "main.js"))) {
       throw new Error("dist/ is missing: run `npm run build` first (`npm test` does)");
     }
-    server = await startServer(dataDir);
+    dataDir = mkdtempSync(join(tmpdir(), `vellum-e2e-${backend.name}-`));
+    server = await startServer(dataDir, backend);
     token = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
     verifier = verifierFromKey(readFileSync(join(dataDir, "log.vkey"), "utf8").trim());
   });
@@ -193,6 +221,7 @@ describe("vellum serve, end to end", () => {
 
   it("starts with an empty, signed log and its keys on disk", async () => {
     expect(server.stdout()).toMatch(/created an admin token/);
+    expect(server.stdout()).toMatch(backend.stateIn);
     const info = await getJson<{ verifierKey: string; treeSize: number; origin: string }>(
       "/v1/log",
     );
@@ -408,7 +437,7 @@ describe("vellum serve, end to end", () => {
   });
 
   it("restarts on the same data directory and carries on from the same tree", async () => {
-    server = await startServer(dataDir);
+    server = await startServer(dataDir, backend);
     expect(server.stdout()).toMatch(/\(506 entries\) serving on/);
     expect(server.stdout()).not.toMatch(/created an admin token/);
     expect(readFileSync(join(dataDir, "admin.token"), "utf8").trim()).toBe(token);
@@ -462,15 +491,29 @@ describe("vellum serve, end to end", () => {
   });
 
   it("refuses a second server on the same data directory with LOCKED", async () => {
-    const second = spawnServe(dataDir);
+    // The same arguments: with --store, the same database and origin too. Refused, it exits at
+    // once; one that serves, or stands by as the writer's front end (sharing DATA, and its
+    // rollback marker, with the running server), is stopped as soon as it says so.
+    const second = spawnServe(dataDir, backend);
+    let exited = false;
+    void second.exited.then(() => {
+      exited = true;
+    });
     const timer = setTimeout(() => second.child.kill("SIGKILL"), START_TIMEOUT_MS);
+    await until(
+      () => exited || /serving on|standing by/.test(second.output()),
+      2 * START_TIMEOUT_MS,
+      () => "the second server to exit",
+    );
+    second.child.kill("SIGKILL"); // nothing if it has exited
     const { code } = await second.exited;
     clearTimeout(timer);
-    expect(code).not.toBe(0);
-    expect(code).not.toBeNull();
-    expect(second.stderr()).toMatch(/LOCKED/);
-    expect(second.stderr()).toContain(dataDir);
-    expect(second.stdout()).not.toMatch(/serving on/);
+    const said = `the second server said:\n${second.output()}`;
+    expect(second.output(), said).not.toMatch(/serving on|standing by/);
+    expect(code, said).not.toBe(0);
+    expect(code, said).not.toBeNull();
+    expect(second.stderr(), said).toMatch(/LOCKED/);
+    expect(second.stderr(), said).toContain(dataDir);
     // The running server is unaffected.
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     expect((await latestCheckpoint()).checkpoint.size).toBe(509);
@@ -481,4 +524,21 @@ describe("vellum serve, end to end", () => {
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(server.stdout()).toMatch(/stopped at size 509\b/);
   });
-});
+}
+
+describe("vellum serve on LevelDB (the default), end to end", () =>
+  endToEnd({ name: "level", args: [], stateIn: /state in LevelDB in / }));
+
+const pg = needService("postgres", ["VELLUM_PG_URL"]);
+
+describe.skipIf(pg === undefined)("vellum serve on PostgreSQL, end to end", () =>
+  endToEnd({
+    name: "pg",
+    // A fresh origin: a fresh set of schemas in the shared test database.
+    args: [
+      ...["--store", pg?.VELLUM_PG_URL ?? ""],
+      ...["--origin", `e2e-${randomBytes(4).toString("hex")}.serve.test/log`],
+    ],
+    stateIn: /state in PostgreSQL at [^ ]+ \(schemas vellum_e2e_[0-9a-f]{8}_serve_test/,
+  }),
+);
