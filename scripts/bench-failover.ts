@@ -8,7 +8,11 @@
  * log at the index its answer gave, with its payload, exactly once: the number of acknowledged
  * entries lost is reported (it must be 0) and the script exits 1 otherwise.
  *
- * Needs PostgreSQL: `scripts/services.sh up postgres` (or VELLUM_PG_URL). Only 127.0.0.1.
+ * Needs PostgreSQL: `scripts/services.sh up postgres` (or VELLUM_PG_URL). With radosgw running
+ * (`scripts/services.sh up s3`), both servers also publish the log into a bucket with Object
+ * Lock (`--bucket s3://…/bench/<uuid> --retention 1d`), as the distributed setup runs; the
+ * end checks the bucket caught up and `vellum fsck` checks database and bucket. --no-bucket
+ * leaves it out. Only 127.0.0.1.
  *
  *   npm run bench:failover
  *   npm run bench:failover -- --kills 20 --clients 16 --every-ms 2000
@@ -30,6 +34,7 @@ const { values: args } = parseArgs({
     "every-ms": { type: "string", default: "2000" },
     batch: { type: "string", default: "1" },
     "steady-ms": { type: "string", default: "5000" },
+    "no-bucket": { type: "boolean", default: false },
   },
 });
 const batch = Number(args.batch);
@@ -53,7 +58,35 @@ function pgUrl(): string {
   return line.slice("VELLUM_PG_URL=".length);
 }
 
+/** The S3 service's variables (.services/s3.env or the environment), or undefined. */
+function s3Env(): Record<string, string> | undefined {
+  const file = join(REPO_ROOT, ".services/s3.env");
+  const out: Record<string, string> = {};
+  if (existsSync(file)) {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+      if (m) out[m[1] as string] = m[2] as string;
+    }
+  }
+  for (const k of [
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "VELLUM_BUCKET",
+  ]) {
+    const v = process.env[k] ?? out[k];
+    if (v === undefined || v === "") return undefined;
+    out[k] = v;
+  }
+  return out;
+}
+
 const url = pgUrl();
+const s3 = args["no-bucket"] ? undefined : s3Env();
+if (s3 !== undefined) Object.assign(process.env, s3);
+const bucketUrl =
+  s3 === undefined ? undefined : `s3://${s3.VELLUM_BUCKET}/bench/${randomBytes(8).toString("hex")}`;
 const origin = `failover-${randomBytes(4).toString("hex")}.bench/log`;
 const dir = mkdtempSync(join(tmpdir(), "vellum-failover-"));
 const dataDirs = [join(dir, "a"), join(dir, "b")];
@@ -67,6 +100,7 @@ const serve = (which: number): Server =>
     "serve",
     ...["--data", dataDirs[which]!, "--port", String(ports[which]), "--origin", origin],
     ...["--store", url, "--no-index", "--log-level", "warn"],
+    ...(bucketUrl === undefined ? [] : ["--bucket", bucketUrl, "--retention", "1d"]),
   ]);
 
 /** The server's URL once it is the writer and ready, or undefined if it exited. */
@@ -96,7 +130,7 @@ function track(p: Server) {
 async function main(): Promise<void> {
   console.log(`bench:failover — ${machine()}`);
   console.log(
-    `${kills} kills of the writer every ${everyMs} ms; ${clients} clients; PostgreSQL ${url.replace(/\/\/[^@]*@/, "//")}`,
+    `${kills} kills of the writer every ${everyMs} ms; ${clients} clients; PostgreSQL ${url.replace(/\/\/[^@]*@/, "//")}; ${bucketUrl === undefined ? "no bucket" : `bucket ${bucketUrl} (radosgw, Object Lock)`}`,
   );
   // The key exists before either server starts; both data directories hold it.
   mkdirSync(dataDirs[0]!, { mode: 0o700 });
@@ -243,8 +277,28 @@ async function main(): Promise<void> {
   const counts = new Map<string, number>();
   for (const body of byIndex.values()) counts.set(body, (counts.get(body) ?? 0) + 1);
   const twice = [...counts.values()].filter((n) => n > 1).length;
+  let bucketLine = "";
+  if (bucketUrl !== undefined && writerUrl !== undefined) {
+    const started = performance.now();
+    let lag = "";
+    while (performance.now() - started < 60_000) {
+      const metrics = await (await fetch(`${writerUrl}/metrics`)).text();
+      lag = /^vellum_archive_lag_entries (\d+)$/m.exec(metrics)?.[1] ?? "?";
+      if (lag === "0") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    bucketLine = `bucket: caught up ${lag === "0" ? `${((performance.now() - started) / 1000).toFixed(1)} s after the load stopped` : `NOT within 60 s (lag ${lag})`}`;
+  }
   await writer.p.stop();
   await standby.p.stop();
+  if (bucketUrl !== undefined) {
+    const fsck = spawnVellum([
+      ...["fsck", "--data", dataDirs[writerDir]!, "--store", url],
+      ...["--archive", bucketUrl, "--retention", "1d"],
+    ]);
+    const { code } = await fsck.exited;
+    bucketLine += `; vellum fsck (database and bucket): ${code === 0 ? "clean" : `exit ${code}\n${fsck.output()}`}`;
+  }
   rmSync(dir, { recursive: true, force: true });
 
   failovers.sort((a, b) => a - b);
@@ -257,6 +311,7 @@ async function main(): Promise<void> {
     `${acked.size} entries acknowledged (${(acked.size / elapsed).toFixed(0)}/s across the kills), ${retries} retries; in the log: ${byIndex.size}`,
   );
   console.log(`acknowledged entries lost: ${lost}; payloads logged twice: ${twice}`);
+  if (bucketLine !== "") console.log(bucketLine);
   if (lost > 0 || twice > 0) process.exit(1);
 }
 

@@ -72,6 +72,18 @@ const NOT_RUN: readonly { command: string; reason: string }[] = [
       "needs a PostgreSQL server; test/e2e/postgres.test.ts runs vellum serve --store against a real one",
   },
   {
+    command:
+      "npx vellum serve --store postgres://vellum@db.internal:5432/vellum --origin audit.example.com/log \\\n  --bucket s3://audit-worm/prod --retention 7y &",
+    reason:
+      "needs PostgreSQL and an S3 bucket with Object Lock; test/e2e/front-ends.test.ts runs two such servers against real ones",
+  },
+  {
+    command:
+      "npx vellum fsck --data vellum-data --store postgres://vellum@db.internal:5432/vellum \\\n  --archive s3://audit-worm/prod --retention 7y",
+    reason:
+      "needs PostgreSQL and the bucket; test/e2e/front-ends.test.ts runs the same check against real ones",
+  },
+  {
     command: "npx vellum serve --archive s3://audit-worm/prod --retention 7y &",
     reason:
       "needs an S3 bucket with Object Lock; test/e2e/archive.test.ts runs the same commands against radosgw",
