@@ -133,7 +133,10 @@ export class WormBucket {
    * INTEGRITY_FAILURE. Only one writer per prefix may run (the data directory's lock).
    */
   async putLocked(name: string, bytes: Uint8Array, retainUntil: Date): Promise<PutOutcome> {
-    const existing = await this.getOldest(name);
+    // A HEAD first: nearly always the object is new, and one HEAD costs radosgw far less than
+    // listing versions. (A name hidden by a delete marker reads as absent: writing it again
+    // adds a version beside the original, which `vellum archive check` reports.)
+    const existing = (await this.#exists(name)) ? await this.getOldest(name) : undefined;
     if (existing !== undefined) {
       if (bytesEqual(existing, bytes)) return "present";
       throw new VellumError(
@@ -157,6 +160,19 @@ export class WormBucket {
       throw this.#failure(e, `writing ${this.describe(name)}`);
     }
     return "written";
+  }
+
+  async #exists(name: string): Promise<boolean> {
+    try {
+      await this.#s3.send(
+        new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.#key(name) }),
+      );
+      return true;
+    } catch (e) {
+      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) return false;
+      throw this.#failure(e, `looking for ${this.describe(name)}`);
+    }
   }
 
   /**

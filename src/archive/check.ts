@@ -26,6 +26,7 @@ import {
   perfectSubtreeRoot,
   TILE_WIDTH,
 } from "../core/tiles.js";
+import { readCheckpointRun } from "./archiver.js";
 import type { WormBucket } from "./bucket.js";
 import { type RetentionPeriod, retainUntil } from "./retention.js";
 
@@ -91,22 +92,57 @@ export async function checkArchive(
   // Checkpoints: signature, name; the root each size must have.
   const roots = new Map<number, { root: Uint8Array; key: string }>();
   let checkpoints = 0;
+  const checkNote = (note: string, key: string, expectedName?: string) => {
+    const { checkpoint } = openCheckpoint(note, verifier);
+    if (expectedName !== undefined && key !== expectedName) {
+      problems.push(`${bucket.describe(key)}: named wrong (expected ${expectedName})`);
+    }
+    const seen = roots.get(checkpoint.size);
+    if (seen !== undefined && !bytesEqual(seen.root, checkpoint.rootHash)) {
+      problems.push(
+        `INCONSISTENT: ${bucket.describe(key)} and ${bucket.describe(seen.key)} sign two roots for size ${checkpoint.size}`,
+      );
+    }
+    roots.set(checkpoint.size, { root: checkpoint.rootHash, key });
+    checkpoints++;
+    return checkpoint.size;
+  };
   for (const key of [...oldest.keys()].filter((k) => k.startsWith("checkpoints/")).sort()) {
     const bytes = await read(key);
+    // Runs (checkpoints/<first>-<last>/<sha256>, archiver.ts), or one note per object
+    // (checkpoints/<size>/<sha256 of the note>), as archives before runs were written.
+    const run = /^checkpoints\/(\d{20})-(\d{20})\/([0-9a-f]{64})$/.exec(key);
     try {
-      const note = utf8Decode(bytes, "checkpoint");
-      const { checkpoint } = openCheckpoint(note, verifier);
-      const expected = `checkpoints/${String(checkpoint.size).padStart(20, "0")}/${hexEncode(sha256(utf8Encode(note)))}`;
-      if (key !== expected)
-        problems.push(`${bucket.describe(key)}: named wrong (expected ${expected})`);
-      const seen = roots.get(checkpoint.size);
-      if (seen !== undefined && !bytesEqual(seen.root, checkpoint.rootHash)) {
-        problems.push(
-          `INCONSISTENT: ${bucket.describe(key)} and ${bucket.describe(seen.key)} sign two roots for size ${checkpoint.size}`,
+      if (run !== null) {
+        if (hexEncode(sha256(bytes)) !== run[3]) {
+          problems.push(`${bucket.describe(key)}: its bytes do not hash to its name`);
+        }
+        const notes = readCheckpointRun(bytes);
+        const sizes: number[] = [];
+        for (const [i, note] of notes.entries()) {
+          try {
+            sizes.push(checkNote(note, key));
+          } catch (e) {
+            problems.push(`${bucket.describe(key)}, note ${i + 1}: ${(e as Error).message}`);
+          }
+        }
+        if (
+          sizes.length > 0 &&
+          (Math.min(...sizes) !== Number(run[1]) || Math.max(...sizes) !== Number(run[2]))
+        ) {
+          problems.push(
+            `${bucket.describe(key)}: holds sizes ${Math.min(...sizes)} to ${Math.max(...sizes)}, named ${Number(run[1])} to ${Number(run[2])}`,
+          );
+        }
+      } else {
+        const note = utf8Decode(bytes, "checkpoint");
+        const size = Number(note.split("\n")[1]);
+        checkNote(
+          note,
+          key,
+          `checkpoints/${String(size).padStart(20, "0")}/${hexEncode(sha256(utf8Encode(note)))}`,
         );
       }
-      roots.set(checkpoint.size, { root: checkpoint.rootHash, key });
-      checkpoints++;
     } catch (e) {
       problems.push(`${bucket.describe(key)}: ${(e as Error).message}`);
     }

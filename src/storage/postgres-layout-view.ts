@@ -100,10 +100,33 @@ export class PostgresLayoutView implements KeyValueStore {
   }
 
   async getMany(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
-    // One key at a time is fine for fsck's multi-gets (a chunk of lookups); each is an index
-    // probe. Kept simple rather than batched per tag.
-    const out: (Uint8Array | undefined)[] = [];
-    for (const key of keys) out.push(await this.#getOne(key));
+    // The lookup keys (i, h, p, k) of a chunk: one query per tag. Anything else one by one.
+    const out: (Uint8Array | undefined)[] = new Array(keys.length).fill(undefined);
+    const byTag = new Map<number, number[]>();
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as Uint8Array;
+      const source = SOURCES[key[0] as number];
+      if (source?.kind === "bytes" && key.length > 1) {
+        const list = byTag.get(key[0] as number) ?? [];
+        list.push(i);
+        byTag.set(key[0] as number, list);
+      } else {
+        out[i] = await this.#getOne(key);
+      }
+    }
+    for (const [tag, positions] of byTag) {
+      const source = SOURCES[tag] as Extract<Source, { kind: "bytes" }>;
+      const wanted = positions.map((i) => toBuffer((keys[i] as Uint8Array).subarray(1)));
+      const rows = await this.#rows<{ k: Buffer; idx: string }>(
+        `SELECT ${source.column} AS k, idx FROM ${this.#s}.${source.table} WHERE ${source.column} = ANY($1::bytea[])`,
+        [wanted],
+      );
+      const found = new Map(rows.map((r) => [r.k.toString("hex"), Number(r.idx)]));
+      positions.forEach((i, n) => {
+        const idx = found.get((wanted[n] as Buffer).toString("hex"));
+        out[i] = idx === undefined ? undefined : encodeIndex(idx);
+      });
+    }
     return out;
   }
 

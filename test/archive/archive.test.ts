@@ -6,7 +6,7 @@
  * whole archive and names what is wrong with a tampered one.
  */
 
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -15,7 +15,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { afterAll, describe, expect, it } from "vitest";
-import { Archiver, checkpointObjectName } from "../../src/archive/archiver.js";
+import { Archiver, checkpointRun, readCheckpointRun } from "../../src/archive/archiver.js";
 import { parseBucketUrl, WormBucket } from "../../src/archive/bucket.js";
 import { checkArchive } from "../../src/archive/check.js";
 import { parseRetention, retainUntil } from "../../src/archive/retention.js";
@@ -131,9 +131,16 @@ describe.skipIf(env === undefined)("the WORM archive on radosgw with Object Lock
     );
     const head = (await bucket.versions("tile/0/002.p/88")).get("tile/0/002.p/88")![0]!;
     expect((await bucket.retention("tile/0/002.p/88", head.versionId)).mode).toBeUndefined();
-    // Every checkpoint the log signed (several batches: several sizes), each under its own name.
-    expect(checkpoints.length).toBe(new Set(published.map((p) => p.note)).size);
-    expect(checkpoints).toContain(checkpointObjectName(600, log.checkpoint.note));
+    // Every checkpoint the log signed (several batches: several sizes), kept in one run object
+    // for the step, named by its sizes and its hash.
+    expect(checkpoints).toHaveLength(1);
+    expect(checkpoints[0]).toMatch(/^checkpoints\/0{20}-0{17}600\/[0-9a-f]{64}$/);
+    const run = (await bucket.versions(checkpoints[0]!)).get(checkpoints[0]!)![0]!;
+    const notes = readCheckpointRun(await bucket.get(checkpoints[0]!, run.versionId));
+    expect(new Set(notes)).toEqual(new Set(published.map((p) => p.note)));
+    expect(notes).toContain(log.checkpoint.note);
+    expect(checkpointRun(notes).name).toBe(checkpoints[0]);
+    expect((await bucket.retention(checkpoints[0]!, run.versionId)).mode).toBe("COMPLIANCE");
     // The bytes are the log's own tile bytes.
     const versions = await bucket.versions("tile/entries/000");
     const v = versions.get("tile/entries/000")![0]!;
@@ -236,7 +243,13 @@ describe.skipIf(env === undefined)("the WORM archive on radosgw with Object Lock
     const forger = signerFromSeed(ORIGIN, new Uint8Array(32).fill(9));
     const note = `${ORIGIN}\n512\n${Buffer.alloc(32).toString("base64")}\n`;
     const forged = signNote(note, [forger]);
-    await put(checkpointObjectName(512, forged), forged);
+    const forgedRun = checkpointRun([forged]);
+    await put(forgedRun.name, forgedRun.bytes);
+    // And an old-style single-note object, forged the same way.
+    await put(
+      `checkpoints/${"512".padStart(20, "0")}/${createHash("sha256").update(forged).digest("hex")}`,
+      forged,
+    );
 
     const report = await checkArchive(bucket, {
       verifierKey: log.signer.verifierKey,
@@ -246,7 +259,8 @@ describe.skipIf(env === undefined)("the WORM archive on radosgw with Object Lock
     expect(text).toMatch(/tile\/0\/000 has 2 versions/);
     expect(text).toMatch(/tile\/entries\/005 is not locked in COMPLIANCE mode/);
     expect(text).toMatch(/bundle 3 is missing but later ones are there \(5/);
-    expect(text).toMatch(/checkpoints\/0+512\/.*(signature|signed)/i);
+    expect(text).toMatch(/checkpoints\/0+512-0+512\/.*(signature|signed)/i);
+    expect(text).toMatch(/checkpoints\/0+512\/[0-9a-f]{64}.*(signature|signed)/i);
     // The oldest version of tile/0/000 is still the right one: not reported as wrong.
     expect(text).not.toMatch(/tile\/0\/000 is not the tile/);
     expect(report.entries).toBe(768);
