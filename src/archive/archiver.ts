@@ -145,6 +145,8 @@ export class Archiver {
   #objects = 0;
   #headNote: string | undefined;
   #headTiles: string[] = [];
+  /** A step has gone through since this archiver opened. */
+  #steppedOnce = false;
 
   private constructor(options: ArchiverOptions, archived: number) {
     this.#o = options;
@@ -251,6 +253,11 @@ export class Archiver {
     const { log, bucket, retention } = this.#o;
     const size = log.checkpoint.checkpoint.size;
     const until = () => retainUntil(retention, new Date());
+    // Once a step has gone through, what later steps write is new: past the progress, which
+    // moves only after its objects are written, and this archiver is the prefix's only writer.
+    // The first step after a start looks before each write: it may redo a step a crash cut off.
+    const known = this.#steppedOnce ? ({ known: "new" } as const) : {};
+    this.#steppedOnce = false; // until this step has gone through: a retry looks again
     if (size > this.#archived) {
       const full = [...tilesBetween(this.#archived, size)].filter((t) => t.width === TILE_WIDTH);
       await inParallel(full, PARALLEL_PUTS, async (tile) => {
@@ -258,7 +265,7 @@ export class Archiver {
           tile.level === "entries"
             ? await log.entryBundle(tile.index, TILE_WIDTH)
             : await log.hashTile(tile.level, tile.index, TILE_WIDTH);
-        if ((await bucket.putLocked(formatTilePath(tile), bytes, until())) === "written") {
+        if ((await bucket.putLocked(formatTilePath(tile), bytes, until(), known)) === "written") {
           this.#objects++;
         }
       });
@@ -280,12 +287,15 @@ export class Archiver {
     }
     await inParallel(runs, PARALLEL_PUTS, async (notes) => {
       const run = checkpointRun(notes);
-      if ((await bucket.putLocked(run.name, run.bytes, until())) === "written") this.#objects++;
+      if ((await bucket.putLocked(run.name, run.bytes, until(), known)) === "written") {
+        this.#objects++;
+      }
     });
     const done = new Set(ready);
     this.#pending = this.#pending.filter((note) => !done.has(note));
     if (published !== undefined && done.has(published)) this.#lastPublished = published;
     if (published !== undefined) await this.#writeHead(published);
+    this.#steppedOnce = true;
   }
 
   /**

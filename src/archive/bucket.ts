@@ -130,13 +130,24 @@ export class WormBucket {
   /**
    * Writes `bytes` under `name`, locked in COMPLIANCE mode until `retainUntil`, unless an object
    * is already there: then its oldest version must hold the same bytes ("present"), else
-   * INTEGRITY_FAILURE. Only one writer per prefix may run (the data directory's lock).
+   * INTEGRITY_FAILURE. Only one writer per prefix may run (the data directory's lock, or the
+   * writer lease).
    */
-  async putLocked(name: string, bytes: Uint8Array, retainUntil: Date): Promise<PutOutcome> {
+  async putLocked(
+    name: string,
+    bytes: Uint8Array,
+    retainUntil: Date,
+    options: { readonly known?: "new" } = {},
+  ): Promise<PutOutcome> {
     // A HEAD first: nearly always the object is new, and one HEAD costs radosgw far less than
     // listing versions. (A name hidden by a delete marker reads as absent: writing it again
-    // adds a version beside the original, which `vellum archive check` reports.)
-    const existing = (await this.#exists(name)) ? await this.getOldest(name) : undefined;
+    // adds a version beside the original, which `vellum archive check` reports.) A caller that
+    // knows the name is new (`known: "new"`) saves the HEAD; were it wrong, the write adds a
+    // version beside the original and the check compares them.
+    const existing =
+      options.known !== "new" && (await this.#exists(name))
+        ? await this.getOldest(name)
+        : undefined;
     if (existing !== undefined) {
       if (bytesEqual(existing, bytes)) return "present";
       throw new VellumError(

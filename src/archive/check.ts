@@ -48,6 +48,24 @@ export interface ArchiveReport {
 // Retention is compared with a little slack: the writer computes it just before its PUT.
 const CLOCK_SLACK_MS = 5 * 60_000;
 
+/**
+ * Whether every version of `key` holds the same bytes: a write the archiver redid (after a crash,
+ * or a writer that lost its lease finishing a step) adds an identical version, which is harmless;
+ * a delete marker or other bytes is not.
+ */
+async function sameBytes(
+  bucket: WormBucket,
+  key: string,
+  list: readonly { versionId: string }[],
+): Promise<boolean> {
+  if (list.some((v) => v.versionId.startsWith("delete-marker:"))) return false;
+  const first = await bucket.get(key, (list[0] as { versionId: string }).versionId);
+  for (const v of list.slice(1)) {
+    if (!bytesEqual(first, await bucket.get(key, v.versionId))) return false;
+  }
+  return true;
+}
+
 export async function checkArchive(
   bucket: WormBucket,
   options: { readonly verifierKey: string; readonly retention: RetentionPeriod },
@@ -65,7 +83,7 @@ export async function checkArchive(
       continue;
     }
     const first = list.find((v) => !v.versionId.startsWith("delete-marker:"));
-    if (list.length > 1) {
+    if (list.length > 1 && !(await sameBytes(bucket, key, list))) {
       problems.push(
         `${bucket.describe(key)} has ${list.length} versions: something wrote over a locked object (its oldest version is the one checked)`,
       );
