@@ -23,16 +23,9 @@ import { isVellumError } from "../../src/core/errors.js";
 import { signerFromSeed } from "../../src/core/keys.js";
 import { signNote } from "../../src/core/note.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
-import { needService } from "../helpers/services.js";
+import { needService, S3_KEYS } from "../helpers/services.js";
 import { ORIGIN, openMemoryLog } from "../log/helpers.js";
 
-const S3_KEYS = [
-  "AWS_ENDPOINT_URL",
-  "AWS_ACCESS_KEY_ID",
-  "AWS_SECRET_ACCESS_KEY",
-  "AWS_REGION",
-  "VELLUM_BUCKET",
-] as const;
 const env = needService("s3", S3_KEYS);
 const HOUR = parseRetention("1h");
 

@@ -10,15 +10,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runVellum } from "../helpers/cli.js";
 import { startVellum } from "../helpers/processes.js";
-import { needService } from "../helpers/services.js";
+import { needService, S3_KEYS } from "../helpers/services.js";
 
-const env = needService("s3", [
-  "AWS_ENDPOINT_URL",
-  "AWS_ACCESS_KEY_ID",
-  "AWS_SECRET_ACCESS_KEY",
-  "AWS_REGION",
-  "VELLUM_BUCKET",
-]);
+const env = needService("s3", S3_KEYS);
 // The server and the CLI find the endpoint and credentials the way AWS tools do.
 if (env !== undefined) Object.assign(process.env, env);
 const dir = mkdtempSync(join(tmpdir(), "vellum-archive-e2e-"));

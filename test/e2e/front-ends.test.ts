@@ -15,29 +15,14 @@ import { openCheckpoint } from "../../src/core/checkpoint.js";
 import { verifierFromKey } from "../../src/core/keys.js";
 import { runVellum } from "../helpers/cli.js";
 import { spawnVellum } from "../helpers/processes.js";
-import { needService } from "../helpers/services.js";
+import { needService, S3_KEYS } from "../helpers/services.js";
+import { until } from "../helpers/until.js";
 
 const pgEnv = needService("postgres", ["VELLUM_PG_URL"]);
-const s3Env = needService("s3", [
-  "AWS_ENDPOINT_URL",
-  "AWS_ACCESS_KEY_ID",
-  "AWS_SECRET_ACCESS_KEY",
-  "AWS_REGION",
-  "VELLUM_BUCKET",
-]);
+const s3Env = needService("s3", S3_KEYS);
 if (s3Env !== undefined) Object.assign(process.env, s3Env);
 const dir = mkdtempSync(join(tmpdir(), "vellum-front-ends-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const bytesOf = async (res: Response) => new Uint8Array(await res.arrayBuffer());
 

@@ -16,22 +16,13 @@ import { verifyConsistency } from "../../src/core/verify.js";
 import { runVellum } from "../helpers/cli.js";
 import { spawnVellum } from "../helpers/processes.js";
 import { needService } from "../helpers/services.js";
+import { until } from "../helpers/until.js";
 
 const env = needService("postgres", ["VELLUM_PG_URL"]);
 const dir = mkdtempSync(join(tmpdir(), "vellum-pg-e2e-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 type Server = ReturnType<typeof spawnVellum> & { url?: string };
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Resolves with the server's URL once it is the writer and ready. */
 async function ready(p: Server, ms = 30_000): Promise<string> {

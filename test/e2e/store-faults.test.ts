@@ -25,17 +25,12 @@ import { verifyTlogProof } from "../../src/core/tlog-proof.js";
 import { verifyConsistency, verifyInclusion } from "../../src/core/verify.js";
 import { runVellum } from "../helpers/cli.js";
 import { spawnVellum } from "../helpers/processes.js";
-import { needService } from "../helpers/services.js";
+import { needService, S3_KEYS } from "../helpers/services.js";
 import { startTcpProxy, type TcpProxy, throughProxy } from "../helpers/tcp-proxy.js";
+import { until } from "../helpers/until.js";
 
 const pgEnv = needService("postgres", ["VELLUM_PG_URL"]);
-const s3Env = needService("s3", [
-  "AWS_ENDPOINT_URL",
-  "AWS_ACCESS_KEY_ID",
-  "AWS_SECRET_ACCESS_KEY",
-  "AWS_REGION",
-  "VELLUM_BUCKET",
-]);
+const s3Env = needService("s3", S3_KEYS);
 const dir = mkdtempSync(join(tmpdir(), "vellum-store-faults-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 type Server = ReturnType<typeof spawnVellum>;
@@ -62,16 +57,6 @@ const quiet = (out: string) =>
     .filter((l) => !l.includes('"msg":"request"'))
     .join("\n");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await sleep(25);
-  }
-}
 
 const urlOf = (p: Server) => /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(p.stdout())?.[1];
 

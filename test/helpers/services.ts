@@ -11,6 +11,15 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 export type ServiceName = "postgres" | "s3" | "chromium";
 
+/** What `scripts/services.sh up s3` exports: the endpoint, throwaway keys, a locked bucket. */
+export const S3_KEYS = [
+  "AWS_ENDPOINT_URL",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_REGION",
+  "VELLUM_BUCKET",
+] as const;
+
 /** The service's variables, or undefined when it has not been started. */
 export function serviceEnv(
   name: ServiceName,

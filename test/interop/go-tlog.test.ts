@@ -24,7 +24,7 @@ import { indexLogVerifierKey } from "../../src/core/index-answer.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { runVellum } from "../helpers/cli.js";
 import { startVellum, type VellumProcess } from "../helpers/processes.js";
-import { needService } from "../helpers/services.js";
+import { needService, S3_KEYS } from "../helpers/services.js";
 import { openMemoryLog } from "../log/helpers.js";
 
 const GOPATH = "/usr/share/gocode";
@@ -40,13 +40,7 @@ function goAvailable(): boolean {
   return false;
 }
 const haveGo = goAvailable();
-const s3 = needService("s3", [
-  "AWS_ENDPOINT_URL",
-  "AWS_ACCESS_KEY_ID",
-  "AWS_SECRET_ACCESS_KEY",
-  "AWS_REGION",
-  "VELLUM_BUCKET",
-]);
+const s3 = needService("s3", S3_KEYS);
 
 const dir = mkdtempSync(join(tmpdir(), "vellum-go-tlog-"));
 const bin = join(dir, "go-tlog");
