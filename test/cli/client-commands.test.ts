@@ -598,7 +598,7 @@ describe("vellum query and vellum export", () => {
       "--to",
       "1",
       "--key",
-      "other.example/log+01234567+AQ" + "A".repeat(42) + "=",
+      `other.example/log+01234567+AQ${"A".repeat(42)}=`,
     ]);
     expect(other.code).not.toBe(0);
   });

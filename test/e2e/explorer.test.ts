@@ -395,7 +395,7 @@ describe.skipIf(env === undefined)("the explorer in Chromium", () => {
     const skey = readFileSync(join(dir, "data", "log.key"), "utf8").trim();
     const fork = await proxy((path, body) => {
       if (!forked || path !== "/checkpoint") return undefined;
-      const cp = parseCheckpoint(body.toString().split("\n\n")[0]! + "\n");
+      const cp = parseCheckpoint(`${body.toString().split("\n\n")[0]!}\n`);
       const bogus = { ...cp, rootHash: new Uint8Array(32).fill(7) };
       return Buffer.from(signNote(formatCheckpoint(bogus), [signerFromKey(skey)]));
     });
