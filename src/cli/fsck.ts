@@ -224,7 +224,7 @@ export function registerFsck(program: Command): void {
   program
     .command("fsck")
     .description(
-      "check a stopped log's data directory offline: every leaf re-hashed, the tree re-derived, every checkpoint verified",
+      "check a log from its stored data alone (a stopped data directory, or the log in PostgreSQL, and its WORM archive): every leaf re-hashed, the tree re-derived, every checkpoint verified",
     )
     .option(
       "--data <dir>",
