@@ -35,6 +35,7 @@ import type { Log } from "../log/log.js";
 import type { SignedCheckpoint } from "../log/signer.js";
 import type { KeyValueStore } from "../storage/types.js";
 import type { WormBucket } from "./bucket.js";
+import { inParallel } from "./parallel.js";
 import { type RetentionPeriod, retainUntil } from "./retention.js";
 
 const PROGRESS_KEY = utf8Encode("archived");
@@ -45,30 +46,6 @@ const PROGRESS_KEY = utf8Encode("archived");
  * signing 100 checkpoints a second under load.
  */
 const PARALLEL_PUTS = 16;
-
-/** Runs `work` over `items`, at most `limit` at once; rejects with the first failure, once all lanes stopped. */
-async function inParallel<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (!failed && next < items.length) {
-      try {
-        await work(items[next++] as T);
-      } catch (e) {
-        failed = true; // the other lanes take nothing more
-        throw e;
-      }
-    }
-  });
-  // Every lane has stopped before the step ends (none writes on behind a failed step).
-  const settled = await Promise.allSettled(lanes);
-  const rejected = settled.find((r) => r.status === "rejected");
-  if (rejected !== undefined) throw (rejected as PromiseRejectedResult).reason;
-}
 
 const pad20 = (n: number) => String(n).padStart(20, "0");
 

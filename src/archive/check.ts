@@ -27,7 +27,8 @@ import {
   TILE_WIDTH,
 } from "../core/tiles.js";
 import { readCheckpointRun } from "./archiver.js";
-import type { WormBucket } from "./bucket.js";
+import type { ObjectVersion, WormBucket } from "./bucket.js";
+import { inParallel } from "./parallel.js";
 import { type RetentionPeriod, retainUntil } from "./retention.js";
 
 export interface ArchiveReport {
@@ -66,6 +67,9 @@ async function sameBytes(
   return true;
 }
 
+/** Object-store calls in flight at once. */
+const PARALLEL_READS = 16;
+
 export async function checkArchive(
   bucket: WormBucket,
   options: { readonly verifierKey: string; readonly retention: RetentionPeriod },
@@ -75,37 +79,61 @@ export async function checkArchive(
   const all = await bucket.versions("");
   const oldest = new Map<string, string>();
   const heads: string[] = [];
-  for (const [key, list] of all) {
-    // The head (the latest checkpoint, the partial tiles of its size) is unlocked and replaced
-    // as the log grows: checked for what it says, not for a lock.
-    if (key === "checkpoint" || /\.p\/\d+$/.test(key)) {
-      heads.push(key);
-      continue;
-    }
-    const first = list.find((v) => !v.versionId.startsWith("delete-marker:"));
-    if (list.length > 1 && !(await sameBytes(bucket, key, list))) {
-      problems.push(
-        `${bucket.describe(key)} has ${list.length} versions: something wrote over a locked object (its oldest version is the one checked)`,
-      );
-    }
-    if (first === undefined) {
-      problems.push(`${bucket.describe(key)} is only a delete marker`);
-      continue;
-    }
-    oldest.set(key, first.versionId);
-    const lock = await bucket.retention(key, first.versionId);
-    const needed = retainUntil(options.retention, first.lastModified).getTime() - CLOCK_SLACK_MS;
-    if (lock.mode !== "COMPLIANCE") {
-      problems.push(
-        `${bucket.describe(key)} is not locked in COMPLIANCE mode (${lock.mode ?? "no lock"})`,
-      );
-    } else if (lock.retainUntil === undefined || lock.retainUntil.getTime() < needed) {
-      problems.push(
-        `${bucket.describe(key)} is retained until ${lock.retainUntil?.toISOString() ?? "never"}, less than ${options.retention.text} from ${first.lastModified.toISOString()}`,
-      );
-    }
-  }
-  const read = (key: string) => bucket.get(key, oldest.get(key) as string);
+  // Each object's versions and lock, 16 at a time; problems reported in key order.
+  const listed = [...all];
+  const found: { problems: string[]; oldest?: string }[] = listed.map(() => ({ problems: [] }));
+  await inParallel(
+    listed.map((_, i) => i),
+    PARALLEL_READS,
+    async (i) => {
+      const [key, list] = listed[i] as [string, ObjectVersion[]];
+      const out = found[i] as { problems: string[]; oldest?: string };
+      // The head (the latest checkpoint, the partial tiles of its size) is unlocked and
+      // replaced as the log grows: checked for what it says, not for a lock.
+      if (key === "checkpoint" || /\.p\/\d+$/.test(key)) return;
+      const first = list.find((v) => !v.versionId.startsWith("delete-marker:"));
+      if (list.length > 1 && !(await sameBytes(bucket, key, list))) {
+        out.problems.push(
+          `${bucket.describe(key)} has ${list.length} versions: something wrote over a locked object (its oldest version is the one checked)`,
+        );
+      }
+      if (first === undefined) {
+        out.problems.push(`${bucket.describe(key)} is only a delete marker`);
+        return;
+      }
+      out.oldest = first.versionId;
+      const lock = await bucket.retention(key, first.versionId);
+      const needed = retainUntil(options.retention, first.lastModified).getTime() - CLOCK_SLACK_MS;
+      if (lock.mode !== "COMPLIANCE") {
+        out.problems.push(
+          `${bucket.describe(key)} is not locked in COMPLIANCE mode (${lock.mode ?? "no lock"})`,
+        );
+      } else if (lock.retainUntil === undefined || lock.retainUntil.getTime() < needed) {
+        out.problems.push(
+          `${bucket.describe(key)} is retained until ${lock.retainUntil?.toISOString() ?? "never"}, less than ${options.retention.text} from ${first.lastModified.toISOString()}`,
+        );
+      }
+    },
+  );
+  listed.forEach(([key], i) => {
+    const out = found[i] as { problems: string[]; oldest?: string };
+    if (key === "checkpoint" || /\.p\/\d+$/.test(key)) heads.push(key);
+    problems.push(...out.problems);
+    if (out.oldest !== undefined) oldest.set(key, out.oldest);
+  });
+  // Reads started ahead of their turn (bundles and level-0 tiles, the next PARALLEL_READS).
+  const ahead = new Map<string, Promise<Uint8Array>>();
+  const read = (key: string) => {
+    const started = ahead.get(key);
+    ahead.delete(key);
+    return started ?? bucket.get(key, oldest.get(key) as string);
+  };
+  const readAhead = (key: string | undefined) => {
+    if (key === undefined || ahead.has(key) || !oldest.has(key)) return;
+    const p = bucket.get(key, oldest.get(key) as string);
+    p.catch(() => undefined); // reported when its turn comes
+    ahead.set(key, p);
+  };
 
   // Checkpoints: signature, name; the root each size must have.
   const roots = new Map<number, { root: Uint8Array; key: string }>();
@@ -237,6 +265,10 @@ export async function checkArchive(
   let bundles = 0;
   for (let n = 0; bundleKeys.has(n); n++) {
     const key = bundleKeys.get(n) as string;
+    for (let k = n; k < n + PARALLEL_READS; k++) {
+      readAhead(bundleKeys.get(k));
+      readAhead(tileKeys.get(`0/${k}`));
+    }
     let leaves: Uint8Array[];
     try {
       leaves = decodeEntryBundle(await read(key), TILE_WIDTH).map((e) => hashLeaf(e));
