@@ -106,7 +106,7 @@ export function startStandbyProxy(options: {
     if (tile !== undefined && options.fullTiles !== undefined) {
       options.fullTiles(tile.level, tile.index).then(
         (bytes) => {
-          if (bytes === undefined) return forward();
+          if (bytes === undefined) return void forwardToWriter();
           res.writeHead(200, {
             "Content-Type": "application/octet-stream",
             "Cache-Control": "public, max-age=31536000, immutable",
@@ -119,15 +119,12 @@ export function startStandbyProxy(options: {
         },
         (e: Error) => {
           options.logger.warn(`standing by: reading ${path} from the bucket: ${e.message}`);
-          forward();
+          void forwardToWriter();
         },
       );
       return;
     }
-    forward();
-    function forward(): void {
-      void forwardToWriter();
-    }
+    void forwardToWriter();
     async function forwardToWriter(): Promise<void> {
       const url = await writer();
       const unavailable = (detail: string) => {
