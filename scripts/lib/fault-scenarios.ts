@@ -441,16 +441,29 @@ export async function byteFlip(
   const indices = [...acked.keys()].sort((a, b) => a - b);
   const flips = o.flips ?? 1;
   for (let k = 0; k < flips; k++) {
-    const index = indices[Math.floor(((k + 1) * indices.length) / (flips + 1))]!;
-    const payload = acked.get(index)!.payload;
-    const head = payload.subarray(0, Math.min(40, payload.length));
-    const hit = files.map((f) => ({ f, at: findBytes(f, head) })).find((x) => x.at.length > 0);
-    if (hit === undefined) {
-      r.notes.push(`entry ${index}'s payload is not stored verbatim in any ${target} file`);
-      continue;
+    const middle = Math.floor(((k + 1) * indices.length) / (flips + 1));
+    // The entry there, or the nearest one whose payload is stored in one piece: a WAL record
+    // that crosses a 32 KiB block has a block header in the middle of its bytes.
+    let done = false;
+    for (let d = 0; d < 16 && !done; d++) {
+      for (const at of d === 0 ? [middle] : [middle + d, middle - d]) {
+        const index = indices[at];
+        if (index === undefined || r.flipped.includes(index)) continue;
+        const payload = acked.get(index)!.payload;
+        const head = payload.subarray(0, Math.min(40, payload.length));
+        const hit = files.map((f) => ({ f, at: findBytes(f, head) })).find((x) => x.at.length > 0);
+        if (hit === undefined) continue;
+        flipByte(hit.f, hit.at[0]! + Math.min(head.length + 20, payload.length - 1));
+        r.flipped.push(index);
+        done = true;
+        break;
+      }
     }
-    flipByte(hit.f, hit.at[0]! + Math.min(head.length + 20, payload.length - 1));
-    r.flipped.push(index);
+    if (!done) {
+      r.notes.push(
+        `no entry near ${indices[middle]} has its payload stored verbatim in any ${target} file`,
+      );
+    }
   }
   o.afterFlip?.(dir.data);
   await restartAndAudit(r, dir, acked, { ...o, growMs: o.growMs ?? 5_000 });
