@@ -19,13 +19,14 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { machine } from "./lib/bench.js";
 import { freePort } from "./lib/ports.js";
-import { REPO_ROOT, spawnVellum, type VellumProcess } from "./lib/vellum-process.js";
+import { S3_KEYS, serviceEnv } from "./lib/services-env.js";
+import { spawnVellum, type VellumProcess } from "./lib/vellum-process.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -44,46 +45,38 @@ const clients = Number(args.clients);
 const everyMs = Number(args["every-ms"]);
 
 function pgUrl(): string {
-  if (process.env.VELLUM_PG_URL) return process.env.VELLUM_PG_URL;
-  const file = join(REPO_ROOT, ".services/postgres.env");
-  const line = existsSync(file)
-    ? readFileSync(file, "utf8")
-        .split("\n")
-        .find((l) => l.startsWith("VELLUM_PG_URL="))
-    : undefined;
-  if (line === undefined) {
+  const pg = serviceEnv("postgres", ["VELLUM_PG_URL"]);
+  if (pg === undefined) {
     console.error("bench:failover needs PostgreSQL: scripts/services.sh up postgres");
     process.exit(2);
   }
-  return line.slice("VELLUM_PG_URL=".length);
+  return pg.VELLUM_PG_URL as string;
 }
 
-/** The S3 service's variables (.services/s3.env or the environment), or undefined. */
-function s3Env(): Record<string, string> | undefined {
-  const file = join(REPO_ROOT, ".services/s3.env");
-  const out: Record<string, string> = {};
-  if (existsSync(file)) {
-    for (const line of readFileSync(file, "utf8").split("\n")) {
-      const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-      if (m) out[m[1] as string] = m[2] as string;
+/**
+ * CPU seconds so far (user + system) of the processes whose command name matches, from /proc
+ * (Linux): where the machine's time goes during the steady phase.
+ */
+function cpuSeconds(match: (comm: string, pid: number) => boolean): number {
+  const tick = 100; // USER_HZ: 100 on Linux
+  let total = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (!match(comm, Number(entry))) continue;
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) / tick; // utime, stime
+    } catch {
+      // the process ended meanwhile
     }
   }
-  for (const k of [
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_REGION",
-    "VELLUM_BUCKET",
-  ]) {
-    const v = process.env[k] ?? out[k];
-    if (v === undefined || v === "") return undefined;
-    out[k] = v;
-  }
-  return out;
+  return total;
 }
 
 const url = pgUrl();
-const s3 = args["no-bucket"] ? undefined : s3Env();
+const s3 = args["no-bucket"] ? undefined : serviceEnv("s3", S3_KEYS);
 if (s3 !== undefined) Object.assign(process.env, s3);
 const bucketUrl =
   s3 === undefined ? undefined : `s3://${s3.VELLUM_BUCKET}/bench/${randomBytes(8).toString("hex")}`;
@@ -217,14 +210,34 @@ async function main(): Promise<void> {
   const started = Date.now();
   const running = Array.from({ length: clients }, (_, c) => client(c));
   // A steady phase first: the rate through both front ends with no failure.
+  const writerPid = writer.p.child.pid;
+  const groups: [string, (comm: string, pid: number) => boolean][] = [
+    ["the writer", (_, pid) => pid === writerPid],
+    ["the standby", (_, pid) => pid === standby.p.child.pid],
+    ["PostgreSQL", (comm) => comm === "postgres"],
+    ["radosgw + OSD", (comm) => comm === "radosgw" || comm.startsWith("ceph-osd")],
+    ["this load generator", (_, pid) => pid === process.pid],
+  ];
+  const cpuBefore = groups.map(([, m]) => cpuSeconds(m));
+  const ackedBefore = acked.size;
   await new Promise((r) => setTimeout(r, steadyMs));
   const steady = acked.size;
+  const cpuAfter = groups.map(([, m]) => cpuSeconds(m));
   steadyOver = true;
   latencies.sort((a, b) => a - b);
   const lq = (q: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
   console.log(
     `steady, ${steadyMs / 1000} s, no kills: ${(steady / (steadyMs / 1000)).toFixed(0)} durable entries/s through both front ends (${batch} per request); submit → receipt p50 ${lq(0.5).toFixed(1)} ms, p99 ${lq(0.99).toFixed(1)} ms`,
+  );
+  const during = Math.max(1, steady - ackedBefore);
+  console.log(
+    `  CPU during it, share of one core (µs per entry): ${groups
+      .map(
+        ([name], i) =>
+          `${name} ${((100 * ((cpuAfter[i] as number) - (cpuBefore[i] as number))) / (steadyMs / 1000)).toFixed(0)} % (${((1e6 * ((cpuAfter[i] as number) - (cpuBefore[i] as number))) / during).toFixed(0)})`,
+      )
+      .join(", ")}`,
   );
 
   const failovers: number[] = [];

@@ -63,13 +63,15 @@ function summary(dir: string, r: FsckReport): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** Says why on stderr; returns the exit status. */
+function fail(message: string, status: number): number {
+  process.stderr.write(`vellum fsck: ${message}\n`);
+  return status;
+}
+
 /** Runs the check; returns the exit status. */
 export async function runFsck(opts: FsckOptions): Promise<number> {
   const dir = resolve(opts.data);
-  const fail = (message: string, status: number) => {
-    process.stderr.write(`vellum fsck: ${message}\n`);
-    return status;
-  };
   const vkeyPath = join(dir, "log.vkey");
   const dbPath = join(dir, "db");
   if (!existsSync(vkeyPath) || (opts.store === undefined && !existsSync(dbPath))) {
@@ -162,10 +164,6 @@ async function openLogKv(
   dbPath: string,
   origin: string,
 ): Promise<number | { kv: KeyValueStore; schema?: string; close(): Promise<void> }> {
-  const fail = (message: string, status: number) => {
-    process.stderr.write(`vellum fsck: ${message}\n`);
-    return status;
-  };
   if (opts.store !== undefined) {
     const where = describePostgresUrl(opts.store);
     const schema = `${schemaBase(origin)}_log`;

@@ -20,7 +20,7 @@
  * One lock serialises revisions and answers, so an answer always reads the store at exactly the
  * index log's latest revision.
  */
-import { bytesEqual, putUint64 } from "../core/bytes.js";
+import { bytesEqual } from "../core/bytes.js";
 import { check, VellumError } from "../core/errors.js";
 import type { IndexKey } from "../core/event-keys.js";
 import { decodeRevision, encodeRevision, type IndexRevision } from "../core/index-answer.js";
@@ -33,8 +33,6 @@ import type { IndexedEntry, IndexStore } from "./index-store.js";
 import { LocalIndexStore } from "./local-store.js";
 
 /** The index's state key: u64be log size ‖ map root. */
-const _STATE_KEY = Uint8Array.of(0x73); // "s"
-
 export interface IndexerOptions {
   /** The log the index follows. */
   readonly source: Log;
@@ -70,13 +68,6 @@ export interface PublishedRevision {
   readonly leaf: Uint8Array;
   /** When it was committed (ms), for the lag metric. */
   readonly at: number;
-}
-
-function _encodeState(logSize: number, mapRoot: Uint8Array): Uint8Array {
-  const out = new Uint8Array(40);
-  putUint64(out, 0, logSize);
-  out.set(mapRoot, 8);
-  return out;
 }
 
 const READ_CHUNK = 1000;

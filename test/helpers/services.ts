@@ -4,43 +4,10 @@
  * in the environment. Locally a test whose service is missing skips with a message saying how to
  * start it; under CI=true a missing service fails the test instead (CI starts every service).
  */
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+import { type ServiceName, serviceEnv } from "../../scripts/lib/services-env.js";
 
-export type ServiceName = "postgres" | "s3" | "chromium";
-
-/** What `scripts/services.sh up s3` exports: the endpoint, throwaway keys, a locked bucket. */
-export const S3_KEYS = [
-  "AWS_ENDPOINT_URL",
-  "AWS_ACCESS_KEY_ID",
-  "AWS_SECRET_ACCESS_KEY",
-  "AWS_REGION",
-  "VELLUM_BUCKET",
-] as const;
-
-/** The service's variables, or undefined when it has not been started. */
-export function serviceEnv(
-  name: ServiceName,
-  keys: readonly string[],
-): Record<string, string> | undefined {
-  const file = `${ROOT}.services/${name}.env`;
-  const fromFile: Record<string, string> = {};
-  if (existsSync(file)) {
-    for (const line of readFileSync(file, "utf8").split("\n")) {
-      const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-      if (m) fromFile[m[1] as string] = m[2] as string;
-    }
-  }
-  const out: Record<string, string> = {};
-  for (const key of keys) {
-    const value = process.env[key] ?? fromFile[key];
-    if (value === undefined || value === "") return undefined;
-    out[key] = value;
-  }
-  return out;
-}
+export { S3_KEYS, type ServiceName, serviceEnv } from "../../scripts/lib/services-env.js";
 
 /**
  * For `describe.skipIf(!svc)`: the service's variables when it runs; otherwise, locally, undefined

@@ -5,39 +5,16 @@
  * start-up guards (another key, another origin, a rolled-back or emptied store under a published
  * checkpoint, a clock behind), and timestamps that never decrease across a restart.
  */
-import { randomBytes } from "node:crypto";
-import pg from "pg";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isVellumError } from "../../src/core/errors.js";
-import { Log, type LogConfig } from "../../src/log/log.js";
-import { PostgresLogStore } from "../../src/storage/postgres.js";
-import { needService } from "../helpers/services.js";
-import { checkReceipt, ORIGIN, payloadOf, SEED } from "../log/helpers.js";
+import type { Log, LogConfig } from "../../src/log/log.js";
+import { pgTest } from "../helpers/postgres.js";
+import { checkReceipt, payloadOf } from "../log/helpers.js";
 
-const env = needService("postgres", ["VELLUM_PG_URL"]);
-const pool = env === undefined ? undefined : new pg.Pool({ connectionString: env.VELLUM_PG_URL });
-const schemas: string[] = [];
-afterAll(async () => {
-  for (const s of schemas) await pool?.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  await pool?.end();
-});
-
-function freshSchema(): string {
-  const s = `engine_${randomBytes(6).toString("hex")}`;
-  schemas.push(s);
-  return s;
-}
-
-async function open(schema: string, config: Partial<LogConfig> = {}): Promise<Log> {
-  return Log.open({
-    origin: ORIGIN,
-    seed: SEED,
-    store: await PostgresLogStore.open({ pool: pool!, schema }),
-    checkpointIntervalMs: 0,
-    batchMaxAgeMs: 0,
-    ...config,
-  });
-}
+const pgt = pgTest();
+const pool = pgt?.pool;
+const freshSchema = () => pgt!.freshSchema("engine");
+const open = (schema: string, config: Partial<LogConfig> = {}) => pgt!.openLog(schema, config);
 
 async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
   const e = await p.then(
@@ -53,7 +30,7 @@ async function refusal(p: Promise<unknown>): Promise<{ code: string; message: st
 
 const login = new TextEncoder().encode('{"user":"bob","action":"login"}');
 
-describe.skipIf(env === undefined)("the engine on PostgreSQL", () => {
+describe.skipIf(pgt === undefined)("the engine on PostgreSQL", () => {
   it("dedups by idempotency key: in flight, stored, after a restart; other bytes are CONFLICT", async () => {
     const schema = freshSchema();
     let log = await open(schema);

@@ -5,23 +5,15 @@
  * server's back (as a superuser who disables the append-only triggers could) is found and named;
  * and the check reads one snapshot, so a writer appending meanwhile causes no false alarm.
  */
-import { randomBytes } from "node:crypto";
-import pg from "pg";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type FsckReport, fsck } from "../../src/log/fsck.js";
-import { Log } from "../../src/log/log.js";
-import { PostgresLogStore } from "../../src/storage/postgres.js";
+import type { Log } from "../../src/log/log.js";
 import { PostgresLayoutView } from "../../src/storage/postgres-layout-view.js";
-import { needService } from "../helpers/services.js";
-import { ORIGIN, openMemoryLog, payloadOf, SEED } from "../log/helpers.js";
+import { pgTest } from "../helpers/postgres.js";
+import { openMemoryLog, payloadOf } from "../log/helpers.js";
 
-const env = needService("postgres", ["VELLUM_PG_URL"]);
-const pool = env === undefined ? undefined : new pg.Pool({ connectionString: env.VELLUM_PG_URL });
-const schemas: string[] = [];
-afterAll(async () => {
-  for (const s of schemas) await pool?.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  await pool?.end();
-});
+const pgt = pgTest();
+const pool = pgt?.pool;
 
 const SIZE = 600; // full tiles 0/0 and 0/1, partial 0/2 and 1/0
 let verifierKey = "";
@@ -37,16 +29,8 @@ async function fill(log: Log): Promise<void> {
 }
 
 async function pgLog(): Promise<{ schema: string; log: Log }> {
-  const schema = `fsck_${randomBytes(6).toString("hex")}`;
-  schemas.push(schema);
-  const log = await Log.open({
-    origin: ORIGIN,
-    seed: SEED,
-    store: await PostgresLogStore.open({ pool: pool!, schema }),
-    checkpointIntervalMs: 0,
-    batchMaxAgeMs: 0,
-    dedup: "payload",
-  });
+  const schema = pgt!.freshSchema("fsck");
+  const log = await pgt!.openLog(schema, { dedup: "payload" });
   verifierKey = log.signer.verifierKey;
   return { schema, log };
 }
@@ -74,7 +58,7 @@ async function behindTheBack(sql: string, params: unknown[] = []): Promise<void>
   }
 }
 
-describe.skipIf(env === undefined)("vellum fsck on a PostgreSQL log", () => {
+describe.skipIf(pgt === undefined)("vellum fsck on a PostgreSQL log", () => {
   it("reads a log as the embedded layout would: the same report as the same log in LevelDB's layout", async () => {
     const { schema, log } = await pgLog();
     await fill(log);
