@@ -36,9 +36,14 @@ const { values: args } = parseArgs({
     batch: { type: "string", default: "1" },
     "steady-ms": { type: "string", default: "5000" },
     "no-bucket": { type: "boolean", default: false },
+    proof: { type: "string", default: "multi" },
   },
 });
 const batch = Number(args.batch);
+if (args.proof !== "multi" && args.proof !== "full") {
+  console.error("--proof is multi (one multiproof per batch, as the SDK asks) or full");
+  process.exit(2);
+}
 const steadyMs = Number(args["steady-ms"]);
 const kills = Number(args.kills);
 const clients = Number(args.clients);
@@ -112,6 +117,19 @@ async function whenReady(which: number, exited: () => boolean): Promise<string |
   }
 }
 
+/** The writer's batch counters so far, from its /metrics (vellum_batch_entries, vellum_sequencing_seconds). */
+async function batchStats(
+  base: string,
+): Promise<{ count: number; entries: number; seconds: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
+  return {
+    count: value("vellum_batch_entries_count"),
+    entries: value("vellum_batch_entries_sum"),
+    seconds: value("vellum_sequencing_seconds_sum"),
+  };
+}
+
 function track(p: Server) {
   let done = false;
   void p.exited.then(() => {
@@ -149,7 +167,9 @@ async function main(): Promise<void> {
   let retries = 0;
   // Client c sends to server c % 2: half through the writer, half through the standby, which
   // forwards (a balancer in front of both would do the same). One entry per request, or
-  // --batch entries in a POST /v1/entries/batch.
+  // --batch entries in a POST /v1/entries/batch answered as the SDK's submitBatch asks
+  // (?proof=multi: one checkpoint and one multiproof for the batch; --proof full: a whole
+  // receipt per entry, each carrying the checkpoint note twice: 1.3-2 KB an entry).
   const client = async (c: number) => {
     for (let seq = 0; !stopping; seq++) {
       const bodies = Array.from(
@@ -165,7 +185,7 @@ async function main(): Promise<void> {
               body: bodies[0],
               headers: { Authorization: `Bearer ${token}`, "Idempotency-Key": bodies[0]! },
             })
-          : fetch(`${target}/v1/entries/batch`, {
+          : fetch(`${target}/v1/entries/batch?proof=${args.proof}`, {
               method: "POST",
               body: JSON.stringify({
                 entries: bodies.map((b) => ({
@@ -220,9 +240,11 @@ async function main(): Promise<void> {
   ];
   const cpuBefore = groups.map(([, m]) => cpuSeconds(m));
   const ackedBefore = acked.size;
+  const batchesBefore = await batchStats(writerUrl);
   await new Promise((r) => setTimeout(r, steadyMs));
   const steady = acked.size;
   const cpuAfter = groups.map(([, m]) => cpuSeconds(m));
+  const batchesAfter = await batchStats(writerUrl);
   steadyOver = true;
   latencies.sort((a, b) => a - b);
   const lq = (q: number) =>
@@ -238,6 +260,11 @@ async function main(): Promise<void> {
           `${name} ${((100 * ((cpuAfter[i] as number) - (cpuBefore[i] as number))) / (steadyMs / 1000)).toFixed(0)} % (${((1e6 * ((cpuAfter[i] as number) - (cpuBefore[i] as number))) / during).toFixed(0)})`,
       )
       .join(", ")}`,
+  );
+
+  const batches = batchesAfter.count - batchesBefore.count;
+  console.log(
+    `  the writer's batches: ${batches} (${(batches / (steadyMs / 1000)).toFixed(0)}/s), ${((batchesAfter.entries - batchesBefore.entries) / Math.max(1, batches)).toFixed(0)} entries each, ${((1000 * (batchesAfter.seconds - batchesBefore.seconds)) / Math.max(1, batches)).toFixed(1)} ms from queue to stored checkpoint on average`,
   );
 
   const failovers: number[] = [];

@@ -36,7 +36,10 @@ export function spawnVellum(
   args: string[],
   options: { env?: Record<string, string> } = {},
 ): Omit<VellumProcess, "url"> {
-  const child = spawn(process.execPath, [VELLUM_BIN, ...args], {
+  // VELLUM_NODE_ARGS: node flags for every process started here, e.g. "--cpu-prof
+  // --cpu-prof-dir=/tmp/prof" to profile a benchmark's servers (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.VELLUM_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+  const child = spawn(process.execPath, [...nodeArgs, VELLUM_BIN, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, NO_COLOR: "1", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -21,11 +21,40 @@ export class Reader {
   readonly #ctx: LogContext;
   readonly #publisher: Publisher;
   readonly #bundles: LruCache<number, Uint8Array>;
+  /** Leaves of the bundle being filled, from its first (see `committed`). */
+  #filling: Uint8Array[] = [];
+  /** Index of #filling[0]: a multiple of 256, or -1 until the next bundle starts. */
+  #fillingStart = -1;
 
   constructor(ctx: LogContext, publisher: Publisher) {
     this.#ctx = ctx;
     this.#publisher = publisher;
     this.#bundles = new LruCache(ctx.config.bundleCacheBytes ?? 64 * 1024 * 1024, (b) => b.length);
+  }
+
+  /**
+   * A batch's leaves, as committed (first at index `start`): every bundle they complete goes into
+   * the bundle cache from memory, so the archive and tile readers, who want each new bundle
+   * about once, do not read it back from storage and hash it again. These are the bytes the
+   * sequencer hashed into the tree and the store acknowledged, not bytes read from storage, so
+   * the read path's check against the tree has nothing to add. Leaves that do not follow on
+   * (a reload, a batch lost) restart the collection at the next bundle.
+   */
+  committed(start: number, leaves: readonly Uint8Array[]): void {
+    let i = 0;
+    if (this.#fillingStart < 0 || start !== this.#fillingStart + this.#filling.length) {
+      this.#filling = [];
+      i = (TILE_WIDTH - (start % TILE_WIDTH)) % TILE_WIDTH; // to the next bundle's first leaf
+      this.#fillingStart = start + i;
+    }
+    for (; i < leaves.length; i++) {
+      this.#filling.push(leaves[i]!);
+      if (this.#filling.length === TILE_WIDTH) {
+        this.#bundles.set(this.#fillingStart / TILE_WIDTH, encodeEntryBundle(this.#filling));
+        this.#fillingStart += TILE_WIDTH;
+        this.#filling = [];
+      }
+    }
   }
 
   /** Inclusion proofs from the current tree, for receipts. */

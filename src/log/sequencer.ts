@@ -283,6 +283,10 @@ export class Sequencer {
       for (const [p] of b.existing) p.reject(err);
       return;
     }
+    this.#reader.committed(
+      b.start,
+      b.entries.map((e) => e.leaf),
+    );
     this.#queue.count(b.fresh.length);
     ctx.config.onBatch?.({
       entries: b.fresh.length,

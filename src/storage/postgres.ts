@@ -4,14 +4,16 @@
  * (log-store.ts) over five tables in the log's own schema, so one database can hold several
  * logs (the log, its index log, its access log).
  *
- *   entries      (idx bigint PK, leaf, id UNIQUE, leaf_hash UNIQUE, payload_hash UNIQUE NULL)
- *   idem_keys    (key_hash PK, idx)                    idempotency keys → entry
+ *   entries      (idx bigint PK, leaf, id UNIQUE, leaf_hash UNIQUE, payload_hash UNIQUE NULL,
+ *                 key_hash UNIQUE NULL: the idempotency key the entry was submitted with)
+ *   idem_keys    (key_hash PK, idx)                    other keys → entry: aliases of duplicates
+ *                                                      (and the keys of logs made before key_hash)
  *   strata       ((level, idx) PK, bytes)              the tree's strata (edge ones rewritten)
  *   state        (one row: size, compact bytea[], dedup, version)
  *   checkpoints  (size PK, note)                       a size's note (re-signed/cosigned: updated)
  *
- * A batch is one transaction (synchronous_commit on: durable when COMMIT returns, so nothing is
- * read back). Its tree state is a compare-and-swap: it moves from the size the batch starts at,
+ * A batch is one transaction, one statement (commit_batch; synchronous_commit on: durable when
+ * it returns, so nothing is read back). Its tree state is a compare-and-swap: it moves from the size the batch starts at,
  * or the batch fails and nothing of it is stored — two writers can never store two trees of one
  * size. Entries and idempotency keys are append-only: triggers refuse UPDATE, DELETE and
  * TRUNCATE (defence in depth: a superuser can drop a trigger; the log's signatures and its
@@ -34,6 +36,11 @@ CREATE TABLE IF NOT EXISTS ${s}.entries (
   leaf_hash bytea NOT NULL UNIQUE,
   payload_hash bytea UNIQUE
 );
+-- An entry's own idempotency key lives in its row: one insert and one index per entry, where
+-- a separate table took a second insert, a second heap and a round trip (measured: a 526-entry
+-- batch committed in 0.6 of the time). Added to logs made before it, whose keys stay in idem_keys.
+ALTER TABLE ${s}.entries ADD COLUMN IF NOT EXISTS key_hash bytea;
+CREATE UNIQUE INDEX IF NOT EXISTS entries_key_hash ON ${s}.entries (key_hash);
 CREATE TABLE IF NOT EXISTS ${s}.idem_keys (key_hash bytea PRIMARY KEY, idx bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS ${s}.strata (
   level int NOT NULL, idx bigint NOT NULL, bytes bytea NOT NULL, PRIMARY KEY (level, idx)
@@ -46,6 +53,72 @@ CREATE TABLE IF NOT EXISTS ${s}.state (
   version bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS ${s}.checkpoints (size bigint PRIMARY KEY, note text NOT NULL);
+-- A batch in one statement, so one round trip (commit, below). Raises VL001 when the writer
+-- lease's fence is not the caller's, VL002 when the tree state is no longer at p_from; either
+-- way nothing of the batch is stored. Entries and strata arrive packed in single bytea values,
+-- sent in binary: fixed-width fields back to back (ids 16 bytes, hashes 32), variable ones
+-- (leaves, strata) back to back with their end offsets; p_flags has a byte per entry, 1 = it
+-- has a payload hash, 2 = a key hash (zeros hold the place of an absent one).
+DROP FUNCTION IF EXISTS ${s}.commit_batch(regclass, bigint, bigint, bigint, bytea[], bigint[],
+  bytea[], bytea[], bytea[], bytea[], bytea[], bytea[], bigint[], int[], bigint[], bytea[],
+  bigint, text);
+CREATE OR REPLACE FUNCTION ${s}.commit_batch(
+  p_fence_table regclass, p_fence bigint,
+  p_from bigint, p_size bigint, p_compact bytea[],
+  p_first bigint, p_count int, p_leaves bytea, p_leaf_ends int[], p_ids bytea,
+  p_leaf_hashes bytea, p_flags bytea, p_payload_hashes bytea, p_key_hashes bytea,
+  p_alias_hashes bytea, p_alias_idx bigint[],
+  p_level int[], p_stratum_idx bigint[], p_strata bytea, p_strata_ends int[],
+  p_checkpoint_size bigint, p_note text
+) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  current_fence bigint;
+BEGIN
+  IF p_fence_table IS NOT NULL THEN
+    EXECUTE format('SELECT fence FROM %s FOR UPDATE', p_fence_table) INTO current_fence;
+    IF current_fence IS DISTINCT FROM p_fence THEN
+      RAISE EXCEPTION USING ERRCODE = 'VL001', MESSAGE = coalesce(current_fence::text, 'none');
+    END IF;
+  END IF;
+  IF p_size IS NOT NULL THEN
+    UPDATE ${s}.state SET size = p_size, compact = p_compact, version = version + 1
+     WHERE size = p_from;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'VL002', MESSAGE = 'the tree state moved';
+    END IF;
+  END IF;
+  IF p_count > 0 THEN
+    INSERT INTO ${s}.entries (idx, leaf, id, leaf_hash, payload_hash, key_hash)
+    SELECT p_first + i,
+           substring(p_leaves FROM coalesce(p_leaf_ends[i], 0) + 1
+                     FOR p_leaf_ends[i + 1] - coalesce(p_leaf_ends[i], 0)),
+           substring(p_ids FROM i * 16 + 1 FOR 16),
+           substring(p_leaf_hashes FROM i * 32 + 1 FOR 32),
+           CASE WHEN get_byte(p_flags, i) & 1 = 1
+                THEN substring(p_payload_hashes FROM i * 32 + 1 FOR 32) END,
+           CASE WHEN get_byte(p_flags, i) & 2 = 2
+                THEN substring(p_key_hashes FROM i * 32 + 1 FOR 32) END
+      FROM generate_series(0, p_count - 1) AS i;
+  END IF;
+  IF cardinality(p_alias_idx) > 0 THEN
+    INSERT INTO ${s}.idem_keys (key_hash, idx)
+    SELECT substring(p_alias_hashes FROM (n - 1) * 32 + 1 FOR 32), p_alias_idx[n]
+      FROM generate_series(1, cardinality(p_alias_idx)) AS n
+    ON CONFLICT (key_hash) DO NOTHING;
+  END IF;
+  IF cardinality(p_level) > 0 THEN
+    INSERT INTO ${s}.strata (level, idx, bytes)
+    SELECT p_level[n], p_stratum_idx[n],
+           substring(p_strata FROM coalesce(p_strata_ends[n - 1], 0) + 1
+                     FOR p_strata_ends[n] - coalesce(p_strata_ends[n - 1], 0))
+      FROM generate_series(1, cardinality(p_level)) AS n
+    ON CONFLICT (level, idx) DO UPDATE SET bytes = EXCLUDED.bytes;
+  END IF;
+  IF p_checkpoint_size IS NOT NULL THEN
+    INSERT INTO ${s}.checkpoints (size, note) VALUES (p_checkpoint_size, p_note)
+    ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note;
+  END IF;
+END $$;
 CREATE OR REPLACE FUNCTION ${s}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'vellum: % on %.% is refused: the log is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME;
@@ -69,6 +142,27 @@ END $$;
 const toBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 const toBytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const hexKey = (b: Uint8Array) => toBuffer(b).toString("hex");
+
+/**
+ * Byte strings back to back, and where each ends: one bytea parameter (a Buffer, which the
+ * driver sends in binary) instead of a bytea[] (sent as text, two hex digits a byte, and parsed
+ * element by element on both sides).
+ */
+function packed(parts: readonly Uint8Array[]): { bytes: Buffer; ends: number[] } {
+  const ends = new Array<number>(parts.length);
+  let total = 0;
+  for (let i = 0; i < parts.length; i++) {
+    total += parts[i]!.length;
+    ends[i] = total;
+  }
+  const bytes = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.length;
+  }
+  return { bytes, ends };
+}
 
 export interface PostgresLogStoreOptions {
   /** A pool shared by the logs of one server (the caller ends it). */
@@ -231,9 +325,11 @@ export class PostgresLogStore implements LogStore {
 
   async findByKey(keyHashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {
     if (keyHashes.length === 0) return [];
+    const s = this.#s;
     const res = await this.#query<{ k: Buffer; idx: string }>(
       "looking up idempotency keys",
-      `SELECT key_hash AS k, idx FROM ${this.#s}.idem_keys WHERE key_hash = ANY($1::bytea[])`,
+      `SELECT key_hash AS k, idx FROM ${s}.entries WHERE key_hash = ANY($1::bytea[])
+       UNION ALL SELECT key_hash, idx FROM ${s}.idem_keys WHERE key_hash = ANY($1::bytea[])`,
       [keyHashes.map(toBuffer)],
     );
     const found = new Map(res.rows.map((r) => [r.k.toString("hex"), Number(r.idx)]));
@@ -248,68 +344,93 @@ export class PostgresLogStore implements LogStore {
     return (await this.#lookup("leaf_hash", [leafHash]))[0];
   }
 
+  /**
+   * One batch, atomically and durably: one statement (the schema's commit_batch function), so
+   * one round trip and one implicit transaction, where BEGIN, six statements and COMMIT took
+   * eight — each a turn of a busy event loop and a wake-up of the database — and the batch's
+   * bytes go in binary, half the size of bytea[] text. The fence check, the compare-and-swap and
+   * the inserts are the function's, in that order; synchronous_commit makes it durable when the
+   * call returns.
+   */
   async commit(batch: BatchWrite): Promise<void> {
     const s = this.#s;
-    await this.#transaction(async (c) => {
-      await this.#checkFence(c);
-      if (batch.state !== undefined) {
-        // The compare-and-swap: from the size this batch starts at, or nothing.
-        const from = batch.state.size - batch.entries.length;
-        const moved = await c.query(
-          `UPDATE ${s}.state SET size = $1, compact = $2::bytea[], version = version + 1 WHERE size = $3`,
-          [batch.state.size, batch.state.compact.map(toBuffer), from],
-        );
-        if (moved.rowCount !== 1) {
-          throw new VellumError(
-            "STATE_MISMATCH",
-            `the stored tree is no longer at size ${from}: another writer committed (this batch was not stored)`,
-          );
-        }
+    const e = batch.entries;
+    const fence = this.#fence;
+    const mine = fence?.value();
+    const from = batch.state === undefined ? null : batch.state.size - e.length;
+    const first = e[0]?.index ?? 0;
+    const n = e.length;
+    const leaves = packed(e.map((x) => x.leaf));
+    const ids = Buffer.alloc(n * 16);
+    const leafHashes = Buffer.alloc(n * 32);
+    const payloadHashes = Buffer.alloc(n * 32);
+    const keyHashes = Buffer.alloc(n * 32);
+    const flags = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) {
+      const x = e[i]!;
+      // Stored at first + i: the function numbers them so (a batch's indices are contiguous).
+      if (x.index !== first + i)
+        throw new VellumError("MALFORMED", "a batch's indices must run on");
+      ids.set(x.id, i * 16);
+      leafHashes.set(x.leafHash, i * 32);
+      if (x.payloadHash !== undefined) {
+        payloadHashes.set(x.payloadHash, i * 32);
+        flags[i]! |= 1;
       }
-      if (batch.entries.length > 0) {
-        const e = batch.entries;
-        await c.query(
-          `INSERT INTO ${s}.entries (idx, leaf, id, leaf_hash, payload_hash)
-           SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[])`,
-          [
-            e.map((x) => x.index),
-            e.map((x) => toBuffer(x.leaf)),
-            e.map((x) => toBuffer(x.id)),
-            e.map((x) => toBuffer(x.leafHash)),
-            e.map((x) => (x.payloadHash === undefined ? null : toBuffer(x.payloadHash))),
-          ],
+      if (x.keyHash !== undefined) {
+        keyHashes.set(x.keyHash, i * 32);
+        flags[i]! |= 2;
+      }
+    }
+    const aliases = Buffer.alloc(batch.keyAliases.length * 32);
+    batch.keyAliases.forEach((k, i) => {
+      aliases.set(k.keyHash, i * 32);
+    });
+    const strata = packed(batch.strata.map((x) => x.bytes));
+    try {
+      await this.#pool.query(
+        `SELECT ${s}.commit_batch($1::regclass, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+        [
+          fence?.table ?? null,
+          mine ?? null,
+          from,
+          batch.state?.size ?? null,
+          batch.state?.compact.map(toBuffer) ?? null,
+          first,
+          n,
+          leaves.bytes,
+          leaves.ends,
+          ids,
+          leafHashes,
+          flags,
+          payloadHashes,
+          keyHashes,
+          aliases,
+          batch.keyAliases.map((k) => k.index),
+          batch.strata.map((x) => x.level),
+          batch.strata.map((x) => x.index),
+          strata.bytes,
+          strata.ends,
+          batch.checkpoint?.size ?? null,
+          batch.checkpoint?.note ?? null,
+        ],
+      );
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "VL001") {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          `this server no longer holds the writer lease (fence ${(err as Error).message}, its own ${mine ?? "none"}): another server is the writer; nothing was written`,
         );
       }
-      const keys = [
-        ...batch.entries.flatMap((x) =>
-          x.keyHash === undefined ? [] : [{ keyHash: x.keyHash, index: x.index }],
-        ),
-        ...batch.keyAliases,
-      ];
-      if (keys.length > 0) {
-        await c.query(
-          `INSERT INTO ${s}.idem_keys (key_hash, idx)
-           SELECT * FROM unnest($1::bytea[], $2::bigint[]) ON CONFLICT (key_hash) DO NOTHING`,
-          [keys.map((k) => toBuffer(k.keyHash)), keys.map((k) => k.index)],
+      if (code === "VL002") {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          `the stored tree is no longer at size ${from}: another writer committed (this batch was not stored)`,
         );
       }
-      if (batch.strata.length > 0) {
-        const st = batch.strata;
-        await c.query(
-          `INSERT INTO ${s}.strata (level, idx, bytes)
-           SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
-           ON CONFLICT (level, idx) DO UPDATE SET bytes = EXCLUDED.bytes`,
-          [st.map((x) => x.level), st.map((x) => x.index), st.map((x) => toBuffer(x.bytes))],
-        );
-      }
-      if (batch.checkpoint !== undefined) {
-        await c.query(
-          `INSERT INTO ${s}.checkpoints (size, note) VALUES ($1, $2)
-           ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note`,
-          [batch.checkpoint.size, batch.checkpoint.note],
-        );
-      }
-    }, "committing a batch");
+      throw this.#failure(err, "committing a batch");
+    }
   }
 
   async leaves(indices: readonly number[]): Promise<(Uint8Array | undefined)[]> {

@@ -34,6 +34,13 @@ beforeEach(async () => {
     onIntegrityFailure: (f) => failures.push(f),
   }));
   await log.submitMany(Array.from({ length: SIZE }, (_, i) => payloadOf(i)));
+  // Reopened: the bundles the log just sealed are cached from memory (Reader.committed), and
+  // reads here are of storage, as after a restart.
+  await log.close();
+  ({ log } = await openMemoryLog(db, {
+    dedup: "payload",
+    onIntegrityFailure: (f) => failures.push(f),
+  }));
   vi.spyOn(console, "error").mockImplementation(() => undefined);
   return async () => {
     vi.restoreAllMocks();
@@ -157,5 +164,26 @@ describe("reads verify every leaf against the tree", () => {
     expect(await codeOfAsync(log.entryBundle(1, 256))).toBe("INTEGRITY_FAILURE");
     expect(await codeOfAsync(log.entryBundle(1, 256))).toBe("INTEGRITY_FAILURE");
     expect(failures.map((f) => f.index)).toEqual([260, 260]);
+  });
+
+  it("caches the bundles a batch completes from the committed leaves: equal to storage's, no read", async () => {
+    const fresh = new MemoryDatabase();
+    const { log: writing } = await openMemoryLog(fresh, { batchMaxEntries: 100 });
+    // Batches of at most 100 across bundle boundaries, the first not starting on one.
+    await writing.submit(payloadOf(0));
+    for (let i = 1; i < SIZE; i += 97) {
+      await writing.submitMany(
+        Array.from({ length: Math.min(97, SIZE - i) }, (_, k) => payloadOf(i + k)),
+      );
+    }
+    const reads = fresh.counters.reads;
+    const fromMemory = [await writing.entryBundle(0, 256), await writing.entryBundle(1, 256)];
+    expect(fresh.counters.reads).toBe(reads); // neither read storage
+    await writing.close();
+    const { log: reopened } = await openMemoryLog(fresh);
+    const fromStorage = [await reopened.entryBundle(0, 256), await reopened.entryBundle(1, 256)];
+    expect(fresh.counters.reads).toBeGreaterThan(reads);
+    expect(fromMemory).toEqual(fromStorage);
+    await reopened.close();
   });
 });

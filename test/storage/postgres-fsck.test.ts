@@ -103,7 +103,11 @@ describe.skipIf(pgt === undefined)("vellum fsck on a PostgreSQL log", () => {
     await behindTheBack(
       `UPDATE ${schema}.checkpoints SET note = (SELECT note FROM ${schema}.checkpoints WHERE size = 100) WHERE size = 200`,
     );
-    await behindTheBack(`UPDATE ${schema}.idem_keys SET idx = 5000 WHERE idx = 3`);
+    // Entry 3's key moved from its row to the alias table, pointing at 5000.
+    await behindTheBack(
+      `INSERT INTO ${schema}.idem_keys (key_hash, idx) SELECT key_hash, 5000 FROM ${schema}.entries WHERE idx = 3`,
+    );
+    await behindTheBack(`UPDATE ${schema}.entries SET key_hash = NULL WHERE idx = 3`);
     await behindTheBack(
       `INSERT INTO ${schema}.entries (idx, leaf, id, leaf_hash) VALUES (${SIZE + 5}, '\\x00', '\\x01', '\\x02')`,
     );

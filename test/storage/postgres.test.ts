@@ -187,11 +187,18 @@ describe.skipIf(env === undefined)("the log on PostgreSQL", () => {
         store: await PostgresLogStore.open({ pool: pool!, schema }),
         checkpointIntervalMs: 0,
         batchMaxAgeMs: 0,
+        dedup: "payload",
       });
       await log.submit(payloadOf(1), { idempotencyKey: "k1" });
+      // The same payload under another key: an alias, in idem_keys.
+      expect((await log.submit(payloadOf(1), { idempotencyKey: "k2" })).duplicate).toBe(true);
       await log.close();
+      expect(
+        (await pool!.query(`SELECT count(*)::int AS n FROM ${schema}.idem_keys`)).rows[0].n,
+      ).toBe(1);
       for (const sql of [
         `UPDATE ${schema}.entries SET leaf = '\\x00'`,
+        `UPDATE ${schema}.entries SET key_hash = NULL`,
         `DELETE FROM ${schema}.entries`,
         `TRUNCATE ${schema}.entries`,
         `UPDATE ${schema}.idem_keys SET idx = 5`,
@@ -202,6 +209,88 @@ describe.skipIf(env === undefined)("the log on PostgreSQL", () => {
       expect(
         (await pool!.query(`SELECT count(*)::int AS n FROM ${schema}.entries`)).rows[0].n,
       ).toBe(1);
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+
+  it("finds the keys of a log made before keys moved into the entries' rows (idem_keys only)", async () => {
+    const schema = freshSchema();
+    try {
+      const open = async () =>
+        Log.open({
+          origin: ORIGIN,
+          seed: SEED,
+          store: await PostgresLogStore.open({ pool: pool!, schema }),
+          checkpointIntervalMs: 0,
+          batchMaxAgeMs: 0,
+        });
+      let log = await open();
+      const first = await log.submit(payloadOf(1), { idempotencyKey: "old-key" });
+      await log.submit(payloadOf(2), { idempotencyKey: "new-key" });
+      await log.close();
+      // The older layout: the key in idem_keys, none in the entry's row, and no key_hash column.
+      const c = await pool!.connect();
+      try {
+        await c.query("BEGIN");
+        await c.query("SET LOCAL session_replication_role = replica"); // triggers off
+        await c.query(
+          `INSERT INTO ${schema}.idem_keys (key_hash, idx) SELECT key_hash, idx FROM ${schema}.entries WHERE idx = 0`,
+        );
+        await c.query(`UPDATE ${schema}.entries SET key_hash = NULL WHERE idx = 0`);
+        await c.query("COMMIT");
+      } finally {
+        c.release();
+      }
+      log = await open(); // the column is there already: opening leaves it and the keys alone
+      expect(await log.submit(payloadOf(1), { idempotencyKey: "old-key" })).toMatchObject({
+        index: first.index,
+        duplicate: true,
+      });
+      expect((await log.submit(payloadOf(2), { idempotencyKey: "new-key" })).index).toBe(1);
+      const conflict = await log
+        .submit(payloadOf(3), { idempotencyKey: "old-key" })
+        .catch((e: unknown) => e);
+      expect(isVellumError(conflict, "CONFLICT")).toBe(true);
+      expect(log.checkpoint.checkpoint.size).toBe(2);
+      await log.close();
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+
+  it("adds the key column to a log made before it, and keeps its keys", async () => {
+    const schema = freshSchema();
+    try {
+      const store = await PostgresLogStore.open({ pool: pool!, schema });
+      const log = await Log.open({ origin: ORIGIN, seed: SEED, store, batchMaxAgeMs: 0 });
+      const first = await log.submit(payloadOf(1), { idempotencyKey: "k" });
+      await log.close();
+      // Back to the older schema: the key in idem_keys, the column dropped.
+      await pool!.query(
+        `INSERT INTO ${schema}.idem_keys (key_hash, idx) SELECT key_hash, idx FROM ${schema}.entries`,
+      );
+      await pool!.query(`ALTER TABLE ${schema}.entries DROP COLUMN key_hash`);
+      const again = await Log.open({
+        origin: ORIGIN,
+        seed: SEED,
+        store: await PostgresLogStore.open({ pool: pool!, schema }),
+        batchMaxAgeMs: 0,
+      });
+      expect(await again.submit(payloadOf(1), { idempotencyKey: "k" })).toMatchObject({
+        index: first.index,
+        duplicate: true,
+      });
+      const fresh = await again.submit(payloadOf(2), { idempotencyKey: "k2" });
+      expect(fresh.duplicate).toBe(false);
+      await again.close();
+      const rows = await pool!.query(
+        `SELECT idx, key_hash IS NOT NULL AS keyed FROM ${schema}.entries ORDER BY idx`,
+      );
+      expect(rows.rows).toEqual([
+        { idx: "0", keyed: false },
+        { idx: "1", keyed: true },
+      ]);
     } finally {
       await dropSchema(schema);
     }
