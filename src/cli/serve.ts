@@ -4,34 +4,29 @@
  * starts check them. SIGINT/SIGTERM stop it cleanly: stop accepting connections, drain the queue,
  * sign a final checkpoint, close the database.
  *
- * Over 400 lines: the settings table and the start-up wiring (data directory, key, tokens,
- * witnesses, markers, signals) in the order they run.
+ * The settings table and the start-up wiring in the order it runs (data directory, store,
+ * tokens, markers, witnesses, the log, archive, index, access log, HTTP, signals); each part
+ * that is a concept of its own lives beside it: serve-store.ts (embedded or PostgreSQL, the
+ * lease), serve-archive.ts, serve-index.ts, serve-access.ts, admin-token.ts.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
-import { Archiver } from "../archive/archiver.js";
-import { parseBucketUrl, WormBucket } from "../archive/bucket.js";
-import { parseRetention, type RetentionPeriod } from "../archive/retention.js";
 import { TokenStore } from "../auth/tokens.js";
 import { isVellumError } from "../core/errors.js";
-import { SIG_TYPE_ED25519 } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
-import { LruCache } from "../core/lru.js";
 import { parsePolicy } from "../core/policy.js";
-import { formatTilePath, TILE_WIDTH } from "../core/tiles.js";
 import { parseDedup } from "../log/dedup.js";
 import { Log } from "../log/log.js";
 import type { RollbackCheckStatus } from "../log/rollback-check.js";
-import type { SignedCheckpoint } from "../log/signer.js";
 import { WitnessCollector } from "../log/witnessing.js";
-import { replaceSecretFile } from "../platform/durable-file.js";
 import { createLogger, type ProcessLogger } from "../platform/logger.js";
 import { createApp } from "../server/app.js";
-import { logMetricHooks, Metrics } from "../server/metrics.js";
+import { logGauges, logMetricHooks, Metrics } from "../server/metrics.js";
 import type { ExplorerAssets } from "../server/routes/explorer.js";
+import { ensureAdminToken } from "./admin-token.js";
 import {
   addSettings,
   asOptions,
@@ -41,7 +36,7 @@ import {
   type SettingsTable,
 } from "./config.js";
 import { lockDataDir } from "./data-lock.js";
-import { checkDataDirPath, checkKeyName, openDataDir, openKey, restrictMode } from "./datadir.js";
+import { checkDataDirPath, checkKeyName, openDataDir } from "./datadir.js";
 import {
   EXIT_EVIDENCE,
   EXIT_IO,
@@ -54,9 +49,11 @@ import {
 } from "./exit-codes.js";
 import { checkCanListen, listenError } from "./listen.js";
 import { CheckpointMarker, checkMirrorDir, readMarkers } from "./marker.js";
+import { openServerAccessLog } from "./serve-access.js";
+import { CheckpointsForArchive, fullTilesFrom, openArchiveBucket } from "./serve-archive.js";
 import { openServerIndex } from "./serve-index.js";
 import { describePostgresUrl, openServerStore, type ServerStore } from "./serve-store.js";
-import { type FullTileSource, startStandbyProxy } from "./standby-proxy.js";
+import { startStandbyProxy } from "./standby-proxy.js";
 
 export const DEFAULT_PORT = 6962;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -328,55 +325,6 @@ function readExplorer(): ExplorerAssets | undefined {
 }
 
 /**
- * Full hash tiles as a standing-by front end reads them from the log's bucket: the original
- * (oldest, locked) version, so nothing written over it later is served; cached, as they never
- * change (1,024 tiles, 8 MiB).
- */
-function fullTilesFrom(bucket: WormBucket): FullTileSource {
-  const cache = new LruCache<string, Uint8Array>(1024);
-  return async (level, index) => {
-    const name = formatTilePath({ level, index, width: TILE_WIDTH });
-    const hit = cache.get(name);
-    if (hit !== undefined) return hit;
-    const bytes = await bucket.getOldest(name);
-    if (bytes !== undefined) cache.set(name, bytes);
-    return bytes;
-  };
-}
-
-/** --archive and --retention: the bucket opened (Object Lock checked), or undefined. */
-async function openArchiveBucket(
-  opts: ServeOptions,
-): Promise<{ bucket: WormBucket; retention: RetentionPeriod } | undefined> {
-  if (opts.archive !== undefined && opts.bucket !== undefined) {
-    throw usageError("--bucket is another name for --archive: give one of them");
-  }
-  const url = opts.archive ?? opts.bucket;
-  const flag = opts.archive === undefined ? "--bucket" : "--archive";
-  if (url === undefined) {
-    if (opts.retention !== undefined) throw usageError("--retention is for --archive");
-    return undefined;
-  }
-  if (opts.retention === undefined) {
-    throw usageError(
-      `${flag} needs --retention (e.g. 7y): locked objects can never be released early, so Vellum does not pick the period for you`,
-    );
-  }
-  let retention: RetentionPeriod;
-  try {
-    parseBucketUrl(url);
-    retention = parseRetention(opts.retention);
-  } catch (e) {
-    throw usageError((e as Error).message);
-  }
-  try {
-    return { bucket: await WormBucket.open(url), retention };
-  } catch (e) {
-    throw new ExitError(EXIT_IO, `${flag} ${url}: ${(e as Error).message}`);
-  }
-}
-
-/**
  * Everything that can be checked before anything is created, so that a typo in a flag or a
  * file leaves no empty data directory (or new key) behind: names, files, the mirror, the port.
  */
@@ -453,26 +401,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   try {
     const db = store.db;
     const tokens = await TokenStore.open(db.namespace("tokens"), { logger });
-    // A token file others can read (copied in, or its mode changed): made private, with a warning.
-    const tokenPath = join(dataDir, "admin.token");
-    if (existsSync(tokenPath)) restrictMode(tokenPath, 0o600, warn);
-    // On first start, and whenever every admin token has been revoked (restarting the server is
-    // then the way back in: whoever can restart it can read DATA anyway).
-    if (!tokens.hasActiveAdmin) {
-      const first = tokens.count === 0;
-      const { token } = await tokens.create(first ? "admin (first start)" : "admin (restart)", [
-        "admin",
-        "append",
-        "read",
-        "audit",
-      ]);
-      replaceSecretFile(tokenPath, `${token}\n`);
-      logger.info(
-        first
-          ? `created an admin token with every scope in ${tokenPath} (mode 0600)`
-          : `no admin token was left (all revoked): created a new one in ${tokenPath} (mode 0600)`,
-      );
-    }
+    await ensureAdminToken(tokens, dataDir, logger);
     const metrics = new Metrics({ processMetrics: true, version: VERSION });
     // A marker that falls behind no longer guards against a rollback: the log stops acknowledging
     // entries (fail-stop, as for a failed write) until every marker holds its checkpoint again.
@@ -505,10 +434,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     // Request bodies being read or handled, all requests together; at least one largest batch.
     const bodyBudgetMb = opts.bodyBudgetMb;
     let witnesses: WitnessCollector | undefined;
-    // Checkpoints signed while the log opens, before the archiver exists, are kept for it.
-    let archiver: Archiver | undefined;
-    const earlyCheckpoints: SignedCheckpoint[] = [];
-    const early = { notify: (cp: SignedCheckpoint) => earlyCheckpoints.push(cp) };
+    const forArchive = new CheckpointsForArchive();
     let opened = false;
     let failedAfterOpen = false;
     const startCheck = (s: RollbackCheckStatus) => {
@@ -561,7 +487,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       allowClockBehind: opts.allowClockBehind,
       onCheckpoint: (cp) => {
         marker.update(cp);
-        if (archive !== undefined) (archiver ?? early).notify(cp);
+        if (archive !== undefined) forArchive.notify(cp);
       },
       ...metricHooks,
       onFailure: (error, event) => {
@@ -583,51 +509,11 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     // whole stored tree, which contains every marker's checkpoint, so no marker goes backwards.
     if (log.status === "open") marker.update(log.checkpoint);
     warnIfClockBehind(log.checkpoint.time, logger);
-    metrics.gauge(
-      "vellum_storage_failed",
-      "1 while the log acknowledges nothing after a storage failure, else 0.",
-      () => (log.status === "failed" ? 1 : 0),
-    );
-    metrics.gauge(
-      "vellum_tree_size",
-      "Entries in the latest published checkpoint.",
-      () => log.size,
-    );
-    metrics.gauge(
-      "vellum_queue_entries",
-      "Entries waiting to be sequenced.",
-      () => log.queueLength,
-    );
-    metrics.gauge(
-      "vellum_checkpoint_age_seconds",
-      "Seconds since the latest published checkpoint was signed (its timestamp).",
-      () => Math.max(0, Date.now() / 1000 - log.checkpoint.time),
-    );
-    if (archive !== undefined) {
-      archiver = await Archiver.open({
-        log,
-        bucket: archive.bucket,
-        retention: archive.retention,
-        kv: db.namespace("archive"),
-        logger,
-      });
-      for (const cp of earlyCheckpoints) archiver.notify(cp);
-      archiver.start();
-      const a = archiver;
-      metrics.gauge(
-        "vellum_archive_lag_entries",
-        "Entries the log has signed whose full tiles are not yet in the WORM archive.",
-        () => a.lag,
-      );
-      metrics.gauge(
-        "vellum_archive_conflict",
-        "1 once the archive stopped because the bucket holds other bytes than the log (an alarm), else 0.",
-        () => (a.state === "conflict" ? 1 : 0),
-      );
-      logger.info(
-        `archiving full tiles, bundles and checkpoints to ${archive.bucket.describe("")} (Object Lock, COMPLIANCE, ${archive.retention.text}); ${archiver.archived} entries archived so far`,
-      );
-    }
+    logGauges(metrics, log);
+    const archiver =
+      archive === undefined
+        ? undefined
+        : await forArchive.start(log, archive, db.namespace("archive"), metrics, logger);
     const index = opts.index
       ? await openServerIndex({
           dataDir,
@@ -656,76 +542,18 @@ export async function runServe(opts: ServeOptions): Promise<void> {
         () => index.indexLog.size,
       );
     }
-    // The access log has its own key (DATA/access.key, made on first use; DATA/access.vkey is what
-    // auditors and witnesses need), so its trust is distributed apart from the log's.
-    const accessKey = opts.accessLog
-      ? openKey(dataDir, "access", SIG_TYPE_ED25519, {
-          name: `${files.origin}/access`,
-          defaultName: `${files.origin}/access`,
-          what: "access log key",
-          warn,
+    const access = opts.accessLog
+      ? await openServerAccessLog({
+          dataDir,
+          origin: files.origin,
+          store,
+          witnesses: policy === undefined ? undefined : () => otherCollector(policy),
+          index: opts.index,
+          logger,
         })
       : undefined;
-    if (accessKey?.created === true) {
-      logger.info(
-        `created the access log's key in ${join(dataDir, "access.key")}; its verifier key (in access.vkey): ${accessKey.verifierKey}`,
-      );
-    }
-    const accessLog = accessKey
-      ? await Log.open({
-          origin: `${files.origin}/access`,
-          seed: accessKey.seed,
-          ...(await store.logPlace("access-log")),
-          // Reads wait for their record: sequence at once, and never for a witness round (the
-          // record is durable and signed then; witnesses cosign the access log as it goes).
-          batchMaxAgeMs: 0,
-          checkpointIntervalMs: 0,
-          ...(policy === undefined
-            ? {}
-            : {
-                witnesses: otherCollector(policy),
-                receiptWaitMs: 0,
-                onStartCheck: (s: RollbackCheckStatus) => {
-                  if (s.state === "checking" && s.rounds === 1) {
-                    logger.warn(
-                      `the access log "${files.origin}/access" is starting: ${s.detail}; reads of entry contents are refused until its witnesses answer (they must trust access.vkey)`,
-                    );
-                  } else if (s.state === "passed" && s.rounds > 1) {
-                    logger.info("the access log's witnesses answered: reads are served");
-                  } else if (s.state === "failed") {
-                    logger.error(`the access log: ${s.detail}`);
-                  }
-                },
-              }),
-          onFailure: (error, event) =>
-            logger.error(
-              { class: event.class, event: event.kind, log: "access" },
-              `the access log ${event.kind === "failed" ? "stopped recording reads (reads are refused) after a storage failure; recovering" : event.kind === "retry" ? `recovery attempt ${event.attempt} failed; retrying` : "cannot recover"}: ${error.message}`,
-            ),
-          onRecovered: (ms) =>
-            logger.info(
-              `the access log recovered after ${Math.round(ms)} ms; reads are served again`,
-            ),
-        })
-      : undefined;
-    const accessIndex =
-      accessLog !== undefined && opts.index
-        ? await openServerIndex({
-            dataDir,
-            place: await store.logPlace("access-index-log"),
-            log: accessLog,
-            origin: `${files.origin}/access`,
-            seed: accessKey!.seed,
-            logger,
-            ...(policy === undefined ? {} : { witnesses: otherCollector(policy) }),
-            storeDir: "access-index",
-          })
-        : undefined;
-    if (accessLog !== undefined) {
-      logger.info(
-        `recording every read of entry contents in the access log "${files.origin}/access" (${accessLog.size} records; served under /access/)`,
-      );
-    }
+    const accessLog = access?.accessLog;
+    const accessIndex = access?.accessIndex;
     const explorer = readExplorer();
     if (explorer === undefined) {
       logger.warn("the explorer is not built (dist/web/ is missing: npm run build); / answers 404");

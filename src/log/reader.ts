@@ -20,7 +20,8 @@ import { Receipt } from "./receipt.js";
 export class Reader {
   readonly #ctx: LogContext;
   readonly #publisher: Publisher;
-  readonly #bundles: LruCache<number, Uint8Array>;
+  /** Full bundles: encoded, or the leaves a batch sealed, encoded on their first read. */
+  readonly #bundles: LruCache<number, Uint8Array | SealedBundle>;
   /** Leaves of the bundle being filled, from its first (see `committed`). */
   #filling: Uint8Array[] = [];
   /** Index of #filling[0]: a multiple of 256, or -1 until the next bundle starts. */
@@ -29,15 +30,17 @@ export class Reader {
   constructor(ctx: LogContext, publisher: Publisher) {
     this.#ctx = ctx;
     this.#publisher = publisher;
-    this.#bundles = new LruCache(ctx.config.bundleCacheBytes ?? 64 * 1024 * 1024, (b) => b.length);
+    this.#bundles = new LruCache(ctx.config.bundleCacheBytes ?? 64 * 1024 * 1024, (b) =>
+      b instanceof Uint8Array ? b.length : b.weight,
+    );
   }
 
   /**
    * A batch's leaves, as committed (first at index `start`): every bundle they complete goes into
-   * the bundle cache from memory, so the archive and tile readers, who want each new bundle
-   * about once, do not read it back from storage and hash it again. These are the bytes the
-   * sequencer hashed into the tree and the store acknowledged, not bytes read from storage, so
-   * the read path's check against the tree has nothing to add. Leaves that do not follow on
+   * the bundle cache from memory (encoded on its first read), so the archive and tile readers,
+   * who want each new bundle about once, do not read it back from storage and hash it again.
+   * These are the bytes the sequencer hashed into the tree and the store acknowledged, not bytes
+   * read from storage, so the read path's check against the tree has nothing to add. Leaves that do not follow on
    * (a reload, a batch lost) restart the collection at the next bundle.
    */
   committed(start: number, leaves: readonly Uint8Array[]): void {
@@ -50,7 +53,7 @@ export class Reader {
     for (; i < leaves.length; i++) {
       this.#filling.push(leaves[i]!);
       if (this.#filling.length === TILE_WIDTH) {
-        this.#bundles.set(this.#fillingStart / TILE_WIDTH, encodeEntryBundle(this.#filling));
+        this.#bundles.set(this.#fillingStart / TILE_WIDTH, sealedBundle(this.#filling));
         this.#fillingStart += TILE_WIDTH;
         this.#filling = [];
       }
@@ -284,7 +287,12 @@ export class Reader {
     }
     if (width === TILE_WIDTH) {
       const cached = this.#bundles.get(index);
-      if (cached !== undefined) return cached;
+      if (cached instanceof Uint8Array) return cached;
+      if (cached !== undefined) {
+        const bundle = encodeEntryBundle(cached.leaves);
+        this.#bundles.set(index, bundle);
+        return bundle;
+      }
     }
     const tree = this.#ctx.tree;
     const rows = await this.#ctx.store.leafRange(first, first + width);
@@ -294,6 +302,22 @@ export class Reader {
     if (width === TILE_WIDTH) this.#bundles.set(index, bundle);
     return bundle;
   }
+}
+
+/**
+ * A bundle's leaves as a batch sealed them, not yet encoded: most sealed bundles are read once
+ * (by the archive) or never (no archive, no tile reader), so encoding waits for the first read.
+ * Weighed as its bytes plus an object's overhead per leaf (each is its own Uint8Array).
+ */
+interface SealedBundle {
+  readonly leaves: readonly Uint8Array[];
+  readonly weight: number;
+}
+
+function sealedBundle(leaves: readonly Uint8Array[]): SealedBundle {
+  let weight = 0;
+  for (const leaf of leaves) weight += leaf.length + 96;
+  return { leaves, weight };
 }
 
 /** An entry from its verified leaf. */

@@ -10,7 +10,7 @@
 
 import { type Gauge, Histogram, Registry } from "prom-client";
 import { type Logger, silentLogger } from "../core/logger.js";
-import type { LogConfig } from "../log/log.js";
+import type { Log, LogConfig } from "../log/log.js";
 import { LabeledCounter, readGauge, registerStandardMetrics } from "../platform/metrics.js";
 
 /** The text format's content type (prom-client's, the 0.0.4 exposition format). */
@@ -204,4 +204,20 @@ export function logMetricHooks(
     },
     onFailure: (_error, event) => metrics.storageFailures.inc(event.class),
   };
+}
+
+/** The log's state as gauges: failed or not, published size, queue, checkpoint age. */
+export function logGauges(metrics: Metrics, log: Log): void {
+  metrics.gauge(
+    "vellum_storage_failed",
+    "1 while the log acknowledges nothing after a storage failure, else 0.",
+    () => (log.status === "failed" ? 1 : 0),
+  );
+  metrics.gauge("vellum_tree_size", "Entries in the latest published checkpoint.", () => log.size);
+  metrics.gauge("vellum_queue_entries", "Entries waiting to be sequenced.", () => log.queueLength);
+  metrics.gauge(
+    "vellum_checkpoint_age_seconds",
+    "Seconds since the latest published checkpoint was signed (its timestamp).",
+    () => Math.max(0, Date.now() / 1000 - log.checkpoint.time),
+  );
 }
