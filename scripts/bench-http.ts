@@ -288,14 +288,21 @@ function startChild(
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${label} did not start:\n${err}`)), 15_000);
-    child.stdout!.setEncoding("utf8").on("data", (s: string) => {
+    // Read until the URL, then only drained: the server logs a line per request, and keeping
+    // (and scanning) all of it here cost this process more CPU than the load it generated
+    // (quadratic: the whole output searched again on every chunk), taken from the same two cores.
+    const onData = (s: string) => {
       out += s;
       const m = /serving on (http:\/\/[\d.]+:\d+)/.exec(out);
       if (m !== null) {
         clearTimeout(timer);
+        out = "";
+        child.stdout!.off("data", onData);
+        child.stdout!.resume();
         resolve({ child, url: m[1]!, exited });
       }
-    });
+    };
+    child.stdout!.setEncoding("utf8").on("data", onData);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${label} exited (${code}) at start:\n${err}`));
@@ -736,12 +743,18 @@ async function main(): Promise<void> {
   if (vellumCode !== 0) console.log(`! vellum serve exited with ${vellumCode}`);
   if (bareCode !== 0) console.log(`! bare app exited with ${bareCode}`);
   if (profileDir !== undefined) {
-    const newest = readdirSync(profileDir)
-      .filter((f) => f.endsWith(".cpuprofile"))
-      .map((f) => path.join(profileDir!, f))
-      .sort()
-      .at(-1);
-    if (newest !== undefined) summariseProfile(newest, count("top", args.top));
+    // One profile per thread of the vellum child (CPU.<date>.<time>.<pid>.<thread>.<seq>): the
+    // main thread's first, then each worker's (the index works in one).
+    const files = readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile"));
+    const pid = String(vellum.child.pid);
+    const threadOf = (f: string) => Number(f.split(".")[4]);
+    const mine = files
+      .filter((f) => f.split(".")[3] === pid)
+      .sort((a, b) => threadOf(a) - threadOf(b));
+    for (const f of mine) {
+      console.log(`\n# ${threadOf(f) === 0 ? "main thread" : `worker thread ${threadOf(f)}`}`);
+      summariseProfile(path.join(profileDir, f), count("top", args.top));
+    }
   }
 }
 
