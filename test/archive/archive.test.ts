@@ -95,6 +95,37 @@ describe("parsing", () => {
 });
 
 describe.skipIf(env === undefined)("the WORM archive on radosgw with Object Lock", () => {
+  it("writes tiles on every step, checkpoint runs and the head at most every checkpointsEveryMs", async () => {
+    const bucket = await bucketAt();
+    const { log, published } = await logWith(300, "paced");
+    const archiver = await Archiver.open({
+      log,
+      bucket,
+      retention: HOUR,
+      kv: new MemoryDatabase().namespace("archive"),
+      checkpointsEveryMs: 60_000,
+    });
+    for (const cp of published) archiver.notify(cp);
+    await archiver.step(false); // the first: tiles, a run and the head
+    const enc = new TextEncoder();
+    await log.submitMany(Array.from({ length: 300 }, (_, i) => enc.encode(`more ${i}`)));
+    await archiver.step(false); // within the minute: tiles only
+    const names = () => bucket.versions().then((v) => [...v.keys()]);
+    let keys = await names();
+    expect(archiver.archived).toBe(600);
+    expect(keys).toContain("tile/entries/001");
+    expect(keys.filter((k) => k.startsWith("checkpoints/"))).toHaveLength(1);
+    expect(new TextDecoder().decode(await bucket.getLatest("checkpoint"))).not.toBe(
+      log.published!.note,
+    );
+    await archiver.step(); // a whole step (as at close): the queued checkpoints and the head
+    keys = await names();
+    expect(keys.filter((k) => k.startsWith("checkpoints/"))).toHaveLength(2);
+    expect(new TextDecoder().decode(await bucket.getLatest("checkpoint"))).toBe(
+      log.published!.note,
+    );
+  });
+
   it("archives full tiles, bundles and every checkpoint, each locked in COMPLIANCE mode", async () => {
     const bucket = await bucketAt();
     const { log, published } = await logWith(600);
