@@ -25,6 +25,18 @@ afterAll(async () => {
 const freshSchema = () => `test_${randomBytes(6).toString("hex")}`;
 const dropSchema = (schema: string) => pool!.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
 
+/** The engine on a PostgreSQL log in `schema` (a batch at once, no idle re-signing). */
+async function openPgLog(schema: string, extra: { dedup?: "key" | "payload" } = {}) {
+  return Log.open({
+    origin: ORIGIN,
+    seed: SEED,
+    store: await PostgresLogStore.open({ pool: pool!, schema }),
+    checkpointIntervalMs: 0,
+    batchMaxAgeMs: 0,
+    ...extra,
+  });
+}
+
 if (env !== undefined) {
   runKeyValueContract("PostgresDatabase", async () => {
     const schema = freshSchema();
@@ -51,15 +63,7 @@ describe.skipIf(env === undefined)("the log on PostgreSQL", () => {
   it("acknowledges entries with receipts that verify, dedups, and restarts on the same tree", async () => {
     const schema = freshSchema();
     try {
-      const open = async () =>
-        Log.open({
-          origin: ORIGIN,
-          seed: SEED,
-          store: await PostgresLogStore.open({ pool: pool!, schema }),
-          checkpointIntervalMs: 0,
-          batchMaxAgeMs: 0,
-          dedup: "payload",
-        });
+      const open = () => openPgLog(schema, { dedup: "payload" });
       const checkpoints: Awaited<ReturnType<typeof open>>["checkpoint"][] = [];
       let log = await open();
       const payloads = Array.from({ length: 600 }, (_, i) => payloadOf(i));
@@ -181,14 +185,7 @@ describe.skipIf(env === undefined)("the log on PostgreSQL", () => {
   it("refuses UPDATE, DELETE and TRUNCATE of entries and idempotency keys", async () => {
     const schema = freshSchema();
     try {
-      const log = await Log.open({
-        origin: ORIGIN,
-        seed: SEED,
-        store: await PostgresLogStore.open({ pool: pool!, schema }),
-        checkpointIntervalMs: 0,
-        batchMaxAgeMs: 0,
-        dedup: "payload",
-      });
+      const log = await openPgLog(schema, { dedup: "payload" });
       await log.submit(payloadOf(1), { idempotencyKey: "k1" });
       // The same payload under another key: an alias, in idem_keys.
       expect((await log.submit(payloadOf(1), { idempotencyKey: "k2" })).duplicate).toBe(true);
@@ -217,14 +214,7 @@ describe.skipIf(env === undefined)("the log on PostgreSQL", () => {
   it("finds the keys of a log made before keys moved into the entries' rows (idem_keys only)", async () => {
     const schema = freshSchema();
     try {
-      const open = async () =>
-        Log.open({
-          origin: ORIGIN,
-          seed: SEED,
-          store: await PostgresLogStore.open({ pool: pool!, schema }),
-          checkpointIntervalMs: 0,
-          batchMaxAgeMs: 0,
-        });
+      const open = () => openPgLog(schema);
       let log = await open();
       const first = await log.submit(payloadOf(1), { idempotencyKey: "old-key" });
       await log.submit(payloadOf(2), { idempotencyKey: "new-key" });
