@@ -40,8 +40,8 @@ export class Reader {
    * the bundle cache from memory (encoded on its first read), so the archive and tile readers,
    * who want each new bundle about once, do not read it back from storage and hash it again.
    * These are the bytes the sequencer hashed into the tree and the store acknowledged, not bytes
-   * read from storage, so the read path's check against the tree has nothing to add. Leaves that do not follow on
-   * (a reload, a batch lost) restart the collection at the next bundle.
+   * read from storage, so the read path's check against the tree has nothing to add. Leaves
+   * that do not follow on (a reload, a batch lost) restart the collection at the next bundle.
    */
   committed(start: number, leaves: readonly Uint8Array[]): void {
     let i = 0;

@@ -283,6 +283,7 @@ export class Sequencer {
       for (const [p] of b.existing) p.reject(err);
       return;
     }
+    // Bundles this batch completes, cached from memory: the archive reads each new one.
     this.#reader.committed(
       b.start,
       b.entries.map((e) => e.leaf),
