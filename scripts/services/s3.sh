@@ -5,7 +5,7 @@
 # beyond loopback) and an S3 user whose keys are made fresh on each start. Creates the bucket
 # $VELLUM_BUCKET (default vellum-test) with Object Lock enabled. Memstore keeps nothing across a
 # stop: each start is a new, empty store. Installs the packages when missing (as root).
-# Usage: scripts/services/s3.sh start|stop   (writes .services/s3.env; `start` retries once)
+# Usage: scripts/services/s3.sh start|stop   (writes .services/s3.env; `start` tries 3 times)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD/.services
@@ -37,14 +37,18 @@ case "${1:-start}" in
   start)
     # A cluster can fail to come up on a busy machine (a port still held by a daemon that is
     # exiting, the gateway answering before it serves S3): one clean retry, saying why.
-    if "$0" start-once; then exit 0; fi
-    echo "s3: the first start failed; stopping what it left and trying once more" >&2
-    stop_daemons
-    sleep 2
-    exec "$0" start-once
+    # Twice more after a failure, each time saying why (the daemons' last log lines).
+    for attempt in 1 2 3; do
+      if "$0" start-once; then exit 0; fi
+      [ "$attempt" = 3 ] && break
+      echo "s3: start $attempt failed; stopping what it left and trying again" >&2
+      stop_daemons
+      sleep $((attempt * 3))
+    done
+    exit 1
     ;;
   start-once)
-    trap 'echo "s3: failed at line $LINENO: $BASH_COMMAND (logs in $dir/log)" >&2' ERR
+    trap 'echo "s3: failed at line $LINENO: $BASH_COMMAND (logs in $dir/log)" >&2; tail -n 15 "$dir"/log/*.log 2>/dev/null | sed "s/^/s3:   /" >&2' ERR
     if ! command -v radosgw >/dev/null 2>&1 || ! command -v ceph-osd >/dev/null 2>&1; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -107,7 +111,7 @@ CONF
     osd_id=$(ceph -c "$conf" osd create)
     ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$(uuidgen)" >/dev/null 2>&1
     ceph -c "$conf" osd crush add "osd.$osd_id" 1.0 root=default >/dev/null 2>&1
-    ceph-osd -c "$conf" -i "$osd_id" 2>/dev/null
+    ceph-osd -c "$conf" -i "$osd_id" 2>"$dir/log/osd-start.log"
     wait_for "the OSD" sh -c "ceph -c '$conf' osd stat | grep -q '1 up'"
     radosgw -c "$conf" -n client.rgw.a
     wait_for "radosgw" curl -sf "http://127.0.0.1:$rgw_port/"
