@@ -14,7 +14,7 @@ import { createRequire } from "node:module";
 import * as os from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { formatRate, machine } from "./lib/bench.js";
+import { cpuSeconds, formatRate, machine } from "./lib/bench.js";
 import { startVellum } from "./lib/vellum-process.js";
 
 const { values: args } = parseArgs({
@@ -36,16 +36,6 @@ type Autocannon = (opts: Record<string, unknown>) => Promise<{
   latency: { p50: number; p99: number };
 }>;
 const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
-
-function cpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 async function run(withAccessLog: boolean) {
   const data = mkdtempSync(join(os.tmpdir(), "vellum-bench-access-"));

@@ -23,7 +23,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { machine } from "./lib/bench.js";
+import { machine, procStat } from "./lib/bench.js";
 import { freePort } from "./lib/ports.js";
 import { S3_KEYS, serviceEnv } from "./lib/services-env.js";
 import { spawnVellum, type VellumProcess } from "./lib/vellum-process.js";
@@ -62,20 +62,12 @@ function pgUrl(): string {
  * CPU seconds so far (user + system) of the processes whose command name matches, from /proc
  * (Linux): where the machine's time goes during the steady phase.
  */
-function cpuSeconds(match: (comm: string, pid: number) => boolean): number {
-  const tick = 100; // USER_HZ: 100 on Linux
+function cpuOf(match: (comm: string, pid: number) => boolean): number {
   let total = 0;
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (!match(comm, Number(entry))) continue;
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      total += (Number(fields[11]) + Number(fields[12])) / tick; // utime, stime
-    } catch {
-      // the process ended meanwhile
-    }
+    const stat = procStat(`/proc/${entry}/stat`); // undefined: the process ended meanwhile
+    if (stat !== undefined && match(stat.comm, Number(entry))) total += stat.cpuSeconds;
   }
   return total;
 }
@@ -238,12 +230,12 @@ async function main(): Promise<void> {
     ["radosgw + OSD", (comm) => comm === "radosgw" || comm.startsWith("ceph-osd")],
     ["this load generator", (_, pid) => pid === process.pid],
   ];
-  const cpuBefore = groups.map(([, m]) => cpuSeconds(m));
+  const cpuBefore = groups.map(([, m]) => cpuOf(m));
   const ackedBefore = acked.size;
   const batchesBefore = await batchStats(writerUrl);
   await new Promise((r) => setTimeout(r, steadyMs));
   const steady = acked.size;
-  const cpuAfter = groups.map(([, m]) => cpuSeconds(m));
+  const cpuAfter = groups.map(([, m]) => cpuOf(m));
   const batchesAfter = await batchStats(writerUrl);
   steadyOver = true;
   latencies.sort((a, b) => a - b);

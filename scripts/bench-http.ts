@@ -50,7 +50,7 @@ import { hashLeaf } from "../src/core/rfc6962.js";
 import { parseTlogProof, verifyTlogProof } from "../src/core/tlog-proof.js";
 import { verifyInclusion } from "../src/core/verify.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
-import { formatRate, machine } from "./lib/bench.js";
+import { cpuSeconds, formatRate, machine } from "./lib/bench.js";
 
 const HOST = "127.0.0.1";
 const SELF = fileURLToPath(import.meta.url);
@@ -162,16 +162,6 @@ interface Measured {
 }
 
 /** User + system CPU seconds of a process so far (Linux /proc; undefined elsewhere). */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 of stat(5) (utime, stime), counted after the ")" that ends field 2.
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Waits (at most 30 s) until the vellum server is quiet: below 0.1 cores over half a second.

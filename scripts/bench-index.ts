@@ -35,7 +35,7 @@ import { Indexer } from "../src/indexing/engine.js";
 import { Log } from "../src/log/log.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { openLevelDatabase } from "../src/storage/level.js";
-import { formatRate, machine } from "./lib/bench.js";
+import { cpuSeconds, formatRate, machine, procStat } from "./lib/bench.js";
 import { startVellum } from "./lib/vellum-process.js";
 
 const { values: args } = parseArgs({
@@ -73,30 +73,20 @@ function event(n: number, actor: string): Record<string, unknown> {
   };
 }
 
-/** User + system CPU seconds of a process so far (Linux /proc). */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
 /** CPU seconds by thread of a process, by thread name (Linux /proc). */
 function threadCpu(pid: number | undefined): Map<string, number> {
   const out = new Map<string, number>();
+  let tids: string[] = [];
   try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-      const name =
-        tid === String(pid) ? "main" : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
-    }
+    tids = readdirSync(`/proc/${pid}/task`);
   } catch {
     // not Linux, or the process is gone
+  }
+  for (const tid of tids) {
+    const stat = procStat(`/proc/${pid}/task/${tid}/stat`);
+    if (stat === undefined) continue;
+    const name = tid === String(pid) ? "main" : stat.comm;
+    out.set(name, (out.get(name) ?? 0) + stat.cpuSeconds);
   }
   return out;
 }

@@ -2,6 +2,7 @@
  * A tiny benchmark harness: runs a function in timed rounds and reports the median rate, with the
  * machine's details, so numbers quoted in the README can be reproduced and compared.
  */
+import { readFileSync } from "node:fs";
 import * as os from "node:os";
 
 export function machine(): string {
@@ -39,4 +40,28 @@ export function formatRate(rate: number): string {
   if (rate >= 1e6) return `${(rate / 1e6).toFixed(2)} M`;
   if (rate >= 1e3) return `${(rate / 1e3).toFixed(1)} k`;
   return rate.toFixed(0);
+}
+
+/**
+ * A /proc stat file (stat(5): a process's, or a thread's under /proc/PID/task): its command name
+ * (field 2, in parentheses, may hold spaces) and its user + system CPU seconds (fields 14 and 15,
+ * counted after the ")" that ends field 2; USER_HZ is 100 on Linux). Undefined when unreadable
+ * (not Linux, or the process has ended).
+ */
+export function procStat(path: string): { comm: string; cpuSeconds: number } | undefined {
+  try {
+    const stat = readFileSync(path, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return {
+      comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+      cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** User + system CPU seconds of process `pid` so far (Linux), or undefined. */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  return pid === undefined ? undefined : procStat(`/proc/${pid}/stat`)?.cpuSeconds;
 }

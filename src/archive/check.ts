@@ -67,6 +67,12 @@ async function sameBytes(
   return true;
 }
 
+/**
+ * The head (the latest checkpoint, the partial tiles of its size): unlocked and replaced as the
+ * log grows, so checked for what it says, not for a lock.
+ */
+const isHead = (key: string) => key === "checkpoint" || /\.p\/\d+$/.test(key);
+
 /** Object-store calls in flight at once. */
 const PARALLEL_READS = 16;
 
@@ -88,9 +94,7 @@ export async function checkArchive(
     async (i) => {
       const [key, list] = listed[i] as [string, ObjectVersion[]];
       const out = found[i] as { problems: string[]; oldest?: string };
-      // The head (the latest checkpoint, the partial tiles of its size) is unlocked and
-      // replaced as the log grows: checked for what it says, not for a lock.
-      if (key === "checkpoint" || /\.p\/\d+$/.test(key)) return;
+      if (isHead(key)) return;
       const first = list.find((v) => !v.versionId.startsWith("delete-marker:"));
       if (list.length > 1 && !(await sameBytes(bucket, key, list))) {
         out.problems.push(
@@ -117,7 +121,7 @@ export async function checkArchive(
   );
   listed.forEach(([key], i) => {
     const out = found[i] as { problems: string[]; oldest?: string };
-    if (key === "checkpoint" || /\.p\/\d+$/.test(key)) heads.push(key);
+    if (isHead(key)) heads.push(key);
     problems.push(...out.problems);
     if (out.oldest !== undefined) oldest.set(key, out.oldest);
   });

@@ -32,7 +32,6 @@ import type { KeyValueStore } from "../storage/types.js";
 import type { IndexedEntry, IndexStore } from "./index-store.js";
 import { LocalIndexStore } from "./local-store.js";
 
-/** The index's state key: u64be log size ‖ map root. */
 export interface IndexerOptions {
   /** The log the index follows. */
   readonly source: Log;

@@ -30,13 +30,20 @@ type Source =
       readonly value: string;
     }
   | { readonly kind: "tile" }
-  | { readonly kind: "bytes"; readonly table: string; readonly column: string };
+  | {
+      readonly kind: "bytes";
+      /** The FROM clause in schema `s`: a table, or the union that holds the keys. */
+      readonly from: (s: string) => string;
+      readonly column: string;
+    };
+
+const ENTRIES = (s: string) => `${s}.entries`;
 
 /**
  * Idempotency keys are in two places (postgres.ts): an entry's own key in its row, other keys
  * (aliases, and every key of a log made before that) in idem_keys. The view is their union.
  */
-const KEYS_TABLE = (s: string) =>
+const KEYS = (s: string) =>
   `(SELECT key_hash, idx FROM ${s}.entries WHERE key_hash IS NOT NULL
     UNION ALL SELECT key_hash, idx FROM ${s}.idem_keys) AS keys`;
 
@@ -44,10 +51,10 @@ const SOURCES: Record<number, Source> = {
   101: { kind: "u64", table: "entries", column: "idx", value: "leaf" }, // e
   99: { kind: "u64", table: "checkpoints", column: "size", value: "note" }, // c
   116: { kind: "tile" }, // t
-  105: { kind: "bytes", table: "entries", column: "id" }, // i
-  104: { kind: "bytes", table: "entries", column: "leaf_hash" }, // h
-  112: { kind: "bytes", table: "entries", column: "payload_hash" }, // p
-  107: { kind: "bytes", table: "keys", column: "key_hash" }, // k (KEYS_TABLE)
+  105: { kind: "bytes", from: ENTRIES, column: "id" }, // i
+  104: { kind: "bytes", from: ENTRIES, column: "leaf_hash" }, // h
+  112: { kind: "bytes", from: ENTRIES, column: "payload_hash" }, // p
+  107: { kind: "bytes", from: KEYS, column: "key_hash" }, // k
 };
 
 /**
@@ -95,11 +102,6 @@ export class PostgresLayoutView implements KeyValueStore {
     }
   }
 
-  /** The FROM clause of a bytes source: its table, or the union of key tables. */
-  #from(source: { readonly table: string }): string {
-    return source.table === "keys" ? KEYS_TABLE(this.#s) : `${this.#s}.${source.table}`;
-  }
-
   async #rows<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
     try {
       return (await this.#client.query<R>(sql, params)).rows;
@@ -131,7 +133,7 @@ export class PostgresLayoutView implements KeyValueStore {
       const source = SOURCES[tag] as Extract<Source, { kind: "bytes" }>;
       const wanted = positions.map((i) => toBuffer((keys[i] as Uint8Array).subarray(1)));
       const rows = await this.#rows<{ k: Buffer; idx: string }>(
-        `SELECT ${source.column} AS k, idx FROM ${this.#from(source)} WHERE ${source.column} = ANY($1::bytea[])`,
+        `SELECT ${source.column} AS k, idx FROM ${source.from(this.#s)} WHERE ${source.column} = ANY($1::bytea[])`,
         [wanted],
       );
       const found = new Map(rows.map((r) => [r.k.toString("hex"), Number(r.idx)]));
@@ -224,7 +226,7 @@ export class PostgresLayoutView implements KeyValueStore {
       return [];
     }
     const rows = await this.#rows<{ k: Buffer; idx: string }>(
-      `SELECT ${source.column} AS k, idx FROM ${this.#from(source)} WHERE ${conditions.join(" AND ")}
+      `SELECT ${source.column} AS k, idx FROM ${source.from(this.#s)} WHERE ${conditions.join(" AND ")}
        ORDER BY ${source.column} ${order} ${limit}`,
       params,
     );

@@ -143,6 +143,14 @@ const toBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLe
 const toBytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const hexKey = (b: Uint8Array) => toBuffer(b).toString("hex");
 
+/** A write refused because another server now holds the writer lease (its fence is `now`). */
+function leaseLost(now: string, mine: number | undefined): VellumError {
+  return new VellumError(
+    "STATE_MISMATCH",
+    `this server no longer holds the writer lease (fence ${now}, its own ${mine ?? "none"}): another server is the writer; nothing was written`,
+  );
+}
+
 /**
  * Values of one width (hashes, ids) for a lookup: $1 all of them back to back, in binary, $2
  * the width; UNPACKED is the bytea[] they make, computed once per statement (an InitPlan), so
@@ -214,12 +222,7 @@ export class PostgresLogStore implements LogStore {
     const mine = f.value();
     const res = await c.query<{ fence: string }>(`SELECT fence FROM ${f.table} FOR UPDATE`);
     const now = Number(res.rows[0]?.fence);
-    if (mine === undefined || now !== mine) {
-      throw new VellumError(
-        "STATE_MISMATCH",
-        `this server no longer holds the writer lease (fence ${now}, its own ${mine ?? "none"}): another server is the writer; nothing was written`,
-      );
-    }
+    if (mine === undefined || now !== mine) throw leaseLost(String(now), mine);
   }
 
   /** Opens the log in `schema`, creating its tables on first use. */
@@ -436,12 +439,8 @@ export class PostgresLogStore implements LogStore {
       );
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === "VL001") {
-        throw new VellumError(
-          "STATE_MISMATCH",
-          `this server no longer holds the writer lease (fence ${(err as Error).message}, its own ${mine ?? "none"}): another server is the writer; nothing was written`,
-        );
-      }
+      // commit_batch raises VL001 with the lease's current fence as its message.
+      if (code === "VL001") throw leaseLost((err as Error).message, mine);
       if (code === "VL002") {
         throw new VellumError(
           "STATE_MISMATCH",
