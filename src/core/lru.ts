@@ -63,6 +63,20 @@ export class LruCache<K, V> {
     this.#youngWeight += weight;
   }
 
+  /** Drops `key` if held. */
+  delete(key: K): void {
+    const young = this.#young.get(key);
+    if (young !== undefined) {
+      this.#young.delete(key);
+      this.#youngWeight -= this.#weigh(young);
+    }
+    const old = this.#old.get(key);
+    if (old !== undefined) {
+      this.#old.delete(key);
+      this.#oldWeight -= this.#weigh(old);
+    }
+  }
+
   clear(): void {
     this.#young.clear();
     this.#old.clear();

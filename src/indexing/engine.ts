@@ -161,6 +161,7 @@ export class Indexer {
 
   async #loadState(): Promise<void> {
     const state = await this.store.load();
+    if (state.dropped !== undefined) this.#logger.warn({}, state.dropped);
     this.#size = state.size;
     this.#mapRoot = state.mapRoot;
   }

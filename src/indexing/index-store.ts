@@ -15,6 +15,8 @@ export interface IndexStoreState {
   /** How many entries of the followed log the store covers. */
   readonly size: number;
   readonly mapRoot: Uint8Array;
+  /** Why the store dropped what it held (it starts from nothing: the log is replayed). */
+  readonly dropped?: string;
 }
 
 /** One entry of the followed log, as the store takes it in. */

@@ -8,7 +8,8 @@
  * Layout, per key (mapKey = the key's 32-byte hash, src/core/index-answer.ts):
  *   "k" ‖ mapKey                        the key: u8 kind, u64be count, u8 n, n compact-range
  *                                       hashes, then the key's value (UTF-8)
- *   "t" ‖ mapKey ‖ u8 level ‖ u64be i   the list tree's stratum (level, i)
+ *   "t" ‖ mapKey ‖ u8 level ‖ u64be i   the list tree's stratum (level, i); at level 0 only full
+ *                                       ones (the partial one is the last chunk's values)
  *   "v" ‖ mapKey ‖ u64be chunk          list values [256·chunk, 256·chunk + 256), u64be each
  *
  * Not safe for concurrent use: the index engine (engine.ts) serialises updates and reads.
@@ -24,8 +25,13 @@ import type { KeyValueStore, WriteOp } from "../storage/types.js";
 
 const CHUNK = 256;
 
-/** Most lists are short: strata that grow, and few kept decoded per list. */
-const TREE_OPTIONS = { cachedTiles: 8, smallStrata: true } as const;
+/**
+ * Most lists are short: strata that grow, and few kept decoded per list. A list's partial
+ * level-0 tile is never stored: its leaves are the hashes of the values in the list's last
+ * chunk (a chunk is one tile wide), which are stored anyway; rewriting that tile at every
+ * revision was most of what the index wrote.
+ */
+const TREE_OPTIONS = { cachedTiles: 8, smallStrata: true, leafEdgeKept: true } as const;
 
 function keyOf(tag: string, mapKey: Uint8Array, tail: Uint8Array = new Uint8Array(0)): Uint8Array {
   const out = new Uint8Array(1 + 32 + tail.length);
@@ -87,7 +93,7 @@ function encodeRecord(list: KeyList): Uint8Array {
 export class KeyLists {
   readonly #kv: KeyValueStore;
   /** Loaded lists by map key (hot keys, e.g. a common action, are touched by every revision). */
-  readonly #cache = new LruCache<string, KeyList>(4096);
+  readonly #cache = new LruCache<string, KeyList>(16_384);
 
   constructor(kv: KeyValueStore) {
     this.#kv = kv;
@@ -137,14 +143,18 @@ export class KeyLists {
     const n = record[9]!;
     const compact = Array.from({ length: n }, (_, i) => record.slice(10 + 32 * i, 42 + 32 * i));
     const value = utf8Decode(record.subarray(10 + 32 * n), "index key");
-    const [tree, tail] = await Promise.all([
-      Tree.load((l, i) => this.#kv.get(stratumKey(mapKey, l, i)), count, compact, TREE_OPTIONS),
-      count % CHUNK === 0 ? [] : this.#chunk(mapKey, Math.floor(count / CHUNK)),
-    ]);
+    const tail = count % CHUNK === 0 ? [] : await this.#chunk(mapKey, Math.floor(count / CHUNK));
     check(
       tail.length === count % CHUNK,
       "STATE_MISMATCH",
       `index list of ${kind} "${value}" is short`,
+    );
+    const tree = await Tree.load(
+      (l, i) => this.#kv.get(stratumKey(mapKey, l, i)),
+      count,
+      compact,
+      TREE_OPTIONS,
+      tail.map((v) => hashLeaf(listLeaf(v))),
     );
     return new KeyList(mapKey, { kind, value }, tree, tail);
   }

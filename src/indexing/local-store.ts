@@ -25,6 +25,14 @@ import { MapStore } from "./map-store.js";
 /** The index's state key: u64be log size ‖ map root. */
 export const STATE_KEY = Uint8Array.of(0x73); // "s"
 
+/**
+ * The layout of the store's records, under "l": 2 since the map is kept in tiles (map-store.ts);
+ * a store without it keeps one record per map node. The store is derived data, so one in
+ * another layout is dropped and rebuilt from the log, not converted.
+ */
+const LAYOUT_KEY = Uint8Array.of(0x6c); // "l"
+const LAYOUT = 2;
+
 function encodeState(size: number, mapRoot: Uint8Array): Uint8Array {
   const out = new Uint8Array(40);
   putUint64(out, 0, size);
@@ -47,8 +55,14 @@ export class LocalIndexStore implements IndexStore {
   }
 
   async load(): Promise<IndexStoreState> {
-    const bytes = await this.#kv.get(STATE_KEY);
+    let [bytes, layout] = await this.#kv.getMany([STATE_KEY, LAYOUT_KEY]);
     this.#lists.reset();
+    let dropped: string | undefined;
+    if (bytes !== undefined && (layout?.length !== 1 || layout[0] !== LAYOUT)) {
+      dropped = `the index store is in layout ${layout?.[0] ?? 1}, this version keeps layout ${LAYOUT}: dropped, to be rebuilt from the log`;
+      await this.#clear();
+      bytes = undefined;
+    }
     if (bytes === undefined) {
       this.#size = 0;
       this.#map.reset(EMPTY_HASH);
@@ -57,7 +71,20 @@ export class LocalIndexStore implements IndexStore {
       this.#size = getUint64(bytes, 0, "index size");
       this.#map.reset(bytes.slice(8));
     }
-    return { size: this.#size, mapRoot: this.#map.root };
+    return { size: this.#size, mapRoot: this.#map.root, ...(dropped && { dropped }) };
+  }
+
+  /** Deletes every record of the store, a chunk per write. */
+  async #clear(): Promise<void> {
+    for (;;) {
+      const held = await this.#kv.range({
+        gte: new Uint8Array(0),
+        lt: Uint8Array.of(0xff),
+        limit: 10_000,
+      });
+      if (held.length === 0) return;
+      await this.#kv.write(held.map(([key]) => ({ type: "del", key })));
+    }
   }
 
   async apply(entries: readonly IndexedEntry[]): Promise<Uint8Array> {
@@ -90,6 +117,7 @@ export class LocalIndexStore implements IndexStore {
       }
       const mapRoot = await this.#map.update(changes, ops);
       ops.push({ type: "put", key: STATE_KEY, value: encodeState(target, mapRoot) });
+      ops.push({ type: "put", key: LAYOUT_KEY, value: Uint8Array.of(LAYOUT) });
       await this.#kv.write(ops);
       this.#size = target;
       return mapRoot;

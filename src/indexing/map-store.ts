@@ -1,99 +1,147 @@
 /**
  * @module
- * The index's sparse Merkle map (src/core/smt.ts) kept in a key-value store, node by node, so a
- * revision updates only the paths of the keys it changed and a proof is one read per level.
+ * The index's sparse Merkle map (src/core/smt.ts) kept in a key-value store in tiles of eight
+ * levels, so a revision rewrites a few records per changed key (not one per level) and a proof
+ * is one read per eight levels.
  *
- * The stored shape is the map's own: a subtree with two or more keys is an inner node (the
- * hashes of its two children), a subtree with one key is that key's leaf (key and value) where
- * the subtree starts, an empty subtree is nothing. A node is stored under "m" ‖ u16be(depth) ‖
- * the first `depth` bits of its path (the remaining bits of the last byte zero). Keys are never
- * removed (an index list only grows), so an update only ever turns nothing into a leaf, or a
- * leaf into an inner node. Keeping the children's hashes in the inner node means an update
- * reads only the nodes on the changed keys' paths (never a sibling, never an empty child), and a
- * proof reads one node per level.
+ * The stored shape is the map's own: a subtree with two or more keys is an inner node, a
+ * subtree with one key is that key's leaf where the subtree starts, an empty subtree is nothing.
+ * A node is kept as its 65-byte record, which is also exactly what its hash is taken over:
+ *
+ *   inner  0x01 ‖ left child's hash ‖ right child's hash     hash = SHA-256(record)
+ *   leaf   0x00 ‖ key ‖ value                                 hash = SHA-256(record)
+ *
+ * Tile (tier t, prefix p) holds the nodes at depths [8t, 8t + 8) whose paths start with the
+ * t bytes p, in heap order: the node at depth 8t + r whose next r bits are b sits in slot
+ * 2^r + b (slots 1 to 255). Stored under "M" ‖ u8 t ‖ p as a 32-byte bitmap of the slots held
+ * (slot s: bit 0x80 >> (s mod 8) of byte s div 8) followed by their records in slot order.
+ *
+ * Keys are never removed (an index list only grows), so an update only turns nothing into a
+ * leaf or a leaf into an inner node; inner nodes keep their children's hashes, so an update
+ * reads only the tiles on the changed keys' paths, and a proof one tile per tier. An update
+ * first loads those tiles, one tier at a time with one read for the tier, then rewrites the
+ * paths without waiting on storage, then writes each tile it changed once.
  *
  * Not safe for concurrent use: the index engine (engine.ts) serialises updates and proofs.
  */
 import { bytesEqual } from "../core/bytes.js";
-import { check } from "../core/errors.js";
+import { sha256 } from "../core/crypto.js";
+import { check, VellumError } from "../core/errors.js";
 import { LruCache } from "../core/lru.js";
-import {
-  EMPTY_HASH,
-  keyBit,
-  type SmtEntry,
-  type SmtProof,
-  smtLeafHash,
-  smtNodeHash,
-} from "../core/smt.js";
+import { EMPTY_HASH, keyBit, type SmtEntry, type SmtProof } from "../core/smt.js";
 import type { KeyValueStore, WriteOp } from "../storage/types.js";
-
-type MapNode =
-  | { readonly kind: "inner"; readonly left: Uint8Array; readonly right: Uint8Array }
-  | { readonly kind: "leaf"; readonly key: Uint8Array; readonly value: Uint8Array };
 
 const INNER = 1;
 const LEAF = 0;
+const RECORD = 65;
+const BITMAP = 32;
+/** Levels per tile. */
+const TIER = 8;
 
-function nodeKey(path: Uint8Array, depth: number): Uint8Array {
-  const bytes = (depth + 7) >> 3;
-  const out = new Uint8Array(3 + bytes);
-  out[0] = 0x6d; // "m"
-  out[1] = depth >> 8;
-  out[2] = depth & 0xff;
-  out.set(path.subarray(0, bytes), 3);
-  if (depth & 7) out[2 + bytes] = out[2 + bytes]! & (0xff << (8 - (depth & 7)));
-  return out;
-}
+/** A tile as held in memory: each slot's record (views into the stored value when read). */
+class MapTile {
+  readonly slots: (Uint8Array | undefined)[] = new Array(256);
+  count = 0;
+  /** The weight the cache holds it at (fixed while it is in the cache). */
+  cacheWeight = 0;
 
-/** The path of the sibling at `depth`: `path`'s first depth bits, then bit `depth` flipped. */
-function siblingPath(path: Uint8Array, depth: number): Uint8Array {
-  // A copy, never a view: `path` may be a Buffer (whose slice() shares memory), e.g. a key.
-  const out = Uint8Array.from(path);
-  out[depth >> 3] = out[depth >> 3]! ^ (0x80 >> (depth & 7));
-  return out;
-}
-
-function encodeNode(node: MapNode): Uint8Array {
-  const out = new Uint8Array(65);
-  if (node.kind === "inner") {
-    out[0] = INNER;
-    out.set(node.left, 1);
-    out.set(node.right, 33);
-  } else {
-    out[0] = LEAF;
-    out.set(node.key, 1);
-    out.set(node.value, 33);
+  set(slot: number, record: Uint8Array): void {
+    if (this.slots[slot] === undefined) this.count++;
+    this.slots[slot] = record;
   }
+
+  encode(): Uint8Array {
+    const out = new Uint8Array(BITMAP + RECORD * this.count);
+    let at = BITMAP;
+    for (let s = 1; s < 256; s++) {
+      const record = this.slots[s];
+      if (record === undefined) continue;
+      out[s >> 3] = out[s >> 3]! | (0x80 >> (s & 7));
+      out.set(record, at);
+      at += RECORD;
+    }
+    return out;
+  }
+
+  static decode(bytes: Uint8Array): MapTile {
+    const tile = new MapTile();
+    let at = BITMAP;
+    for (let s = 1; s < 256; s++) {
+      if ((bytes[s >> 3]! & (0x80 >> (s & 7))) === 0) continue;
+      const record = bytes.subarray(at, at + RECORD);
+      check(
+        record.length === RECORD && (record[0] === INNER || record[0] === LEAF),
+        "STATE_MISMATCH",
+        "a stored map tile is corrupt",
+      );
+      tile.set(s, record);
+      at += RECORD;
+    }
+    check(
+      at === bytes.length && (bytes[0]! & 0x80) === 0,
+      "STATE_MISMATCH",
+      "a stored map tile is corrupt",
+    );
+    return tile;
+  }
+}
+
+/** The tile's id (cache and work-set key): u8 tier ‖ the path's first `tier` bytes, as latin1. */
+function tileId(path: Uint8Array, tier: number): string {
+  let id = String.fromCharCode(tier);
+  for (let i = 0; i < tier; i++) id += String.fromCharCode(path[i]!);
+  return id;
+}
+
+function storedKey(id: string): Uint8Array {
+  const out = new Uint8Array(1 + id.length);
+  out[0] = 0x4d; // "M"
+  for (let i = 0; i < id.length; i++) out[1 + i] = id.charCodeAt(i);
   return out;
 }
 
-function decodeNode(bytes: Uint8Array): MapNode {
-  check(
-    (bytes[0] === INNER || bytes[0] === LEAF) && bytes.length === 65,
-    "STATE_MISMATCH",
-    "a stored map node is corrupt",
-  );
-  // Views, not copies: the value read is this node's own buffer.
-  const a = bytes.subarray(1, 33);
-  const b = bytes.subarray(33, 65);
-  return bytes[0] === INNER
-    ? { kind: "inner", left: a, right: b }
-    : { kind: "leaf", key: a, value: b };
+/** The slot of the node at `depth` on `path`, in its tier's tile. */
+function slotOf(path: Uint8Array, depth: number): number {
+  const r = depth & 7;
+  return r === 0 ? 1 : (1 << r) | (path[depth >> 3]! >> (8 - r));
 }
 
-/** Whether a child is known to be empty: no hash (a node built fresh) or the empty hash. */
-function isEmpty(hash: Uint8Array | undefined): boolean {
-  return hash === undefined || bytesEqual(hash, EMPTY_HASH);
+function innerRecord(left: Uint8Array, right: Uint8Array): Uint8Array {
+  const out = new Uint8Array(RECORD);
+  out[0] = INNER;
+  out.set(left, 1);
+  out.set(right, 33);
+  return out;
 }
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+function leafRecord(key: Uint8Array, value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(RECORD);
+  out[0] = LEAF;
+  out.set(key, 1);
+  out.set(value, 33);
+  return out;
+}
+
+/** A child's hash in an inner record (a view). */
+function childOf(record: Uint8Array, bit: 0 | 1): Uint8Array {
+  return bit === 0 ? record.subarray(1, 33) : record.subarray(33, 65);
+}
+
+/** Whether the child's hash is EMPTY, read in place. */
+function childEmpty(record: Uint8Array, bit: 0 | 1): boolean {
+  const from = bit === 0 ? 1 : 33;
+  for (let i = from; i < from + 32; i++) if (record[i] !== 0) return false;
+  return true;
+}
+
+function compareKeys(a: SmtEntry, b: SmtEntry): number {
+  return Buffer.compare(a.key, b.key);
 }
 
 export class MapStore {
   readonly #kv: KeyValueStore;
-  /** Decoded nodes by stored key (the top levels are read by every update and proof). */
-  readonly #cache = new LruCache<string, MapNode | null>(200_000);
+  /** Tiles by id, weighed by their records (the top tiers are read by every update and proof). */
+  readonly #cache = new LruCache<string, MapTile>(200_000, (t) => t.cacheWeight);
   #root: Uint8Array;
 
   constructor(kv: KeyValueStore, root: Uint8Array) {
@@ -105,27 +153,32 @@ export class MapStore {
     return this.#root;
   }
 
-  /** Forget cached nodes (after a failed write: the store is the truth). */
+  /** Forget cached tiles (after a failed write: the store is the truth). */
   reset(root: Uint8Array): void {
     this.#cache.clear();
     this.#root = root;
   }
 
-  async #node(path: Uint8Array, depth: number): Promise<MapNode | undefined> {
-    const key = nodeKey(path, depth);
-    const id = hex(key);
-    const cached = this.#cache.get(id);
-    if (cached !== undefined) return cached ?? undefined;
-    const bytes = await this.#kv.get(key);
-    const node = bytes === undefined ? undefined : decodeNode(bytes);
-    this.#cache.set(id, node ?? null);
-    return node;
+  /** The stored tiles of `ids` (undefined where none is stored): cached, or in one read. */
+  async #tiles(ids: readonly string[]): Promise<(MapTile | undefined)[]> {
+    const out = ids.map((id) => this.#cache.get(id));
+    const missing = out.flatMap((t, i) => (t === undefined ? [i] : []));
+    if (missing.length === 0) return out;
+    const read = await this.#kv.getMany(missing.map((i) => storedKey(ids[i]!)));
+    for (const [k, i] of missing.entries()) {
+      const bytes = read[k];
+      if (bytes === undefined) continue;
+      const tile = MapTile.decode(bytes);
+      out[i] = tile;
+      this.#remember(ids[i]!, tile);
+    }
+    return out;
   }
 
-  #put(ops: WriteOp[], path: Uint8Array, depth: number, node: MapNode): void {
-    const key = nodeKey(path, depth);
-    this.#cache.set(hex(key), node);
-    ops.push({ type: "put", key, value: encodeNode(node) });
+  #remember(id: string, tile: MapTile): void {
+    this.#cache.delete(id);
+    tile.cacheWeight = 1 + tile.count;
+    this.#cache.set(id, tile);
   }
 
   /**
@@ -134,81 +187,180 @@ export class MapStore {
    * calls reset() if that write fails.
    */
   async update(changes: readonly SmtEntry[], ops: WriteOp[]): Promise<Uint8Array> {
-    const sorted = [...changes].sort((a, b) => Buffer.compare(a.key, b.key));
-    if (sorted.length === 0) return this.#root;
-    this.#root = await this.#update(new Uint8Array(32), 0, sorted, ops);
+    if (changes.length === 0) return this.#root;
+    const sorted = [...changes].sort(compareKeys);
+    const work = bytesEqual(this.#root, EMPTY_HASH)
+      ? new Map<string, MapTile>()
+      : await this.#load(sorted);
+    const update = new TileUpdate(work);
+    this.#root = update.subtree(sorted, 0, bytesEqual(this.#root, EMPTY_HASH));
+    for (const id of update.changed) {
+      const tile = work.get(id)!;
+      ops.push({ type: "put", key: storedKey(id), value: tile.encode() });
+      this.#remember(id, tile);
+    }
     return this.#root;
   }
 
-  /** Updates the subtree at (path, depth) with `changes` (all under it, sorted); its new hash. */
-  async #update(
-    path: Uint8Array,
-    depth: number,
-    changes: readonly SmtEntry[],
-    ops: WriteOp[],
-    absent = false,
-  ): Promise<Uint8Array> {
-    // A child whose hash in its parent is empty (or under a node built fresh) is not stored.
-    const node = absent ? undefined : await this.#node(path, depth);
-    if (node?.kind === "inner") return this.#split(path, depth, changes, ops, node);
-    let all = changes;
-    if (node?.kind === "leaf" && !changes.some((c) => bytesEqual(c.key, node.key))) {
-      // The leaf moves down beside the new keys.
-      all = [...changes, { key: node.key, value: node.value }].sort((a, b) =>
-        Buffer.compare(a.key, b.key),
-      );
+  /**
+   * The stored tiles the changes' paths go through: tier by tier, each change followed through
+   * its tile to where its path ends (a leaf, an empty child) or leaves the tile.
+   */
+  async #load(sorted: readonly SmtEntry[]): Promise<Map<string, MapTile>> {
+    const work = new Map<string, MapTile>();
+    let front: SmtEntry[] = [...sorted];
+    for (let tier = 0; front.length > 0; tier++) {
+      const ids: string[] = [];
+      const groups: SmtEntry[][] = [];
+      for (const change of front) {
+        const id = tileId(change.key, tier);
+        if (ids[ids.length - 1] === id) groups[groups.length - 1]!.push(change);
+        else {
+          ids.push(id);
+          groups.push([change]);
+        }
+      }
+      const tiles = await this.#tiles(ids);
+      const next: SmtEntry[] = [];
+      for (const [g, tile] of tiles.entries()) {
+        if (tile === undefined) throw missingTile(tier);
+        work.set(ids[g]!, tile);
+        for (const change of groups[g]!) {
+          if (leavesTile(tile, change.key, tier)) next.push(change);
+        }
+      }
+      front = next;
     }
-    if (all.length === 1) {
-      const only = all[0]!;
-      this.#put(ops, path, depth, { kind: "leaf", key: only.key, value: only.value });
-      return smtLeafHash(only.key, only.value);
-    }
-    // Nothing is stored below a leaf or an empty subtree: build the inner node fresh.
-    return this.#split(path, depth, all, ops, undefined);
-  }
-
-  async #split(
-    path: Uint8Array,
-    depth: number,
-    changes: readonly SmtEntry[],
-    ops: WriteOp[],
-    existing: (MapNode & { kind: "inner" }) | undefined,
-  ): Promise<Uint8Array> {
-    check(depth < 256, "INTERNAL", "two equal keys in the map");
-    let mid = 0;
-    while (mid < changes.length && keyBit(changes[mid]!.key, depth) === 0) mid++;
-    const leftPath = Uint8Array.from(path);
-    leftPath[depth >> 3] = leftPath[depth >> 3]! & ~(0x80 >> (depth & 7));
-    const rightPath = siblingPath(leftPath, depth);
-    // A side without changes keeps its hash (from the stored node, or empty when new); both
-    // sides at once, so their reads overlap (storage reads are round trips to a thread pool).
-    const [left, right] = await Promise.all([
-      mid > 0
-        ? this.#update(leftPath, depth + 1, changes.slice(0, mid), ops, isEmpty(existing?.left))
-        : (existing?.left ?? EMPTY_HASH),
-      mid < changes.length
-        ? this.#update(rightPath, depth + 1, changes.slice(mid), ops, isEmpty(existing?.right))
-        : (existing?.right ?? EMPTY_HASH),
-    ]);
-    this.#put(ops, path, depth, { kind: "inner", left, right });
-    return smtNodeHash(left, right);
+    return work;
   }
 
   /** The proof for `key` (present or absent) in the current map. */
   async prove(key: Uint8Array): Promise<SmtProof> {
     check(key.length === 32, "MALFORMED", "a map key is 32 bytes");
     const siblings: Uint8Array[] = [];
+    if (bytesEqual(this.#root, EMPTY_HASH)) return { siblings, terminal: null };
+    let tile: MapTile | undefined;
     for (let depth = 0; depth <= 256; depth++) {
-      const node = await this.#node(key, depth);
-      if (node === undefined) return { siblings, terminal: null };
-      if (node.kind === "leaf") return { siblings, terminal: { key: node.key, value: node.value } };
-      const bit = keyBit(key, depth);
-      siblings.push(bit === 0 ? node.right : node.left);
-      // The path ends at an empty child: nothing stored to read.
-      if (bytesEqual(bit === 0 ? node.left : node.right, EMPTY_HASH)) {
-        return { siblings, terminal: null };
+      if ((depth & 7) === 0) {
+        [tile] = await this.#tiles([tileId(key, depth >> 3)]);
+        if (tile === undefined) throw missingTile(depth >> 3);
       }
+      const record = tile!.slots[slotOf(key, depth)];
+      if (record === undefined) throw missingNode(depth);
+      if (record[0] === LEAF) {
+        return {
+          siblings,
+          terminal: { key: record.slice(1, 33), value: record.slice(33, 65) },
+        };
+      }
+      const bit = keyBit(key, depth);
+      siblings.push(childOf(record, bit === 0 ? 1 : 0).slice());
+      // The path ends at an empty child: nothing stored to read.
+      if (childEmpty(record, bit)) return { siblings, terminal: null };
     }
     throw new Error("unreachable: a map path longer than 256 bits");
+  }
+}
+
+/** Whether `key`'s path goes on below `tile` (tier `tier`) through stored nodes. */
+function leavesTile(tile: MapTile, key: Uint8Array, tier: number): boolean {
+  for (let depth = TIER * tier; depth < TIER * (tier + 1); depth++) {
+    const record = tile.slots[slotOf(key, depth)];
+    if (record === undefined) throw missingNode(depth);
+    if (record[0] === LEAF) return false;
+    if (childEmpty(record, keyBit(key, depth))) return false;
+  }
+  return true;
+}
+
+function missingTile(tier: number): VellumError {
+  return new VellumError("STATE_MISMATCH", `a stored map tile (tier ${tier}) is missing`);
+}
+
+function missingNode(depth: number): VellumError {
+  return new VellumError("STATE_MISMATCH", `a stored map node (depth ${depth}) is missing`);
+}
+
+/**
+ * One update's rewrite of the paths, over tiles already loaded (MapStore.#load): no storage
+ * reads, so no waiting between levels. Tiles it creates or changes are in `changed`.
+ */
+class TileUpdate {
+  readonly #work: Map<string, MapTile>;
+  readonly changed = new Set<string>();
+
+  constructor(work: Map<string, MapTile>) {
+    this.#work = work;
+  }
+
+  /**
+   * Updates the subtree at `depth` holding `changes` (sorted, all sharing their first `depth`
+   * bits: any of them is the subtree's path) and returns its new hash. `absent`: nothing is
+   * stored there (its hash in its parent is empty, or it is below a node built fresh).
+   */
+  subtree(changes: readonly SmtEntry[], depth: number, absent: boolean): Uint8Array {
+    const path = changes[0]!.key;
+    const record = absent ? undefined : this.#node(path, depth);
+    if (record?.[0] === INNER) return this.#split(changes, depth, record);
+    let all = changes;
+    if (record !== undefined) {
+      // A leaf: it moves down beside the new keys, unless one of them replaces its value.
+      const key = record.subarray(1, 33);
+      if (!changes.some((c) => bytesEqual(c.key, key))) {
+        all = [...changes, { key: key.slice(), value: record.slice(33, 65) }].sort(compareKeys);
+      }
+    }
+    if (all.length === 1) {
+      const only = all[0]!;
+      return this.#put(only.key, depth, leafRecord(only.key, only.value));
+    }
+    // Nothing is stored below a leaf or an empty subtree: the inner node is built fresh.
+    return this.#split(all, depth, undefined);
+  }
+
+  #split(
+    changes: readonly SmtEntry[],
+    depth: number,
+    existing: Uint8Array | undefined,
+  ): Uint8Array {
+    check(depth < 256, "INTERNAL", "two equal keys in the map");
+    let mid = 0;
+    while (mid < changes.length && keyBit(changes[mid]!.key, depth) === 0) mid++;
+    // A side without changes keeps its hash (from the stored node, or empty when new).
+    const left =
+      mid > 0
+        ? this.subtree(changes.slice(0, mid), depth + 1, !existing || childEmpty(existing, 0))
+        : existing
+          ? childOf(existing, 0)
+          : EMPTY_HASH;
+    const right =
+      mid < changes.length
+        ? this.subtree(changes.slice(mid), depth + 1, !existing || childEmpty(existing, 1))
+        : existing
+          ? childOf(existing, 1)
+          : EMPTY_HASH;
+    return this.#put(changes[0]!.key, depth, innerRecord(left, right));
+  }
+
+  #node(path: Uint8Array, depth: number): Uint8Array | undefined {
+    const tile = this.#work.get(tileId(path, depth >> 3));
+    // #load read every stored tile on the changes' paths; a node it did not find is corrupt.
+    if (tile === undefined) throw missingTile(depth >> 3);
+    const record = tile.slots[slotOf(path, depth)];
+    if (record === undefined) throw missingNode(depth);
+    return record;
+  }
+
+  /** Stores the node's record in its tile; returns the node's hash. */
+  #put(path: Uint8Array, depth: number, record: Uint8Array): Uint8Array {
+    const id = tileId(path, depth >> 3);
+    let tile = this.#work.get(id);
+    if (tile === undefined) {
+      tile = new MapTile();
+      this.#work.set(id, tile);
+    }
+    tile.set(slotOf(path, depth), record);
+    this.changed.add(id);
+    return sha256(record);
   }
 }

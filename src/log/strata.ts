@@ -15,7 +15,7 @@
  * small rows that grow as nodes arrive (`small`).
  */
 import { check, VellumError } from "../core/errors.js";
-import { HASH_SIZE } from "../core/rfc6962.js";
+import { HASH_SIZE, hashChildren } from "../core/rfc6962.js";
 import { TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
 
 /** Hash slots of row r in a full stratum: 256, 128, ..., 2. */
@@ -54,6 +54,33 @@ export class Stratum {
   static empty(level: number, index: number, small = false): Stratum {
     const rows = small ? ROW_CAPACITY.map(() => EMPTY_ROW) : Stratum.#fullRows();
     return new Stratum(level, index, rows, Array(8).fill(0));
+  }
+
+  /**
+   * The stratum whose row 0 is `hashes` (1 to 256 of them), its upper rows computed: what the
+   * tree would hold after appending them, for a caller that keeps a partial tile's leaves itself.
+   */
+  static fromRow0(
+    level: number,
+    index: number,
+    hashes: readonly Uint8Array[],
+    small = false,
+  ): Stratum {
+    check(
+      hashes.length >= 1 && hashes.length <= TILE_WIDTH,
+      "INTERNAL",
+      "a stratum holds 1 to 256 nodes",
+    );
+    const stratum = Stratum.empty(level, index, small);
+    let row = hashes;
+    for (let r = 0; r < TILE_HEIGHT && row.length > 0; r++) {
+      for (const [position, hash] of row.entries()) stratum.push(r, position, hash);
+      const up: Uint8Array[] = [];
+      for (let j = 0; 2 * j + 1 < row.length; j++)
+        up.push(hashChildren(row[2 * j]!, row[2 * j + 1]!));
+      row = up;
+    }
+    return stratum;
   }
 
   /** Width of row 0: how many tree-level-8L nodes the tile holds (1..256). */

@@ -34,6 +34,13 @@ export interface TreeOptions {
   readonly cachedTiles?: number;
   /** Strata grow as nodes arrive instead of taking 16 KiB at once (many short trees). */
   readonly smallStrata?: boolean;
+  /**
+   * The caller keeps the leaves of the partial tile at level 0 itself (the index's lists keep
+   * their values): append() leaves that stratum out of what it returns until it is full, and
+   * load() is given its leaf hashes rather than reading it. A short tree appended to often then
+   * stores nothing per append but its values.
+   */
+  readonly leafEdgeKept?: boolean;
 }
 
 /** Reads a stored stratum's bytes (undefined when missing). */
@@ -49,12 +56,14 @@ export class Tree {
   readonly #folds = new LruCache<string, Uint8Array>(4096);
 
   readonly #small: boolean;
+  readonly #leafEdgeKept: boolean;
 
   private constructor(read: StratumReader, range: CompactRange, options: TreeOptions) {
     this.#read = read;
     this.#range = range;
     this.#cache = new LruCache(options.cachedTiles ?? 4096);
     this.#small = options.smallStrata === true;
+    this.#leafEdgeKept = options.leafEdgeKept === true;
   }
 
   /**
@@ -66,12 +75,23 @@ export class Tree {
     size: number,
     compact: readonly Uint8Array[],
     options: TreeOptions = {},
+    /** With `leafEdgeKept`: the leaf hashes of the partial level-0 tile (size mod 256 of them). */
+    leafEdge: readonly Uint8Array[] = [],
   ): Promise<Tree> {
     const tree = new Tree(read, CompactRange.fromHashes(0, size, compact), options);
     for (let level = 0; size >= TILE_WIDTH ** level; level++) {
       const width = partialTileWidth(size, level);
       if (width === 0) continue;
       const index = Math.floor(size / TILE_WIDTH ** (level + 1));
+      if (level === 0 && tree.#leafEdgeKept) {
+        check(
+          leafEdge.length === width,
+          "STATE_MISMATCH",
+          `a tree of size ${size} needs ${width} leaves of its edge tile, not ${leafEdge.length}`,
+        );
+        tree.#edge.set(0, Stratum.fromRow0(0, index, leafEdge, tree.#small));
+        continue;
+      }
       const bytes = await read(level, index);
       if (bytes === undefined) {
         throw new VellumError(
@@ -127,7 +147,12 @@ export class Tree {
       stratum.push(at.row, at.position, hash);
       touched.add(stratum);
     });
-    return [...touched].map((s) => ({ level: s.level, index: s.index, bytes: s.encode() }));
+    const writes: StratumWrite[] = [];
+    for (const s of touched) {
+      if (this.#leafEdgeKept && s.level === 0 && !s.full) continue;
+      writes.push({ level: s.level, index: s.index, bytes: s.encode() });
+    }
+    return writes;
   }
 
   /** The stratum holding tile (level, index) if it is in memory (the edge or the cache). */

@@ -64,4 +64,17 @@ describe("LruCache", () => {
     expect(cache.weight).toBe(0);
     expect(cache.size).toBe(0);
   });
+
+  it("delete drops a key from either generation with its weight", () => {
+    const cache = new LruCache<string, Uint8Array>(100, (b) => b.byteLength);
+    cache.set("a", bytes(30));
+    cache.set("b", bytes(30)); // "a" moves to the old generation
+    cache.delete("a");
+    cache.delete("b");
+    cache.delete("missing");
+    expect(cache.get("a")).toBeUndefined();
+    expect(cache.get("b")).toBeUndefined();
+    expect(cache.weight).toBe(0);
+    expect(cache.size).toBe(0);
+  });
 });

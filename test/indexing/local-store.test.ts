@@ -1,0 +1,78 @@
+/**
+ * The index store (src/indexing/local-store.ts) over its records: lists longer than a tile,
+ * reloaded from storage after every revision (their partial level-0 tile is rebuilt from the
+ * stored values, never stored), still answer runs that verify against the reference list at
+ * every size a revision committed; a store in an older layout is dropped, to be rebuilt.
+ */
+import { describe, expect, it } from "vitest";
+import { type IndexKey, indexKeysOfPayload } from "../../src/core/event-keys.js";
+import { mapKeyOf } from "../../src/core/index-answer.js";
+import { listLeaf, verifyListRun } from "../../src/core/list-run.js";
+import { hashLeaf } from "../../src/core/rfc6962.js";
+import { LocalIndexStore, STATE_KEY } from "../../src/indexing/local-store.js";
+import { MemoryDatabase } from "../../src/storage/memory.js";
+import { apiActivity } from "../audit/events.js";
+import { mth } from "../server/helpers.js";
+
+const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+/** Every entry is alice's; resources r0..r2 in turn. */
+const payload = (i: number) =>
+  enc(apiActivity({ actor: { user: { uid: "alice" } }, resources: [{ uid: `r${i % 3}` }] }));
+const alice: IndexKey = { kind: "actor", value: "alice" };
+
+describe("LocalIndexStore", () => {
+  it("answers verified runs at every committed size, its lists reloaded after each revision", async () => {
+    const kv = new MemoryDatabase().namespace("index");
+    const sizes: number[] = [];
+    let next = 0;
+    for (const n of [1, 254, 1, 300, 143, 256]) {
+      const store = new LocalIndexStore(kv, indexKeysOfPayload);
+      expect((await store.load()).size).toBe(next);
+      const entries = Array.from({ length: n }, () => ({ index: next, payload: payload(next++) }));
+      await store.apply(entries);
+      sizes.push(next);
+      // Only full level-0 tiles of alice's list tree are stored.
+      const t = Uint8Array.of(0x74, ...mapKeyOf(alice), 0);
+      const level0 = await kv.range({ gte: t, lt: Uint8Array.of(...t, 0xff) });
+      expect(level0.length).toBe(Math.floor(next / 256));
+    }
+    const store = new LocalIndexStore(kv, indexKeysOfPayload);
+    await store.load();
+    for (const count of sizes) {
+      const root = mth(Array.from({ length: count }, (_, i) => hashLeaf(listLeaf(i))));
+      for (const [from, to] of [
+        [0, count],
+        [count - 1, count],
+        [Math.floor(count / 2), count + 10],
+      ] as const) {
+        const q = { key: alice, count, from, to, order: "desc", limit: 40 } as const;
+        const run = await store.run(q);
+        expect(Buffer.from(run.listRoot)).toEqual(Buffer.from(root));
+        const page = { ...run, listSize: count, from, to };
+        const want = Array.from(
+          { length: run.pageEnd - run.pageStart },
+          (_, k) => run.pageStart + k,
+        );
+        expect(verifyListRun(page, count, root)).toEqual(want);
+      }
+    }
+  });
+
+  it("drops a store kept in an older layout, so that the engine rebuilds it from the log", async () => {
+    const kv = new MemoryDatabase().namespace("index");
+    const store = new LocalIndexStore(kv, indexKeysOfPayload);
+    await store.load();
+    await store.apply(Array.from({ length: 10 }, (_, i) => ({ index: i, payload: payload(i) })));
+    expect((await new LocalIndexStore(kv, indexKeysOfPayload).load()).size).toBe(10);
+    // What a store of the first layout holds: no layout record, one record per map node.
+    await kv.write([
+      { type: "del", key: Uint8Array.of(0x6c) },
+      { type: "put", key: Uint8Array.of(0x6d, 0, 0), value: new Uint8Array(65) },
+    ]);
+    const state = await new LocalIndexStore(kv, indexKeysOfPayload).load();
+    expect(state.size).toBe(0);
+    expect(state.dropped).toMatch(/layout 1.*rebuilt from the log/);
+    expect(await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) })).toEqual([]);
+    expect(await kv.get(STATE_KEY)).toBeUndefined();
+  });
+});
