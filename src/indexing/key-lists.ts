@@ -187,7 +187,9 @@ export class KeyLists {
         await Tree.load(async () => undefined, 0, [], TREE_OPTIONS),
         [],
       );
-      this.#cache.set(Buffer.from(mapKey).toString("hex"), list);
+      // Not cached: most new keys are never seen again (a resource id, a request id), and
+      // caching them would push out the lists that come back every revision; a key that does
+      // come back is cached when it is next loaded.
     } else {
       check(
         list.key.kind === key.kind && list.key.value === key.value,
@@ -211,7 +213,7 @@ export class KeyLists {
       if (position % CHUNK === 0 || i === indices[indices.length - 1]) {
         const chunk = Math.floor((position - 1) / CHUNK);
         const bytes = new Uint8Array(8 * list.tail.length);
-        for (const [k, v] of list.tail.entries()) putUint64(bytes, 8 * k, v);
+        for (let k = 0; k < list.tail.length; k++) putUint64(bytes, 8 * k, list.tail[k]!);
         ops.push({ type: "put", key: keyOf("v", mapKey, u64(chunk)), value: bytes });
         if (position % CHUNK === 0) list.tail.length = 0;
       }

@@ -89,12 +89,14 @@ export class LocalIndexStore implements IndexStore {
 
   async apply(entries: readonly IndexedEntry[]): Promise<Uint8Array> {
     const byKey = new Map<string, { key: IndexKey; mapKey: Uint8Array; indices: number[] }>();
-    for (const [k, e] of entries.entries()) {
-      check(
-        e.index === this.#size + k,
-        "INTERNAL",
-        `the index takes entry ${this.#size + k} next, not ${e.index}`,
-      );
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k]!;
+      if (e.index !== this.#size + k) {
+        throw new VellumError(
+          "INTERNAL",
+          `the index takes entry ${this.#size + k} next, not ${e.index}`,
+        );
+      }
       for (const key of this.#keysOf(e.payload)) {
         const id = `${key.kind}\u0000${key.value}`;
         let group = byKey.get(id);

@@ -38,47 +38,97 @@ const BITMAP = 32;
 /** Levels per tile. */
 const TIER = 8;
 
-/** A tile as held in memory: each slot's record (views into the stored value when read). */
+/**
+ * A tile as held in memory: its stored form itself (bitmap, then the held slots' records in
+ * slot order), with room to grow, and where each slot's record starts. Records are never
+ * separate objects: a revision makes millions of them, and a 65-byte typed array is one byte
+ * too large for V8's heap, so each would be a buffer of its own for the collector to track.
+ *
+ * Offsets move when a slot is inserted before them: read a record's offset again after
+ * anything may have written to the tile.
+ */
 class MapTile {
-  readonly slots: (Uint8Array | undefined)[] = new Array(256);
+  #bytes: Uint8Array;
+  #length: number;
+  /** Byte offset of each held slot's record (0: not held). */
+  readonly #offsets = new Uint16Array(256);
   count = 0;
   /** The weight the cache holds it at (fixed while it is in the cache). */
   cacheWeight = 0;
 
-  set(slot: number, record: Uint8Array): void {
-    if (this.slots[slot] === undefined) this.count++;
-    this.slots[slot] = record;
+  constructor(bytes: Uint8Array = new Uint8Array(BITMAP + 4 * RECORD), length = BITMAP) {
+    this.#bytes = bytes;
+    this.#length = length;
+  }
+
+  /** The tile's bytes: a record's kind at its offset, its two halves at +1 and +33. */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** Where slot's record starts, or 0 when the slot is not held. */
+  at(slot: number): number {
+    return this.#offsets[slot]!;
+  }
+
+  /** Writes slot's record (held or new); returns its offset. */
+  put(slot: number, kind: number, a: Uint8Array, b: Uint8Array): number {
+    let at = this.#offsets[slot]!;
+    if (at === 0) at = this.#insert(slot);
+    const bytes = this.#bytes;
+    bytes[at] = kind;
+    bytes.set(a, at + 1);
+    bytes.set(b, at + 33);
+    return at;
+  }
+
+  #insert(slot: number): number {
+    let at = BITMAP;
+    for (let s = slot - 1; s >= 1; s--) {
+      if (this.#offsets[s] !== 0) {
+        at = this.#offsets[s]! + RECORD;
+        break;
+      }
+    }
+    if (this.#length + RECORD > this.#bytes.length) {
+      const grown = new Uint8Array(
+        Math.min(BITMAP + 255 * RECORD, Math.max(this.#length + RECORD, 2 * this.#bytes.length)),
+      );
+      grown.set(this.#bytes.subarray(0, this.#length));
+      this.#bytes = grown;
+    }
+    this.#bytes.copyWithin(at + RECORD, at, this.#length);
+    this.#length += RECORD;
+    for (let s = slot + 1; s < 256; s++) {
+      if (this.#offsets[s] !== 0) this.#offsets[s] = this.#offsets[s]! + RECORD;
+    }
+    this.#offsets[slot] = at;
+    this.#bytes[slot >> 3] = this.#bytes[slot >> 3]! | (0x80 >> (slot & 7));
+    this.count++;
+    return at;
   }
 
   encode(): Uint8Array {
-    const out = new Uint8Array(BITMAP + RECORD * this.count);
-    let at = BITMAP;
-    for (let s = 1; s < 256; s++) {
-      const record = this.slots[s];
-      if (record === undefined) continue;
-      out[s >> 3] = out[s >> 3]! | (0x80 >> (s & 7));
-      out.set(record, at);
-      at += RECORD;
-    }
-    return out;
+    return this.#bytes.slice(0, this.#length);
   }
 
+  /** The tile stored as `bytes` (which it keeps: a value read is the reader's own). */
   static decode(bytes: Uint8Array): MapTile {
-    const tile = new MapTile();
+    const tile = new MapTile(bytes, bytes.length);
     let at = BITMAP;
     for (let s = 1; s < 256; s++) {
       if ((bytes[s >> 3]! & (0x80 >> (s & 7))) === 0) continue;
-      const record = bytes.subarray(at, at + RECORD);
       check(
-        record.length === RECORD && (record[0] === INNER || record[0] === LEAF),
+        at + RECORD <= bytes.length && (bytes[at] === INNER || bytes[at] === LEAF),
         "STATE_MISMATCH",
         "a stored map tile is corrupt",
       );
-      tile.set(s, record);
+      tile.#offsets[s] = at;
+      tile.count++;
       at += RECORD;
     }
     check(
-      at === bytes.length && (bytes[0]! & 0x80) === 0,
+      bytes.length >= BITMAP && at === bytes.length && (bytes[0]! & 0x80) === 0,
       "STATE_MISMATCH",
       "a stored map tile is corrupt",
     );
@@ -106,33 +156,14 @@ function slotOf(path: Uint8Array, depth: number): number {
   return r === 0 ? 1 : (1 << r) | (path[depth >> 3]! >> (8 - r));
 }
 
-function innerRecord(left: Uint8Array, right: Uint8Array): Uint8Array {
-  const out = new Uint8Array(RECORD);
-  out[0] = INNER;
-  out.set(left, 1);
-  out.set(right, 33);
-  return out;
-}
-
-function leafRecord(key: Uint8Array, value: Uint8Array): Uint8Array {
-  const out = new Uint8Array(RECORD);
-  out[0] = LEAF;
-  out.set(key, 1);
-  out.set(value, 33);
-  return out;
-}
-
-/** A child's hash in an inner record (a view). */
-function childOf(record: Uint8Array, bit: 0 | 1): Uint8Array {
-  return bit === 0 ? record.subarray(1, 33) : record.subarray(33, 65);
-}
-
-/** Whether the child's hash is EMPTY, read in place. */
-function childEmpty(record: Uint8Array, bit: 0 | 1): boolean {
-  const from = bit === 0 ? 1 : 33;
-  for (let i = from; i < from + 32; i++) if (record[i] !== 0) return false;
+/** Whether the child's hash at `at` (the record's offset + 1 or + 33) is EMPTY, read in place. */
+function isEmptyAt(bytes: Uint8Array, at: number): boolean {
+  for (let i = at; i < at + 32; i++) if (bytes[i] !== 0) return false;
   return true;
 }
+
+/** Offset of a child's hash within a record: left at +1, right at +33. */
+const half = (bit: 0 | 1) => (bit === 0 ? 1 : 33);
 
 function compareKeys(a: SmtEntry, b: SmtEntry): number {
   return Buffer.compare(a.key, b.key);
@@ -245,18 +276,20 @@ export class MapStore {
         [tile] = await this.#tiles([tileId(key, depth >> 3)]);
         if (tile === undefined) throw missingTile(depth >> 3);
       }
-      const record = tile!.slots[slotOf(key, depth)];
-      if (record === undefined) throw missingNode(depth);
-      if (record[0] === LEAF) {
+      const bytes = tile!.bytes;
+      const at = tile!.at(slotOf(key, depth));
+      if (at === 0) throw missingNode(depth);
+      if (bytes[at] === LEAF) {
         return {
           siblings,
-          terminal: { key: record.slice(1, 33), value: record.slice(33, 65) },
+          terminal: { key: bytes.slice(at + 1, at + 33), value: bytes.slice(at + 33, at + 65) },
         };
       }
       const bit = keyBit(key, depth);
-      siblings.push(childOf(record, bit === 0 ? 1 : 0).slice());
+      const sibling = at + half(bit === 0 ? 1 : 0);
+      siblings.push(bytes.slice(sibling, sibling + 32));
       // The path ends at an empty child: nothing stored to read.
-      if (childEmpty(record, bit)) return { siblings, terminal: null };
+      if (isEmptyAt(bytes, at + half(bit))) return { siblings, terminal: null };
     }
     throw new Error("unreachable: a map path longer than 256 bits");
   }
@@ -264,11 +297,12 @@ export class MapStore {
 
 /** Whether `key`'s path goes on below `tile` (tier `tier`) through stored nodes. */
 function leavesTile(tile: MapTile, key: Uint8Array, tier: number): boolean {
+  const bytes = tile.bytes;
   for (let depth = TIER * tier; depth < TIER * (tier + 1); depth++) {
-    const record = tile.slots[slotOf(key, depth)];
-    if (record === undefined) throw missingNode(depth);
-    if (record[0] === LEAF) return false;
-    if (childEmpty(record, keyBit(key, depth))) return false;
+    const at = tile.at(slotOf(key, depth));
+    if (at === 0) throw missingNode(depth);
+    if (bytes[at] === LEAF) return false;
+    if (isEmptyAt(bytes, at + half(keyBit(key, depth)))) return false;
   }
   return true;
 }
@@ -300,67 +334,87 @@ class TileUpdate {
    */
   subtree(changes: readonly SmtEntry[], depth: number, absent: boolean): Uint8Array {
     const path = changes[0]!.key;
-    const record = absent ? undefined : this.#node(path, depth);
-    if (record?.[0] === INNER) return this.#split(changes, depth, record);
     let all = changes;
-    if (record !== undefined) {
+    if (!absent) {
+      const tile = this.#tile(path, depth);
+      const at = tile.at(slotOf(path, depth));
+      if (at === 0) throw missingNode(depth);
+      const bytes = tile.bytes;
+      if (bytes[at] === INNER) {
+        return this.#split(changes, depth, [isEmptyAt(bytes, at + 1), isEmptyAt(bytes, at + 33)]);
+      }
       // A leaf: it moves down beside the new keys, unless one of them replaces its value.
-      const key = record.subarray(1, 33);
+      const key = bytes.subarray(at + 1, at + 33);
       if (!changes.some((c) => bytesEqual(c.key, key))) {
-        all = [...changes, { key: key.slice(), value: record.slice(33, 65) }].sort(compareKeys);
+        const moved = { key: key.slice(), value: bytes.slice(at + 33, at + 65) };
+        all = [...changes, moved].sort(compareKeys);
       }
     }
     if (all.length === 1) {
       const only = all[0]!;
-      return this.#put(only.key, depth, leafRecord(only.key, only.value));
+      return this.#put(only.key, depth, LEAF, only.key, only.value);
     }
     // Nothing is stored below a leaf or an empty subtree: the inner node is built fresh.
     return this.#split(all, depth, undefined);
   }
 
+  /**
+   * Updates the inner node at `depth` over `changes`: the node stored there (`stored`: whether
+   * each of its children is empty) or a fresh one (undefined).
+   */
   #split(
     changes: readonly SmtEntry[],
     depth: number,
-    existing: Uint8Array | undefined,
+    stored: readonly [leftEmpty: boolean, rightEmpty: boolean] | undefined,
   ): Uint8Array {
     check(depth < 256, "INTERNAL", "two equal keys in the map");
     let mid = 0;
     while (mid < changes.length && keyBit(changes[mid]!.key, depth) === 0) mid++;
-    // A side without changes keeps its hash (from the stored node, or empty when new).
+    const path = changes[0]!.key;
     const left =
       mid > 0
-        ? this.subtree(changes.slice(0, mid), depth + 1, !existing || childEmpty(existing, 0))
-        : existing
-          ? childOf(existing, 0)
-          : EMPTY_HASH;
+        ? this.subtree(changes.slice(0, mid), depth + 1, stored?.[0] ?? true)
+        : this.#unchanged(path, depth, 0, stored);
     const right =
       mid < changes.length
-        ? this.subtree(changes.slice(mid), depth + 1, !existing || childEmpty(existing, 1))
-        : existing
-          ? childOf(existing, 1)
-          : EMPTY_HASH;
-    return this.#put(changes[0]!.key, depth, innerRecord(left, right));
+        ? this.subtree(changes.slice(mid), depth + 1, stored?.[1] ?? true)
+        : this.#unchanged(path, depth, 1, stored);
+    return this.#put(path, depth, INNER, left, right);
   }
 
-  #node(path: Uint8Array, depth: number): Uint8Array | undefined {
+  /**
+   * The hash of a child no change goes under: from the stored node (a copy: the tile's records
+   * move as others are inserted), or EMPTY under a fresh one.
+   */
+  #unchanged(
+    path: Uint8Array,
+    depth: number,
+    bit: 0 | 1,
+    stored: readonly [boolean, boolean] | undefined,
+  ): Uint8Array {
+    if (stored === undefined) return EMPTY_HASH;
+    const tile = this.#tile(path, depth);
+    const at = tile.at(slotOf(path, depth)) + half(bit);
+    return tile.bytes.slice(at, at + 32);
+  }
+
+  #tile(path: Uint8Array, depth: number): MapTile {
     const tile = this.#work.get(tileId(path, depth >> 3));
     // #load read every stored tile on the changes' paths; a node it did not find is corrupt.
     if (tile === undefined) throw missingTile(depth >> 3);
-    const record = tile.slots[slotOf(path, depth)];
-    if (record === undefined) throw missingNode(depth);
-    return record;
+    return tile;
   }
 
-  /** Stores the node's record in its tile; returns the node's hash. */
-  #put(path: Uint8Array, depth: number, record: Uint8Array): Uint8Array {
+  /** Stores the node's record (kind ‖ a ‖ b) in its tile; returns the node's hash. */
+  #put(path: Uint8Array, depth: number, kind: number, a: Uint8Array, b: Uint8Array): Uint8Array {
     const id = tileId(path, depth >> 3);
     let tile = this.#work.get(id);
     if (tile === undefined) {
       tile = new MapTile();
       this.#work.set(id, tile);
     }
-    tile.set(slotOf(path, depth), record);
+    const at = tile.put(slotOf(path, depth), kind, a, b);
     this.changed.add(id);
-    return sha256(record);
+    return sha256(tile.bytes.subarray(at, at + RECORD));
   }
 }

@@ -51,9 +51,14 @@ export class Tree {
   #range: CompactRange;
   /** The right-edge stratum of each tile level that has one (partial, or full until replaced). */
   readonly #edge = new Map<number, Stratum>();
-  readonly #cache: LruCache<number, Stratum>;
-  /** Folds of right-edge subtrees, by leaf range "start-end" (see #prove). */
-  readonly #folds = new LruCache<string, Uint8Array>(4096);
+  /**
+   * Complete strata kept decoded, and folds of right-edge subtrees by leaf range "start-end"
+   * (see #prove): made on first use, as the index keeps thousands of short trees that never
+   * need them.
+   */
+  #cache: LruCache<number, Stratum> | undefined;
+  #folds: LruCache<string, Uint8Array> | undefined;
+  readonly #cachedTiles: number;
 
   readonly #small: boolean;
   readonly #leafEdgeKept: boolean;
@@ -61,7 +66,7 @@ export class Tree {
   private constructor(read: StratumReader, range: CompactRange, options: TreeOptions) {
     this.#read = read;
     this.#range = range;
-    this.#cache = new LruCache(options.cachedTiles ?? 4096);
+    this.#cachedTiles = options.cachedTiles ?? 4096;
     this.#small = options.smallStrata === true;
     this.#leafEdgeKept = options.leafEdgeKept === true;
   }
@@ -140,7 +145,7 @@ export class Tree {
             `tile ${at.tileLevel}/${stratum.index} replaced before it was full`,
           );
         }
-        if (stratum !== undefined) this.#cache.set(cacheKey(at.tileLevel, stratum.index), stratum);
+        if (stratum !== undefined) this.#keep(at.tileLevel, stratum);
         stratum = Stratum.empty(at.tileLevel, at.tileIndex, this.#small);
         this.#edge.set(at.tileLevel, stratum);
       }
@@ -155,11 +160,16 @@ export class Tree {
     return writes;
   }
 
+  #keep(level: number, stratum: Stratum): void {
+    this.#cache ??= new LruCache(this.#cachedTiles);
+    this.#cache.set(cacheKey(level, stratum.index), stratum);
+  }
+
   /** The stratum holding tile (level, index) if it is in memory (the edge or the cache). */
   #stratumInMemory(level: number, index: number): Stratum | undefined {
     const edge = this.#edge.get(level);
     if (edge !== undefined && edge.index === index) return edge;
-    return this.#cache.get(cacheKey(level, index));
+    return this.#cache?.get(cacheKey(level, index));
   }
 
   /** The stratum holding tile (level, index), from memory or storage. */
@@ -169,7 +179,7 @@ export class Tree {
     const bytes = await this.#read(level, index);
     if (bytes === undefined) return undefined;
     const stratum = Stratum.decode(level, index, bytes, this.#small);
-    if (stratum.full) this.#cache.set(cacheKey(level, index), stratum);
+    if (stratum.full) this.#keep(level, stratum);
     return stratum;
   }
 
@@ -295,9 +305,10 @@ export class Tree {
   /** The hash of leaves [start, end) on a tree's right edge: a fold of complete nodes, cached. */
   async #fold(start: number, end: number): Promise<Uint8Array> {
     const key = `${start}-${end}`;
-    let fold = this.#folds.get(key);
+    let fold = this.#folds?.get(key);
     if (fold === undefined) {
       fold = foldRight(await this.readNodes(rangeNodes(start, end)))!;
+      this.#folds ??= new LruCache(4096);
       this.#folds.set(key, fold);
     }
     return fold;
