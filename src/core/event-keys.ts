@@ -85,6 +85,9 @@ const KIND_FIELD = {
   tenant: "tenants",
 } as const satisfies Record<KeyKind, keyof EventKeys>;
 
+/** Refuses bytes that are not UTF-8 (a payload that is not text is not an event). */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /**
  * The index keys of an entry's payload: its event keys, kind by kind, when the payload is JSON
  * (an event's canonical bytes); none otherwise. This is the published function the verifiable
@@ -95,7 +98,7 @@ export function indexKeysOfPayload(payload: Uint8Array): IndexKey[] {
   if (payload.length === 0 || payload[0] !== 0x7b) return [];
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+    value = JSON.parse(STRICT_UTF8.decode(payload));
   } catch {
     return [];
   }

@@ -85,7 +85,7 @@ function encodeRecord(list: KeyList): Uint8Array {
   out[0] = KEY_KINDS.indexOf(list.key.kind);
   putUint64(out, 1, list.count);
   out[9] = compact.length;
-  for (const [i, h] of compact.entries()) out.set(h, 10 + 32 * i);
+  for (let i = 0; i < compact.length; i++) out.set(compact[i]!, 10 + 32 * i);
   out.set(value, 10 + 32 * compact.length);
   return out;
 }

@@ -113,7 +113,8 @@ export class LocalIndexStore implements IndexStore {
     try {
       const groups = [...byKey.values()];
       const loaded = await this.#lists.loadMany(groups.map((g) => g.mapKey));
-      for (const [i, g] of groups.entries()) {
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i]!;
         const list = await this.#lists.append(g.mapKey, g.key, g.indices, ops, loaded[i] ?? null);
         changes.push({ key: g.mapKey, value: mapValueOf(list.count, list.tree.root()) });
       }

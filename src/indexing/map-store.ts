@@ -196,7 +196,8 @@ export class MapStore {
     const missing = out.flatMap((t, i) => (t === undefined ? [i] : []));
     if (missing.length === 0) return out;
     const read = await this.#kv.getMany(missing.map((i) => storedKey(ids[i]!)));
-    for (const [k, i] of missing.entries()) {
+    for (let k = 0; k < missing.length; k++) {
+      const i = missing[k]!;
       const bytes = read[k];
       if (bytes === undefined) continue;
       const tile = MapTile.decode(bytes);
@@ -224,7 +225,7 @@ export class MapStore {
       ? new Map<string, MapTile>()
       : await this.#load(sorted);
     const update = new TileUpdate(work);
-    this.#root = update.subtree(sorted, 0, bytesEqual(this.#root, EMPTY_HASH));
+    this.#root = update.subtree(sorted, 0, sorted.length, 0, bytesEqual(this.#root, EMPTY_HASH));
     for (const id of update.changed) {
       const tile = work.get(id)!;
       ops.push({ type: "put", key: storedKey(id), value: tile.encode() });
@@ -253,7 +254,8 @@ export class MapStore {
       }
       const tiles = await this.#tiles(ids);
       const next: SmtEntry[] = [];
-      for (const [g, tile] of tiles.entries()) {
+      for (let g = 0; g < tiles.length; g++) {
+        const tile = tiles[g];
         if (tile === undefined) throw missingTile(tier);
         work.set(ids[g]!, tile);
         for (const change of groups[g]!) {
@@ -328,56 +330,70 @@ class TileUpdate {
   }
 
   /**
-   * Updates the subtree at `depth` holding `changes` (sorted, all sharing their first `depth`
-   * bits: any of them is the subtree's path) and returns its new hash. `absent`: nothing is
-   * stored there (its hash in its parent is empty, or it is below a node built fresh).
+   * Updates the subtree at `depth` holding changes[lo, hi) (sorted, all sharing their first
+   * `depth` bits: any of them is the subtree's path) and returns its new hash. `absent`: nothing
+   * is stored there (its hash in its parent is empty, or it is below a node built fresh).
    */
-  subtree(changes: readonly SmtEntry[], depth: number, absent: boolean): Uint8Array {
-    const path = changes[0]!.key;
-    let all = changes;
+  subtree(
+    changes: readonly SmtEntry[],
+    lo: number,
+    hi: number,
+    depth: number,
+    absent: boolean,
+  ): Uint8Array {
+    const path = changes[lo]!.key;
     if (!absent) {
       const tile = this.#tile(path, depth);
       const at = tile.at(slotOf(path, depth));
       if (at === 0) throw missingNode(depth);
       const bytes = tile.bytes;
       if (bytes[at] === INNER) {
-        return this.#split(changes, depth, [isEmptyAt(bytes, at + 1), isEmptyAt(bytes, at + 33)]);
+        const leftEmpty = isEmptyAt(bytes, at + 1);
+        const rightEmpty = isEmptyAt(bytes, at + 33);
+        return this.#split(changes, lo, hi, depth, true, leftEmpty, rightEmpty);
       }
       // A leaf: it moves down beside the new keys, unless one of them replaces its value.
       const key = bytes.subarray(at + 1, at + 33);
-      if (!changes.some((c) => bytesEqual(c.key, key))) {
+      let replaced = false;
+      for (let i = lo; i < hi && !replaced; i++) replaced = bytesEqual(changes[i]!.key, key);
+      if (!replaced) {
         const moved = { key: key.slice(), value: bytes.slice(at + 33, at + 65) };
-        all = [...changes, moved].sort(compareKeys);
+        const all = [...changes.slice(lo, hi), moved].sort(compareKeys);
+        return this.#split(all, 0, all.length, depth, false, true, true);
       }
     }
-    if (all.length === 1) {
-      const only = all[0]!;
+    if (hi - lo === 1) {
+      const only = changes[lo]!;
       return this.#put(only.key, depth, LEAF, only.key, only.value);
     }
     // Nothing is stored below a leaf or an empty subtree: the inner node is built fresh.
-    return this.#split(all, depth, undefined);
+    return this.#split(changes, lo, hi, depth, false, true, true);
   }
 
   /**
-   * Updates the inner node at `depth` over `changes`: the node stored there (`stored`: whether
-   * each of its children is empty) or a fresh one (undefined).
+   * Updates the inner node at `depth` over changes[lo, hi): the node stored there (`stored`,
+   * with whether each of its children is empty) or a fresh one.
    */
   #split(
     changes: readonly SmtEntry[],
+    lo: number,
+    hi: number,
     depth: number,
-    stored: readonly [leftEmpty: boolean, rightEmpty: boolean] | undefined,
+    stored: boolean,
+    leftEmpty: boolean,
+    rightEmpty: boolean,
   ): Uint8Array {
     check(depth < 256, "INTERNAL", "two equal keys in the map");
-    let mid = 0;
-    while (mid < changes.length && keyBit(changes[mid]!.key, depth) === 0) mid++;
-    const path = changes[0]!.key;
+    let mid = lo;
+    while (mid < hi && keyBit(changes[mid]!.key, depth) === 0) mid++;
+    const path = changes[lo]!.key;
     const left =
-      mid > 0
-        ? this.subtree(changes.slice(0, mid), depth + 1, stored?.[0] ?? true)
+      mid > lo
+        ? this.subtree(changes, lo, mid, depth + 1, leftEmpty)
         : this.#unchanged(path, depth, 0, stored);
     const right =
-      mid < changes.length
-        ? this.subtree(changes.slice(mid), depth + 1, stored?.[1] ?? true)
+      mid < hi
+        ? this.subtree(changes, mid, hi, depth + 1, rightEmpty)
         : this.#unchanged(path, depth, 1, stored);
     return this.#put(path, depth, INNER, left, right);
   }
@@ -386,13 +402,8 @@ class TileUpdate {
    * The hash of a child no change goes under: from the stored node (a copy: the tile's records
    * move as others are inserted), or EMPTY under a fresh one.
    */
-  #unchanged(
-    path: Uint8Array,
-    depth: number,
-    bit: 0 | 1,
-    stored: readonly [boolean, boolean] | undefined,
-  ): Uint8Array {
-    if (stored === undefined) return EMPTY_HASH;
+  #unchanged(path: Uint8Array, depth: number, bit: 0 | 1, stored: boolean): Uint8Array {
+    if (!stored) return EMPTY_HASH;
     const tile = this.#tile(path, depth);
     const at = tile.at(slotOf(path, depth)) + half(bit);
     return tile.bytes.slice(at, at + 32);
