@@ -11,6 +11,7 @@ import { installNodeCrypto } from "../platform/node-crypto.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { KEY_FUNCTIONS, type KeyFunctionName } from "./key-functions.js";
 import { LocalIndexStore } from "./local-store.js";
+import { type PackedEntries, unpackEntries } from "./worker-store.js";
 
 interface Call {
   readonly id: number;
@@ -47,8 +48,14 @@ try {
           port.close();
           return;
         }
-        const fn = store[call.method] as (...args: unknown[]) => Promise<unknown>;
-        port.postMessage({ id: call.id, value: await fn.apply(store, call.args) });
+        const value =
+          call.method === "apply"
+            ? await store.apply(unpackEntries(call.args[0] as PackedEntries))
+            : await (store[call.method] as (...args: unknown[]) => Promise<unknown>).apply(
+                store,
+                call.args,
+              );
+        port.postMessage({ id: call.id, value });
       } catch (e) {
         port.postMessage({ id: call.id, error: errorOf(e) });
       }
