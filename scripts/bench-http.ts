@@ -15,6 +15,9 @@
  *   batch-full      the same with ?proof=full: the server writes out every entry's receipt
  *   bare GET        GET /get?index=<random>
  *   proof           GET /v1/proofs/inclusion?index=<random below the tree size>
+ *   entry           GET /v1/entries/<random index> with a read token (the entry, checked
+ *                   against the tree before it is served)
+ *   bundle          GET /tile/entries/<random full bundle> with a read token (64 KiB or so each)
  * and, only when named in --only, bare-post-limit: the bare POST behind hono's bodyLimit
  * middleware (which Vellum's POST routes use), to price that middleware alone.
  * For the write phases "acknowledged" counts 2xx answers (× entries per request) and is checked
@@ -47,6 +50,7 @@ import { openCheckpoint } from "../src/core/checkpoint.js";
 import { leafFromFields } from "../src/core/entry.js";
 import { verifierFromKey } from "../src/core/keys.js";
 import { hashLeaf } from "../src/core/rfc6962.js";
+import { formatTilePath, TILE_WIDTH } from "../src/core/tiles.js";
 import { parseTlogProof, verifyTlogProof } from "../src/core/tlog-proof.js";
 import { verifyInclusion } from "../src/core/verify.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
@@ -423,7 +427,7 @@ async function main(): Promise<void> {
   const batchSize = count("batch", args.batch);
   const payloadBytes = count("payload-bytes", args["payload-bytes"], 16);
   const phases = new Set(
-    (args.only ?? "bare-post,single,batch,batch-full,bare-get,proof").split(","),
+    (args.only ?? "bare-post,single,batch,batch-full,bare-get,proof,entry,bundle").split(","),
   );
   const opts = { connections, seconds, warmup };
 
@@ -630,8 +634,8 @@ async function main(): Promise<void> {
     );
   }
 
-  if (phases.has("proof")) {
-    // A tree to prove from: whatever the write phases left, or a quick fill.
+  /** A tree to read from: whatever the write phases left, or a quick fill. */
+  const treeToRead = async () => {
     let cp = await treeSize();
     if (cp.size < 100_000) {
       await load(
@@ -653,6 +657,11 @@ async function main(): Promise<void> {
       );
       cp = await treeSize();
     }
+    return cp;
+  };
+
+  if (phases.has("proof")) {
+    const cp = await treeToRead();
     const size = cp.size;
     const m = await load(
       `vellum GET /v1/proofs/inclusion?index=random`,
@@ -685,6 +694,44 @@ async function main(): Promise<void> {
       );
     }
     out(m, `\n${"".padEnd(44)} tree of ${size} entries; 5 random proofs verify`);
+  }
+
+  if (phases.has("entry")) {
+    const size = (await treeToRead()).size;
+    const m = await load(
+      "vellum GET /v1/entries/<random index>",
+      `${vellum.url}/v1/entries/0`,
+      {
+        method: "GET",
+        setupRequest: (r) => ({ ...r, path: `/v1/entries/${Math.floor(Math.random() * size)}` }),
+      },
+      onVellum,
+      auth,
+    );
+    out(
+      m,
+      `\n${"".padEnd(44)} tree of ${size} entries; read token; every entry checked against the tree`,
+    );
+  }
+
+  if (phases.has("bundle")) {
+    const size = (await treeToRead()).size;
+    const full = Math.floor(size / TILE_WIDTH);
+    const m = await load(
+      "vellum GET /tile/entries/<random full bundle>",
+      `${vellum.url}/tile/entries/000`,
+      {
+        method: "GET",
+        setupRequest: (r) => ({
+          ...r,
+          path: `/${formatTilePath({ level: "entries", index: Math.floor(Math.random() * full), width: TILE_WIDTH })}`,
+        }),
+      },
+      onVellum,
+      auth,
+    );
+    const mib = m.result.throughput.total / m.result.duration / 1048576;
+    out(m, `\n${"".padEnd(44)} ${full} full bundles of 256 entries; ${mib.toFixed(0)} MiB/s`);
   }
 
   // Summary against the targets.
