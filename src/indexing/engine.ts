@@ -21,6 +21,7 @@
  * index log's latest revision.
  */
 import { bytesEqual } from "../core/bytes.js";
+import { decodeLeaf } from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
 import type { IndexKey } from "../core/event-keys.js";
 import { decodeRevision, encodeRevision, type IndexRevision } from "../core/index-answer.js";
@@ -221,9 +222,11 @@ export class Indexer {
   async #apply(target: number): Promise<void> {
     const entries: IndexedEntry[] = [];
     for (let start = this.#size; start < target; start += READ_CHUNK) {
-      const read = await this.#source.entries(start, Math.min(READ_CHUNK, target - start));
+      const read = await this.#source.leaves(start, Math.min(READ_CHUNK, target - start));
       check(read.length > 0, "INTERNAL", `the log returned no entries from ${start}`);
-      for (const e of read) entries.push({ index: e.index, payload: e.payload });
+      for (let k = 0; k < read.length; k++) {
+        entries.push({ index: start + k, payload: decodeLeaf(read[k]!).payload });
+      }
     }
     try {
       this.#mapRoot = await this.store.apply(entries);

@@ -282,6 +282,11 @@ export class Log {
     return this.#reader.entries(start, limit);
   }
 
+  /** The leaves of published entries [start, start+limit), in order (see Reader.leaves). */
+  leaves(start: number, limit: number): Promise<Uint8Array[]> {
+    return this.#reader.leaves(start, limit);
+  }
+
   multiproof(indices: readonly number[], size: number): Promise<Uint8Array[]> {
     return this.#reader.multiproof(indices, size);
   }

@@ -11,7 +11,7 @@ import { decodeLeaf, formatUuid } from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
 import { LruCache } from "../core/lru.js";
 import { checkSize } from "../core/merkle.js";
-import { encodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
+import { decodeEntryBundle, encodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
 import type { LogEntry } from "./config.js";
 import type { LogContext } from "./context.js";
 import type { Publisher } from "./publisher.js";
@@ -161,6 +161,42 @@ export class Reader {
       index,
       `the leaf-hash index points at entry ${index}, whose leaf hash in the tree is another`,
     );
+  }
+
+  /**
+   * The leaves of the published entries [start, start+limit), in order, for a reader that
+   * wants their bytes only (the index): what the bundle cache holds (bundles this process
+   * committed, or verified when it read them) and the bundle being filled come from memory, the
+   * rest from storage, verified against the tree. No ids formatted, no payloads decoded.
+   */
+  async leaves(start: number, limit: number): Promise<Uint8Array[]> {
+    checkSize(start, "start");
+    const end = Math.min(this.#size, start + Math.max(0, limit));
+    const out: Uint8Array[] = [];
+    for (let at = start; at < end; ) {
+      const bundle = Math.floor(at / TILE_WIDTH);
+      const first = bundle * TILE_WIDTH;
+      const stop = Math.min(end, first + TILE_WIDTH);
+      const held = this.#heldLeaves(bundle);
+      if (held !== undefined && first + held.length >= stop) {
+        for (let i = at; i < stop; i++) out.push(held[i - first]!);
+      } else {
+        const tree = this.#ctx.tree;
+        const rows = await this.#ctx.store.leafRange(at, stop);
+        for (const l of await this.#ctx.verify.rows(tree, at, stop, rows)) out.push(l.leaf);
+      }
+      at = stop;
+    }
+    return out;
+  }
+
+  /** The leaves of bundle `index` this process holds in memory (all of it, or its first ones). */
+  #heldLeaves(index: number): readonly Uint8Array[] | undefined {
+    const cached = this.#bundles.get(index);
+    if (cached instanceof Uint8Array) return decodeEntryBundle(cached);
+    if (cached !== undefined) return cached.leaves;
+    if (this.#fillingStart === index * TILE_WIDTH) return this.#filling;
+    return undefined;
   }
 
   /** Entries [start, start+limit) that are published, in order. */
