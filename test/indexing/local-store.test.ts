@@ -9,8 +9,10 @@ import { type IndexKey, indexKeysOfPayload } from "../../src/core/event-keys.js"
 import { mapKeyOf } from "../../src/core/index-answer.js";
 import { listLeaf, verifyListRun } from "../../src/core/list-run.js";
 import { hashLeaf } from "../../src/core/rfc6962.js";
+import { KeyLists } from "../../src/indexing/key-lists.js";
 import { LocalIndexStore, STATE_KEY } from "../../src/indexing/local-store.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
+import type { WriteOp } from "../../src/storage/types.js";
 import { apiActivity } from "../audit/events.js";
 import { mth } from "../server/helpers.js";
 
@@ -74,5 +76,30 @@ describe("LocalIndexStore", () => {
     expect(state.dropped).toMatch(/layout 1.*rebuilt from the log/);
     expect(await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) })).toEqual([]);
     expect(await kv.get(STATE_KEY)).toBeUndefined();
+  });
+
+  it("stores a list appended in two revisions exactly as one appended at once", async () => {
+    const key: IndexKey = { kind: "resource", value: "invoice-7" };
+    const mapKey = mapKeyOf(key);
+    const dump = async (kv: ReturnType<MemoryDatabase["namespace"]>) =>
+      (await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) })).map(([k, v]) =>
+        Buffer.concat([k, Buffer.from("="), v]).toString("hex"),
+      );
+    // One entry, then a second onto the list loaded from storage …
+    const a = new MemoryDatabase().namespace("index");
+    for (const indices of [[5], [9]]) {
+      const ops: WriteOp[] = [];
+      await new KeyLists(a).append(mapKey, key, indices, ops);
+      await a.write(ops);
+    }
+    // … against both entries at once.
+    const b = new MemoryDatabase().namespace("index");
+    const ops: WriteOp[] = [];
+    const both = await new KeyLists(b).append(mapKey, key, [5, 9], ops);
+    await b.write(ops);
+    expect(await dump(a)).toEqual(await dump(b));
+    const root = mth([5, 9].map((i) => hashLeaf(listLeaf(i))));
+    expect(Buffer.from(both.tree.root())).toEqual(Buffer.from(root));
+    expect(both.count).toBe(2);
   });
 });
