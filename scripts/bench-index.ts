@@ -287,16 +287,24 @@ async function queryBench(): Promise<void> {
     }
     const logSeconds = (performance.now() - t) / 1000;
     t = performance.now();
+    // What the index writes (keys and values handed to LevelDB), counted on the way in.
+    const indexKv = indexDb.namespace("index");
+    let written = 0;
+    const write = indexKv.write.bind(indexKv);
+    indexKv.write = (ops) => {
+      for (const op of ops) written += op.key.length + (op.type === "put" ? op.value.length : 0);
+      return write(ops);
+    };
     const indexer = await Indexer.open({
       source: log,
       indexLog,
-      kv: indexDb.namespace("index"),
+      kv: indexKv,
       keysOf: indexKeysOfPayload,
     });
     await indexer.catchUp();
     const indexSeconds = (performance.now() - t) / 1000;
     console.log(
-      `log: ${formatRate(totalEvents / logSeconds)} events/s in process (${logSeconds.toFixed(0)} s); index: ${formatRate(totalEvents / indexSeconds)} events/s (${indexSeconds.toFixed(0)} s, ${indexLog.size} revisions)`,
+      `log: ${formatRate(totalEvents / logSeconds)} events/s in process (${logSeconds.toFixed(0)} s); index: ${formatRate(totalEvents / indexSeconds)} events/s (${indexSeconds.toFixed(0)} s, ${indexLog.size} revisions, ${(written / totalEvents / 1024).toFixed(2)} KiB written per event)`,
     );
     const logKey = log.signer.verifierKey;
     const logVerifier = verifierFromKey(logKey);

@@ -4,7 +4,7 @@
  * (key-lists.ts) and the map (map-store.ts) over one key-value namespace, with its state
  * ("s": u64be size ‖ map root) written in the same atomic write as the lists and map.
  */
-import { getUint64, putUint64 } from "../core/bytes.js";
+import { bytesEqual, getUint64, putUint64 } from "../core/bytes.js";
 import { check, VellumError } from "../core/errors.js";
 import type { IndexKey } from "../core/event-keys.js";
 import { mapKeyOf, mapValueOf } from "../core/index-answer.js";
@@ -74,17 +74,22 @@ export class LocalIndexStore implements IndexStore {
     return { size: this.#size, mapRoot: this.#map.root, ...(dropped && { dropped }) };
   }
 
-  /** Deletes every record of the store, a chunk per write. */
+  /**
+   * Deletes every record of the store, a chunk per write, the state last: a crash part way
+   * leaves the state without its layout, so the next open drops the rest.
+   */
   async #clear(): Promise<void> {
     for (;;) {
       const held = await this.#kv.range({
         gte: new Uint8Array(0),
         lt: Uint8Array.of(0xff),
-        limit: 10_000,
+        limit: 10_001,
       });
-      if (held.length === 0) return;
-      await this.#kv.write(held.map(([key]) => ({ type: "del", key })));
+      const others = held.filter(([key]) => !bytesEqual(key, STATE_KEY)).slice(0, 10_000);
+      if (others.length === 0) break;
+      await this.#kv.write(others.map(([key]) => ({ type: "del", key })));
     }
+    await this.#kv.write([{ type: "del", key: STATE_KEY }]);
   }
 
   async apply(entries: readonly IndexedEntry[]): Promise<Uint8Array> {

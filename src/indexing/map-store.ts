@@ -221,11 +221,10 @@ export class MapStore {
   async update(changes: readonly SmtEntry[], ops: WriteOp[]): Promise<Uint8Array> {
     if (changes.length === 0) return this.#root;
     const sorted = [...changes].sort(compareKeys);
-    const work = bytesEqual(this.#root, EMPTY_HASH)
-      ? new Map<string, MapTile>()
-      : await this.#load(sorted);
+    const empty = bytesEqual(this.#root, EMPTY_HASH);
+    const work = empty ? new Map<string, MapTile>() : await this.#load(sorted);
     const update = new TileUpdate(work);
-    this.#root = update.subtree(sorted, 0, sorted.length, 0, bytesEqual(this.#root, EMPTY_HASH));
+    this.#root = update.subtree(sorted, 0, sorted.length, 0, empty);
     for (const id of update.changed) {
       const tile = work.get(id)!;
       ops.push({ type: "put", key: storedKey(id), value: tile.encode() });
@@ -240,7 +239,7 @@ export class MapStore {
    */
   async #load(sorted: readonly SmtEntry[]): Promise<Map<string, MapTile>> {
     const work = new Map<string, MapTile>();
-    let front: SmtEntry[] = [...sorted];
+    let front: readonly SmtEntry[] = sorted;
     for (let tier = 0; front.length > 0; tier++) {
       const ids: string[] = [];
       const groups: SmtEntry[][] = [];

@@ -36,17 +36,19 @@ export function packEntries(entries: readonly IndexedEntry[]): PackedEntries {
   for (const e of entries) total += e.payload.length;
   const bytes = new Uint8Array(total);
   const ends = new Uint32Array(entries.length);
+  const first = entries[0]?.index ?? 0;
   let at = 0;
   for (let k = 0; k < entries.length; k++) {
     const e = entries[k]!;
-    if (e.index !== (entries[0]?.index ?? 0) + k) {
+    // The thread numbers them from the first: a gap here would be renumbered silently there.
+    if (e.index !== first + k) {
       throw new VellumError("INTERNAL", `the index takes consecutive entries, not ${e.index} here`);
     }
     bytes.set(e.payload, at);
     at += e.payload.length;
     ends[k] = at;
   }
-  return { first: entries[0]?.index ?? 0, bytes, ends };
+  return { first, bytes, ends };
 }
 
 /** The entries of a PackedEntries, their payloads views of its buffer. */

@@ -102,4 +102,41 @@ describe("LocalIndexStore", () => {
     expect(Buffer.from(both.tree.root())).toEqual(Buffer.from(root));
     expect(both.count).toBe(2);
   });
+
+  it("drops an old store with its state deleted last, so a crash part way is dropped again", async () => {
+    const db = new MemoryDatabase();
+    const kv = db.namespace("index");
+    const store = new LocalIndexStore(kv, indexKeysOfPayload);
+    await store.load();
+    await store.apply(Array.from({ length: 10 }, (_, i) => ({ index: i, payload: payload(i) })));
+    await kv.write([{ type: "del", key: Uint8Array.of(0x6c) }]); // as layout 1 left it
+    const writes: (readonly WriteOp[])[] = [];
+    // The last write (the state's deletion) fails, as if the process died before it.
+    db.faults = {
+      write: (_ns, ops) => {
+        writes.push(ops);
+        return ops.length === 1 && ops[0]!.type === "del" && ops[0]!.key.length === 1
+          ? "fail"
+          : "ok";
+      },
+    };
+    await expect(new LocalIndexStore(kv, indexKeysOfPayload).load()).rejects.toMatchObject({
+      code: "STORAGE_FAILURE",
+    });
+    expect(writes.length).toBeGreaterThan(1);
+    expect(
+      writes
+        .slice(0, -1)
+        .flat()
+        .some((op) => op.key.length === 1 && op.key[0] === 0x73),
+    ).toBe(false);
+    // Everything but the state is gone; the next open drops it again and finishes.
+    const left = await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) });
+    expect(left.map(([key]) => Buffer.from(key).toString("hex"))).toEqual(["73"]);
+    db.faults = {};
+    await kv.recover();
+    const state = await new LocalIndexStore(kv, indexKeysOfPayload).load();
+    expect(state).toMatchObject({ size: 0, dropped: expect.stringMatching(/layout 1/) });
+    expect(await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) })).toEqual([]);
+  });
 });
