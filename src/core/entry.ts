@@ -111,16 +111,24 @@ export function isValidSubmitter(s: string): boolean {
   return typeof s === "string" && validSubmitter(s);
 }
 
+// Plain ifs, not check(): these run for every entry sequenced, and check()'s messages would be
+// built on every call.
 function checkFields(fields: LeafFields): void {
-  check(fields.id.length === ID_SIZE, "MALFORMED", `entry id must be ${ID_SIZE} bytes`);
-  check(
-    Number.isSafeInteger(fields.timestamp) && fields.timestamp >= 0,
-    "OUT_OF_RANGE",
-    "timestamp must be a non-negative integer number of milliseconds",
-  );
-  if (fields.submitter !== undefined) {
-    check(
-      validSubmitter(fields.submitter),
+  if (fields.id.length !== ID_SIZE) {
+    throw new VellumError("MALFORMED", `entry id must be ${ID_SIZE} bytes`);
+  }
+  checkTimeAndSubmitter(fields);
+}
+
+function checkTimeAndSubmitter(fields: Omit<LeafFields, "id">): void {
+  if (!Number.isSafeInteger(fields.timestamp) || fields.timestamp < 0) {
+    throw new VellumError(
+      "OUT_OF_RANGE",
+      "timestamp must be a non-negative integer number of milliseconds",
+    );
+  }
+  if (fields.submitter !== undefined && !validSubmitter(fields.submitter)) {
+    throw new VellumError(
       "MALFORMED",
       `submitter must be 1-${MAX_SUBMITTER_SIZE} characters of printable ASCII`,
     );
@@ -128,7 +136,7 @@ function checkFields(fields: LeafFields): void {
 }
 
 /** Encoded size of the fields and, if given, the final bstr of `last` bytes. */
-function encodedSize(fields: LeafFields, last: number | undefined): number {
+function encodedSize(fields: Omit<LeafFields, "id">, last: number | undefined): number {
   const s = fields.submitter;
   return (
     1 +
@@ -147,10 +155,21 @@ function encodedSize(fields: LeafFields, last: number | undefined): number {
  */
 function encode(fields: LeafFields, last: Uint8Array | undefined, prefix = 0): Uint8Array {
   checkFields(fields);
+  const out = new Uint8Array(prefix + encodedSize(fields, last?.length));
+  encodeInto(fields, last, out, prefix);
+  return out;
+}
+
+/** Writes the fields then `last` at `out[at..]` (fields checked); returns where it ended. */
+function encodeInto(
+  fields: LeafFields,
+  last: Uint8Array | undefined,
+  out: Uint8Array,
+  start: number,
+): number {
   const s = fields.submitter;
   const items = (s === undefined ? 3 : 4) + (last === undefined ? 0 : 1);
-  const out = new Uint8Array(prefix + encodedSize(fields, last?.length));
-  let at = writeHead(out, prefix, 4, items);
+  let at = writeHead(out, start, 4, items);
   at = writeHead(out, at, 0, s === undefined ? LEAF_V1 : LEAF_V2);
   at = writeHead(out, at, 2, ID_SIZE);
   out.set(fields.id, at);
@@ -164,18 +183,43 @@ function encode(fields: LeafFields, last: Uint8Array | undefined, prefix = 0): U
   if (last !== undefined) {
     at = writeHead(out, at, 2, last.length);
     out.set(last, at);
+    at += last.length;
   }
-  return out;
+  return at;
+}
+
+/**
+ * The size of a leaf's encoding (its id is 16 bytes by definition), for a caller that packs many
+ * leaves into one buffer (`encodeLeafInto`). Refuses what `encodeLeaf` refuses but a bad id.
+ */
+export function leafSize(leaf: Omit<Leaf, "id">): number {
+  checkTimeAndSubmitter(leaf);
+  const size = encodedSize(leaf, leaf.payload.length);
+  if (size > MAX_ENTRY_SIZE) throw tooLarge(leaf.payload.length);
+  return size;
+}
+
+/**
+ * Encodes a leaf at `out[at..]` (room for `leafSize(leaf)` bytes; that checked all but the id)
+ * and returns where it ends: the same bytes as `encodeLeaf`.
+ */
+export function encodeLeafInto(leaf: Leaf, out: Uint8Array, at: number): number {
+  if (leaf.id.length !== ID_SIZE) {
+    throw new VellumError("MALFORMED", `entry id must be ${ID_SIZE} bytes`);
+  }
+  return encodeInto(leaf, leaf.payload, out, at);
 }
 
 /** Refuses a leaf that would not fit an entry bundle slot (TOO_LARGE). */
 function checkFits(leaf: Leaf): void {
   if (leaf.payload.length <= MAX_PAYLOAD_SIZE) return; // always fits: the common case, no sums
-  const size = encodedSize(leaf, leaf.payload.length);
-  check(
-    size <= MAX_ENTRY_SIZE,
+  if (encodedSize(leaf, leaf.payload.length) > MAX_ENTRY_SIZE) throw tooLarge(leaf.payload.length);
+}
+
+function tooLarge(payloadSize: number): VellumError {
+  return new VellumError(
     "TOO_LARGE",
-    `payload is ${leaf.payload.length} bytes; the limit is ${MAX_PAYLOAD_SIZE} bytes (a leaf must fit a 65,535-byte entry bundle slot)`,
+    `payload is ${payloadSize} bytes; the limit is ${MAX_PAYLOAD_SIZE} bytes (a leaf must fit a 65,535-byte entry bundle slot)`,
   );
 }
 

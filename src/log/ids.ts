@@ -34,8 +34,22 @@ export class IdGenerator {
 
   /** Issues `count` ids in order (one random fill for the whole batch). */
   issue(count: number): IssuedId[] {
+    const ids = new Uint8Array(count * ID_SIZE);
+    const timestamps = new Float64Array(count);
+    this.issueInto(count, ids, timestamps);
+    const out: IssuedId[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      out[i] = { id: ids.slice(i * ID_SIZE, (i + 1) * ID_SIZE), timestamp: timestamps[i]! };
+    }
+    return out;
+  }
+
+  /**
+   * Issues `count` ids in order into `ids` (16 bytes each, back to back) and their timestamps
+   * into `timestamps`: the sequencer's form, no object per id.
+   */
+  issueInto(count: number, ids: Uint8Array, timestamps: Float64Array): void {
     const random = randomFillSync(new Uint8Array(count * 10));
-    const out: IssuedId[] = [];
     for (let i = 0; i < count; i++) {
       let ms = Math.max(this.#clock(), this.#lastMs);
       if (ms === this.#lastMs) {
@@ -48,18 +62,17 @@ export class IdGenerator {
         this.#counter = 0;
       }
       this.#lastMs = ms;
-      const id = new Uint8Array(ID_SIZE);
+      const o = i * ID_SIZE;
       let t = ms;
       for (let b = 5; b >= 0; b--) {
-        id[b] = t % 256;
+        ids[o + b] = t % 256;
         t = Math.floor(t / 256);
       }
-      id[6] = 0x70 + Math.floor(this.#counter / 256);
-      id[7] = this.#counter % 256;
-      id.set(random.subarray(i * 10 + 2, i * 10 + 10), 8);
-      id[8] = 0x80 + (id[8]! % 0x40);
-      out.push({ id, timestamp: ms });
+      ids[o + 6] = 0x70 + Math.floor(this.#counter / 256);
+      ids[o + 7] = this.#counter % 256;
+      for (let k = 0; k < 8; k++) ids[o + 8 + k] = random[i * 10 + 2 + k]!;
+      ids[o + 8] = 0x80 + (ids[o + 8]! % 0x40);
+      timestamps[i] = ms;
     }
-    return out;
   }
 }

@@ -18,12 +18,12 @@
  * prepared, so the CPU does not idle through each fsync.
  */
 import { bytesEqual } from "../core/bytes.js";
-import { encodeLeafAndHash } from "../core/entry.js";
+import { sha256 } from "../core/crypto.js";
+import { encodeLeafInto, ID_SIZE, leafSize } from "../core/entry.js";
 import { VellumError } from "../core/errors.js";
 import { base64 } from "../platform/base64.js";
-import type { EntryWrite, StratumWrite, TreeState } from "../storage/log-store.js";
+import { EntryBatch, type StratumWrite, type TreeState } from "../storage/log-store.js";
 import type { LogContext } from "./context.js";
-import type { IssuedId } from "./ids.js";
 import type { Publisher } from "./publisher.js";
 import { follow, type Pending, type SubmissionQueue } from "./queue.js";
 import type { Reader } from "./reader.js";
@@ -32,14 +32,12 @@ import { Receipt } from "./receipt.js";
 interface PreparedBatch {
   readonly epoch: number;
   readonly started: number;
-  readonly entries: EntryWrite[];
+  /** The new entries, packed: fresh[i] is entry i (index entries.start + i). */
+  readonly entries: EntryBatch;
+  readonly timestamps: Float64Array;
   readonly keyAliases: { keyHash: Uint8Array; index: number }[];
   readonly strata: StratumWrite[];
   readonly fresh: Pending[];
-  /** Index of fresh[0]; fresh[i] got index start + i, ids[i] and leafHashes[i]. */
-  readonly start: number;
-  readonly ids: readonly IssuedId[];
-  readonly leafHashes: readonly Uint8Array[];
   readonly existing: [Pending, number][];
   /** Tree size, root and state once this batch is in (state undefined: nothing new). */
   readonly size: number;
@@ -137,45 +135,74 @@ export class Sequencer {
       return undefined;
     }
     const { fresh } = dedup;
+    const n = fresh.length;
     const byPayload = ctx.dedup === "payload";
     const start = ctx.tree.size;
-    const issued = ctx.ids.issue(fresh.length);
-    const entries: EntryWrite[] = new Array(fresh.length);
-    const leafHashes: Uint8Array[] = new Array(fresh.length);
+    // Packed (storage/entry-batch.ts): a few buffers for the whole batch, no objects per entry
+    // that would live through the commit. Each leaf is encoded after a spare byte that holds the
+    // RFC 6962 leaf prefix, so it is hashed where it lies.
+    const ids = new Uint8Array(n * ID_SIZE);
+    const timestamps = new Float64Array(n);
+    ctx.ids.issueInto(n, ids, timestamps);
+    const ends = new Uint32Array(n);
+    let total = 0;
     // A plain loop (no callback): this runs for every entry.
-    for (let i = 0; i < fresh.length; i++) {
+    for (let i = 0; i < n; i++) {
       const p = fresh[i]!;
-      const { id, timestamp } = issued[i]!;
-      // Version 2 (with the submitter) or 1 (without): src/core/entry.ts.
-      const { leaf, leafHash } = encodeLeafAndHash({
-        id,
-        timestamp,
-        submitter: p.submitter,
-        payload: p.payload,
-      });
-      leafHashes[i] = leafHash;
-      entries[i] = {
-        index: start + i,
-        leaf,
-        id,
-        leafHash,
-        payloadHash: byPayload ? p.payloadHash : undefined,
-        keyHash: p.keyHash,
-      };
+      total +=
+        1 + leafSize({ timestamp: timestamps[i]!, submitter: p.submitter, payload: p.payload });
+      ends[i] = total;
     }
-    const strata = fresh.length > 0 ? ctx.tree.append(leafHashes) : [];
-    const state =
-      fresh.length > 0 ? { size: ctx.tree.size, compact: ctx.tree.compactHashes() } : undefined;
+    const bytes = new Uint8Array(total);
+    const leafHashes = new Uint8Array(n * 32);
+    const hashes: Uint8Array[] = new Array(n);
+    // Per entry, only when some entry has one: most batches carry neither.
+    const keyHashes: (Uint8Array | undefined)[] = [];
+    const payloadHashes: (Uint8Array | undefined)[] = [];
+    let keyed = false;
+    for (let i = 0; i < n; i++) {
+      const p = fresh[i]!;
+      const from = i === 0 ? 0 : ends[i - 1]!;
+      // bytes[from] stays 0x00: the leaf prefix.
+      encodeLeafInto(
+        {
+          id: ids.subarray(i * ID_SIZE, (i + 1) * ID_SIZE),
+          timestamp: timestamps[i]!,
+          submitter: p.submitter,
+          payload: p.payload,
+        },
+        bytes,
+        from + 1,
+      );
+      leafHashes.set(sha256(bytes.subarray(from, ends[i]!)), i * 32);
+      hashes[i] = leafHashes.subarray(i * 32, i * 32 + 32);
+      if (p.keyHash !== undefined) {
+        keyHashes.length = n;
+        keyHashes[i] = p.keyHash;
+        keyed = true;
+      }
+      if (byPayload) payloadHashes[i] = p.payloadHash;
+    }
+    const entries = new EntryBatch({
+      start,
+      count: n,
+      bytes,
+      ends,
+      ids,
+      leafHashes,
+      payloadHashes: byPayload ? payloadHashes : undefined,
+      keyHashes: keyed ? keyHashes : undefined,
+    });
+    const strata = n > 0 ? ctx.tree.append(hashes) : [];
+    const state = n > 0 ? { size: ctx.tree.size, compact: ctx.tree.compactHashes() } : undefined;
     return {
       epoch,
       started,
       entries,
+      timestamps,
       keyAliases: dedup.keyAliases,
       strata,
       fresh,
-      start,
-      ids: issued,
-      leafHashes,
       existing: dedup.existing,
       size: ctx.tree.size,
       root: ctx.tree.root(),
@@ -284,10 +311,7 @@ export class Sequencer {
       return;
     }
     // Bundles this batch completes, cached from memory: the archive reads each new one.
-    this.#reader.committed(
-      b.start,
-      b.entries.map((e) => e.leaf),
-    );
+    this.#reader.committed(b.entries);
     this.#queue.count(b.fresh.length);
     ctx.config.onBatch?.({
       entries: b.fresh.length,
@@ -309,15 +333,15 @@ export class Sequencer {
       const cp = published ? this.#publisher.published! : signed;
       const size = cp.checkpoint.size;
       const witnessed = published && ctx.witnessed;
+      const e = b.entries;
       for (let i = 0; i < b.fresh.length; i++) {
-        const { id, timestamp } = b.ids[i]!;
         const p = b.fresh[i]!;
         p.resolve(
           new Receipt(
-            b.start + i,
-            id,
-            timestamp,
-            b.leafHashes[i]!,
+            e.start + i,
+            e.id(i),
+            b.timestamps[i]!,
+            e.leafHash(i),
             cp.note,
             size,
             false,

@@ -294,7 +294,12 @@ class LevelStore implements KeyValueStore {
   }
 
   write(ops: readonly WriteOp[]): Promise<void> {
-    return this.#run("write", async (db) => {
+    // Handed over once: the closure below outlives the copy into the native batch (it is held
+    // until the write is done), and must not keep the ops alive with it.
+    let handed: readonly WriteOp[] | undefined = ops;
+    return this.#run("write", (db) => {
+      const mine = handed!;
+      handed = undefined;
       const stopped = this.#owner.failure;
       if (stopped !== undefined) {
         throw new VellumError(
@@ -303,43 +308,57 @@ class LevelStore implements KeyValueStore {
           { cause: stopped },
         );
       }
-      const checked = checkOps(ops);
-      if (checked.length === 0) return;
-      // classic-level's batch_put copies key and value into the native batch before returning
-      // (and this store adds no hooks or 'write' listeners, which would keep references), so
-      // each op's prefixed key is assembled in a scratch buffer reused from op to op: no
-      // allocation per op. Small values get the same treatment: a typed array of ≤ 64 bytes
-      // lives on V8's heap, and handing it to native code makes V8 move it off-heap (a new
-      // ArrayBuffer and backing store per value); a reused scratch is moved once.
-      const p = this.#prefix;
-      const batch = db.batch();
-      try {
-        for (let i = 0; i < checked.length; i++) {
-          const op = checked[i]!;
-          const key = this.#scratch(this.#keyScratch, p.length + op.key.length, p);
-          key.set(op.key, p.length);
-          if (op.type === "put") {
-            const v = op.value;
-            if (v.length > SMALL_VALUE) batch.put(key, v);
-            else {
-              const value = this.#scratch(this.#valueScratch, v.length, undefined);
-              value.set(v);
-              batch.put(key, value);
-            }
-          } else batch.del(key);
-        }
-      } catch (e) {
-        await batch.close();
-        throw e;
-      }
-      try {
-        await batch.write({ sync: true });
-      } catch (e) {
-        const failure = storageFailure(`write in namespace ${JSON.stringify(this.#name)}`, e);
-        this.#owner.failed(failure);
-        throw failure;
-      }
+      const batch = this.#nativeBatch(db, checkOps(mine));
+      return batch === undefined ? Promise.resolve() : this.#commit(batch);
     });
+  }
+
+  /**
+   * The ops copied into a native batch, synchronously (undefined when there are none). Nothing
+   * waiting on the write keeps a reference to them: a sequencer batch is thousands of small
+   * keys and values, and holding them through the fsync made V8's young-generation collections
+   * copy them (and promote them) instead of dropping them.
+   */
+  #nativeBatch(db: Db, ops: readonly WriteOp[]): ReturnType<Db["batch"]> | undefined {
+    if (ops.length === 0) return undefined;
+    // classic-level's batch_put copies key and value into the native batch before returning
+    // (and this store adds no hooks or 'write' listeners, which would keep references), so
+    // each op's prefixed key is assembled in a scratch buffer reused from op to op: no
+    // allocation per op. Small values get the same treatment: a typed array of ≤ 64 bytes
+    // lives on V8's heap, and handing it to native code makes V8 move it off-heap (a new
+    // ArrayBuffer and backing store per value); a reused scratch is moved once.
+    const p = this.#prefix;
+    const batch = db.batch();
+    try {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        const key = this.#scratch(this.#keyScratch, p.length + op.key.length, p);
+        key.set(op.key, p.length);
+        if (op.type === "put") {
+          const v = op.value;
+          if (v.length > SMALL_VALUE) batch.put(key, v);
+          else {
+            const value = this.#scratch(this.#valueScratch, v.length, undefined);
+            value.set(v);
+            batch.put(key, value);
+          }
+        } else batch.del(key);
+      }
+    } catch (e) {
+      void batch.close();
+      throw e;
+    }
+    return batch;
+  }
+
+  async #commit(batch: ReturnType<Db["batch"]>): Promise<void> {
+    try {
+      await batch.write({ sync: true });
+    } catch (e) {
+      const failure = storageFailure(`write in namespace ${JSON.stringify(this.#name)}`, e);
+      this.#owner.failed(failure);
+      throw failure;
+    }
   }
 
   recover(): Promise<void> {

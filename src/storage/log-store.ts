@@ -19,6 +19,9 @@
  *     throws. The caller stops acknowledging until it has recovered and reloaded (fail-stop).
  *   - Indices are safe integers; ids are 16 bytes; hashes are 32 bytes.
  */
+import type { EntryBatch } from "./entry-batch.js";
+
+export { EntryBatch, type EntryWrite } from "./entry-batch.js";
 
 /** The tree state stored with every batch: enough to resume appending. */
 export interface TreeState {
@@ -41,23 +44,10 @@ export interface StratumWrite {
   readonly bytes: Uint8Array;
 }
 
-/** A new entry of a batch, with every key it is found by. */
-export interface EntryWrite {
-  readonly index: number;
-  /** The leaf bytes (src/core/entry.ts). */
-  readonly leaf: Uint8Array;
-  /** The entry's 16-byte id. */
-  readonly id: Uint8Array;
-  readonly leafHash: Uint8Array;
-  /** SHA-256 of the payload: only under payload dedup. */
-  readonly payloadHash?: Uint8Array | undefined;
-  /** SHA-256 of the idempotency key, if the submission had one. */
-  readonly keyHash?: Uint8Array | undefined;
-}
-
 /** One batch: stored all together or not at all. */
 export interface BatchWrite {
-  readonly entries: readonly EntryWrite[];
+  /** The new entries, packed (./entry-batch.ts), with every key each is found by. */
+  readonly entries: EntryBatch;
   /** Idempotency keys newly pointing at an existing entry (a duplicate submitted with a new key). */
   readonly keyAliases: readonly { readonly keyHash: Uint8Array; readonly index: number }[];
   readonly strata: readonly StratumWrite[];

@@ -379,28 +379,25 @@ export class PostgresLogStore implements LogStore {
     const e = batch.entries;
     const fence = this.#fence;
     const mine = fence?.value();
-    const from = batch.state === undefined ? null : batch.state.size - e.length;
-    const first = e[0]?.index ?? 0;
-    const n = e.length;
-    const leaves = packed(e.map((x) => x.leaf));
-    const ids = Buffer.alloc(n * 16);
-    const leafHashes = Buffer.alloc(n * 32);
+    const n = e.count;
+    const from = batch.state === undefined ? null : batch.state.size - n;
+    // Stored at first + i: the function numbers them so (a batch's indices run on by design).
+    const first = e.start;
+    const leaves = packed(e.leaves());
+    const ids = toBuffer(e.ids.subarray(0, n * 16));
+    const leafHashes = toBuffer(e.leafHashes.subarray(0, n * 32));
     const payloadHashes = Buffer.alloc(n * 32);
     const keyHashes = Buffer.alloc(n * 32);
     const flags = Buffer.alloc(n);
     for (let i = 0; i < n; i++) {
-      const x = e[i]!;
-      // Stored at first + i: the function numbers them so (a batch's indices are contiguous).
-      if (x.index !== first + i)
-        throw new VellumError("MALFORMED", "a batch's indices must run on");
-      ids.set(x.id, i * 16);
-      leafHashes.set(x.leafHash, i * 32);
-      if (x.payloadHash !== undefined) {
-        payloadHashes.set(x.payloadHash, i * 32);
+      const payloadHash = e.payloadHash(i);
+      if (payloadHash !== undefined) {
+        payloadHashes.set(payloadHash, i * 32);
         flags[i]! |= 1;
       }
-      if (x.keyHash !== undefined) {
-        keyHashes.set(x.keyHash, i * 32);
+      const keyHash = e.keyHash(i);
+      if (keyHash !== undefined) {
+        keyHashes.set(keyHash, i * 32);
         flags[i]! |= 2;
       }
     }

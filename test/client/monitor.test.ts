@@ -32,6 +32,7 @@ import { encodeEntryBundle, encodeHashTile } from "../../src/core/tiles.js";
 import { verifyInclusion } from "../../src/core/verify.js";
 import { CheckpointSigner } from "../../src/log/signer.js";
 import { Tree } from "../../src/log/tree.js";
+import { EntryBatch } from "../../src/storage/entry-batch.js";
 import { KvLogStore } from "../../src/storage/kv-log-store.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { ORIGIN, SEED } from "../log/helpers.js";
@@ -534,12 +535,14 @@ describe("Monitor: time order of a Vellum log", () => {
     );
     const strata = tree.append(leaves.map((l) => l.leafHash));
     await store.commit({
-      entries: leaves.map((l, i) => ({
-        index: i,
-        leaf: l.leaf,
-        id: ids[i]!,
-        leafHash: l.leafHash,
-      })),
+      entries: EntryBatch.of(
+        leaves.map((l, i) => ({
+          index: i,
+          leaf: l.leaf,
+          id: ids[i]!,
+          leafHash: l.leafHash,
+        })),
+      ),
       keyAliases: [],
       strata,
       state: { size: 3, compact: tree.compactHashes() },

@@ -12,8 +12,10 @@ import {
   decodeLeafFields,
   encodeLeaf,
   encodeLeafFields,
+  encodeLeafInto,
   formatUuid,
   leafFromFields,
+  leafSize,
   MAX_PAYLOAD_SIZE,
   MAX_SUBMITTER_SIZE,
   parseUuid,
@@ -261,6 +263,54 @@ describe("leaf version 2: the submitter", () => {
         codeOf(() => decodeLeafFields(Uint8Array.from(Buffer.from(h, "hex")))),
         h,
       ).toBe("MALFORMED");
+  });
+});
+
+describe("leaves packed into one buffer (the sequencer's form)", () => {
+  const leaves = [
+    { id, timestamp: 0, payload: new Uint8Array(0) },
+    { id, timestamp: 1_700_000_000_123, payload: Uint8Array.of(1, 2, 3) },
+    { id, timestamp: 2 ** 40, submitter: "0123456789abcdef", payload: new Uint8Array(300).fill(7) },
+    { id, timestamp: 23, submitter: "x", payload: new Uint8Array(45_000) },
+  ];
+
+  it("sizes and encodes each leaf to exactly encodeLeaf's bytes, back to back", () => {
+    const sizes = leaves.map((l) => leafSize(l));
+    expect(sizes).toEqual(leaves.map((l) => encodeLeaf(l).length));
+    const out = new Uint8Array(sizes.reduce((a, b) => a + b, 0) + 2).fill(0xee);
+    let at = 1;
+    for (const l of leaves) {
+      const end = encodeLeafInto(l, out, at);
+      expect(Buffer.from(out.subarray(at, end))).toEqual(Buffer.from(encodeLeaf(l)));
+      at = end;
+    }
+    // Nothing written outside the room given.
+    expect(out[0]).toBe(0xee);
+    expect(out[at]).toBe(0xee);
+  });
+
+  it("refuses what encodeLeaf refuses", () => {
+    // The longest submitter and a 9-byte timestamp: one byte more of payload does not fit a slot.
+    const big = {
+      id,
+      timestamp: 2 ** 40,
+      submitter: "s".repeat(64),
+      payload: new Uint8Array(MAX_PAYLOAD_SIZE + 1),
+    };
+    expect(codeOf(() => leafSize(big))).toBe("TOO_LARGE");
+    expect(codeOf(() => encodeLeaf(big))).toBe("TOO_LARGE");
+    expect(codeOf(() => leafSize({ timestamp: -1, payload: new Uint8Array(1) }))).toBe(
+      "OUT_OF_RANGE",
+    );
+    expect(
+      codeOf(() => leafSize({ timestamp: 1, submitter: "a b", payload: new Uint8Array(1) })),
+    ).toBe("MALFORMED");
+    const out = new Uint8Array(64);
+    expect(
+      codeOf(() =>
+        encodeLeafInto({ id: id.subarray(1), timestamp: 1, payload: new Uint8Array(1) }, out, 0),
+      ),
+    ).toBe("MALFORMED");
   });
 });
 

@@ -12,6 +12,7 @@ import { type FsckReport, fsck } from "../../src/log/fsck.js";
 import type { Log } from "../../src/log/log.js";
 import { CheckpointSigner } from "../../src/log/signer.js";
 import { Tree } from "../../src/log/tree.js";
+import { EntryBatch } from "../../src/storage/entry-batch.js";
 import {
   checkpointKey,
   encodeIndex,
@@ -114,12 +115,14 @@ describe("fsck", () => {
     );
     const strata = tree.append(leaves.map((l) => l.leafHash));
     await store.commit({
-      entries: leaves.map((l, i) => ({
-        index: i,
-        leaf: l.leaf,
-        id: ids[i]!,
-        leafHash: l.leafHash,
-      })),
+      entries: EntryBatch.of(
+        leaves.map((l, i) => ({
+          index: i,
+          leaf: l.leaf,
+          id: ids[i]!,
+          leafHash: l.leafHash,
+        })),
+      ),
       keyAliases: [],
       strata,
       state: { size: 2, compact: tree.compactHashes() },

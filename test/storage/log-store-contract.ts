@@ -9,7 +9,12 @@ import { bytesEqual } from "../../src/core/bytes.js";
 import { sha256 } from "../../src/core/crypto.js";
 import { encodeLeafAndHash } from "../../src/core/entry.js";
 import { rangeNodes } from "../../src/core/merkle.js";
-import type { BatchWrite, EntryWrite, LogStore } from "../../src/storage/log-store.js";
+import {
+  type BatchWrite,
+  EntryBatch,
+  type EntryWrite,
+  type LogStore,
+} from "../../src/storage/log-store.js";
 
 export interface LogStoreFixture {
   readonly store: LogStore;
@@ -48,7 +53,7 @@ function batch(start: number, count: number, extra: Partial<BatchWrite> = {}): B
     entry(start + i, i === 0 ? `key-${start}` : undefined),
   );
   return {
-    entries,
+    entries: EntryBatch.of(entries),
     keyAliases: [],
     strata: [{ level: 0, index: 0, bytes: utf8(`stratum after ${start + count}`) }],
     state: { size: start + count, compact: compactOf(start + count) },
@@ -56,6 +61,20 @@ function batch(start: number, count: number, extra: Partial<BatchWrite> = {}): B
     ...extra,
   };
 }
+
+/** A packed batch's entries, one by one. */
+function entries(b: EntryBatch): EntryWrite[] {
+  return Array.from({ length: b.count }, (_, i) => ({
+    index: b.start + i,
+    leaf: b.leaf(i),
+    id: b.id(i),
+    leafHash: b.leafHash(i),
+    payloadHash: b.payloadHash(i),
+    keyHash: b.keyHash(i),
+  }));
+}
+
+const payloadHashes = (b: EntryBatch) => entries(b).map((e) => e.payloadHash!);
 
 /** Stand-in compact-range hashes of the right count for `size` (one per set bit). */
 const compactOf = (size: number) =>
@@ -110,18 +129,16 @@ export function describeLogStore(name: string, open: () => Promise<LogStoreFixtu
       expect(await store.checkpoint(4)).toBeUndefined();
 
       const leaves = await store.leaves([0, 4, 5]);
-      expect(same(leaves[0], b.entries[0]!.leaf)).toBe(true);
-      expect(same(leaves[1], b.entries[4]!.leaf)).toBe(true);
+      expect(same(leaves[0], b.entries.leaf(0))).toBe(true);
+      expect(same(leaves[1], b.entries.leaf(4))).toBe(true);
       expect(leaves[2]).toBeUndefined();
       const range = await store.leafRange(1, 4);
       expect(range.map(([i]) => i)).toEqual([1, 2, 3]);
-      expect(range.every(([i, leaf]) => same(leaf, b.entries[i]!.leaf))).toBe(true);
+      expect(range.every(([i, leaf]) => same(leaf, b.entries.leaf(i)))).toBe(true);
 
-      expect(await store.findById(b.entries[3]!.id)).toBe(3);
-      expect(await store.findByLeafHash(b.entries[2]!.leafHash)).toBe(2);
-      expect(await store.findByPayload(b.entries.map((e) => e.payloadHash!))).toEqual([
-        0, 1, 2, 3, 4,
-      ]);
+      expect(await store.findById(b.entries.id(3))).toBe(3);
+      expect(await store.findByLeafHash(b.entries.leafHash(2))).toBe(2);
+      expect(await store.findByPayload(payloadHashes(b.entries))).toEqual([0, 1, 2, 3, 4]);
       expect(await store.findByKey([hash("key-0"), hash("nobody")])).toEqual([0, undefined]);
       expect(await store.findById(new Uint8Array(16).fill(9))).toBeUndefined();
       expect(await store.findByLeafHash(hash("nothing"))).toBeUndefined();
@@ -135,12 +152,9 @@ export function describeLogStore(name: string, open: () => Promise<LogStoreFixtu
       const b = batch(0, 2);
       await store.commit({
         ...b,
-        entries: b.entries.map((e) => ({ ...e, payloadHash: undefined })),
+        entries: EntryBatch.of(entries(b.entries).map((e) => ({ ...e, payloadHash: undefined }))),
       });
-      expect(await store.findByPayload(b.entries.map((e) => e.payloadHash!))).toEqual([
-        undefined,
-        undefined,
-      ]);
+      expect(await store.findByPayload(payloadHashes(b.entries))).toEqual([undefined, undefined]);
     });
 
     it("stores key aliases of a batch that adds no entry, without touching state or checkpoints", async () => {
@@ -148,7 +162,7 @@ export function describeLogStore(name: string, open: () => Promise<LogStoreFixtu
       await store.create("key", "checkpoint 0\n");
       await store.commit(batch(0, 3));
       await store.commit({
-        entries: [],
+        entries: EntryBatch.of([]),
         keyAliases: [{ keyHash: hash("retry key"), index: 1 }],
         strata: [],
         state: undefined,
@@ -195,7 +209,7 @@ export function describeLogStore(name: string, open: () => Promise<LogStoreFixtu
       });
       expect(loaded.state?.size).toBe(4);
       expect((await again.leafRange(0, 10)).map(([i]) => i)).toEqual([0, 1, 2, 3]);
-      expect(await again.findById(b.entries[2]!.id)).toBe(2);
+      expect(await again.findById(b.entries.id(2))).toBe(2);
     });
   });
 }

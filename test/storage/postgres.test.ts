@@ -9,6 +9,7 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { isVellumError } from "../../src/core/errors.js";
 import { Log } from "../../src/log/log.js";
+import { EntryBatch } from "../../src/storage/entry-batch.js";
 import { PostgresLogStore } from "../../src/storage/postgres.js";
 import { PostgresDatabase } from "../../src/storage/postgres-kv.js";
 import { WriterLease } from "../../src/storage/postgres-lease.js";
@@ -97,14 +98,14 @@ describe.skipIf(env === undefined)("the log on PostgreSQL", () => {
       const b = await PostgresLogStore.open({ pool: pool!, schema });
       await a.create("key", "checkpoint 0\n");
       const batch = (tag: string) => ({
-        entries: [
+        entries: EntryBatch.of([
           {
             index: 0,
             leaf: new TextEncoder().encode(`leaf ${tag}`),
             id: randomBytes(16),
             leafHash: randomBytes(32),
           },
-        ],
+        ]),
         keyAliases: [],
         strata: [{ level: 0, index: 0, bytes: new TextEncoder().encode(tag) }],
         state: { size: 1, compact: [randomBytes(32)] },
@@ -145,14 +146,14 @@ describe.skipIf(env === undefined)("the log on PostgreSQL", () => {
       const storeA = await storeOf(a);
       await storeA.create("key", "checkpoint 0\n");
       const entryBatch = (index: number, tag: string) => ({
-        entries: [
+        entries: EntryBatch.of([
           {
             index,
             leaf: new TextEncoder().encode(`leaf ${tag}`),
             id: randomBytes(16),
             leafHash: randomBytes(32),
           },
-        ],
+        ]),
         keyAliases: [],
         strata: [],
         state: { size: index + 1, compact: [randomBytes(32)] },
