@@ -15,6 +15,8 @@
  *   "c" u64 size               → signed checkpoint note text (UTF-8), latest signature per size
  */
 import { getUint64, putUint64 } from "../core/bytes.js";
+import type { EntryBatch } from "./entry-batch.js";
+import type { Put } from "./types.js";
 
 export const STATE_KEY = Uint8Array.of(0x73); // "s"
 export const DEDUP_KEY = Uint8Array.of(0x64); // "d"
@@ -65,3 +67,42 @@ export const encodeIndex = (index: number): Uint8Array => {
   return out;
 };
 export const decodeIndex = (bytes: Uint8Array): number => getUint64(bytes, 0, "stored index");
+
+/**
+ * Puts every entry of a batch with its lookup keys: "e" index → leaf, "i" id → index,
+ * "h" leaf hash → index, and "p" / "k" → index when the entry has a payload hash or a key hash.
+ * The keys and the index are built in buffers reused from entry to entry (`put` copies them):
+ * a batch of thousands of entries allocates none per entry but its leaf's view.
+ */
+export function putEntries(b: EntryBatch, put: Put): void {
+  const entry = new Uint8Array(9);
+  entry[0] = TAG.entry;
+  const id = new Uint8Array(17);
+  id[0] = TAG.id;
+  const leaf = new Uint8Array(33);
+  leaf[0] = TAG.leaf;
+  const hashed = new Uint8Array(33);
+  const at = new Uint8Array(8);
+  const { ids, leafHashes } = b;
+  for (let i = 0; i < b.count; i++) {
+    putUint64(at, 0, b.start + i);
+    entry.set(at, 1);
+    for (let j = 0; j < 16; j++) id[1 + j] = ids[i * 16 + j]!;
+    for (let j = 0; j < 32; j++) leaf[1 + j] = leafHashes[i * 32 + j]!;
+    put(entry, b.leaf(i));
+    put(id, at);
+    put(leaf, at);
+    const payloadHash = b.payloadHash(i);
+    if (payloadHash !== undefined) {
+      hashed[0] = TAG.payload;
+      hashed.set(payloadHash, 1);
+      put(hashed, at);
+    }
+    const keyHash = b.keyHash(i);
+    if (keyHash !== undefined) {
+      hashed[0] = TAG.idem;
+      hashed.set(keyHash, 1);
+      put(hashed, at);
+    }
+  }
+}

@@ -29,7 +29,7 @@ import { storageFailure } from "./failure.js";
 import { InFlight } from "./inflight.js";
 import { checkWriteAheadLogs } from "./level-wal.js";
 import { namespacePrefix, prefixKey } from "./namespace.js";
-import type { Database, KeyValueStore, RangeOptions, WriteOp } from "./types.js";
+import type { Database, KeyValueStore, Put, RangeOptions, WriteOp } from "./types.js";
 
 export interface LevelDatabaseOptions {
   /** Create the directory and an empty database when missing (default true). */
@@ -300,17 +300,66 @@ class LevelStore implements KeyValueStore {
     return this.#run("write", (db) => {
       const mine = handed!;
       handed = undefined;
-      const stopped = this.#owner.failure;
-      if (stopped !== undefined) {
-        throw new VellumError(
-          "STORAGE_FAILURE",
-          `writes are stopped after a failed write (${stopped.message}); the database must be recovered (reopened) first`,
-          { cause: stopped },
-        );
-      }
+      this.#checkWritable();
       const batch = this.#nativeBatch(db, checkOps(mine));
       return batch === undefined ? Promise.resolve() : this.#commit(batch);
     });
+  }
+
+  writePuts(fill: (put: Put) => void): Promise<void> {
+    let handed: ((put: Put) => void) | undefined = fill;
+    return this.#run("write", (db) => {
+      const mine = handed!;
+      handed = undefined;
+      this.#checkWritable();
+      const p = this.#prefix;
+      const batch = db.batch();
+      let count = 0;
+      try {
+        mine((key, value) => {
+          this.#put(batch, p, key, value);
+          count++;
+        });
+      } catch (e) {
+        void batch.close();
+        throw e;
+      }
+      if (count === 0) {
+        void batch.close();
+        return Promise.resolve();
+      }
+      return this.#commit(batch);
+    });
+  }
+
+  #checkWritable(): void {
+    const stopped = this.#owner.failure;
+    if (stopped !== undefined) {
+      throw new VellumError(
+        "STORAGE_FAILURE",
+        `writes are stopped after a failed write (${stopped.message}); the database must be recovered (reopened) first`,
+        { cause: stopped },
+      );
+    }
+  }
+
+  /**
+   * One put into a native batch. classic-level's batch_put copies key and value into the native
+   * batch before returning (and this store adds no hooks or 'write' listeners, which would keep
+   * references), so the prefixed key is assembled in a scratch buffer reused from put to put:
+   * no allocation per op. Small values get the same treatment: a typed array of ≤ 64 bytes lives
+   * on V8's heap, and handing it to native code makes V8 move it off-heap (a new ArrayBuffer and
+   * backing store per value); a reused scratch is moved once.
+   */
+  #put(batch: ReturnType<Db["batch"]>, p: Uint8Array, k: Uint8Array, v: Uint8Array): void {
+    const key = this.#scratch(this.#keyScratch, p.length + k.length, p);
+    key.set(k, p.length);
+    if (v.length > SMALL_VALUE) batch.put(key, v);
+    else {
+      const value = this.#scratch(this.#valueScratch, v.length, undefined);
+      value.set(v);
+      batch.put(key, value);
+    }
   }
 
   /**
@@ -321,28 +370,17 @@ class LevelStore implements KeyValueStore {
    */
   #nativeBatch(db: Db, ops: readonly WriteOp[]): ReturnType<Db["batch"]> | undefined {
     if (ops.length === 0) return undefined;
-    // classic-level's batch_put copies key and value into the native batch before returning
-    // (and this store adds no hooks or 'write' listeners, which would keep references), so
-    // each op's prefixed key is assembled in a scratch buffer reused from op to op: no
-    // allocation per op. Small values get the same treatment: a typed array of ≤ 64 bytes
-    // lives on V8's heap, and handing it to native code makes V8 move it off-heap (a new
-    // ArrayBuffer and backing store per value); a reused scratch is moved once.
     const p = this.#prefix;
     const batch = db.batch();
     try {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
-        const key = this.#scratch(this.#keyScratch, p.length + op.key.length, p);
-        key.set(op.key, p.length);
-        if (op.type === "put") {
-          const v = op.value;
-          if (v.length > SMALL_VALUE) batch.put(key, v);
-          else {
-            const value = this.#scratch(this.#valueScratch, v.length, undefined);
-            value.set(v);
-            batch.put(key, value);
-          }
-        } else batch.del(key);
+        if (op.type === "put") this.#put(batch, p, op.key, op.value);
+        else {
+          const key = this.#scratch(this.#keyScratch, p.length + op.key.length, p);
+          key.set(op.key, p.length);
+          batch.del(key);
+        }
       }
     } catch (e) {
       void batch.close();

@@ -25,6 +25,12 @@ export type WriteOp =
   | { readonly type: "put"; readonly key: Uint8Array; readonly value: Uint8Array }
   | { readonly type: "del"; readonly key: Uint8Array };
 
+/**
+ * Adds one put to a write being built. The key and value are copied before it returns, so the
+ * caller may reuse its buffers for the next put.
+ */
+export type Put = (key: Uint8Array, value: Uint8Array) => void;
+
 export interface RangeOptions {
   /** Inclusive lower bound. */
   readonly gte: Uint8Array;
@@ -44,6 +50,13 @@ export interface KeyValueStore {
   range(options: RangeOptions): Promise<[Uint8Array, Uint8Array][]>;
   /** Atomic and durable once resolved; see the module contract. */
   write(ops: readonly WriteOp[]): Promise<void>;
+  /**
+   * Optional, the same as `write` for puts that `fill` gives one at a time (it is called once,
+   * at once): a sequencer batch of thousands of entries then never exists as a list of ops and
+   * keys, all alive until the last is made. Callers go through `writePuts` (kv-log-store.ts),
+   * which falls back to `write` for a driver without it.
+   */
+  writePuts?(fill: (put: Put) => void): Promise<void>;
   /**
    * After a failed write: makes the store writable again (LevelDB: closes and reopens the
    * database, so a fresh write-ahead log is used and the old one's records are checked and made
