@@ -25,7 +25,8 @@ import {
 } from "./kv-log-layout.js";
 import type { BatchWrite, DedupRule, LogStore, StoredLog } from "./log-store.js";
 import { decodeState, encodeState } from "./tree-state.js";
-import type { KeyValueStore, Put, WriteOp } from "./types.js";
+import type { KeyValueStore } from "./types.js";
+import { writePuts } from "./write-puts.js";
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -167,16 +168,4 @@ export class KvLogStore implements LogStore {
   recover(): Promise<void> {
     return this.#kv.recover();
   }
-}
-
-/**
- * Writes the puts `fill` gives, atomically and durably: through the driver's `writePuts` when it
- * has one, else collected (copied: the caller may reuse its buffers) into one `write`. Nothing
- * to put writes nothing.
- */
-function writePuts(kv: KeyValueStore, fill: (put: Put) => void): Promise<void> {
-  if (kv.writePuts !== undefined) return kv.writePuts(fill);
-  const ops: WriteOp[] = [];
-  fill((key, value) => ops.push({ type: "put", key: key.slice(), value: value.slice() }));
-  return ops.length === 0 ? Promise.resolve() : kv.write(ops);
 }

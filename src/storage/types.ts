@@ -53,7 +53,7 @@ export interface KeyValueStore {
   /**
    * Optional, the same as `write` for puts that `fill` gives one at a time (it is called once,
    * at once): a sequencer batch of thousands of entries then never exists as a list of ops and
-   * keys, all alive until the last is made. Callers go through `writePuts` (kv-log-store.ts),
+   * keys, all alive until the last is made. Callers go through `writePuts` (write-puts.ts),
    * which falls back to `write` for a driver without it.
    */
   writePuts?(fill: (put: Put) => void): Promise<void>;

@@ -8,6 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isVellumError } from "../../src/core/errors.js";
 import type { Database, KeyValueStore, WriteOp } from "../../src/storage/types.js";
+import { writePuts } from "../../src/storage/write-puts.js";
 import { codeOfAsync } from "../helpers/errors.js";
 
 export interface FreshDatabase {
@@ -253,6 +254,41 @@ export function runKeyValueContract(name: string, openFresh: () => Promise<Fresh
         const notBytes = [put(b(1), "x" as unknown as Uint8Array)];
         expect(await codeOfCall(() => kv.write(notBytes))).toBe("INTERNAL");
         expect(await kv.get(b(1))).toBeUndefined();
+      });
+    });
+
+    describe("writePuts (the driver's, or one write of copies where it has none)", () => {
+      it("writes every put, copying keys and values the caller reuses", async () => {
+        const key = new Uint8Array(2);
+        const small = new Uint8Array(1);
+        const large = new Uint8Array(300);
+        await writePuts(kv, (p) => {
+          for (let i = 0; i < 500; i++) {
+            key[0] = i >> 8;
+            key[1] = i & 0xff;
+            small[0] = i & 0xff;
+            large.fill(i & 0xff);
+            p(key, i % 2 === 0 ? small : large);
+          }
+        });
+        const rows = await kv.range(ALL);
+        expect(rows.length).toBe(500);
+        rows.forEach(([k, v], i) => {
+          expect([...k]).toEqual([i >> 8, i & 0xff]);
+          expect(v.length).toBe(i % 2 === 0 ? 1 : 300);
+          expect(v.every((x) => x === (i & 0xff))).toBe(true);
+        });
+      });
+
+      it("writes nothing when given no put, and nothing when the filler throws", async () => {
+        await writePuts(kv, () => {});
+        await expect(
+          writePuts(kv, (p) => {
+            p(b(1), b(1));
+            throw new Error("filler failed");
+          }),
+        ).rejects.toThrow();
+        expect(await kv.range(ALL)).toEqual([]);
       });
     });
 
