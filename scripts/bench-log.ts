@@ -629,6 +629,28 @@ interface ThroughputResult {
   readonly disk: { apparent: number; allocated: number };
 }
 
+const LOOKUPS = 2000;
+
+/**
+ * Lookups by leaf hash of random entries of a log of `size` (Log.indexOfLeafHash: the index, then
+ * the leaf hash checked against the tree), one at a time, in µs: what the era layout of the
+ * leaf-hash index (src/storage/kv-log-layout.ts) costs a reader.
+ */
+async function leafHashLookups(log: Log, size: number): Promise<{ p50: number; p99: number }> {
+  const hashes: Uint8Array[] = [];
+  for (let i = 0; i < LOOKUPS; i++) {
+    hashes.push((await log.entry(Math.floor(Math.random() * size))).leafHash);
+  }
+  const times: number[] = [];
+  for (const h of hashes) {
+    const t = performance.now();
+    await log.indexOfLeafHash(h);
+    times.push((performance.now() - t) * 1000);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 0.5), p99: percentile(times, 0.99) };
+}
+
 async function throughputRun(total: number, label: string): Promise<ThroughputResult> {
   const step = total >= 5_000_000 ? 1_000_000 : 100_000;
   // Log.submitMany is newer than submit(): use it where this engine has it.
@@ -752,6 +774,7 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
   gc?.();
   const mem = process.memoryUsage();
   rssPeak = Math.max(rssPeak, mem.rss);
+  const lookups = await leafHashLookups(log, done);
 
   const closeStart = performance.now();
   await log.close();
@@ -818,6 +841,10 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
   line(
     "  disk after close: bytes per entry (du / apparent)",
     `${(disk.allocated / done).toFixed(0)} / ${(disk.apparent / done).toFixed(0)} B  (${fmtMB(disk.allocated)} total; close took ${closeMs.toFixed(0)} ms)`,
+  );
+  line(
+    `  lookup by leaf hash (${fmtInt(LOOKUPS)} random entries, one at a time)`,
+    `p50 ${lookups.p50.toFixed(0)} µs, p99 ${lookups.p99.toFixed(0)} µs (the leaf-hash index asks every era of 2^18 entries: ${fmtInt(Math.ceil(done / 2 ** 18))} here)`,
   );
   return result;
 }

@@ -45,6 +45,8 @@ import {
   decodeIndex,
   encodeIndex,
   idKey,
+  LAYOUT_KEY,
+  LEAF_HASH_LAYOUT,
   leafHashKey,
   payloadKey,
   STATE_KEY,
@@ -136,6 +138,7 @@ class FsckRun {
   #state: TreeState | undefined;
   /** Under payload dedup (and in logs from before the setting) every entry has a payload index. */
   #payloadIndexed = true;
+  #leafHashLayout = 1;
   #hashed = 0;
   #checkpoints = 0;
   #cpCursor: AsyncGenerator<[Uint8Array, Uint8Array]>;
@@ -193,7 +196,19 @@ class FsckRun {
 
   /** The stored tree state and dedup rule. */
   async #readState(): Promise<void> {
-    const [stateBytes, dedupBytes] = await this.#kv.getMany([STATE_KEY, DEDUP_KEY]);
+    const [stateBytes, dedupBytes, layoutBytes] = await this.#kv.getMany([
+      STATE_KEY,
+      DEDUP_KEY,
+      LAYOUT_KEY,
+    ]);
+    // The leaf-hash index's layout (kv-log-layout.ts): absent in logs made before layout 2.
+    if (layoutBytes !== undefined) {
+      if (layoutBytes.length === 1 && layoutBytes[0] === LEAF_HASH_LAYOUT) {
+        this.#leafHashLayout = LEAF_HASH_LAYOUT;
+      } else {
+        this.#report({ kind: "state", message: "the layout key (l) holds an unknown layout" });
+      }
+    }
     // Under key dedup no payload index is written (older entries of a log switched to it may
     // keep theirs).
     this.#payloadIndexed = dedupBytes === undefined || decodeDedup(dedupBytes) === "payload";
@@ -275,7 +290,7 @@ class FsckRun {
     const per = byPayload ? 3 : 2;
     const keys = lookups.flatMap((l) => [
       idKey(l.id),
-      leafHashKey(l.leafHash),
+      leafHashKey(l.leafHash, l.index, this.#leafHashLayout),
       ...(byPayload ? [payloadKey(sha256(l.payload))] : []),
     ]);
     const found = await this.#kv.getMany(keys);

@@ -8,8 +8,10 @@
  *   "d"                        → the dedup rule, "key" or "payload" (dedup.ts; absent: "payload")
  *   "e" u64 index              → leaf bytes (src/core/entry.ts)
  *   "t" u8 level u64 index     → stored tile: all 8 levels of a tile's stratum (strata.ts)
+ *   "l"                        → the layout of the leaf-hash index: 2 (absent: 1, logs made before it)
  *   "i" id(16)                 → u64 index          (lookup by entry id)
- *   "h" leafHash(32)           → u64 index          (lookup by leaf hash)
+ *   "h" u32 era leafHash(32)   → u64 index          (lookup by leaf hash; layout 2, see below)
+ *   "h" leafHash(32)           → u64 index          (the same in layout 1)
  *   "p" sha256(payload)(32)    → u64 index          (dedup by payload; only under that rule)
  *   "k" sha256(key)(32)        → u64 index          (dedup by idempotency key; always)
  *   "c" u64 size               → signed checkpoint note text (UTF-8), latest signature per size
@@ -20,6 +22,26 @@ import type { Put } from "./types.js";
 
 export const STATE_KEY = Uint8Array.of(0x73); // "s"
 export const DEDUP_KEY = Uint8Array.of(0x64); // "d"
+export const LAYOUT_KEY = Uint8Array.of(0x6c); // "l"
+
+/**
+ * The leaf-hash index is the one lookup whose keys arrive in random order (ids are UUIDv7, in
+ * index order; entries, tiles and checkpoints are keyed by index). Random keys spread over one
+ * key range make LevelDB's compaction rewrite that whole range again and again as it grows: over
+ * 10 million entries the engine's rate fell by half, and without this index it stayed flat.
+ * Layout 2 puts each entry's key under its era (its index ÷ 2^18, 1,024 entry bundles): the
+ * random keys of one era share one small range, an era once past is compacted down and not
+ * rewritten again, and the work per entry stays that of a young log. (Eras of 2^22 entries were
+ * still too wide: about 200 MB of keys each, and the 10M run sagged by a quarter.) A lookup asks
+ * every era at once, in one getMany whose misses LevelDB's Bloom filters answer: 382 keys at
+ * 100 million entries.
+ */
+export const LEAF_HASH_LAYOUT = 2;
+export const ERA_BITS = 18;
+const ERA_SIZE = 2 ** ERA_BITS;
+
+/** The era of the entry at `index` (layout 2's leaf-hash keys). */
+export const eraOf = (index: number) => Math.floor(index / ERA_SIZE);
 
 const TAG = { entry: 0x65, tile: 0x74, id: 0x69, leaf: 0x68, payload: 0x70, idem: 0x6b, cp: 0x63 };
 
@@ -40,7 +62,22 @@ function u64Key(tag: number, value: number): Uint8Array {
 export const entryKey = (index: number) => u64Key(TAG.entry, index);
 export const checkpointKey = (size: number) => u64Key(TAG.cp, size);
 export const idKey = (id: Uint8Array) => tagged(TAG.id, id);
-export const leafHashKey = (leafHash: Uint8Array) => tagged(TAG.leaf, leafHash);
+/** Layout 1's leaf-hash key: "h" ‖ leaf hash. */
+export const leafHashKeyV1 = (leafHash: Uint8Array) => tagged(TAG.leaf, leafHash);
+
+/** The leaf-hash key of the entry at `index` in `layout` (1 or 2). */
+export function leafHashKey(leafHash: Uint8Array, index: number, layout: number): Uint8Array {
+  return layout === 1 ? leafHashKeyV1(leafHash) : eraLeafHashKey(leafHash, eraOf(index));
+}
+
+/** Layout 2's leaf-hash key: "h" ‖ u32 era ‖ leaf hash. */
+export function eraLeafHashKey(leafHash: Uint8Array, era: number): Uint8Array {
+  const key = new Uint8Array(5 + leafHash.length);
+  key[0] = TAG.leaf;
+  new DataView(key.buffer).setUint32(1, era);
+  key.set(leafHash, 5);
+  return key;
+}
 export const payloadKey = (payloadHash: Uint8Array) => tagged(TAG.payload, payloadHash);
 export const idempotencyKey = (keyHash: Uint8Array) => tagged(TAG.idem, keyHash);
 
@@ -74,13 +111,15 @@ export const decodeIndex = (bytes: Uint8Array): number => getUint64(bytes, 0, "s
  * The keys and the index are built in buffers reused from entry to entry (`put` copies them):
  * a batch of thousands of entries allocates none per entry but its leaf's view.
  */
-export function putEntries(b: EntryBatch, put: Put): void {
+export function putEntries(b: EntryBatch, layout: number, put: Put): void {
   const entry = new Uint8Array(9);
   entry[0] = TAG.entry;
   const id = new Uint8Array(17);
   id[0] = TAG.id;
-  const leaf = new Uint8Array(33);
+  const hashAt = layout === 1 ? 1 : 5;
+  const leaf = new Uint8Array(hashAt + 32);
   leaf[0] = TAG.leaf;
+  const eraView = new DataView(leaf.buffer);
   const hashed = new Uint8Array(33);
   const at = new Uint8Array(8);
   const { ids, leafHashes } = b;
@@ -88,7 +127,8 @@ export function putEntries(b: EntryBatch, put: Put): void {
     putUint64(at, 0, b.start + i);
     entry.set(at, 1);
     for (let j = 0; j < 16; j++) id[1 + j] = ids[i * 16 + j]!;
-    for (let j = 0; j < 32; j++) leaf[1 + j] = leafHashes[i * 32 + j]!;
+    if (layout !== 1) eraView.setUint32(1, eraOf(b.start + i));
+    for (let j = 0; j < 32; j++) leaf[hashAt + j] = leafHashes[i * 32 + j]!;
     put(entry, b.leaf(i));
     put(id, at);
     put(leaf, at);

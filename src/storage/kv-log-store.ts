@@ -15,9 +15,13 @@ import {
   encodeIndex,
   entryKey,
   entryRange,
+  eraLeafHashKey,
+  eraOf,
   idempotencyKey,
   idKey,
-  leafHashKey,
+  LAYOUT_KEY,
+  LEAF_HASH_LAYOUT,
+  leafHashKeyV1,
   payloadKey,
   putEntries,
   STATE_KEY,
@@ -52,6 +56,8 @@ const indexOrUndefined = (v: Uint8Array | undefined) =>
 
 export class KvLogStore implements LogStore {
   readonly #kv: KeyValueStore;
+  /** The leaf-hash index's layout, once read (see #leafHashLayout). */
+  #layout: Promise<number> | undefined;
 
   constructor(kv: KeyValueStore) {
     this.#kv = kv;
@@ -74,10 +80,31 @@ export class KvLogStore implements LogStore {
 
   async create(dedup: DedupRule, checkpointNote: string): Promise<void> {
     await this.#kv.write([
+      { type: "put", key: LAYOUT_KEY, value: Uint8Array.of(LEAF_HASH_LAYOUT) },
       { type: "put", key: DEDUP_KEY, value: encodeDedup(dedup) },
       { type: "put", key: STATE_KEY, value: encodeState({ size: 0, compact: [] }) },
       { type: "put", key: checkpointKey(0), value: utf8.encode(checkpointNote) },
     ]);
+    this.#layout = Promise.resolve(LEAF_HASH_LAYOUT);
+  }
+
+  /**
+   * The layout of the leaf-hash index (kv-log-layout.ts): 2 for logs created since it exists, 1
+   * (no "l" key) for older ones, which keep theirs. Read once.
+   */
+  #leafHashLayout(): Promise<number> {
+    this.#layout ??= this.#kv.get(LAYOUT_KEY).then((v) => {
+      if (v === undefined) return 1;
+      if (v.length !== 1 || (v[0] !== 1 && v[0] !== LEAF_HASH_LAYOUT)) {
+        throw new VellumError("STATE_MISMATCH", "the store's layout key holds an unknown layout");
+      }
+      return v[0];
+    });
+    // A failed read is not remembered: the next call reads again.
+    this.#layout.catch(() => {
+      this.#layout = undefined;
+    });
+    return this.#layout;
   }
 
   async setDedup(rule: DedupRule): Promise<void> {
@@ -99,15 +126,28 @@ export class KvLogStore implements LogStore {
   }
 
   async findByLeafHash(leafHash: Uint8Array): Promise<number | undefined> {
-    return indexOrUndefined(await this.#kv.get(leafHashKey(leafHash)));
+    if ((await this.#leafHashLayout()) === 1) {
+      return indexOrUndefined(await this.#kv.get(leafHashKeyV1(leafHash)));
+    }
+    // Every era up to the stored size's, in one read (a leaf hash is in one era at most).
+    const state = await this.#kv.get(STATE_KEY);
+    const size = state === undefined ? 0 : decodeState(state).size;
+    if (size === 0) return undefined;
+    const keys: Uint8Array[] = [];
+    for (let era = 0; era <= eraOf(size - 1); era++) keys.push(eraLeafHashKey(leafHash, era));
+    for (const v of await this.#kv.getMany(keys)) {
+      if (v !== undefined) return indexOrUndefined(v);
+    }
+    return undefined;
   }
 
   async commit(batch: BatchWrite): Promise<void> {
     // Four or five puts per entry, in one chained, synced LevelDB batch (MEASUREMENTS.md: the
     // array form was ~8x slower; the driver chains), put one by one (no list of ops).
     const state = batch.state === undefined ? undefined : encodeState(batch.state);
+    const layout = await this.#leafHashLayout();
     await writePuts(this.#kv, (put) => {
-      putEntries(batch.entries, put);
+      putEntries(batch.entries, layout, put);
       for (const a of batch.keyAliases) put(idempotencyKey(a.keyHash), encodeIndex(a.index));
       for (const s of batch.strata) put(tileKey(s.level, s.index), s.bytes);
       if (state !== undefined) put(STATE_KEY, state);

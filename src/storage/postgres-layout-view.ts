@@ -147,6 +147,9 @@ export class PostgresLayoutView implements KeyValueStore {
 
   async #getOne(key: Uint8Array): Promise<Uint8Array | undefined> {
     const s = this.#s;
+    // "l": the leaf-hash keys' layout. The view presents them as layout 1 (tag ‖ leaf hash),
+    // which is what an absent "l" means.
+    if (key.length === 1 && key[0] === 0x6c) return undefined;
     if (key.length === 1 && (key[0] === 0x73 || key[0] === 0x64)) {
       const [row] = await this.#rows<{ size: string; compact: Buffer[]; dedup: string }>(
         `SELECT size, compact, dedup FROM ${s}.state`,

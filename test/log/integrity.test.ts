@@ -13,6 +13,7 @@ import {
   encodeIndex,
   entryKey,
   idKey,
+  LEAF_HASH_LAYOUT,
   leafHashKey,
   payloadKey,
 } from "../../src/storage/kv-log-layout.js";
@@ -138,7 +139,9 @@ describe("reads verify every leaf against the tree", () => {
     const b = await log.entry(20);
     await db
       .namespace("log")
-      .write([{ type: "put", key: leafHashKey(b.leafHash), value: encodeIndex(21) }]);
+      .write([
+        { type: "put", key: leafHashKey(b.leafHash, 20, LEAF_HASH_LAYOUT), value: encodeIndex(21) },
+      ]);
     expect(await codeOfAsync(log.entryByLeafHash(b.leafHash))).toBe("INTEGRITY_FAILURE");
     expect(await codeOfAsync(log.indexOfLeafHash(b.leafHash))).toBe("INTEGRITY_FAILURE");
     expect(failures.at(-1)).toMatchObject({ kind: "lookup", index: 21 });
