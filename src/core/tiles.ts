@@ -433,6 +433,16 @@ export function encodeEntryBundle(entries: readonly Uint8Array[]): Uint8Array {
  * than `width` is MALFORMED.
  */
 export function decodeEntryBundle(bytes: Uint8Array, width?: number): Uint8Array[] {
+  const out = entryBundleViews(bytes, width);
+  for (let i = 0; i < out.length; i++) out[i] = out[i]!.slice();
+  return out;
+}
+
+/**
+ * The entries of a bundle as views of `bytes` (no copies), checked as `decodeEntryBundle`
+ * checks them: for a caller that holds the bundle and will not change it.
+ */
+export function entryBundleViews(bytes: Uint8Array, width?: number): Uint8Array[] {
   const fail = (why: string) => new VellumError("MALFORMED", `entry bundle: ${why}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: Uint8Array[] = [];
@@ -444,7 +454,7 @@ export function decodeEntryBundle(bytes: Uint8Array, width?: number): Uint8Array
     if (off + 2 + length > bytes.length) {
       throw fail(`entry ${out.length} at offset ${off} runs past the end (${length} bytes)`);
     }
-    out.push(bytes.slice(off + 2, off + 2 + length));
+    out.push(bytes.subarray(off + 2, off + 2 + length));
     off += 2 + length;
   }
   if (out.length === 0) throw fail("empty");

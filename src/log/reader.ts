@@ -11,7 +11,7 @@ import { decodeLeaf, formatUuid } from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
 import { LruCache } from "../core/lru.js";
 import { checkSize } from "../core/merkle.js";
-import { decodeEntryBundle, encodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
+import { encodeEntryBundle, entryBundleViews, TILE_WIDTH } from "../core/tiles.js";
 import type { EntryBatch } from "../storage/log-store.js";
 import type { LogEntry } from "./config.js";
 import type { LogContext } from "./context.js";
@@ -197,7 +197,8 @@ export class Reader {
   /** The leaves of bundle `index` this process holds in memory (all of it, or its first ones). */
   #heldLeaves(index: number): readonly Uint8Array[] | undefined {
     const cached = this.#bundles.get(index);
-    if (cached !== undefined) return decodeEntryBundle(cached);
+    // Views of the cached bundle: its bytes are never changed, and the index only reads them.
+    if (cached !== undefined) return entryBundleViews(cached);
     if (this.#fillingStart === index * TILE_WIDTH) return this.#filling;
     return undefined;
   }

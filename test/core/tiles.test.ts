@@ -13,6 +13,7 @@ import {
   type EntryBundleId,
   encodeEntryBundle,
   encodeHashTile,
+  entryBundleViews,
   FULL_TILE_BYTES,
   formatTilePath,
   type HashTileId,
@@ -530,6 +531,17 @@ describe("entry bundles", () => {
       ),
       { numRuns: 100 },
     );
+  });
+
+  it("gives the same entries as views of the bundle (entryBundleViews), and copies (decodeEntryBundle)", () => {
+    const bytes = encodeEntryBundle([Uint8Array.of(1, 2), new Uint8Array(0), Uint8Array.of(3)]);
+    const views = entryBundleViews(bytes, 3);
+    const copies = decodeEntryBundle(bytes, 3);
+    expect(views).toEqual(copies);
+    expect(views.every((v) => v.buffer === bytes.buffer)).toBe(true);
+    expect(copies.some((c) => c.buffer === bytes.buffer)).toBe(false);
+    expect(codeOf(() => entryBundleViews(bytes.subarray(0, bytes.length - 1)))).toBe("MALFORMED");
+    expect(codeOf(() => entryBundleViews(bytes, 2))).toBe("MALFORMED");
   });
 
   it("decodes from a view into a larger buffer", () => {
