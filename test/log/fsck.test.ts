@@ -18,6 +18,7 @@ import {
   encodeIndex,
   entryKey,
   idKey,
+  LAYOUT_KEY,
   payloadKey,
   STATE_KEY,
   tileKey,
@@ -257,6 +258,11 @@ describe("fsck", () => {
       "the payload index lacks entry 44 (payload hash)",
       "the payload index holds 1 key(s) pointing beyond the tree (size 601) or damaged",
     ]);
+  });
+
+  it("names a layout key it does not know", async () => {
+    await put(LAYOUT_KEY, Uint8Array.of(9));
+    expect(messages(await check())).toContain("the layout key (l) holds an unknown layout");
   });
 
   it("names a tree state that disagrees with the leaves, and entries beyond it", async () => {
