@@ -159,6 +159,9 @@ describe.skipIf(!canMount)("a full disk (a 2 MiB tmpfs; root only)", () => {
     // Fail-stop: even a tiny write is refused, though it might fit now.
     const refused = await kv.write([put(b(1_000_000), b(1))]).catch((e: unknown) => e);
     expect((refused as Error).message).toMatch(/stopped after a failed write/);
+    // The sequencer's path (puts one by one) is stopped the same way.
+    const refusedPuts = await kv.writePuts!((p) => p(b(1_000_001), b(1))).catch((e: unknown) => e);
+    expect((refusedPuts as Error).message).toMatch(/stopped after a failed write/);
     expect((await kv.get(b(acked - 1)))?.[0]).toBe((acked - 1) % 251);
 
     await rm(filler);
