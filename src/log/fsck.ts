@@ -39,11 +39,15 @@ import {
 } from "../core/keys.js";
 import { hashLeaf } from "../core/rfc6962.js";
 import { partialTileWidth, TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
+import { blockMayHold, FILTER_BLOCK_BYTES, filterBlockOf } from "../storage/era-filter.js";
 import {
   CHECKPOINT_RANGE,
   DEDUP_KEY,
   decodeIndex,
   encodeIndex,
+  eraOf,
+  FILTERED_KEY,
+  filterKey,
   idKey,
   LAYOUT_KEY,
   LEAF_HASH_LAYOUT,
@@ -139,6 +143,8 @@ class FsckRun {
   /** Under payload dedup (and in logs from before the setting) every entry has a payload index. */
   #payloadIndexed = true;
   #leafHashLayout = 1;
+  /** Layout 2: eras 0 … n − 1 have a stored filter (era-filter.ts), which must hold their hashes. */
+  #filteredEras = 0;
   #hashed = 0;
   #checkpoints = 0;
   #cpCursor: AsyncGenerator<[Uint8Array, Uint8Array]>;
@@ -196,11 +202,21 @@ class FsckRun {
 
   /** The stored tree state and dedup rule. */
   async #readState(): Promise<void> {
-    const [stateBytes, dedupBytes, layoutBytes] = await this.#kv.getMany([
+    const [stateBytes, dedupBytes, layoutBytes, filteredBytes] = await this.#kv.getMany([
       STATE_KEY,
       DEDUP_KEY,
       LAYOUT_KEY,
+      FILTERED_KEY,
     ]);
+    if (filteredBytes !== undefined) {
+      if (filteredBytes.length === 4) {
+        this.#filteredEras = new DataView(filteredBytes.buffer, filteredBytes.byteOffset).getUint32(
+          0,
+        );
+      } else {
+        this.#report({ kind: "state", message: "the count of filtered eras (f) is damaged" });
+      }
+    }
     // The leaf-hash index's layout (kv-log-layout.ts): absent in logs made before layout 2.
     if (layoutBytes !== undefined) {
       if (layoutBytes.length === 1 && layoutBytes[0] === LEAF_HASH_LAYOUT) {
@@ -294,6 +310,7 @@ class FsckRun {
       ...(byPayload ? [payloadKey(sha256(l.payload))] : []),
     ]);
     const found = await this.#kv.getMany(keys);
+    await this.#checkFilters(lookups);
     lookups.forEach((l, i) => {
       const names = [`id ${formatUuid(l.id)}`, `leaf hash ${short(l.leafHash)}`, "payload hash"];
       for (let k = 0; k < per; k++) {
@@ -308,6 +325,29 @@ class FsckRun {
       }
     });
     lookups.length = 0;
+  }
+
+  /**
+   * Layout 2: each entry of an era with a stored filter is in its filter block. A filter that
+   * lacks a leaf hash makes a lookup by that hash miss (a lookup asks only the eras that may
+   * hold it).
+   */
+  async #checkFilters(lookups: readonly Lookup[]): Promise<void> {
+    if (this.#leafHashLayout === 1) return;
+    const filtered = lookups.filter((l) => eraOf(l.index) < this.#filteredEras);
+    if (filtered.length === 0) return;
+    const blocks = await this.#kv.getMany(
+      filtered.map((l) => filterKey(filterBlockOf(l.leafHash), eraOf(l.index))),
+    );
+    filtered.forEach((l, i) => {
+      const block = blocks[i];
+      if (block?.length === FILTER_BLOCK_BYTES && blockMayHold(block, l.leafHash)) return;
+      this.#report({
+        kind: "index",
+        index: l.index,
+        message: `the leaf-hash filter of era ${eraOf(l.index)} ${block === undefined ? "lacks the block of" : "does not hold"} entry ${l.index} (leaf hash ${short(l.leafHash)}): a lookup by it would miss`,
+      });
+    });
   }
 
   /** Every stored entry in key order: re-hashed, appended to the re-derived tree, decoded. */

@@ -7,6 +7,7 @@
  */
 import { bytesEqual } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
+import { EraFilters } from "./era-filters.js";
 import {
   CHECKPOINT_RANGE,
   checkpointKey,
@@ -16,7 +17,7 @@ import {
   entryKey,
   entryRange,
   eraLeafHashKey,
-  eraOf,
+  FILTERED_KEY,
   idempotencyKey,
   idKey,
   LAYOUT_KEY,
@@ -58,9 +59,17 @@ export class KvLogStore implements LogStore {
   readonly #kv: KeyValueStore;
   /** The leaf-hash index's layout, once read (see #leafHashLayout). */
   #layout: Promise<number> | undefined;
+  /** Layout 2's filters of finished eras (era-filters.ts). */
+  readonly #filters: EraFilters;
 
   constructor(kv: KeyValueStore) {
     this.#kv = kv;
+    this.#filters = new EraFilters(kv);
+  }
+
+  /** Resolves when no era filter is being written (tests, tools). */
+  filtersSettled(): Promise<void> {
+    return this.#filters.settled();
   }
 
   async load(): Promise<StoredLog> {
@@ -70,8 +79,13 @@ export class KvLogStore implements LogStore {
       kv.range({ ...CHECKPOINT_RANGE, reverse: true, limit: 1 }),
       kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff), limit: 1 }),
     ]);
+    const state = stateBytes === undefined ? undefined : decodeState(stateBytes);
+    // Finished eras without a stored filter (a restart before it was written) get theirs now.
+    if (state !== undefined && (await this.#leafHashLayout()) !== 1) {
+      this.#filters.reached(state.size);
+    }
     return {
-      state: stateBytes === undefined ? undefined : decodeState(stateBytes),
+      state,
       latestCheckpoint: latest === undefined ? undefined : fromUtf8.decode(latest[1]),
       dedup: dedupBytes === undefined ? undefined : decodeDedup(dedupBytes),
       holdsData: anything !== undefined,
@@ -129,12 +143,13 @@ export class KvLogStore implements LogStore {
     if ((await this.#leafHashLayout()) === 1) {
       return indexOrUndefined(await this.#kv.get(leafHashKeyV1(leafHash)));
     }
-    // Every era up to the stored size's, in one read (a leaf hash is in one era at most).
-    const state = await this.#kv.get(STATE_KEY);
+    // The eras that may hold it (their filters, and those without one), in one read; a leaf hash
+    // is in one era at most.
+    const [state, filtered] = await this.#kv.getMany([STATE_KEY, FILTERED_KEY]);
     const size = state === undefined ? 0 : decodeState(state).size;
-    if (size === 0) return undefined;
-    const keys: Uint8Array[] = [];
-    for (let era = 0; era <= eraOf(size - 1); era++) keys.push(eraLeafHashKey(leafHash, era));
+    const eras = await this.#filters.eras(leafHash, size, filtered);
+    if (eras.length === 0) return undefined;
+    const keys = eras.map((era) => eraLeafHashKey(leafHash, era));
     for (const v of await this.#kv.getMany(keys)) {
       if (v !== undefined) return indexOrUndefined(v);
     }
@@ -165,6 +180,11 @@ export class KvLogStore implements LogStore {
           "storage acknowledged the batch but does not hold it",
         );
       }
+    }
+    if (layout !== 1) {
+      const b = batch.entries;
+      this.#filters.committed(b.start, b.count, b.leafHashes);
+      if (batch.state !== undefined) this.#filters.reached(batch.state.size);
     }
   }
 

@@ -8,15 +8,19 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { utf8Encode } from "../../src/core/bytes.js";
 import { sha256 } from "../../src/core/crypto.js";
 import { decodeLeaf, encodeLeafAndHash } from "../../src/core/entry.js";
+import { hashLeaf } from "../../src/core/rfc6962.js";
 import { type FsckReport, fsck } from "../../src/log/fsck.js";
 import type { Log } from "../../src/log/log.js";
 import { CheckpointSigner } from "../../src/log/signer.js";
 import { Tree } from "../../src/log/tree.js";
 import { EntryBatch } from "../../src/storage/entry-batch.js";
+import { EraFilter, FILTER_BLOCKS, filterBlockOf } from "../../src/storage/era-filter.js";
 import {
   checkpointKey,
   encodeIndex,
   entryKey,
+  FILTERED_KEY,
+  filterKey,
   idKey,
   LAYOUT_KEY,
   payloadKey,
@@ -263,6 +267,38 @@ describe("fsck", () => {
   it("names a layout key it does not know", async () => {
     await put(LAYOUT_KEY, Uint8Array.of(9));
     expect(messages(await check())).toContain("the layout key (l) holds an unknown layout");
+  });
+
+  it("names an entry its era's leaf-hash filter lacks (a lookup by it would miss)", async () => {
+    // Era 0 (2^18 entries) is not finished here; as if it were, its filter written as the store
+    // would write it, from the stored leaves.
+    const filter = new EraFilter();
+    const hashes = [];
+    for (let i = 0; i < 601; i++) {
+      hashes.push(hashLeaf((await kv.get(entryKey(i)))!));
+      filter.add(hashes[i]!);
+    }
+    await kv.write([
+      ...Array.from({ length: FILTER_BLOCKS }, (_, b) => ({
+        type: "put" as const,
+        key: filterKey(b, 0),
+        value: filter.block(b).slice(),
+      })),
+      { type: "put", key: FILTERED_KEY, value: Uint8Array.of(0, 0, 0, 1) },
+    ]);
+    expect(messages(await check())).toEqual([]);
+    await kv.write([{ type: "del", key: filterKey(filterBlockOf(hashes[42]!), 0) }]);
+    await put(filterKey(filterBlockOf(hashes[77]!), 0), new Uint8Array(64));
+    expect(messages(await check())).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^the leaf-hash filter of era 0 lacks the block of entry 42 \(leaf hash \w+…\): a lookup by it would miss$/,
+        ),
+        expect.stringMatching(/^the leaf-hash filter of era 0 does not hold entry 77 /),
+      ]),
+    );
+    await put(FILTERED_KEY, Uint8Array.of(1));
+    expect(messages(await check())).toContain("the count of filtered eras (f) is damaged");
   });
 
   it("names a tree state that disagrees with the leaves, and entries beyond it", async () => {
