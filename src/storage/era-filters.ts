@@ -152,36 +152,32 @@ export class EraFilters {
   }
 
   /**
-   * The eras of a log of `size` entries that may hold `leafHash`, ascending: those whose stored
-   * filter says so, and every era without one. `stored` is the "f" key's value, read with the
-   * tree state.
+   * The eras of a log of `size` entries that may hold `leafHash`, ascending: every era but those
+   * whose stored filter block rules it out. A lookup reads the blocks (`blocksOf`) beside the
+   * tree state, without the count of filtered eras: an era's blocks are written in one write
+   * with that count, so a stored block is a finished filter, and an era without one (the open
+   * era, one not yet written, a lost block) is asked.
    */
-  async eras(
+  static eras(
     leafHash: Uint8Array,
     size: number,
-    stored: Uint8Array | undefined,
-  ): Promise<number[]> {
+    blocks: readonly [Uint8Array, Uint8Array][],
+  ): number[] {
     if (size === 0) return [];
-    const last = eraOf(size - 1);
-    const filtered = Math.min(filteredEras(stored), last + 1);
-    const eras: number[] = [];
-    if (filtered > 0) {
-      const block = filterBlockOf(leafHash);
-      const rows = await this.#kv.range({
-        gte: filterKey(block, 0),
-        lt: filterKey(block, filtered),
-      });
-      // A block that is missing or damaged rules nothing out.
-      let era = 0;
-      for (const [key, value] of rows) {
-        const at = filterKeyEra(key);
-        while (era < at) eras.push(era++);
-        if (value.length !== FILTER_BLOCK_BYTES || blockMayHold(value, leafHash)) eras.push(at);
-        era = at + 1;
+    const ruledOut = new Set<number>();
+    for (const [key, value] of blocks) {
+      if (value.length === FILTER_BLOCK_BYTES && !blockMayHold(value, leafHash)) {
+        ruledOut.add(filterKeyEra(key));
       }
-      while (era < filtered) eras.push(era++);
     }
-    for (let era = filtered; era <= last; era++) eras.push(era);
+    const eras: number[] = [];
+    for (let era = 0; era <= eraOf(size - 1); era++) if (!ruledOut.has(era)) eras.push(era);
     return eras;
+  }
+
+  /** The range of `leafHash`'s filter block in every era. */
+  static blocksOf(leafHash: Uint8Array): { gte: Uint8Array; lt: Uint8Array } {
+    const block = filterBlockOf(leafHash);
+    return { gte: filterKey(block, 0), lt: filterKey(block + 1, 0) };
   }
 }

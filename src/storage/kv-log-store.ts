@@ -17,7 +17,6 @@ import {
   entryKey,
   entryRange,
   eraLeafHashKey,
-  FILTERED_KEY,
   idempotencyKey,
   idKey,
   LAYOUT_KEY,
@@ -143,11 +142,14 @@ export class KvLogStore implements LogStore {
     if ((await this.#leafHashLayout()) === 1) {
       return indexOrUndefined(await this.#kv.get(leafHashKeyV1(leafHash)));
     }
-    // The eras that may hold it (their filters, and those without one), in one read; a leaf hash
-    // is in one era at most.
-    const [state, filtered] = await this.#kv.getMany([STATE_KEY, FILTERED_KEY]);
+    // The eras that may hold it: every era but those whose filter block rules it out (the tree
+    // state and the blocks in one round trip); a leaf hash is in one era at most.
+    const [state, blocks] = await Promise.all([
+      this.#kv.get(STATE_KEY),
+      this.#kv.range(EraFilters.blocksOf(leafHash)),
+    ]);
     const size = state === undefined ? 0 : decodeState(state).size;
-    const eras = await this.#filters.eras(leafHash, size, filtered);
+    const eras = EraFilters.eras(leafHash, size, blocks);
     if (eras.length === 0) return undefined;
     const keys = eras.map((era) => eraLeafHashKey(leafHash, era));
     for (const v of await this.#kv.getMany(keys)) {
