@@ -25,6 +25,8 @@ import {
   eraLeafHashRange,
   eraOf,
   FILTERED_KEY,
+  filterBlockRange,
+  filterGroups,
   filterKey,
   filterKeyEra,
 } from "./kv-log-layout.js";
@@ -166,8 +168,13 @@ export class EraFilters {
     if (size === 0) return [];
     const ruledOut = new Set<number>();
     for (const [key, value] of blocks) {
-      if (value.length === FILTER_BLOCK_BYTES && !blockMayHold(value, leafHash)) {
-        ruledOut.add(filterKeyEra(key));
+      const era = filterKeyEra(key);
+      if (
+        era !== undefined &&
+        value.length === FILTER_BLOCK_BYTES &&
+        !blockMayHold(value, leafHash)
+      ) {
+        ruledOut.add(era);
       }
     }
     const eras: number[] = [];
@@ -175,9 +182,23 @@ export class EraFilters {
     return eras;
   }
 
-  /** The range of `leafHash`'s filter block in every era. */
-  static blocksOf(leafHash: Uint8Array): { gte: Uint8Array; lt: Uint8Array } {
+  /**
+   * `leafHash`'s filter block in every era of the filter groups [from, to) (kv-log-layout.ts),
+   * one range read per group, in parallel.
+   */
+  async blocks(
+    leafHash: Uint8Array,
+    from: number,
+    to: number,
+  ): Promise<[Uint8Array, Uint8Array][]> {
     const block = filterBlockOf(leafHash);
-    return { gte: filterKey(block, 0), lt: filterKey(block + 1, 0) };
+    const reads: Promise<[Uint8Array, Uint8Array][]>[] = [];
+    for (let g = from; g < to; g++) reads.push(this.#kv.range(filterBlockRange(g, block)));
+    return (await Promise.all(reads)).flat();
+  }
+
+  /** The filter groups a log of `size` entries may have blocks in. */
+  static groups(size: number): number {
+    return filterGroups(Math.floor(size / ERA_SIZE));
   }
 }

@@ -13,7 +13,8 @@
  *   "h" u32 era leafHash(32)   → u64 index          (lookup by leaf hash; layout 2, see below)
  *   "h" leafHash(32)           → u64 index          (the same in layout 1)
  *   "f"                        → u32: how many eras (from era 0) have their filter stored
- *   "f" u32 block u32 era      → 64 bytes: one block of that era's leaf-hash filter (era-filter.ts)
+ *   "f" u32 group u32 block u32 era → 64 bytes: one block of that era's leaf-hash filter
+ *                              (era-filter.ts; the group is era ÷ 64)
  *   "p" sha256(payload)(32)    → u64 index          (dedup by payload; only under that rule)
  *   "k" sha256(key)(32)        → u64 index          (dedup by idempotency key; always)
  *   "c" u64 size               → signed checkpoint note text (UTF-8), latest signature per size
@@ -37,8 +38,9 @@ export const FILTERED_KEY = Uint8Array.of(0x66); // "f"
  * rewritten again, and the work per entry stays that of a young log. (Eras of 2^22 entries were
  * still too wide: about 200 MB of keys each, and the 10M run sagged by a quarter.) A lookup must
  * then find the era: each finished era has a filter of its leaf hashes (era-filter.ts), stored
- * block by block under "f" block era, so the one block a leaf hash falls in, for every era, is a
- * single short range read; only the eras it names (and the open era) are asked. Asking all 382
+ * block by block under "f" group block era, so the one block a leaf hash falls in, for every era
+ * of a group of 64, is one short range read; only the eras they name (and the open era) are
+ * asked. Asking all 382
  * eras of a 100-million-entry log took 60 ms at p50: their files' own Bloom filters are not all
  * in memory.
  */
@@ -103,19 +105,45 @@ export function eraLeafHashRange(era: number): { gte: Uint8Array; lt: Uint8Array
   return { gte, lt };
 }
 
-/** One block of an era's leaf-hash filter: "f" ‖ u32 block ‖ u32 era (eras of a block adjoin). */
-export function filterKey(block: number, era: number): Uint8Array {
-  const key = new Uint8Array(9);
+/**
+ * Eras per group of filter keys (2^6). Inside a group the keys are block-major, so the blocks of
+ * one leaf hash in the group's eras adjoin (one short range read each); the group bounds how far
+ * an era's filter write spreads: over its group's 38 MB, not over every filter ever written,
+ * which LevelDB would compact again with each era, as it did the unbounded leaf-hash keys.
+ */
+export const FILTER_GROUP_BITS = 6;
+
+/** The number of filter groups that eras below `eras` fall in. */
+export const filterGroups = (eras: number) =>
+  eras <= 0 ? 0 : ((eras - 1) >>> FILTER_GROUP_BITS) + 1;
+
+function groupKey(group: number, block: number, era: number): Uint8Array {
+  const key = new Uint8Array(13);
   key[0] = TAG.filter;
   const view = new DataView(key.buffer);
-  view.setUint32(1, block);
-  view.setUint32(5, era);
+  view.setUint32(1, group);
+  view.setUint32(5, block);
+  view.setUint32(9, era);
   return key;
 }
 
-/** The era a filter key is for. */
-export const filterKeyEra = (key: Uint8Array): number =>
-  new DataView(key.buffer, key.byteOffset, key.byteLength).getUint32(5);
+/** One block of an era's leaf-hash filter: "f" ‖ u32 group ‖ u32 block ‖ u32 era. */
+export const filterKey = (block: number, era: number): Uint8Array =>
+  groupKey(era >>> FILTER_GROUP_BITS, block, era);
+
+/** Bounds of block `block` of every era of filter group `group`. */
+export function filterBlockRange(
+  group: number,
+  block: number,
+): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: groupKey(group, block, 0), lt: groupKey(group, block + 1, 0) };
+}
+
+/** The era a filter key is for; undefined for a key of another length (not a block). */
+export const filterKeyEra = (key: Uint8Array): number | undefined =>
+  key.length === 13
+    ? new DataView(key.buffer, key.byteOffset, key.byteLength).getUint32(9)
+    : undefined;
 
 export const payloadKey = (payloadHash: Uint8Array) => tagged(TAG.payload, payloadHash);
 export const idempotencyKey = (keyHash: Uint8Array) => tagged(TAG.idem, keyHash);

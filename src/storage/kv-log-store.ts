@@ -60,6 +60,8 @@ export class KvLogStore implements LogStore {
   #layout: Promise<number> | undefined;
   /** Layout 2's filters of finished eras (era-filters.ts). */
   readonly #filters: EraFilters;
+  /** The tree size last loaded or committed here (a lookup's guess at the filter groups). */
+  #sizeSeen = 0;
 
   constructor(kv: KeyValueStore) {
     this.#kv = kv;
@@ -81,6 +83,7 @@ export class KvLogStore implements LogStore {
     const state = stateBytes === undefined ? undefined : decodeState(stateBytes);
     // Finished eras without a stored filter (a restart before it was written) get theirs now.
     if (state !== undefined && (await this.#leafHashLayout()) !== 1) {
+      this.#sizeSeen = state.size;
       this.#filters.reached(state.size);
     }
     return {
@@ -142,13 +145,17 @@ export class KvLogStore implements LogStore {
     if ((await this.#leafHashLayout()) === 1) {
       return indexOrUndefined(await this.#kv.get(leafHashKeyV1(leafHash)));
     }
-    // The eras that may hold it: every era but those whose filter block rules it out (the tree
-    // state and the blocks in one round trip); a leaf hash is in one era at most.
+    // The eras that may hold it: every era but those whose filter block rules it out. The tree
+    // state and the blocks are read together, for as many filter groups as the size last seen
+    // has (they change every 16.7 million entries), then any more the state shows.
+    const guess = EraFilters.groups(this.#sizeSeen);
     const [state, blocks] = await Promise.all([
       this.#kv.get(STATE_KEY),
-      this.#kv.range(EraFilters.blocksOf(leafHash)),
+      this.#filters.blocks(leafHash, 0, guess),
     ]);
     const size = state === undefined ? 0 : decodeState(state).size;
+    const groups = EraFilters.groups(size);
+    if (groups > guess) blocks.push(...(await this.#filters.blocks(leafHash, guess, groups)));
     const eras = EraFilters.eras(leafHash, size, blocks);
     if (eras.length === 0) return undefined;
     const keys = eras.map((era) => eraLeafHashKey(leafHash, era));
@@ -186,7 +193,10 @@ export class KvLogStore implements LogStore {
     if (layout !== 1) {
       const b = batch.entries;
       this.#filters.committed(b.start, b.count, b.leafHashes);
-      if (batch.state !== undefined) this.#filters.reached(batch.state.size);
+      if (batch.state !== undefined) {
+        this.#sizeSeen = batch.state.size;
+        this.#filters.reached(batch.state.size);
+      }
     }
   }
 

@@ -217,6 +217,30 @@ describe("KvLogStore's era filters", () => {
     await db.close();
   });
 
+  it("reads the blocks of every filter group (64 eras each), including one the store has not seen", async () => {
+    const db = await level();
+    const { kv, eras } = counting(db.namespace("log"));
+    const store = new KvLogStore(kv);
+    await store.create("key", "checkpoint 0\n");
+    // Entries in era 0 (group 0), era 64 (group 1) and era 65, the open one.
+    await store.commit(batchAt("g", 5, 10));
+    await store.commit(batchAt("g", 64 * ERA_SIZE + 7, 10));
+    await store.commit(batchAt("g", 65 * ERA_SIZE, 3));
+    await store.filtersSettled();
+    expect(await kv.get(FILTERED_KEY)).toEqual(Uint8Array.of(0, 0, 0, 65));
+    expect(await kv.get(filterKey(0, 64))).toHaveLength(64);
+    for (const handle of [store, new KvLogStore(kv)]) {
+      eras.length = 0;
+      expect(await handle.findByLeafHash(hashOf("g", 64 * ERA_SIZE + 9))).toBe(64 * ERA_SIZE + 9);
+      expect(await handle.findByLeafHash(hashOf("g", 6))).toBe(6);
+      expect(eras).toEqual([
+        [64, 65],
+        [0, 65],
+      ]);
+    }
+    await db.close();
+  });
+
   it("asks every era whose filter block is missing or damaged", async () => {
     const db = new MemoryDatabase();
     const { kv, eras } = counting(db.namespace("log"));
