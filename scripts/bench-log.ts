@@ -131,6 +131,33 @@ process.on("SIGINT", () => {
 });
 
 /** Bytes of the files under `dir`: as listed (apparent) and as allocated on disk (du). */
+/**
+ * What LevelDB wrote besides its write-ahead log, from its own LOG files (LOG, LOG.old): bytes
+ * flushed from memtables to level-0 tables, bytes written by compactions (by input level), and
+ * tables moved down a level without rewriting. Compaction is the work that grows with a log's
+ * size; this says how much of it there was.
+ */
+function levelDbWork(dir: string): {
+  flushed: number;
+  compacted: Map<number, number>;
+  moved: number;
+} {
+  let flushed = 0;
+  let moved = 0;
+  const compacted = new Map<number, number>();
+  const logs = fs.readdirSync(dir).filter((f) => f === "LOG" || f.startsWith("LOG.old"));
+  for (const name of logs) {
+    for (const line of fs.readFileSync(path.join(dir, name), "utf8").split("\n")) {
+      let m = /Level-0 table #\d+: (\d+) bytes OK/.exec(line);
+      if (m) flushed += Number(m[1]);
+      m = /Compacted \d+@(\d+) \+ \d+@\d+ files => (\d+) bytes/.exec(line);
+      if (m) compacted.set(Number(m[1]), (compacted.get(Number(m[1])) ?? 0) + Number(m[2]));
+      if (/Moved #\d+ to level-\d/.test(line)) moved++;
+    }
+  }
+  return { flushed, compacted, moved };
+}
+
 function diskUsage(dir: string): { apparent: number; allocated: number } {
   let apparent = 0;
   let allocated = 0;
@@ -799,6 +826,7 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
   await db.close();
   const closeMs = performance.now() - closeStart;
   const disk = diskUsage(dir);
+  const work = levelDbWork(dir);
   removeTempDir(dir);
 
   const rate = done / seconds;
@@ -859,6 +887,16 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
   line(
     "  disk after close: bytes per entry (du / apparent)",
     `${(disk.allocated / done).toFixed(0)} / ${(disk.apparent / done).toFixed(0)} B  (${fmtMB(disk.allocated)} total; close took ${closeMs.toFixed(0)} ms)`,
+  );
+  const compactedTotal = [...work.compacted.values()].reduce((a, b) => a + b, 0);
+  line(
+    "  LevelDB: flushed / compactions wrote (by input level) / tables moved",
+    `${fmtMB(work.flushed)} / ${fmtMB(compactedTotal)} (${[...work.compacted]
+      .sort((a, b) => a[0] - b[0])
+      .map(([level, bytes]) => `L${level} ${fmtMB(bytes)}`)
+      .join(
+        ", ",
+      )}) / ${fmtInt(work.moved)}; ${(compactedTotal / done).toFixed(0)} B compacted per entry`,
   );
   line(
     `  lookup by leaf hash (${fmtInt(LOOKUPS)} random entries / ${fmtInt(LOOKUPS / 4)} absent hashes, one at a time)`,
