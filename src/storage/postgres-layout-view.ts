@@ -150,6 +150,8 @@ export class PostgresLayoutView implements KeyValueStore {
     // "l": the leaf-hash keys' layout. The view presents them as layout 1 (tag ‖ leaf hash),
     // which is what an absent "l" means.
     if (key.length === 1 && key[0] === 0x6c) return undefined;
+    // "f": layout 2's era filters (era-filter.ts), which layout 1 has none of.
+    if (key[0] === 0x66) return undefined;
     if (key.length === 1 && (key[0] === 0x73 || key[0] === 0x64)) {
       const [row] = await this.#rows<{ size: string; compact: Buffer[]; dedup: string }>(
         `SELECT size, compact, dedup FROM ${s}.state`,
