@@ -43,6 +43,7 @@ import { blockMayHold, FILTER_BLOCK_BYTES, filterBlockOf } from "../storage/era-
 import {
   CHECKPOINT_RANGE,
   DEDUP_KEY,
+  decodeFilteredEras,
   decodeIndex,
   encodeIndex,
   eraOf,
@@ -209,13 +210,11 @@ class FsckRun {
       FILTERED_KEY,
     ]);
     if (filteredBytes !== undefined) {
-      if (filteredBytes.length === 4) {
-        this.#filteredEras = new DataView(filteredBytes.buffer, filteredBytes.byteOffset).getUint32(
-          0,
-        );
-      } else {
+      const eras = decodeFilteredEras(filteredBytes);
+      if (eras === undefined) {
         this.#report({ kind: "state", message: "the count of filtered eras (f) is damaged" });
       }
+      this.#filteredEras = eras ?? 0;
     }
     // The leaf-hash index's layout (kv-log-layout.ts): absent in logs made before layout 2.
     if (layoutBytes !== undefined) {

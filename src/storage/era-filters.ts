@@ -21,7 +21,9 @@ import {
   filterBlockOf,
 } from "./era-filter.js";
 import {
+  decodeFilteredEras,
   ERA_SIZE,
+  encodeFilteredEras,
   eraLeafHashRange,
   eraOf,
   FILTERED_KEY,
@@ -32,10 +34,6 @@ import {
 } from "./kv-log-layout.js";
 import type { KeyValueStore } from "./types.js";
 import { writePuts } from "./write-puts.js";
-
-/** The "f" key's count; a missing or damaged one counts 0 (every era is then asked, or rebuilt). */
-const filteredEras = (v: Uint8Array | undefined): number =>
-  v?.length === 4 ? new DataView(v.buffer, v.byteOffset, 4).getUint32(0) : 0;
 
 /** `h` keys read per call when an era is built from storage. */
 const SCAN_CHUNK = 16_384;
@@ -118,15 +116,15 @@ export class EraFilters {
   }
 
   async #writeAll(): Promise<void> {
-    let stored = this.#stored ?? filteredEras(await this.#kv.get(FILTERED_KEY));
+    // A missing or damaged count counts 0: the eras are built and written again.
+    let stored: number = this.#stored ?? (await this.#storedCount());
     this.#stored = stored;
     do {
       this.#again = false;
       while (stored < this.#finished) {
         const era = stored;
         const filter = this.#ready.get(era) ?? (await this.#build(era));
-        const count = new Uint8Array(4);
-        new DataView(count.buffer).setUint32(0, era + 1);
+        const count = encodeFilteredEras(era + 1);
         await writePuts(this.#kv, (put) => {
           for (let b = 0; b < FILTER_BLOCKS; b++) put(filterKey(b, era), filter.block(b));
           put(FILTERED_KEY, count);
@@ -136,6 +134,11 @@ export class EraFilters {
       }
       for (const era of this.#ready.keys()) if (era < stored) this.#ready.delete(era);
     } while (this.#again);
+  }
+
+  async #storedCount(): Promise<number> {
+    const count = await this.#kv.get(FILTERED_KEY);
+    return (count === undefined ? undefined : decodeFilteredEras(count)) ?? 0;
   }
 
   /** An era's filter from its stored `h` keys. */
@@ -155,7 +158,7 @@ export class EraFilters {
 
   /**
    * The eras of a log of `size` entries that may hold `leafHash`, ascending: every era but those
-   * whose stored filter block rules it out. A lookup reads the blocks (`blocksOf`) beside the
+   * whose stored filter block rules it out. A lookup reads the blocks (`blocks`) beside the
    * tree state, without the count of filtered eras: an era's blocks are written in one write
    * with that count, so a stored block is a finished filter, and an era without one (the open
    * era, one not yet written, a lost block) is asked.

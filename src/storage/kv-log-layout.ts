@@ -28,6 +28,17 @@ export const DEDUP_KEY = Uint8Array.of(0x64); // "d"
 export const LAYOUT_KEY = Uint8Array.of(0x6c); // "l"
 export const FILTERED_KEY = Uint8Array.of(0x66); // "f"
 
+/** The "f" key's value: u32 big-endian, how many eras (from era 0) have their filter stored. */
+export function encodeFilteredEras(eras: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, eras);
+  return out;
+}
+
+/** The "f" key's count; undefined when it is not 4 bytes (damaged). */
+export const decodeFilteredEras = (v: Uint8Array): number | undefined =>
+  v.length === 4 ? new DataView(v.buffer, v.byteOffset, 4).getUint32(0) : undefined;
+
 /**
  * The leaf-hash index is the one lookup whose keys arrive in random order (ids are UUIDv7, in
  * index order; entries, tiles and checkpoints are keyed by index). Random keys spread over one
@@ -40,9 +51,8 @@ export const FILTERED_KEY = Uint8Array.of(0x66); // "f"
  * then find the era: each finished era has a filter of its leaf hashes (era-filter.ts), stored
  * block by block under "f" group block era, so the one block a leaf hash falls in, for every era
  * of a group of 64, is one short range read; only the eras they name (and the open era) are
- * asked. Asking all 382
- * eras of a 100-million-entry log took 60 ms at p50: their files' own Bloom filters are not all
- * in memory.
+ * asked. Asking all 382 eras of a 100-million-entry log took 60 ms at p50: their files' own
+ * Bloom filters are not all in memory.
  */
 export const LEAF_HASH_LAYOUT = 2;
 export const ERA_BITS = 18;

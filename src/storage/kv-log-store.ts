@@ -191,12 +191,10 @@ export class KvLogStore implements LogStore {
       }
     }
     if (layout !== 1) {
+      // Into the open era's filter; a filled era is written in the background.
       const b = batch.entries;
       this.#filters.committed(b.start, b.count, b.leafHashes);
-      if (batch.state !== undefined) {
-        this.#sizeSeen = batch.state.size;
-        this.#filters.reached(batch.state.size);
-      }
+      if (batch.state !== undefined) this.#sizeSeen = batch.state.size;
     }
   }
 

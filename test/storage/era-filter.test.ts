@@ -24,6 +24,7 @@ import { openLevelDatabase } from "../../src/storage/level.js";
 import type { BatchWrite } from "../../src/storage/log-store.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import type { KeyValueStore } from "../../src/storage/types.js";
+import { standInState } from "../helpers/tree-state.js";
 
 /** A deterministic leaf hash per index (SHA-256 of a seed and the index). */
 const hashOf = (seed: string, index: number) =>
@@ -87,14 +88,7 @@ describe("KvLogStore's era filters", () => {
     ),
     keyAliases: [],
     strata: [],
-    // Stand-in hashes, one per set bit of the size, as a compact range has.
-    state: {
-      size: start + n,
-      compact: Array.from(
-        { length: [...(start + n).toString(2)].filter((c) => c === "1").length },
-        () => new Uint8Array(32),
-      ),
-    },
+    state: standInState(start + n),
     checkpoint: undefined,
   });
 
@@ -259,6 +253,45 @@ describe("KvLogStore's era filters", () => {
     eras.length = 0;
     expect(await store.findByLeafHash(target)).toBe(5);
     expect(eras).toEqual([[0, 1, 3]]);
+    await db.close();
+  });
+
+  it("answers every lookup while a filter write fails, and writes the filters after recovery", async () => {
+    let failNext = true;
+    const db = new MemoryDatabase({
+      faults: {
+        // The first filter write (8,192 blocks and the count) fails; the store then refuses
+        // writes until recover(), as after any failed write.
+        write: (_ns, ops) => {
+          if (!failNext || ops.length < FILTER_BLOCKS) return "ok";
+          failNext = false;
+          return "fail";
+        },
+      },
+    });
+    const { kv, eras } = counting(db.namespace("log"));
+    const store = new KvLogStore(kv);
+    await store.create("key", "checkpoint 0\n");
+    await store.commit(batchAt("f", 0, 10));
+    await store.commit(batchAt("f", 2 * ERA_SIZE, 5));
+    await store.filtersSettled();
+    expect(failNext).toBe(false);
+    expect(await kv.get(FILTERED_KEY)).toBeUndefined();
+    eras.length = 0;
+    expect(await store.findByLeafHash(hashOf("f", 3))).toBe(3);
+    expect(eras).toEqual([[0, 1, 2]]);
+
+    await kv.recover();
+    await store.commit(batchAt("f", 3 * ERA_SIZE, 5));
+    await store.filtersSettled();
+    expect(await kv.get(FILTERED_KEY)).toEqual(Uint8Array.of(0, 0, 0, 3));
+    eras.length = 0;
+    expect(await store.findByLeafHash(hashOf("f", 3))).toBe(3);
+    expect(await store.findByLeafHash(hashOf("f", 2 * ERA_SIZE + 4))).toBe(2 * ERA_SIZE + 4);
+    expect(eras).toEqual([
+      [0, 3],
+      [2, 3],
+    ]);
     await db.close();
   });
 

@@ -16,6 +16,7 @@ import type { BatchWrite } from "../../src/storage/log-store.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import type { KeyValueStore } from "../../src/storage/types.js";
 import { codeOfAsync } from "../helpers/errors.js";
+import { standInState } from "../helpers/tree-state.js";
 import { describeLogStore } from "./log-store-contract.js";
 
 describeLogStore("KvLogStore over memory", async () => {
@@ -57,14 +58,7 @@ describe("KvLogStore's leaf-hash index by era (layout 2)", () => {
     ),
     keyAliases: [],
     strata: [],
-    // Stand-in hashes, one per set bit of the size, as a compact range has.
-    state: {
-      size: start + n,
-      compact: Array.from(
-        { length: [...(start + n).toString(2)].filter((c) => c === "1").length },
-        () => randomBytes(32),
-      ),
-    },
+    state: standInState(start + n),
     checkpoint: undefined,
   });
   const leafHashOf = (b: BatchWrite, i: number) => b.entries.leafHash(i);
