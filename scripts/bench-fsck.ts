@@ -10,10 +10,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openEmbeddedDatabases } from "../src/cli/embedded-db.js";
 import { fsck } from "../src/log/fsck.js";
 import { Log } from "../src/log/log.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
-import { openLevelDatabase } from "../src/storage/level.js";
 import { machine } from "./lib/bench.js";
 
 installNodeCrypto();
@@ -23,11 +23,13 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
 const dir = mkdtempSync(join(tmpdir(), "vellum-bench-fsck-"));
 try {
-  let db = await openLevelDatabase(join(dir, "db"));
+  // The data directory's two databases, as the server opens them (leaves in DATA/entries).
+  const paths = { dbPath: join(dir, "db"), entriesPath: join(dir, "entries") };
+  let db = await openEmbeddedDatabases(paths);
   const log = await Log.open({
     origin: "bench.example/log",
     seed: new Uint8Array(32).fill(7),
-    kv: db.namespace("log"),
+    ...db.place("log"),
     checkpointIntervalMs: 0,
   });
   const pad = "x".repeat(180);
@@ -40,14 +42,14 @@ try {
   const verifierKey = log.signer.verifierKey;
   await log.close();
   await db.close();
-  db = await openLevelDatabase(join(dir, "db"));
+  db = await openEmbeddedDatabases(paths);
   // What building the log left behind is garbage now; the check starts from a collected heap.
   (globalThis as { gc?: () => void }).gc?.();
   const rssBefore = process.memoryUsage().rss;
   let rssDuring = rssBefore;
   const start = performance.now();
   const report = await fsck({
-    kv: db.namespace("log"),
+    ...db.place("log"),
     verifierKey,
     onProgress: () => {
       rssDuring = Math.max(rssDuring, process.memoryUsage().rss);

@@ -33,13 +33,13 @@ import * as path from "node:path";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { Level } from "level";
+import { openEmbeddedDatabases } from "../src/cli/embedded-db.js";
 import { encodeLeaf } from "../src/core/entry.js";
 import { VellumError } from "../src/core/errors.js";
 import { parseDedup } from "../src/log/dedup.js";
 import { DEFAULTS, Log } from "../src/log/log.js";
 import { CheckpointSigner } from "../src/log/signer.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
-import { openLevelDatabase } from "../src/storage/level.js";
 import { namespacePrefix } from "../src/storage/namespace.js";
 import { bench, formatRate, machine } from "./lib/bench.js";
 
@@ -137,6 +137,16 @@ process.on("SIGINT", () => {
  * tables moved down a level without rewriting. Compaction is the work that grows with a log's
  * size; this says how much of it there was.
  */
+/**
+ * A data directory's two databases, as the server opens them (src/cli/embedded-db.ts): DATA/db
+ * and DATA/entries, where a new log keeps its leaves.
+ */
+const openDataDirDatabases = (dir: string) =>
+  openEmbeddedDatabases({
+    dbPath: path.join(dir, "db"),
+    entriesPath: path.join(dir, "entries"),
+  });
+
 function levelDbWork(dir: string): {
   flushed: number;
   compacted: Map<number, number>;
@@ -145,7 +155,9 @@ function levelDbWork(dir: string): {
   let flushed = 0;
   let moved = 0;
   const compacted = new Map<number, number>();
-  const logs = fs.readdirSync(dir).filter((f) => f === "LOG" || f.startsWith("LOG.old"));
+  const logs = fs.existsSync(dir)
+    ? fs.readdirSync(dir).filter((f) => f === "LOG" || f.startsWith("LOG.old"))
+    : [];
   for (const name of logs) {
     for (const line of fs.readFileSync(path.join(dir, name), "utf8").split("\n")) {
       let m = /Level-0 table #\d+: (\d+) bytes OK/.exec(line);
@@ -713,12 +725,12 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
       `time limit ${fmtInt(deadlineMs / 1000)} s`,
   );
   const dir = makeTempDir("log");
-  const db = await openLevelDatabase(dir);
+  const db = await openDataDirDatabases(dir);
   let batches = 0;
   const log = await Log.open({
     origin: ORIGIN,
     seed: SEED,
-    kv: db.namespace("log"),
+    ...db.place("log"),
     batchMaxEntries: BATCH,
     onCheckpoint: () => batches++,
     ...(DEDUP === undefined ? {} : { dedup: DEDUP }),
@@ -826,7 +838,8 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
   await db.close();
   const closeMs = performance.now() - closeStart;
   const disk = diskUsage(dir);
-  const work = levelDbWork(dir);
+  const work = levelDbWork(path.join(dir, "db"));
+  const entriesWork = levelDbWork(path.join(dir, "entries"));
   removeTempDir(dir);
 
   const rate = done / seconds;
@@ -888,16 +901,21 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
     "  disk after close: bytes per entry (du / apparent)",
     `${(disk.allocated / done).toFixed(0)} / ${(disk.apparent / done).toFixed(0)} B  (${fmtMB(disk.allocated)} total; close took ${closeMs.toFixed(0)} ms)`,
   );
-  const compactedTotal = [...work.compacted.values()].reduce((a, b) => a + b, 0);
-  line(
-    "  LevelDB: flushed / compactions wrote (by input level) / tables moved",
-    `${fmtMB(work.flushed)} / ${fmtMB(compactedTotal)} (${[...work.compacted]
-      .sort((a, b) => a[0] - b[0])
-      .map(([level, bytes]) => `L${level} ${fmtMB(bytes)}`)
-      .join(
-        ", ",
-      )}) / ${fmtInt(work.moved)}; ${(compactedTotal / done).toFixed(0)} B compacted per entry`,
-  );
+  for (const [name, w] of [
+    ["DATA/db", work],
+    ["DATA/entries", entriesWork],
+  ] as const) {
+    const compactedTotal = [...w.compacted.values()].reduce((a, b) => a + b, 0);
+    line(
+      `  LevelDB ${name}: flushed / compactions wrote (by input level) / tables moved`,
+      `${fmtMB(w.flushed)} / ${fmtMB(compactedTotal)} (${[...w.compacted]
+        .sort((a, b) => a[0] - b[0])
+        .map(([level, bytes]) => `L${level} ${fmtMB(bytes)}`)
+        .join(
+          ", ",
+        )}) / ${fmtInt(w.moved)}; ${(compactedTotal / done).toFixed(0)} B compacted per entry`,
+    );
+  }
   line(
     `  lookup by leaf hash (${fmtInt(LOOKUPS)} random entries / ${fmtInt(LOOKUPS / 4)} absent hashes, one at a time)`,
     `p50 ${lookups.found.p50.toFixed(0)} / ${lookups.absent.p50.toFixed(0)} µs, p99 ${lookups.found.p99.toFixed(0)} / ${lookups.absent.p99.toFixed(0)} µs (eras of 2^18 entries: ${fmtInt(Math.ceil(done / 2 ** 18))} here)`,
@@ -925,12 +943,12 @@ interface LatencyResult {
 
 async function latencyRun(ageMs: number): Promise<LatencyResult> {
   const dir = makeTempDir("latency");
-  const db = await openLevelDatabase(dir);
+  const db = await openDataDirDatabases(dir);
   let batches = 0;
   const log = await Log.open({
     origin: ORIGIN,
     seed: SEED,
-    kv: db.namespace("log"),
+    ...db.place("log"),
     batchMaxAgeMs: ageMs,
     onCheckpoint: () => batches++,
   });

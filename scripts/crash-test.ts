@@ -41,6 +41,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { openEmbeddedDatabases } from "../src/cli/embedded-db.js";
 import { type SubmitResult, VellumClient } from "../src/client/http.js";
 import { base64Encode, bytesEqual } from "../src/core/bytes.js";
 import { openCheckpoint } from "../src/core/checkpoint.js";
@@ -54,7 +55,6 @@ import { verifyConsistency } from "../src/core/verify.js";
 import { Log } from "../src/log/log.js";
 import { CheckpointSigner } from "../src/log/signer.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
-import { openLevelDatabase } from "../src/storage/level.js";
 import {
   type AckLine,
   keyFor,
@@ -396,7 +396,7 @@ async function checkHistory(log: Log, seen: Seen[], latest: Seen, h: History): P
 }
 
 /** Reopens the log after a kill and runs every check. */
-async function checkAfterKill(dbDir: string, lines: string[], h: History): Promise<void> {
+async function checkAfterKill(dataDir: string, lines: string[], h: History): Promise<void> {
   const notes = checkReceipts(lines, h);
   for (const note of h.carried) notes.add(note);
   const seen = [...notes]
@@ -404,7 +404,10 @@ async function checkAfterKill(dbDir: string, lines: string[], h: History): Promi
     .sort((a, b) => a.size - b.size || a.time - b.time);
   const newest = seen.at(-1) ?? h.last;
 
-  const db = await openLevelDatabase(dbDir);
+  const dbs = await openEmbeddedDatabases({
+    dbPath: join(dataDir, "db"),
+    entriesPath: join(dataDir, "entries"),
+  });
   const published: string[] = [];
   let log: Log | undefined;
   try {
@@ -412,7 +415,7 @@ async function checkAfterKill(dbDir: string, lines: string[], h: History): Promi
       log = await Log.open({
         origin: ORIGIN,
         seed: SEED,
-        kv: db.namespace(NAMESPACE),
+        ...dbs.place(NAMESPACE),
         checkpointIntervalMs: 0,
         ...(newest === undefined ? {} : { lastPublished: newest.note }),
         onCheckpoint: (cp) => published.push(cp.note),
@@ -430,7 +433,7 @@ async function checkAfterKill(dbDir: string, lines: string[], h: History): Promi
     await checkHistory(log, seen, latest, h);
   } finally {
     await log?.close();
-    await db.close();
+    await dbs.close();
   }
   h.carried = published;
 }
@@ -459,7 +462,7 @@ async function main(): Promise<number> {
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   const work = mkdtempSync(join(opts.dir, "vellum-crash-"));
-  const dbDir = join(work, "db");
+  const dataDir = join(work, "data");
   process.on("exit", () => {
     current?.kill("SIGKILL");
     if (opts.keep) console.log(`crash-test: kept ${work}`);
@@ -483,10 +486,10 @@ async function main(): Promise<number> {
   const h = new History();
   try {
     while (h.kills < opts.kills && elapsed() < opts.seconds) {
-      const lines = await runChild(dbDir, h.kills, opts.http);
+      const lines = await runChild(dataDir, h.kills, opts.http);
       h.kills++;
       const before = h.receipts;
-      await checkAfterKill(dbDir, lines, h);
+      await checkAfterKill(dataDir, lines, h);
       console.log(
         `kill ${h.kills}: ${h.receipts - before} receipts, log size ${h.entries}, ${elapsed().toFixed(1)} s`,
       );

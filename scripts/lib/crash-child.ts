@@ -1,7 +1,8 @@
 /**
  * The crash test's victim (scripts/crash-test.ts starts it; not meant to be run by hand).
  *
- *   node --import tsx scripts/lib/crash-child.ts <db dir> <run> [http]
+ *   node --import { join } from "node:path";
+import tsx scripts/lib/crash-child.ts <db dir> <run> [http]
  *
  * Opens the log on LevelDB with the default batching, prints "ready", then keeps CONCURRENCY
  * submissions in flight until it is killed: fresh payloads, some with idempotency keys, some
@@ -18,12 +19,13 @@
  * stderr. It exits by itself if its stdout goes away (the parent died) or after LIFETIME_MS.
  */
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { TokenStore } from "../../src/auth/tokens.js";
+import { openEmbeddedDatabases } from "../../src/cli/embedded-db.js";
 import { Log } from "../../src/log/log.js";
 import { installNodeCrypto } from "../../src/platform/node-crypto.js";
 import { createApp } from "../../src/server/app.js";
-import { openLevelDatabase } from "../../src/storage/level.js";
 import {
   type AckLine,
   keyFor,
@@ -45,13 +47,18 @@ function fail(why: string): never {
 
 async function main(dir: string, run: number, http: boolean): Promise<void> {
   installNodeCrypto();
-  const db = await openLevelDatabase(dir);
+  // The embedded store as the server opens it: DATA/db and DATA/entries (layout 3).
+  const dbs = await openEmbeddedDatabases({
+    dbPath: join(dir, "db"),
+    entriesPath: join(dir, "entries"),
+  });
+  const db = dbs.db;
   // Payload dedup: the checks of scripts/crash-test.ts hold every payload to one index, keyed
   // or not (under key dedup an unkeyed resubmission is rightly a new entry).
   const log = await Log.open({
     origin: ORIGIN,
     seed: SEED,
-    kv: db.namespace(NAMESPACE),
+    ...dbs.place(NAMESPACE),
     dedup: "payload",
   });
   if (http) {

@@ -371,7 +371,8 @@ export async function straceInject(
         const marker = join(dir.data, "checkpoint");
         const paths =
           target === "wal"
-            ? walPathsAhead(join(dir.data, "db"))
+            ? // Both databases' logs: a batch's leaves go to DATA/entries, then the batch to DATA/db.
+              [...walPathsAhead(join(dir.data, "db")), ...walPathsAhead(join(dir.data, "entries"))]
             : [marker, `${marker}.tmp-${pid}`, `${marker}.tmp`];
         strace = await StraceInjector.attach(
           pid,
@@ -434,8 +435,10 @@ export async function byteFlip(
   }
   r.acknowledged = acked.size;
   o.beforeFlip?.(dir.data);
-  const files =
-    target === "ldb" ? tableFiles(join(dir.data, "db")) : walFiles(join(dir.data, "db"));
+  // The leaves are in DATA/entries (layout 3); DATA/db is searched too.
+  const files = ["entries", "db"].flatMap((name) =>
+    target === "ldb" ? tableFiles(join(dir.data, name)) : walFiles(join(dir.data, name)),
+  );
   // Damage entries in the middle (so valid records follow a damaged WAL record): one byte inside
   // the payload's random part, found by its unique head.
   const indices = [...acked.keys()].sort((a, b) => a - b);

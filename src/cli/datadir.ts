@@ -8,6 +8,8 @@
  *                        restored from an older backup is caught at start (rollback guard;
  *                        written and read with the state mirror's copy by marker.ts)
  *   DATA/db/             LevelDB; one namespace per log hosted here
+ *   DATA/entries/        LevelDB of the leaves of logs created since it exists (layout 3,
+ *                        src/storage/kv-log-layout.ts), one namespace per log as in db/
  *
  * The key file is created with O_EXCL and mode 0600 and never logged. The directory is mode
  * 0700: one that already exists with access for others (made by hand, or by `mkdir` with a
@@ -36,6 +38,8 @@ export interface LogFiles {
   readonly seed: Uint8Array;
   readonly verifierKey: string;
   readonly dbPath: string;
+  /** The entries database (leaves of layout-3 logs). */
+  readonly entriesPath: string;
   readonly created: boolean;
 }
 
@@ -182,6 +186,7 @@ export function openDataDir(
     seed: key.seed,
     verifierKey: key.verifierKey,
     dbPath: join(dir, "db"),
+    entriesPath: join(dir, "entries"),
     created: key.created,
   };
 }

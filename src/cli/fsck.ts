@@ -18,9 +18,9 @@ import { parseRetention, type RetentionPeriod } from "../archive/retention.js";
 import { VellumError } from "../core/errors.js";
 import { parseVerifierKey } from "../core/keys.js";
 import { type FsckReport, fsck } from "../log/fsck.js";
-import { openLevelDatabase } from "../storage/level.js";
 import { PostgresLayoutView } from "../storage/postgres-layout-view.js";
-import type { Database, KeyValueStore } from "../storage/types.js";
+import type { KeyValueStore } from "../storage/types.js";
+import { type EmbeddedDatabases, openEmbeddedDatabases } from "./embedded-db.js";
 import { DEFAULT_DATA } from "./serve.js";
 import { describePostgresUrl, schemaBase } from "./serve-store.js";
 
@@ -47,7 +47,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 function summary(dir: string, r: FsckReport): string {
   const lines = [
     `vellum fsck: ${dir}: log "${r.origin}", tree size ${r.size ?? "unknown (no valid tree state)"}`,
-    `  entries      ${plural(r.entries, "leaf", "leaves")} re-hashed`,
+    `  entries      ${plural(r.entries, "leaf", "leaves")} re-hashed${r.strayLeaves === 0 ? "" : `; ${plural(r.strayLeaves, "leaf", "leaves")} past the tree's size, of a batch a crash cut off before it was acknowledged (deleted at the next start)`}`,
     `  tree         ${plural(r.nodes, "node")} in ${plural(r.tiles, "stored tile")} compared with the tree re-derived from the leaves`,
     `  checkpoints  ${plural(r.checkpoints, "stored checkpoint")} checked (signatures, roots)${r.lastPublished === undefined ? "" : `; DATA/checkpoint (size ${r.lastPublished}) too`}`,
     `  indexes      checked in full: id ${r.indexes.id}, leaf hash ${r.indexes.leafHash}, payload ${r.indexes.payload}, idempotency key ${r.indexes.idempotencyKey}`,
@@ -111,6 +111,7 @@ export async function runFsck(opts: FsckOptions): Promise<number> {
   try {
     report = await fsck({
       kv: opened.kv,
+      ...(opened.entries === undefined ? {} : { entries: opened.entries }),
       verifierKey,
       ...(lastPublished === undefined ? {} : { lastPublished }),
       onProgress: ({ phase, done, total }) => {
@@ -157,13 +158,15 @@ export async function runFsck(opts: FsckOptions): Promise<number> {
   return clean ? CLEAN : PROBLEMS;
 }
 
-/** The log's key-value view: DATA/db's "log" namespace, or a snapshot of its PostgreSQL schema. */
+/** The log's key-value view: DATA/db's "log" namespace (and DATA/entries'), or a snapshot of its PostgreSQL schema. */
 async function openLogKv(
   opts: FsckOptions,
   dir: string,
   dbPath: string,
   origin: string,
-): Promise<number | { kv: KeyValueStore; schema?: string; close(): Promise<void> }> {
+): Promise<
+  number | { kv: KeyValueStore; entries?: KeyValueStore; schema?: string; close(): Promise<void> }
+> {
   if (opts.store !== undefined) {
     const where = describePostgresUrl(opts.store);
     const schema = `${schemaBase(origin)}_log`;
@@ -188,9 +191,12 @@ async function openLogKv(
       return fail(`${where}: ${(e as Error).message}`, CANNOT_CHECK);
     }
   }
-  let db: Database;
+  let dbs: EmbeddedDatabases;
   try {
-    db = await openLevelDatabase(dbPath, { createIfMissing: false });
+    dbs = await openEmbeddedDatabases(
+      { dbPath, entriesPath: join(dir, "entries") },
+      { createIfMissing: false },
+    );
   } catch (e) {
     if (e instanceof VellumError && e.code === "LOCKED") {
       return fail(
@@ -202,7 +208,7 @@ async function openLogKv(
       (e as Error).cause instanceof Error ? `: ${((e as Error).cause as Error).message}` : "";
     return fail(`problem: the database does not open (${(e as Error).message}${cause})`, PROBLEMS);
   }
-  return { kv: db.namespace("log"), close: () => db.close() };
+  return { ...dbs.place("log"), close: () => dbs.close() };
 }
 
 function archiveSummary(url: string, r: ArchiveReport): string {

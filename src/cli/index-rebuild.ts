@@ -14,9 +14,8 @@ import { VellumError } from "../core/errors.js";
 import { Indexer } from "../indexing/engine.js";
 import { WorkerIndexStore } from "../indexing/worker-store.js";
 import { Log } from "../log/log.js";
-import { openLevelDatabase } from "../storage/level.js";
-import type { Database } from "../storage/types.js";
 import { openDataDir } from "./datadir.js";
+import { type EmbeddedDatabases, openEmbeddedDatabases } from "./embedded-db.js";
 import { EXIT_EVIDENCE, EXIT_IO, exitCodesHelp } from "./exit-codes.js";
 import { DEFAULT_DATA } from "./serve.js";
 import { INDEX_DIR, openIndexLog } from "./serve-index.js";
@@ -30,9 +29,9 @@ async function rebuild(dataDir: string): Promise<number> {
     return fail(`${dataDir} is not a Vellum data directory (it needs log.key and db/)`, EXIT_IO);
   }
   const files = openDataDir(dataDir);
-  let db: Database;
+  let dbs: EmbeddedDatabases;
   try {
-    db = await openLevelDatabase(files.dbPath, { createIfMissing: false });
+    dbs = await openEmbeddedDatabases(files, { createIfMissing: false });
   } catch (e) {
     if (e instanceof VellumError && e.code === "LOCKED") {
       return fail(`${dataDir} is in use by a running server: stop it first`, EXIT_IO);
@@ -43,10 +42,10 @@ async function rebuild(dataDir: string): Promise<number> {
   const log = await Log.open({
     origin: files.origin,
     seed: files.seed,
-    kv: db.namespace("log"),
+    ...dbs.place("log"),
     checkpointIntervalMs: 0,
   });
-  const indexLog = await openIndexLog({ kv: db.namespace("index-log") }, files.origin, files.seed);
+  const indexLog = await openIndexLog(dbs.place("index-log"), files.origin, files.seed);
   const storePath = join(dataDir, INDEX_DIR);
   rmSync(storePath, { recursive: true, force: true });
   const store = await WorkerIndexStore.open(storePath, "event-keys");
@@ -69,7 +68,7 @@ async function rebuild(dataDir: string): Promise<number> {
     await store.close();
     await indexLog.close();
     await log.close();
-    await db.close();
+    await dbs.close();
   }
   return code;
 }

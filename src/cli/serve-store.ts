@@ -24,16 +24,21 @@ import { hexEncode, utf8Encode } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
 import { VellumError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { openLevelDatabase } from "../storage/level.js";
 import type { LogStore } from "../storage/log-store.js";
 import { PostgresLogStore } from "../storage/postgres.js";
 import { postgresFailure } from "../storage/postgres-errors.js";
 import { PostgresDatabase } from "../storage/postgres-kv.js";
 import { WriterLease } from "../storage/postgres-lease.js";
 import type { Database, KeyValueStore } from "../storage/types.js";
+import { openEmbeddedDatabases } from "./embedded-db.js";
 
-/** What a Log is opened over: a key-value namespace, or a store of its own. */
-export type LogPlace = { readonly kv: KeyValueStore } | { readonly store: LogStore };
+/**
+ * What a Log is opened over: a key-value namespace (with its namespace in the entries database,
+ * embedded-db.ts), or a store of its own.
+ */
+export type LogPlace =
+  | { readonly kv: KeyValueStore; readonly entries?: KeyValueStore }
+  | { readonly store: LogStore };
 
 export interface ServerStore {
   /** Where this server, now the writer, answers (PostgreSQL: standbys forward there). */
@@ -181,6 +186,8 @@ function keepLease(
 
 export async function openServerStore(options: {
   readonly dbPath: string;
+  /** DATA/entries (embedded-db.ts); with PostgreSQL, unused. */
+  readonly entriesPath: string;
   readonly url: string | undefined;
   readonly origin: string;
   readonly logger: Logger;
@@ -192,14 +199,14 @@ export async function openServerStore(options: {
   readonly standBy?: StandBy;
 }): Promise<ServerStore> {
   if (options.url === undefined) {
-    const db = await openLevelDatabase(options.dbPath);
+    const embedded = await openEmbeddedDatabases(options);
     return {
-      db,
-      logPlace: async (name) => ({ kv: db.namespace(name) }),
+      db: embedded.db,
+      logPlace: async (name) => embedded.place(name),
       advertise: async () => undefined,
       standbyPort: undefined,
-      description: `LevelDB in ${options.dbPath}`,
-      close: () => db.close(),
+      description: `LevelDB in ${options.dbPath} (leaves in ${options.entriesPath})`,
+      close: () => embedded.close(),
     };
   }
   const description = describePostgresUrl(options.url);

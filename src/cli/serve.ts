@@ -369,6 +369,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   try {
     store = await openServerStore({
       dbPath: files.dbPath,
+      entriesPath: files.entriesPath,
       url: opts.store,
       origin: files.origin,
       logger,

@@ -24,6 +24,11 @@ export interface LogConfig {
   readonly store?: LogStore;
   /** This log's own namespace, when `store` is not given. */
   readonly kv?: KeyValueStore;
+  /**
+   * With `kv`: this log's namespace in the entries database, where a log created with it keeps
+   * its leaves (layout 3, kv-log-layout.ts). Logs created without one keep them in `kv`.
+   */
+  readonly entries?: KeyValueStore;
   /** Most entries in one batch (one synced write). */
   readonly batchMaxEntries?: number;
   /** How long the first queued entry may wait for others before an idle log flushes. */

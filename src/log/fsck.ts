@@ -45,6 +45,7 @@ import {
   DEDUP_KEY,
   decodeFilteredEras,
   decodeIndex,
+  ENTRIES_STORE_LAYOUT,
   encodeIndex,
   eraOf,
   FILTERED_KEY,
@@ -64,6 +65,8 @@ import { DerivedTree, type FsckProblem, StoredStrata, scan, short, TAG } from ".
 export interface FsckOptions {
   /** The log's namespace. */
   readonly kv: KeyValueStore;
+  /** The log's namespace in the entries database (DATA/entries), where layout 3 keeps leaves. */
+  readonly entries?: KeyValueStore;
   /** The log's verifier key (DATA/log.vkey): checkpoints must carry its signatures. */
   readonly verifierKey: string;
   /** The checkpoint remembered outside the database (DATA/checkpoint), if any. */
@@ -91,6 +94,12 @@ export interface FsckReport {
   readonly size: number | undefined;
   /** Leaves re-hashed. */
   readonly entries: number;
+  /**
+   * Layout 3: leaves stored past the tree's size, those of a batch a crash or failure cut off
+   * between its leaves' write and its own (never acknowledged; the next start deletes them).
+   * Not a problem; in layouts 1 and 2 such leaves are problems instead.
+   */
+  readonly strayLeaves: number;
   /** Stored tree nodes compared with the re-derived ones. */
   readonly nodes: number;
   /** Stored tiles (strata) read. */
@@ -153,6 +162,7 @@ class FsckRun {
   #external: Checkpoint | undefined;
   readonly #lookups: Lookup[] = [];
   #beyond = 0;
+  #stray = 0;
   #lastStamp: { index: number; timestamp: number } | undefined;
 
   constructor(options: FsckOptions) {
@@ -190,6 +200,7 @@ class FsckRun {
       origin: this.#origin,
       size: this.#state?.size,
       entries: this.#hashed,
+      strayLeaves: this.#stray,
       nodes: this.#tree.nodes,
       tiles: this.#strata.read,
       checkpoints: this.#checkpoints,
@@ -218,8 +229,9 @@ class FsckRun {
     }
     // The leaf-hash index's layout (kv-log-layout.ts): absent in logs made before layout 2.
     if (layoutBytes !== undefined) {
-      if (layoutBytes.length === 1 && layoutBytes[0] === LEAF_HASH_LAYOUT) {
-        this.#leafHashLayout = LEAF_HASH_LAYOUT;
+      const layout = layoutBytes.length === 1 ? layoutBytes[0]! : 0;
+      if (layout === LEAF_HASH_LAYOUT || layout === ENTRIES_STORE_LAYOUT) {
+        this.#leafHashLayout = layout;
       } else {
         this.#report({ kind: "state", message: "the layout key (l) holds an unknown layout" });
       }
@@ -354,7 +366,16 @@ class FsckRun {
     const limit = this.#state?.size ?? Number.MAX_SAFE_INTEGER;
     const chunk = this.#chunk;
     await this.#checkpointsAt(); // those of size 0
-    const entries = scan(this.#kv, Uint8Array.of(TAG.entry), Uint8Array.of(TAG.entry + 1), chunk);
+    const apart = this.#leafHashLayout === ENTRIES_STORE_LAYOUT;
+    if (apart && this.#options.entries === undefined) {
+      this.#report({
+        kind: "state",
+        message:
+          "the log keeps its leaves in the entries database (layout 3), and there is none (DATA/entries is missing)",
+      });
+    }
+    const leafKv = apart ? (this.#options.entries ?? this.#kv) : this.#kv;
+    const entries = scan(leafKv, Uint8Array.of(TAG.entry), Uint8Array.of(TAG.entry + 1), chunk);
     for await (const [entryKey, leaf] of entries) {
       if (entryKey.length !== 9) {
         this.#report({
@@ -364,6 +385,10 @@ class FsckRun {
         continue;
       }
       const index = getUint64(entryKey, 1, "entry key");
+      if (index >= limit && apart) {
+        this.#stray++;
+        continue;
+      }
       if (index >= limit) {
         if (this.#beyond++ < 10) {
           this.#report({

@@ -50,7 +50,7 @@ export { DEFAULTS } from "./config.js";
 
 function storeOf(config: LogConfig): LogStore {
   if (config.store !== undefined) return config.store;
-  if (config.kv !== undefined) return new KvLogStore(config.kv);
+  if (config.kv !== undefined) return new KvLogStore(config.kv, config.entries);
   throw new VellumError("INTERNAL", "a log needs a store (or a KeyValueStore namespace)");
 }
 

@@ -1,9 +1,12 @@
 /**
  * @module
  * The embedded log store: the LogStore contract (log-store.ts) over one KeyValueStore namespace,
- * in the key layout of kv-log-layout.ts (spec/storage.md, "Key layout"). A batch is one atomic
- * KeyValueStore write — a single synced LevelDB batch — followed by one read-back of the tree
- * state it set.
+ * in the key layout of kv-log-layout.ts (spec/storage.md, "Key layout"), and (layout 3, every
+ * log created with one) a second namespace, in another database, for the leaves alone. A batch
+ * is one atomic KeyValueStore write — a single synced LevelDB batch — followed by one read-back
+ * of the tree state it set; in layout 3 its leaves are written and synced to the entries store
+ * first, so the batch's write, which makes them part of the tree, never refers to leaves that a
+ * crash could lose.
  */
 import { bytesEqual } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
@@ -13,6 +16,7 @@ import {
   checkpointKey,
   DEDUP_KEY,
   decodeIndex,
+  ENTRIES_STORE_LAYOUT,
   encodeIndex,
   entryKey,
   entryRange,
@@ -24,6 +28,7 @@ import {
   leafHashKeyV1,
   payloadKey,
   putEntries,
+  putLeaves,
   STATE_KEY,
   tileKey,
 } from "./kv-log-layout.js";
@@ -54,17 +59,30 @@ export function decodeDedup(bytes: Uint8Array): DedupRule {
 const indexOrUndefined = (v: Uint8Array | undefined) =>
   v === undefined ? undefined : decodeIndex(v);
 
+/** Leaves past the tree's size deleted per write when a log is loaded (see load). */
+const STRAY_LEAVES_PER_WRITE = 4096;
+
 export class KvLogStore implements LogStore {
   readonly #kv: KeyValueStore;
-  /** The leaf-hash index's layout, once read (see #leafHashLayout). */
+  /** Where new logs keep their leaves (layout 3); undefined: beside everything else (layout 2). */
+  readonly #entries: KeyValueStore | undefined;
+  /** The store's layout, once read (see #leafHashLayout). */
   #layout: Promise<number> | undefined;
+  /** The store the leaves are in, once the layout is known. */
+  #leafKv: KeyValueStore | undefined;
   /** Layout 2's filters of finished eras (era-filters.ts). */
   readonly #filters: EraFilters;
   /** The tree size last loaded or committed here (a lookup's guess at the filter groups). */
   #sizeSeen = 0;
 
-  constructor(kv: KeyValueStore) {
+  /**
+   * `entries`: a namespace of another database for the leaves of a log created here (layout 3).
+   * A log created before keeps its leaves where they are, and a log of layout 3 cannot be opened
+   * without it.
+   */
+  constructor(kv: KeyValueStore, entries?: KeyValueStore) {
     this.#kv = kv;
+    this.#entries = entries;
     this.#filters = new EraFilters(kv);
   }
 
@@ -81,10 +99,14 @@ export class KvLogStore implements LogStore {
       kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff), limit: 1 }),
     ]);
     const state = stateBytes === undefined ? undefined : decodeState(stateBytes);
+    const layout = state === undefined ? undefined : await this.#leafHashLayout();
     // Finished eras without a stored filter (a restart before it was written) get theirs now.
-    if (state !== undefined && (await this.#leafHashLayout()) !== 1) {
+    if (state !== undefined && layout !== 1) {
       this.#sizeSeen = state.size;
       this.#filters.reached(state.size);
+    }
+    if (state !== undefined && layout === ENTRIES_STORE_LAYOUT) {
+      await this.#deleteStrayLeaves(state.size);
     }
     return {
       state,
@@ -94,27 +116,56 @@ export class KvLogStore implements LogStore {
     };
   }
 
+  /**
+   * Layout 3: deletes the leaves stored at or past `size`. They are those of a batch whose leaves
+   * were written but whose own write was not (a crash or a failure between the two): never part
+   * of the tree, never acknowledged, and a later batch of another size would leave some behind.
+   */
+  async #deleteStrayLeaves(size: number): Promise<void> {
+    const leafKv = this.#entries!;
+    const end = entryRange(size, Number.MAX_SAFE_INTEGER);
+    for (;;) {
+      const rows = await leafKv.range({ ...end, limit: STRAY_LEAVES_PER_WRITE });
+      if (rows.length === 0) return;
+      await leafKv.write(rows.map(([key]) => ({ type: "del" as const, key })));
+    }
+  }
+
   async create(dedup: DedupRule, checkpointNote: string): Promise<void> {
+    const layout = this.#entries === undefined ? LEAF_HASH_LAYOUT : ENTRIES_STORE_LAYOUT;
     await this.#kv.write([
-      { type: "put", key: LAYOUT_KEY, value: Uint8Array.of(LEAF_HASH_LAYOUT) },
+      { type: "put", key: LAYOUT_KEY, value: Uint8Array.of(layout) },
       { type: "put", key: DEDUP_KEY, value: encodeDedup(dedup) },
       { type: "put", key: STATE_KEY, value: encodeState({ size: 0, compact: [] }) },
       { type: "put", key: checkpointKey(0), value: utf8.encode(checkpointNote) },
     ]);
-    this.#layout = Promise.resolve(LEAF_HASH_LAYOUT);
+    this.#layout = Promise.resolve(layout);
+    this.#leafKv = this.#entries ?? this.#kv;
   }
 
   /**
-   * The layout of the leaf-hash index (kv-log-layout.ts): 2 for logs created since it exists, 1
-   * (no "l" key) for older ones, which keep theirs. Read once.
+   * The store's layout (kv-log-layout.ts): 3 for logs created with an entries store, 2 for those
+   * created without one since era keys exist, 1 (no "l" key) for older ones; each keeps its own.
+   * Read once.
    */
   #leafHashLayout(): Promise<number> {
     this.#layout ??= this.#kv.get(LAYOUT_KEY).then((v) => {
-      if (v === undefined) return 1;
-      if (v.length !== 1 || (v[0] !== 1 && v[0] !== LEAF_HASH_LAYOUT)) {
+      if (v === undefined) {
+        this.#leafKv = this.#kv;
+        return 1;
+      }
+      const layout = v.length === 1 ? v[0]! : 0;
+      if (layout < 1 || layout > ENTRIES_STORE_LAYOUT) {
         throw new VellumError("STATE_MISMATCH", "the store's layout key holds an unknown layout");
       }
-      return v[0];
+      if (layout === ENTRIES_STORE_LAYOUT && this.#entries === undefined) {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          "this log keeps its leaves in an entries store (layout 3), and none was given: open it with its data directory's entries database",
+        );
+      }
+      this.#leafKv = layout === ENTRIES_STORE_LAYOUT ? this.#entries! : this.#kv;
+      return layout;
     });
     // A failed read is not remembered: the next call reads again.
     this.#layout.catch(() => {
@@ -170,8 +221,12 @@ export class KvLogStore implements LogStore {
     // array form was ~8x slower; the driver chains), put one by one (no list of ops).
     const state = batch.state === undefined ? undefined : encodeState(batch.state);
     const layout = await this.#leafHashLayout();
+    const apart = layout === ENTRIES_STORE_LAYOUT;
+    if (apart && batch.entries.count > 0) {
+      await writePuts(this.#entries!, (put) => putLeaves(batch.entries, put));
+    }
     await writePuts(this.#kv, (put) => {
-      putEntries(batch.entries, layout, put);
+      putEntries(batch.entries, layout, put, !apart);
       for (const a of batch.keyAliases) put(idempotencyKey(a.keyHash), encodeIndex(a.index));
       for (const s of batch.strata) put(tileKey(s.level, s.index), s.bytes);
       if (state !== undefined) put(STATE_KEY, state);
@@ -198,13 +253,22 @@ export class KvLogStore implements LogStore {
     }
   }
 
-  leaves(indices: readonly number[]): Promise<(Uint8Array | undefined)[]> {
-    if (indices.length === 1) return this.#kv.get(entryKey(indices[0]!)).then((v) => [v]);
-    return this.#kv.getMany(indices.map(entryKey));
+  /** The store the leaves are in (known once the layout has been read). */
+  async #leafStore(): Promise<KeyValueStore> {
+    if (this.#leafKv !== undefined) return this.#leafKv;
+    await this.#leafHashLayout();
+    return this.#leafKv!;
+  }
+
+  async leaves(indices: readonly number[]): Promise<(Uint8Array | undefined)[]> {
+    const kv = this.#leafKv ?? (await this.#leafStore());
+    if (indices.length === 1) return [await kv.get(entryKey(indices[0]!))];
+    return kv.getMany(indices.map(entryKey));
   }
 
   async leafRange(start: number, end: number): Promise<[number, Uint8Array][]> {
-    const rows = await this.#kv.range(entryRange(start, end));
+    const kv = this.#leafKv ?? (await this.#leafStore());
+    const rows = await kv.range(entryRange(start, end));
     const out: [number, Uint8Array][] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const [key, leaf] = rows[i]!;
@@ -235,7 +299,9 @@ export class KvLogStore implements LogStore {
     return true;
   }
 
-  recover(): Promise<void> {
-    return this.#kv.recover();
+  /** Reopens both databases: the log calls it after a failed write in either, then reloads. */
+  async recover(): Promise<void> {
+    await this.#kv.recover();
+    await this.#entries?.recover();
   }
 }

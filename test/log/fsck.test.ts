@@ -319,3 +319,52 @@ describe("fsck", () => {
     expect(r.size).toBeUndefined();
   });
 });
+
+describe("fsck of a log with its leaves in an entries store (layout 3)", () => {
+  let leafKv: KeyValueStore;
+  let log3: Log;
+
+  beforeEach(async () => {
+    const entries = new MemoryDatabase();
+    leafKv = entries.namespace("log");
+    ({ log: log3, db } = await openMemoryLog(undefined, { dedup: "payload", entries: leafKv }));
+    await log3.submitMany(Array.from({ length: 300 }, (_, i) => payloadOf(i)));
+    await log3.close();
+    kv = db.namespace("log");
+  });
+
+  const check3 = (options: { entries?: KeyValueStore } = { entries: leafKv }) =>
+    fsck({ kv, verifierKey: log3.signer.verifierKey, ...options });
+
+  it("re-hashes the leaves from the entries store, and takes leaves past the size for a cut-off batch", async () => {
+    expect(await kv.get(LAYOUT_KEY)).toEqual(Uint8Array.of(3));
+    expect(await kv.get(entryKey(0))).toBeUndefined();
+    const clean = await check3();
+    expect(messages(clean)).toEqual([]);
+    expect(clean).toMatchObject({ clean: true, size: 300, entries: 300, strayLeaves: 0 });
+    // The leaves of a batch whose own write a crash cut off: no problem, counted.
+    await leafKv.write([
+      { type: "put", key: entryKey(300), value: (await leafKv.get(entryKey(0)))! },
+    ]);
+    expect(await check3()).toMatchObject({ clean: true, entries: 300, strayLeaves: 1 });
+  });
+
+  it("names a damaged or missing leaf in the entries store, and a missing entries store", async () => {
+    const leaf = (await leafKv.get(entryKey(7)))!.slice();
+    leaf[leaf.length - 1]! ^= 1;
+    await leafKv.write([
+      { type: "put", key: entryKey(7), value: leaf },
+      { type: "del", key: entryKey(8) },
+    ]);
+    const r = await check3();
+    expect(r.clean).toBe(false);
+    expect(messages(r)).toEqual([
+      expect.stringMatching(/^entry 7: its stored leaf hashes to \w+…, tile 0\/0 holds \w+…$/),
+      "entry 8 is missing from storage",
+    ]);
+    const alone = await check3({});
+    expect(messages(alone)[0]).toBe(
+      "the log keeps its leaves in the entries database (layout 3), and there is none (DATA/entries is missing)",
+    );
+  });
+});

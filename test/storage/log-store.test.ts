@@ -7,9 +7,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { openEmbeddedDatabases } from "../../src/cli/embedded-db.js";
 import { utf8Encode } from "../../src/core/bytes.js";
 import { EntryBatch } from "../../src/storage/entry-batch.js";
-import { LAYOUT_KEY } from "../../src/storage/kv-log-layout.js";
+import { idKey, LAYOUT_KEY } from "../../src/storage/kv-log-layout.js";
 import { KvLogStore } from "../../src/storage/kv-log-store.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import type { BatchWrite } from "../../src/storage/log-store.js";
@@ -43,6 +44,150 @@ describeLogStore("KvLogStore over LevelDB", async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
+});
+
+describeLogStore("KvLogStore over memory, leaves in an entries store (layout 3)", async () => {
+  const db = new MemoryDatabase();
+  const entries = new MemoryDatabase();
+  return {
+    store: new KvLogStore(db.namespace("log"), entries.namespace("log")),
+    reopen: async () => new KvLogStore(db.namespace("log"), entries.namespace("log")),
+    cleanup: async () => {
+      await db.close();
+      await entries.close();
+    },
+  };
+});
+
+describeLogStore("KvLogStore over two LevelDB databases (layout 3)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vellum-logstore-"));
+  const paths = { dbPath: join(dir, "db"), entriesPath: join(dir, "entries") };
+  let dbs = await openEmbeddedDatabases(paths);
+  const open = () => {
+    const place = dbs.place("log");
+    return new KvLogStore(place.kv, place.entries);
+  };
+  return {
+    store: open(),
+    reopen: async () => {
+      await dbs.close();
+      dbs = await openEmbeddedDatabases(paths);
+      return open();
+    },
+    cleanup: async () => {
+      await dbs.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe("KvLogStore with an entries store (layout 3)", () => {
+  const batchAt = (start: number, n: number): BatchWrite => ({
+    entries: EntryBatch.of(
+      Array.from({ length: n }, (_, i) => ({
+        index: start + i,
+        leaf: utf8Encode(`leaf ${start + i}`),
+        id: randomBytes(16),
+        leafHash: randomBytes(32),
+      })),
+    ),
+    keyAliases: [],
+    strata: [],
+    state: standInState(start + n),
+    checkpoint: { size: start + n, note: `checkpoint ${start + n}\n` },
+  });
+  const entryKeys = async (kv: KeyValueStore) =>
+    (await kv.range({ gte: Uint8Array.of(0x65), lt: Uint8Array.of(0x66) })).map(([k]) =>
+      Number(new DataView(k.buffer, k.byteOffset).getBigUint64(1)),
+    );
+  const fresh = async () => {
+    const db = new MemoryDatabase();
+    const entries = new MemoryDatabase();
+    const kv = db.namespace("log");
+    const leafKv = entries.namespace("log");
+    const store = new KvLogStore(kv, leafKv);
+    await store.create("key", "checkpoint 0\n");
+    return { db, entries, kv, leafKv, store };
+  };
+
+  it("keeps a new log's leaves in the entries store alone, and reads them from there", async () => {
+    const { kv, leafKv, store } = await fresh();
+    expect(await kv.get(LAYOUT_KEY)).toEqual(Uint8Array.of(3));
+    const b = batchAt(0, 5);
+    await store.commit(b);
+    expect(await entryKeys(kv)).toEqual([]);
+    expect(await entryKeys(leafKv)).toEqual([0, 1, 2, 3, 4]);
+    expect(await store.leaves([4, 0, 7])).toEqual([
+      b.entries.leaf(4),
+      b.entries.leaf(0),
+      undefined,
+    ]);
+    expect((await store.leafRange(1, 3)).map(([i]) => i)).toEqual([1, 2]);
+    // The lookups stay beside the tree.
+    expect(await store.findByLeafHash(b.entries.leafHash(3))).toBe(3);
+    expect(await store.findById(b.entries.id(2))).toBe(2);
+    // Another handle reads the layout before its first read of a leaf.
+    expect(await new KvLogStore(kv, leafKv).leaves([3])).toEqual([b.entries.leaf(3)]);
+  });
+
+  it("writes the leaves before the batch: a batch whose own write fails leaves only leaves past the size, which load deletes", async () => {
+    const { db, kv, leafKv, store } = await fresh();
+    await store.commit(batchAt(0, 3));
+    const order: string[] = [];
+    const entriesWrite = leafKv.write.bind(leafKv);
+    leafKv.write = (ops) => {
+      order.push("leaves");
+      return entriesWrite(ops);
+    };
+    db.faults = {
+      write: () => {
+        order.push("batch");
+        return "fail";
+      },
+    };
+    expect(await codeOfAsync(store.commit(batchAt(3, 4)))).toBe("STORAGE_FAILURE");
+    expect(order).toEqual(["leaves", "batch"]);
+    expect(await entryKeys(leafKv)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    // After recovery the log reloads: the tree is still 3 entries, and the stray leaves go.
+    db.faults = {};
+    await store.recover();
+    const reopened = new KvLogStore(kv, leafKv);
+    expect((await reopened.load()).state?.size).toBe(3);
+    expect(await entryKeys(leafKv)).toEqual([0, 1, 2]);
+    // A later, smaller batch at the same indices leaves nothing behind.
+    await reopened.commit(batchAt(3, 1));
+    expect(await entryKeys(leafKv)).toEqual([0, 1, 2, 3]);
+  });
+
+  it("writes nothing beside the tree when the leaves' write fails", async () => {
+    const { kv, entries, leafKv, store } = await fresh();
+    entries.faults = { write: () => "fail" };
+    const b = batchAt(0, 2);
+    expect(await codeOfAsync(store.commit(b))).toBe("STORAGE_FAILURE");
+    expect((await new KvLogStore(kv, leafKv).load()).state?.size).toBe(0);
+    expect(await kv.get(idKey(b.entries.id(0)))).toBeUndefined();
+    expect(await entryKeys(leafKv)).toEqual([]);
+  });
+
+  it("refuses to open a log of layout 3 without its entries store (STATE_MISMATCH)", async () => {
+    const { kv } = await fresh();
+    const alone = new KvLogStore(kv);
+    expect(await codeOfAsync(alone.load())).toBe("STATE_MISMATCH");
+    expect(await codeOfAsync(alone.leaves([0]))).toBe("STATE_MISMATCH");
+  });
+
+  it("keeps a log created without one (layout 2) as it is, even when opened with one", async () => {
+    const kv = new MemoryDatabase().namespace("log");
+    const leafKv = new MemoryDatabase().namespace("log");
+    await new KvLogStore(kv).create("key", "checkpoint 0\n");
+    const store = new KvLogStore(kv, leafKv);
+    const b = batchAt(0, 2);
+    await store.commit(b);
+    expect(await kv.get(LAYOUT_KEY)).toEqual(Uint8Array.of(2));
+    expect(await entryKeys(kv)).toEqual([0, 1]);
+    expect(await entryKeys(leafKv)).toEqual([]);
+    expect(await store.leaves([1])).toEqual([b.entries.leaf(1)]);
+  });
 });
 
 describe("KvLogStore's leaf-hash index by era (layout 2)", () => {

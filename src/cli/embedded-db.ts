@@ -1,0 +1,60 @@
+/**
+ * @module
+ * The embedded store of a data directory: DATA/db (every log's lookup keys, tree, checkpoints,
+ * and the server's own records) and DATA/entries (the leaves of logs created since it exists),
+ * two LevelDB databases opened and closed together. Why two: kv-log-layout.ts, layout 3.
+ */
+import { existsSync } from "node:fs";
+import { openLevelDatabase } from "../storage/level.js";
+import type { Database, KeyValueStore } from "../storage/types.js";
+
+/**
+ * The entries database reads leaves in runs (entry bundles, ranges) and rarely twice: a smaller
+ * block cache than DATA/db's, whose lookups and tiles are read again and again.
+ */
+const ENTRIES_CACHE_SIZE = 16 * 1024 * 1024;
+
+export interface EmbeddedDatabases {
+  readonly db: Database;
+  /** Undefined only when opened without creating and the directory has none (made before it). */
+  readonly entries: Database | undefined;
+  /** Where the log `name` lives: its namespace in each database. */
+  place(name: string): { kv: KeyValueStore; entries?: KeyValueStore };
+  close(): Promise<void>;
+}
+
+/**
+ * Opens both databases (by default creating them). With `createIfMissing: false`, DATA/db must
+ * exist and DATA/entries is opened only if it does. Throws what openLevelDatabase throws (LOCKED
+ * while a server holds them); nothing is left open then.
+ */
+export async function openEmbeddedDatabases(
+  paths: { readonly dbPath: string; readonly entriesPath: string },
+  options: { readonly createIfMissing?: boolean } = {},
+): Promise<EmbeddedDatabases> {
+  const create = options.createIfMissing ?? true;
+  const db = await openLevelDatabase(paths.dbPath, { createIfMissing: create });
+  let entries: Database | undefined;
+  try {
+    if (create || existsSync(paths.entriesPath)) {
+      entries = await openLevelDatabase(paths.entriesPath, {
+        createIfMissing: create,
+        cacheSize: ENTRIES_CACHE_SIZE,
+      });
+    }
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+  return {
+    db,
+    entries,
+    place: (name) =>
+      entries === undefined
+        ? { kv: db.namespace(name) }
+        : { kv: db.namespace(name), entries: entries.namespace(name) },
+    async close() {
+      await Promise.all([db.close(), entries?.close()]);
+    },
+  };
+}
