@@ -14,6 +14,12 @@ import type { Database, KeyValueStore } from "../storage/types.js";
  */
 const ENTRIES_CACHE_SIZE = 16 * 1024 * 1024;
 
+/**
+ * Open tables of the entries database: each holds its index and Bloom-filter blocks in memory,
+ * and its reads are runs of recent leaves, so a few suffice (LevelDB's default is 1,000).
+ */
+const ENTRIES_OPEN_FILES = 100;
+
 export interface EmbeddedDatabases {
   readonly db: Database;
   /** Undefined only when opened without creating and the directory has none (made before it). */
@@ -40,6 +46,7 @@ export async function openEmbeddedDatabases(
       entries = await openLevelDatabase(paths.entriesPath, {
         createIfMissing: create,
         cacheSize: ENTRIES_CACHE_SIZE,
+        maxOpenFiles: ENTRIES_OPEN_FILES,
       });
     }
   } catch (e) {

@@ -47,6 +47,13 @@ export interface LevelDatabaseOptions {
    * WAL when reopening after a crash.
    */
   readonly writeBufferSize?: number;
+  /**
+   * Table files LevelDB keeps open (default 1,000, LevelDB's). Each open table holds its index
+   * and Bloom-filter blocks in memory, so this bounds the anonymous memory that grows with the
+   * database: with 1,000 in each of a data directory's two databases, it grew by about 244 MiB
+   * over 100 million entries, until the caches were full.
+   */
+  readonly maxOpenFiles?: number;
 }
 
 const DEFAULT_CACHE_SIZE = 32 * 1024 * 1024;
@@ -78,6 +85,7 @@ export async function openLevelDatabase(
     createIfMissing: options.createIfMissing ?? true,
     cacheSize: options.cacheSize ?? DEFAULT_CACHE_SIZE,
     writeBufferSize: options.writeBufferSize ?? DEFAULT_WRITE_BUFFER_SIZE,
+    ...(options.maxOpenFiles === undefined ? {} : { maxOpenFiles: options.maxOpenFiles }),
   });
   await openChecked(db, dir);
   return new LevelDatabase(db, dir);
