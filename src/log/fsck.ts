@@ -25,7 +25,7 @@
  * Pure over the storage contract: no files, no argv (src/cli/fsck.ts is the command).
  */
 
-import { bytesEqual, getUint64 } from "../core/bytes.js";
+import { bytesEqual, getUint64, hexEncode } from "../core/bytes.js";
 import { type Checkpoint, openCheckpoint } from "../core/checkpoint.js";
 import { cosignatureVerifier } from "../core/cosignature.js";
 import { sha256 } from "../core/crypto.js";
@@ -373,6 +373,20 @@ class FsckRun {
         message:
           "the log keeps its leaves in the entries database (layout 3), and there is none (DATA/entries is missing)",
       });
+    }
+    if (apart && this.#options.entries !== undefined) {
+      // Layout 3 writes no leaf beside the tree: one there was put by something else.
+      const [misplaced] = await this.#kv.range({
+        gte: Uint8Array.of(TAG.entry),
+        lt: Uint8Array.of(TAG.entry + 1),
+        limit: 1,
+      });
+      if (misplaced !== undefined) {
+        this.#report({
+          kind: "entry",
+          message: `a leaf is stored in DATA/db (key ${hexEncode(misplaced[0])}), where a log of layout 3 keeps none: its leaves are in DATA/entries`,
+        });
+      }
     }
     const leafKv = apart ? (this.#options.entries ?? this.#kv) : this.#kv;
     const entries = scan(leafKv, Uint8Array.of(TAG.entry), Uint8Array.of(TAG.entry + 1), chunk);

@@ -362,6 +362,10 @@ describe("fsck of a log with its leaves in an entries store (layout 3)", () => {
       expect.stringMatching(/^entry 7: its stored leaf hashes to \w+…, tile 0\/0 holds \w+…$/),
       "entry 8 is missing from storage",
     ]);
+    await put(entryKey(3), (await leafKv.get(entryKey(3)))!);
+    expect(messages(await check3())).toContain(
+      "a leaf is stored in DATA/db (key 650000000000000003), where a log of layout 3 keeps none: its leaves are in DATA/entries",
+    );
     const alone = await check3({});
     expect(messages(alone)[0]).toBe(
       "the log keeps its leaves in the entries database (layout 3), and there is none (DATA/entries is missing)",
