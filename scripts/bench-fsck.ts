@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openEmbeddedDatabases } from "../src/cli/embedded-db.js";
+import { databasePaths, openEmbeddedDatabases } from "../src/cli/embedded-db.js";
 import { fsck } from "../src/log/fsck.js";
 import { Log } from "../src/log/log.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
@@ -24,7 +24,7 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 const dir = mkdtempSync(join(tmpdir(), "vellum-bench-fsck-"));
 try {
   // The data directory's two databases, as the server opens them (leaves in DATA/entries).
-  const paths = { dbPath: join(dir, "db"), entriesPath: join(dir, "entries") };
+  const paths = databasePaths(dir);
   let db = await openEmbeddedDatabases(paths);
   const log = await Log.open({
     origin: "bench.example/log",

@@ -33,7 +33,7 @@ import * as path from "node:path";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { Level } from "level";
-import { openEmbeddedDatabases } from "../src/cli/embedded-db.js";
+import { databasePaths, openEmbeddedDatabases } from "../src/cli/embedded-db.js";
 import { encodeLeaf } from "../src/core/entry.js";
 import { VellumError } from "../src/core/errors.js";
 import { parseDedup } from "../src/log/dedup.js";
@@ -141,11 +141,7 @@ process.on("SIGINT", () => {
  * A data directory's two databases, as the server opens them (src/cli/embedded-db.ts): DATA/db
  * and DATA/entries, where a new log keeps its leaves.
  */
-const openDataDirDatabases = (dir: string) =>
-  openEmbeddedDatabases({
-    dbPath: path.join(dir, "db"),
-    entriesPath: path.join(dir, "entries"),
-  });
+const openDataDirDatabases = (dir: string) => openEmbeddedDatabases(databasePaths(dir));
 
 function levelDbWork(dir: string): {
   flushed: number;

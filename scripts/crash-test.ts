@@ -41,7 +41,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { openEmbeddedDatabases } from "../src/cli/embedded-db.js";
+import { databasePaths, openEmbeddedDatabases } from "../src/cli/embedded-db.js";
 import { type SubmitResult, VellumClient } from "../src/client/http.js";
 import { base64Encode, bytesEqual } from "../src/core/bytes.js";
 import { openCheckpoint } from "../src/core/checkpoint.js";
@@ -404,10 +404,7 @@ async function checkAfterKill(dataDir: string, lines: string[], h: History): Pro
     .sort((a, b) => a.size - b.size || a.time - b.time);
   const newest = seen.at(-1) ?? h.last;
 
-  const dbs = await openEmbeddedDatabases({
-    dbPath: join(dataDir, "db"),
-    entriesPath: join(dataDir, "entries"),
-  });
+  const dbs = await openEmbeddedDatabases(databasePaths(dataDir));
   const published: string[] = [];
   let log: Log | undefined;
   try {

@@ -1,8 +1,7 @@
 /**
  * The crash test's victim (scripts/crash-test.ts starts it; not meant to be run by hand).
  *
- *   node --import { join } from "node:path";
-import tsx scripts/lib/crash-child.ts <db dir> <run> [http]
+ *   node --import tsx scripts/lib/crash-child.ts <db dir> <run> [http]
  *
  * Opens the log on LevelDB with the default batching, prints "ready", then keeps CONCURRENCY
  * submissions in flight until it is killed: fresh payloads, some with idempotency keys, some
@@ -19,10 +18,9 @@ import tsx scripts/lib/crash-child.ts <db dir> <run> [http]
  * stderr. It exits by itself if its stdout goes away (the parent died) or after LIFETIME_MS.
  */
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { TokenStore } from "../../src/auth/tokens.js";
-import { openEmbeddedDatabases } from "../../src/cli/embedded-db.js";
+import { databasePaths, openEmbeddedDatabases } from "../../src/cli/embedded-db.js";
 import { Log } from "../../src/log/log.js";
 import { installNodeCrypto } from "../../src/platform/node-crypto.js";
 import { createApp } from "../../src/server/app.js";
@@ -48,10 +46,7 @@ function fail(why: string): never {
 async function main(dir: string, run: number, http: boolean): Promise<void> {
   installNodeCrypto();
   // The embedded store as the server opens it: DATA/db and DATA/entries (layout 3).
-  const dbs = await openEmbeddedDatabases({
-    dbPath: join(dir, "db"),
-    entriesPath: join(dir, "entries"),
-  });
+  const dbs = await openEmbeddedDatabases(databasePaths(dir));
   const db = dbs.db;
   // Payload dedup: the checks of scripts/crash-test.ts hold every payload to one index, keyed
   // or not (under key dedup an unkeyed resubmission is rightly a new entry).

@@ -31,6 +31,7 @@ import {
   signerFromSeed,
 } from "../core/keys.js";
 import { createSecretFile, writeFileDurably } from "../platform/durable-file.js";
+import { databasePaths } from "./embedded-db.js";
 
 export interface LogFiles {
   readonly dir: string;
@@ -185,8 +186,7 @@ export function openDataDir(
     origin: key.name,
     seed: key.seed,
     verifierKey: key.verifierKey,
-    dbPath: join(dir, "db"),
-    entriesPath: join(dir, "entries"),
+    ...databasePaths(dir),
     created: key.created,
   };
 }

@@ -5,6 +5,7 @@
  * two LevelDB databases opened and closed together. Why two: kv-log-layout.ts, layout 3.
  */
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { openLevelDatabase } from "../storage/level.js";
 import type { Database, KeyValueStore } from "../storage/types.js";
 
@@ -19,6 +20,17 @@ const ENTRIES_CACHE_SIZE = 16 * 1024 * 1024;
  * and its reads are runs of recent leaves, so a few suffice (LevelDB's default is 1,000).
  */
 const ENTRIES_OPEN_FILES = 100;
+
+export interface DatabasePaths {
+  readonly dbPath: string;
+  readonly entriesPath: string;
+}
+
+/** Where a data directory keeps its two databases: DATA/db and DATA/entries. */
+export const databasePaths = (dataDir: string): DatabasePaths => ({
+  dbPath: join(dataDir, "db"),
+  entriesPath: join(dataDir, "entries"),
+});
 
 export interface EmbeddedDatabases {
   readonly db: Database;
@@ -35,7 +47,7 @@ export interface EmbeddedDatabases {
  * while a server holds them); nothing is left open then.
  */
 export async function openEmbeddedDatabases(
-  paths: { readonly dbPath: string; readonly entriesPath: string },
+  paths: DatabasePaths,
   options: { readonly createIfMissing?: boolean } = {},
 ): Promise<EmbeddedDatabases> {
   const create = options.createIfMissing ?? true;

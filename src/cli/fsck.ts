@@ -20,7 +20,7 @@ import { parseVerifierKey } from "../core/keys.js";
 import { type FsckReport, fsck } from "../log/fsck.js";
 import { PostgresLayoutView } from "../storage/postgres-layout-view.js";
 import type { KeyValueStore } from "../storage/types.js";
-import { type EmbeddedDatabases, openEmbeddedDatabases } from "./embedded-db.js";
+import { databasePaths, type EmbeddedDatabases, openEmbeddedDatabases } from "./embedded-db.js";
 import { DEFAULT_DATA } from "./serve.js";
 import { describePostgresUrl, schemaBase } from "./serve-store.js";
 
@@ -73,7 +73,7 @@ function fail(message: string, status: number): number {
 export async function runFsck(opts: FsckOptions): Promise<number> {
   const dir = resolve(opts.data);
   const vkeyPath = join(dir, "log.vkey");
-  const dbPath = join(dir, "db");
+  const { dbPath } = databasePaths(dir);
   if (!existsSync(vkeyPath) || (opts.store === undefined && !existsSync(dbPath))) {
     return fail(
       `${dir} is not a Vellum data directory (it needs log.vkey${opts.store === undefined ? " and db/" : ""})`,
@@ -101,7 +101,7 @@ export async function runFsck(opts: FsckOptions): Promise<number> {
     ? readFileSync(checkpointPath, "utf8")
     : undefined;
 
-  const opened = await openLogKv(opts, dir, dbPath, origin);
+  const opened = await openLogKv(opts, dir, origin);
   if (typeof opened === "number") return opened;
   let where = dir;
   if (opts.store !== undefined) where = `${describePostgresUrl(opts.store)} (${opened.schema})`;
@@ -158,11 +158,13 @@ export async function runFsck(opts: FsckOptions): Promise<number> {
   return clean ? CLEAN : PROBLEMS;
 }
 
-/** The log's key-value view: DATA/db's "log" namespace (and DATA/entries'), or a snapshot of its PostgreSQL schema. */
+/**
+ * The log's key-value view: DATA/db's "log" namespace (and DATA/entries'), or a snapshot of its
+ * PostgreSQL schema.
+ */
 async function openLogKv(
   opts: FsckOptions,
   dir: string,
-  dbPath: string,
   origin: string,
 ): Promise<
   number | { kv: KeyValueStore; entries?: KeyValueStore; schema?: string; close(): Promise<void> }
@@ -193,10 +195,7 @@ async function openLogKv(
   }
   let dbs: EmbeddedDatabases;
   try {
-    dbs = await openEmbeddedDatabases(
-      { dbPath, entriesPath: join(dir, "entries") },
-      { createIfMissing: false },
-    );
+    dbs = await openEmbeddedDatabases(databasePaths(dir), { createIfMissing: false });
   } catch (e) {
     if (e instanceof VellumError && e.code === "LOCKED") {
       return fail(

@@ -204,15 +204,12 @@ export function putLeaves(b: EntryBatch, put: Put): void {
 }
 
 /**
- * Puts every entry of a batch with its lookup keys: "e" index → leaf (unless `leaves` is false:
- * layout 3 keeps them in the entries store), "i" id → index, "h" leaf hash → index, and "p" / "k"
- * → index when the entry has a payload hash or a key hash. The keys and the index are built in
- * buffers reused from entry to entry (`put` copies them): a batch of thousands of entries
- * allocates none per entry but its leaf's view.
+ * Puts every entry's lookup keys: "i" id → index, "h" leaf hash → index, and "p" / "k" → index
+ * when the entry has a payload hash or a key hash (the leaves themselves: putLeaves, into the
+ * store the layout keeps them in). The keys and the index are built in buffers reused from entry
+ * to entry (`put` copies them): a batch of thousands of entries allocates none per entry.
  */
-export function putEntries(b: EntryBatch, layout: number, put: Put, leaves = true): void {
-  const entry = new Uint8Array(9);
-  entry[0] = TAG.entry;
+export function putLookups(b: EntryBatch, layout: number, put: Put): void {
   const id = new Uint8Array(17);
   id[0] = TAG.id;
   const hashAt = layout === 1 ? 1 : 5;
@@ -227,10 +224,6 @@ export function putEntries(b: EntryBatch, layout: number, put: Put, leaves = tru
     for (let j = 0; j < 16; j++) id[1 + j] = ids[i * 16 + j]!;
     if (layout !== 1) eraView.setUint32(1, eraOf(b.start + i));
     for (let j = 0; j < 32; j++) leaf[hashAt + j] = leafHashes[i * 32 + j]!;
-    if (leaves) {
-      entry.set(at, 1);
-      put(entry, b.leaf(i));
-    }
     put(id, at);
     put(leaf, at);
     const payloadHash = b.payloadHash(i);

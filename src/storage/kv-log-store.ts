@@ -27,8 +27,8 @@ import {
   LEAF_HASH_LAYOUT,
   leafHashKeyV1,
   payloadKey,
-  putEntries,
   putLeaves,
+  putLookups,
   STATE_KEY,
   tileKey,
 } from "./kv-log-layout.js";
@@ -66,7 +66,7 @@ export class KvLogStore implements LogStore {
   readonly #kv: KeyValueStore;
   /** Where new logs keep their leaves (layout 3); undefined: beside everything else (layout 2). */
   readonly #entries: KeyValueStore | undefined;
-  /** The store's layout, once read (see #leafHashLayout). */
+  /** The store's layout, once read (see #storeLayout). */
   #layout: Promise<number> | undefined;
   /** The store the leaves are in, once the layout is known. */
   #leafKv: KeyValueStore | undefined;
@@ -99,7 +99,7 @@ export class KvLogStore implements LogStore {
       kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff), limit: 1 }),
     ]);
     const state = stateBytes === undefined ? undefined : decodeState(stateBytes);
-    const layout = state === undefined ? undefined : await this.#leafHashLayout();
+    const layout = state === undefined ? undefined : await this.#storeLayout();
     // Finished eras without a stored filter (a restart before it was written) get theirs now.
     if (state !== undefined && layout !== 1) {
       this.#sizeSeen = state.size;
@@ -148,7 +148,7 @@ export class KvLogStore implements LogStore {
    * created without one since era keys exist, 1 (no "l" key) for older ones; each keeps its own.
    * Read once.
    */
-  #leafHashLayout(): Promise<number> {
+  #storeLayout(): Promise<number> {
     this.#layout ??= this.#kv.get(LAYOUT_KEY).then((v) => {
       if (v === undefined) {
         this.#leafKv = this.#kv;
@@ -193,7 +193,7 @@ export class KvLogStore implements LogStore {
   }
 
   async findByLeafHash(leafHash: Uint8Array): Promise<number | undefined> {
-    if ((await this.#leafHashLayout()) === 1) {
+    if ((await this.#storeLayout()) === 1) {
       return indexOrUndefined(await this.#kv.get(leafHashKeyV1(leafHash)));
     }
     // The eras that may hold it: every era but those whose filter block rules it out. The tree
@@ -217,16 +217,18 @@ export class KvLogStore implements LogStore {
   }
 
   async commit(batch: BatchWrite): Promise<void> {
-    // Four or five puts per entry, in one chained, synced LevelDB batch (MEASUREMENTS.md: the
-    // array form was ~8x slower; the driver chains), put one by one (no list of ops).
+    // Three to five puts per entry, in one chained, synced LevelDB batch (MEASUREMENTS.md: the
+    // array form was ~8x slower; the driver chains), put one by one (no list of ops). Layout 3
+    // writes the leaves first, in a synced batch of their own to the entries store.
     const state = batch.state === undefined ? undefined : encodeState(batch.state);
-    const layout = await this.#leafHashLayout();
+    const layout = await this.#storeLayout();
     const apart = layout === ENTRIES_STORE_LAYOUT;
     if (apart && batch.entries.count > 0) {
       await writePuts(this.#entries!, (put) => putLeaves(batch.entries, put));
     }
     await writePuts(this.#kv, (put) => {
-      putEntries(batch.entries, layout, put, !apart);
+      if (!apart) putLeaves(batch.entries, put);
+      putLookups(batch.entries, layout, put);
       for (const a of batch.keyAliases) put(idempotencyKey(a.keyHash), encodeIndex(a.index));
       for (const s of batch.strata) put(tileKey(s.level, s.index), s.bytes);
       if (state !== undefined) put(STATE_KEY, state);
@@ -253,10 +255,9 @@ export class KvLogStore implements LogStore {
     }
   }
 
-  /** The store the leaves are in (known once the layout has been read). */
+  /** The store the leaves are in, once the layout has been read (set by #storeLayout). */
   async #leafStore(): Promise<KeyValueStore> {
-    if (this.#leafKv !== undefined) return this.#leafKv;
-    await this.#leafHashLayout();
+    await this.#storeLayout();
     return this.#leafKv!;
   }
 

@@ -8,11 +8,16 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { openEmbeddedDatabases } from "../../src/cli/embedded-db.js";
+import {
+  databasePaths,
+  type EmbeddedDatabases,
+  openEmbeddedDatabases,
+} from "../../src/cli/embedded-db.js";
 import { Log } from "../../src/log/log.js";
 import { LAYOUT_KEY } from "../../src/storage/kv-log-layout.js";
 import { KvLogStore } from "../../src/storage/kv-log-store.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
+import type { KeyValueStore } from "../../src/storage/types.js";
 import { codeOfAsync } from "../helpers/errors.js";
 
 const dirs: string[] = [];
@@ -23,36 +28,43 @@ afterEach(async () => {
 async function dataDir() {
   const dir = await mkdtemp(join(tmpdir(), "vellum-embedded-"));
   dirs.push(dir);
-  return { dir, dbPath: join(dir, "db"), entriesPath: join(dir, "entries") };
+  return databasePaths(dir);
 }
 
 const SEED = new Uint8Array(32).fill(3);
 const utf8 = (s: string) => new TextEncoder().encode(s);
+const ORIGIN = "example.com/e";
+
+/** The "e" (leaf) keys of a namespace. */
+const leafRows = (kv: KeyValueStore) =>
+  kv.range({ gte: Uint8Array.of(0x65), lt: Uint8Array.of(0x66) });
+
+/** Reopens the log at `place` and reads its size and one entry's payload. */
+async function readBack(place: ReturnType<EmbeddedDatabases["place"]>, index: number) {
+  const log = await Log.open({ origin: ORIGIN, seed: SEED, ...place });
+  try {
+    return { size: log.size, payload: (await log.entry(index)).payload };
+  } finally {
+    await log.close();
+  }
+}
 
 describe("the embedded databases of a data directory", () => {
   it("creates both, and a log opened in them keeps its leaves in DATA/entries (layout 3)", async () => {
     const paths = await dataDir();
     const dbs = await openEmbeddedDatabases(paths);
     expect(existsSync(paths.dbPath) && existsSync(paths.entriesPath)).toBe(true);
-    const log = await Log.open({ origin: "example.com/e", seed: SEED, ...dbs.place("log") });
+    const log = await Log.open({ origin: ORIGIN, seed: SEED, ...dbs.place("log") });
     await log.submitMany([utf8("a"), utf8("b")]);
     await log.close();
     expect(await dbs.db.namespace("log").get(LAYOUT_KEY)).toEqual(Uint8Array.of(3));
     // The leaves are in the entries database's namespace of the same name, not beside the tree.
-    const entries = dbs.entries!.namespace("log");
-    const leaves = await entries.range({ gte: Uint8Array.of(0x65), lt: Uint8Array.of(0x66) });
-    expect(leaves).toHaveLength(2);
-    const inDb = await dbs.db
-      .namespace("log")
-      .range({ gte: Uint8Array.of(0x65), lt: Uint8Array.of(0x66) });
-    expect(inDb).toEqual([]);
+    expect(await leafRows(dbs.entries!.namespace("log"))).toHaveLength(2);
+    expect(await leafRows(dbs.db.namespace("log"))).toEqual([]);
     await dbs.close();
     // Reopened, the log reads them back.
     const again = await openEmbeddedDatabases(paths, { createIfMissing: false });
-    const reopened = await Log.open({ origin: "example.com/e", seed: SEED, ...again.place("log") });
-    expect(reopened.size).toBe(2);
-    expect((await reopened.entry(1)).payload).toEqual(utf8("b"));
-    await reopened.close();
+    expect(await readBack(again.place("log"), 1)).toEqual({ size: 2, payload: utf8("b") });
     await again.close();
   });
 
@@ -60,7 +72,7 @@ describe("the embedded databases of a data directory", () => {
     const paths = await dataDir();
     const old = await openLevelDatabase(paths.dbPath);
     const store = new KvLogStore(old.namespace("log"));
-    const log = await Log.open({ origin: "example.com/e", seed: SEED, store });
+    const log = await Log.open({ origin: ORIGIN, seed: SEED, store });
     await log.submit(utf8("old"));
     await log.close();
     await old.close();
@@ -68,9 +80,7 @@ describe("the embedded databases of a data directory", () => {
     expect(dbs.entries).toBeUndefined();
     expect(existsSync(paths.entriesPath)).toBe(false);
     expect(dbs.place("log")).not.toHaveProperty("entries");
-    const reopened = await Log.open({ origin: "example.com/e", seed: SEED, ...dbs.place("log") });
-    expect((await reopened.entry(0)).payload).toEqual(utf8("old"));
-    await reopened.close();
+    expect(await readBack(dbs.place("log"), 0)).toEqual({ size: 1, payload: utf8("old") });
     await dbs.close();
   });
 

@@ -81,21 +81,23 @@ describeLogStore("KvLogStore over two LevelDB databases (layout 3)", async () =>
   };
 });
 
+/** `n` entries from index `start` with random ids and leaf hashes, and a stand-in tree state. */
+const batchAt = (start: number, n: number): BatchWrite => ({
+  entries: EntryBatch.of(
+    Array.from({ length: n }, (_, i) => ({
+      index: start + i,
+      leaf: utf8Encode(`leaf ${start + i}`),
+      id: randomBytes(16),
+      leafHash: randomBytes(32),
+    })),
+  ),
+  keyAliases: [],
+  strata: [],
+  state: standInState(start + n),
+  checkpoint: { size: start + n, note: `checkpoint ${start + n}\n` },
+});
+
 describe("KvLogStore with an entries store (layout 3)", () => {
-  const batchAt = (start: number, n: number): BatchWrite => ({
-    entries: EntryBatch.of(
-      Array.from({ length: n }, (_, i) => ({
-        index: start + i,
-        leaf: utf8Encode(`leaf ${start + i}`),
-        id: randomBytes(16),
-        leafHash: randomBytes(32),
-      })),
-    ),
-    keyAliases: [],
-    strata: [],
-    state: standInState(start + n),
-    checkpoint: { size: start + n, note: `checkpoint ${start + n}\n` },
-  });
   const entryKeys = async (kv: KeyValueStore) =>
     (await kv.range({ gte: Uint8Array.of(0x65), lt: Uint8Array.of(0x66) })).map(([k]) =>
       Number(new DataView(k.buffer, k.byteOffset).getBigUint64(1)),
@@ -192,20 +194,6 @@ describe("KvLogStore with an entries store (layout 3)", () => {
 
 describe("KvLogStore's leaf-hash index by era (layout 2)", () => {
   const ERA = 2 ** 18;
-  const batchAt = (start: number, n: number): BatchWrite => ({
-    entries: EntryBatch.of(
-      Array.from({ length: n }, (_, i) => ({
-        index: start + i,
-        leaf: utf8Encode(`leaf ${start + i}`),
-        id: randomBytes(16),
-        leafHash: randomBytes(32),
-      })),
-    ),
-    keyAliases: [],
-    strata: [],
-    state: standInState(start + n),
-    checkpoint: undefined,
-  });
   const leafHashOf = (b: BatchWrite, i: number) => b.entries.leafHash(i);
   const hKeys = async (kv: KeyValueStore) =>
     (await kv.range({ gte: Uint8Array.of(0x68), lt: Uint8Array.of(0x69) })).map(([k]) => k);
