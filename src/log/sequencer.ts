@@ -15,7 +15,9 @@
  * is recovered and the tree reloaded.
  *
  * Two batches are in flight at most: while one is committed (under the write lock), the next is
- * prepared, so the CPU does not idle through each fsync.
+ * prepared, so the CPU does not idle through each fsync. A store that keeps the leaves apart
+ * (LogStore.stageLeaves) starts writing the next batch's leaves as soon as it is prepared; that
+ * batch's own write still waits for them, so step 3's order holds for every batch.
  */
 import { bytesEqual } from "../core/bytes.js";
 import { sha256 } from "../core/crypto.js";
@@ -43,6 +45,8 @@ interface PreparedBatch {
   readonly size: number;
   readonly root: Uint8Array;
   readonly state: TreeState | undefined;
+  /** The store's leaves write, started once the leaves were encoded (LogStore.stageLeaves). */
+  readonly leavesStaged: Promise<boolean> | undefined;
 }
 
 /** What storage dedup decided for each submission of a batch. */
@@ -193,6 +197,11 @@ export class Sequencer {
       payloadHashes: byPayload ? payloadHashes : undefined,
       keyHashes: keyed ? keyHashes : undefined,
     });
+    // The leaves go to storage now, while the tree is extended and the previous batch's write
+    // is under way; this batch's own write waits for them (commit). Handled here as well: a
+    // batch refused at commit (an earlier one failed) never awaits its stage.
+    const leavesStaged = n > 0 ? ctx.store.stageLeaves?.(entries) : undefined;
+    leavesStaged?.catch(() => {});
     const strata = n > 0 ? ctx.tree.append(hashes) : [];
     const state = n > 0 ? { size: ctx.tree.size, compact: ctx.tree.compactHashes() } : undefined;
     return {
@@ -207,6 +216,7 @@ export class Sequencer {
       size: ctx.tree.size,
       root: ctx.tree.root(),
       state,
+      leavesStaged,
     };
   }
 
@@ -301,6 +311,7 @@ export class Sequencer {
         strata: b.strata,
         state: b.state,
         checkpoint: signed === undefined ? undefined : { size: b.size, note: signed.note },
+        ...(b.leavesStaged !== undefined && { leavesStaged: b.leavesStaged }),
       });
       if (signed !== undefined) this.#publisher.released(signed);
     } catch (e) {

@@ -55,6 +55,11 @@ export interface BatchWrite {
   readonly state: TreeState | undefined;
   /** The signed checkpoint note for the new size; undefined when the batch added no entry. */
   readonly checkpoint: { readonly size: number; readonly note: string } | undefined;
+  /**
+   * The store's `stageLeaves` of these entries, when the caller staged them: commit waits for
+   * it (and fails if it failed) and, if it resolved true, does not write the leaves again.
+   */
+  readonly leavesStaged?: Promise<boolean>;
 }
 
 /** What `load` finds. */
@@ -85,6 +90,13 @@ export interface LogStore {
 
   /** Stores a batch atomically and durably, and reads it back (see the contract above). */
   commit(batch: BatchWrite): Promise<void>;
+  /**
+   * Optional: starts writing a prepared batch's leaves ahead of its commit, where the store
+   * keeps them apart from the rest (resolves true once they are durable; false when it wrote
+   * nothing and commit will). Leaves past the stored tree size are never read, and load removes
+   * them, so a staged batch that is never committed leaves nothing behind.
+   */
+  stageLeaves?(entries: EntryBatch): Promise<boolean>;
 
   /** Stored leaf bytes of each index (undefined where missing). */
   leaves(indices: readonly number[]): Promise<(Uint8Array | undefined)[]>;
