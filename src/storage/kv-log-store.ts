@@ -230,9 +230,7 @@ export class KvLogStore implements LogStore {
     const layout = await this.#storeLayout();
     const apart = layout === ENTRIES_STORE_LAYOUT;
     const staged = batch.leavesStaged === undefined ? false : await batch.leavesStaged;
-    if (apart && !staged && batch.entries.count > 0) {
-      await writePuts(this.#entries!, (put) => putLeaves(batch.entries, put));
-    }
+    if (apart && !staged && batch.entries.count > 0) await this.#writeLeaves(batch.entries);
     await writePuts(this.#kv, (put) => {
       if (!apart) putLeaves(batch.entries, put);
       putLookups(batch.entries, layout, put);
@@ -275,13 +273,31 @@ export class KvLogStore implements LogStore {
     const staging = (async () => {
       const layout = await this.#storeLayout();
       if (layout !== ENTRIES_STORE_LAYOUT || entries.count === 0) return false;
-      await writePuts(this.#entries!, (put) => putLeaves(entries, put));
+      await this.#writeLeaves(entries);
       return true;
     })();
     this.#staging.add(staging);
     const settled = () => void this.#staging.delete(staging);
     staging.then(settled, settled);
     return staging;
+  }
+
+  /**
+   * Layout 3: the batch's leaves in one synced write to the entries store, then its last leaf
+   * read back: the write is atomic, so a write the storage acknowledged but did not apply fails
+   * here, before the batch's own write could make a tree of leaves that are not stored.
+   */
+  async #writeLeaves(entries: EntryBatch): Promise<void> {
+    const leafKv = this.#entries!;
+    await writePuts(leafKv, (put) => putLeaves(entries, put));
+    const last = entries.count - 1;
+    const stored = await leafKv.get(entryKey(entries.start + last));
+    if (stored === undefined || !bytesEqual(stored, entries.leaf(last))) {
+      throw new VellumError(
+        "STORAGE_FAILURE",
+        "storage acknowledged the batch's leaves but does not hold them",
+      );
+    }
   }
 
   /** The store the leaves are in, once the layout has been read (set by #storeLayout). */

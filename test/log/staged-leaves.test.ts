@@ -7,7 +7,7 @@
  * no leaf past the tree once the log has recovered, even when its stage lands late.
  */
 import { describe, expect, it } from "vitest";
-import { getUint64 } from "../../src/core/bytes.js";
+import { bytesEqual, getUint64 } from "../../src/core/bytes.js";
 import { Log } from "../../src/log/log.js";
 import type { Receipt } from "../../src/log/receipt.js";
 import { MemoryDatabase, type WriteFault } from "../../src/storage/memory.js";
@@ -156,5 +156,87 @@ describe("staged leaves writes (layout 3)", () => {
     await checkReceipt(log, first[4]!, payloadOf(4));
     await checkReceipt(log, more[2]!, payloadOf(102));
     await log.close();
+  });
+});
+
+/**
+ * What a fault at a batch's leaves write does (the batch's own write never starts): the
+ * batch's submitters are refused (or wait, when the write hangs), the log recovers by itself,
+ * and after a restart on what was durably applied every acknowledged entry is there, the
+ * faulted batch is not, and no leaf lies past the tree.
+ */
+const leafFaults: { fault: WriteFault; outcome: "STORAGE_FAILURE" | "hang" }[] = [
+  { fault: "fail", outcome: "STORAGE_FAILURE" },
+  { fault: "persist-then-fail", outcome: "STORAGE_FAILURE" },
+  // Acknowledged but not applied: caught by reading the batch's last leaf back.
+  { fault: "lose", outcome: "STORAGE_FAILURE" },
+  { fault: "hang", outcome: "hang" },
+];
+
+describe.each(leafFaults)("a $fault at a batch's leaves write (layout 3)", (row) => {
+  it("acknowledges nothing of the batch and keeps every acknowledged entry", async () => {
+    // A minute behind real time, so the restart below (on the real clock) is not refused as a
+    // clock running behind the last checkpoint.
+    const clock = () => Date.now() - 120_000;
+    const { log, db, entriesDb, leafKv } = await openStaged({ clock, recoveryMinMs: 5 });
+    const keyOf = (payload: Uint8Array) => ({ idempotencyKey: new TextDecoder().decode(payload) });
+    const acked: { receipt: Receipt; payload: Uint8Array }[] = [];
+    const submit = async (payload: Uint8Array) => {
+      const receipt = await log.submit(payload, keyOf(payload));
+      acked.push({ receipt, payload });
+      return receipt;
+    };
+    await Promise.all([0, 1, 2, 3, 4].map((i) => submit(payloadOf(i))));
+    let armed = true;
+    entriesDb.faults = {
+      write: (_ns, ops) => {
+        if (armed && leafIndices(ops).length > 0) {
+          armed = false;
+          return row.fault;
+        }
+        return "ok";
+      },
+    };
+    const faulted = [5, 6, 7].map((i) =>
+      submit(payloadOf(i)).then(
+        () => "stored",
+        (e: { code?: string }) => e.code,
+      ),
+    );
+    if (row.outcome === "hang") {
+      const first = await Promise.race([Promise.all(faulted), sleep(50).then(() => "pending")]);
+      expect(first).toBe("pending");
+      expect(log.size).toBe(5);
+    } else {
+      expect(await Promise.all(faulted)).toEqual(Array(3).fill("STORAGE_FAILURE"));
+      await waitForStatus(log, "open");
+      expect(log.size).toBe(5);
+      expect(await storedLeaves(leafKv)).toEqual([0, 1, 2, 3, 4]);
+      await Promise.all([8, 9].map((i) => submit(payloadOf(i))));
+    }
+
+    // Kill the process: only what was durably applied survives.
+    const restartedEntries = entriesDb.simulateRestart();
+    const again = await Log.open({
+      origin: ORIGIN,
+      seed: SEED,
+      kv: db.simulateRestart().namespace("log"),
+      entries: restartedEntries.namespace("log"),
+      checkpointIntervalMs: 0,
+    });
+    for (const { receipt, payload } of acked) {
+      const entry = await again.entry(receipt.index);
+      expect(bytesEqual(entry.leafHash, receipt.leafHash)).toBe(true);
+      await checkReceipt(again, receipt, payload);
+    }
+    expect(await storedLeaves(restartedEntries.namespace("log"))).toEqual(
+      Array.from({ length: again.size }, (_, i) => i),
+    );
+    // The faulted batch never landed: resubmitting its entries makes new ones.
+    const resubmitted = await Promise.all(
+      [5, 6, 7].map((i) => again.submit(payloadOf(i), keyOf(payloadOf(i)))),
+    );
+    expect(resubmitted.map((r) => r.duplicate)).toEqual([false, false, false]);
+    await again.close();
   });
 });
