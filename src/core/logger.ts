@@ -20,6 +20,12 @@ export interface Logger {
   readonly info: LogMethod;
   readonly warn: LogMethod;
   readonly error: LogMethod;
+  /**
+   * The server's line per answered request, at info level: the one line a busy server writes
+   * thousands of times a second, which a logger may gather into fewer writes (see
+   * src/platform/logger.ts). Loggers without it take these lines through `info`.
+   */
+  readonly request?: LogMethod;
 }
 
 const nothing: LogMethod = () => {};

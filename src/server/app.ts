@@ -98,6 +98,7 @@ export function createApp(options: AppOptions): Hono<Env> {
   const metrics = options.metrics ?? new Metrics();
   const maxBatchEntries = options.maxBatchEntries ?? LIMITS.maxBatchEntries;
   const logger = options.logger ?? silentLogger;
+  const logRequest = logger.request ?? logger.info;
   const bodies = new BodyBudget(options.bodyBudgetBytes, logger);
   const app = new Hono<Env>();
 
@@ -125,7 +126,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     const route = matched === "/*" || matched === "" ? "unmatched" : matched;
     metrics.requests.inc(STATUS_CLASS[Math.floor(status / 100)] ?? "other");
     metrics.observeRequest(c.req.method, route, seconds);
-    logger.info(
+    logRequest(
       {
         requestId,
         method: c.req.method,

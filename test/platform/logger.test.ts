@@ -54,4 +54,56 @@ describe("process logger", () => {
     );
     expect(formatPretty("not json\n")).toBe("not json\n");
   });
+
+  it("gathers request lines into one write, sent when full, after the time limit, or before any other line", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const logger = createLogger({
+      name: "vellum",
+      level: "info",
+      pretty: false,
+      out: { write: (s: string) => out.push(s) },
+      err: { write: (s: string) => err.push(s) },
+      requestBatch: { bytes: 400, ms: 30 },
+    });
+    const request = logger.request!;
+    request({ route: "/v1/entries", status: 201 }, "request");
+    request({ route: "/v1/entries", status: 201 }, "request");
+    expect(out).toEqual([]);
+    // Another line sends the gathered ones first, in order, each whole.
+    logger.info("serving on http://127.0.0.1:1");
+    expect(out).toHaveLength(2);
+    const lines = out.join("").trimEnd().split("\n");
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual([
+      "request",
+      "request",
+      "serving on http://127.0.0.1:1",
+    ]);
+    // Full: one write of several lines.
+    out.length = 0;
+    for (let i = 0; i < 6; i++) request({ route: "/v1/entries", status: 201, i }, "request");
+    expect(out).toHaveLength(1);
+    expect(out[0]!.length).toBeGreaterThanOrEqual(400);
+    // Not full: sent once the time limit passes, and by flush.
+    const pending = out.join("").split("\n").length - 1;
+    expect(pending).toBeLessThan(6);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(out.join("").split("\n").length - 1).toBe(6);
+    request({ route: "/healthz", status: 200 }, "request");
+    logger.warn("disk full (ENOSPC): stopped acknowledging");
+    expect(out.at(-1)).toMatch(/"route":"\/healthz"/);
+    expect(err).toHaveLength(1);
+    request({ route: "/readyz", status: 200 }, "request");
+    logger.flush();
+    expect(out.at(-1)).toMatch(/"route":"\/readyz"/);
+  });
+
+  it("writes request lines at once when not gathering (a given stream, or pretty lines)", () => {
+    const { logger, out } = capture("info", false);
+    logger.request!({ route: "/v1/entries", status: 201 }, "request");
+    expect(out).toHaveLength(1);
+    const pretty = capture("info", true);
+    pretty.logger.request!({ route: "/v1/entries", status: 201 }, "request");
+    expect(pretty.out).toHaveLength(1);
+  });
 });
