@@ -219,7 +219,7 @@ async function load(
   const self0 = process.cpuUsage();
   const start = nowMicros();
   const result = await run(options.seconds);
-  windows.push({ name, start, end: nowMicros() });
+  windows.push({ name, start, end: nowMicros(), requests: result["2xx"] });
   const self = process.cpuUsage(self0);
   const server1 = cpuSeconds(options.server?.pid);
   const perRequest = options.perRequest ?? 1;
@@ -332,7 +332,25 @@ interface ProfileNode {
 }
 
 /** Measured phases on the vellum child, as monotonic µs windows. */
-const windows: { name: string; start: number; end: number }[] = [];
+const windows: { name: string; start: number; end: number; requests?: number }[] = [];
+
+/**
+ * The stages of the vellum child's main thread, for the per-request breakdown: a sample goes to
+ * the first stage one of its frames matches, from the event loop's root down (so the route's
+ * call into the log counts as the log's), else to HTTP by what node was doing.
+ */
+const STAGES: [string, RegExp][] = [
+  ["request log line", /platform\/logger|\bpino\/|sonic-boom/],
+  ["authentication (bearer token)", /dist\/auth\//],
+  ["sequencer: prepare (dedup, ids, leaves, hashes, tree)", /^#prepare .*log\/sequencer/],
+  ["sequencer: commit (sign, storage, answer)", /^#commit .*log\/sequencer|dist\/storage\//],
+  ["receipt (proof, JSON)", /receipt|log\/reader|tlog-proof|log\/tree/],
+  [
+    "submit route (body, checks, queue)",
+    /server\/routes|server\/json-body|server\/body-budget|server\/http\.js|log\/queue/,
+  ],
+  ["index engine (its main-thread part)", /dist\/indexing\//],
+];
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 function summariseProfile(file: string, top: number): void {
@@ -372,7 +390,28 @@ function summariseProfile(file: string, top: number): void {
     t += dt;
     times.push(t);
   }
-  const summarise = (name: string, from: number, to: number) => {
+  const stageOf = (id: number): string | undefined => {
+    const leaf = byId.get(id)!.callFrame.functionName;
+    if (leaf === "(idle)") return undefined;
+    if (leaf === "(garbage collector)") return "garbage collection";
+    const frames: string[] = [];
+    for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
+      const f = byId.get(n)!.callFrame;
+      frames.push(`${f.functionName} ${f.url}`);
+    }
+    frames.reverse();
+    for (const frame of frames) for (const [stage, re] of STAGES) if (re.test(frame)) return stage;
+    const stack = frames.join("|");
+    if (/writev|writeString|_http_outgoing|stream_base_commons|node:net/.test(stack)) {
+      return "HTTP: writing answers (node)";
+    }
+    if (/_http_common|_http_server|hono|@hono\/node-server/.test(stack)) {
+      return "HTTP: parsing, routing, answer objects (node, hono)";
+    }
+    return "other (event loop, promises, timers)";
+  };
+  const summarise = (name: string, from: number, to: number, requests?: number) => {
+    const stages = new Map<string, number>();
     const self = new Map<string, number>();
     const total = new Map<string, number>();
     const areas = new Map<string, number>();
@@ -382,6 +421,10 @@ function summariseProfile(file: string, top: number): void {
       const dt = profile.timeDeltas[i] ?? 0;
       const node = byId.get(id)!;
       all += dt;
+      if (requests !== undefined) {
+        const stage = stageOf(id);
+        if (stage !== undefined) stages.set(stage, (stages.get(stage) ?? 0) + dt);
+      }
       self.set(keyOf(node), (self.get(keyOf(node)) ?? 0) + dt);
       areas.set(area(node), (areas.get(area(node)) ?? 0) + dt);
       const seen = new Set<string>(); // recursion counts once
@@ -405,13 +448,21 @@ function summariseProfile(file: string, top: number): void {
         });
     };
     console.log(`\n### ${name}: ${(all / 1e6).toFixed(1)} s of samples`);
+    if (requests !== undefined && requests > 0) {
+      console.log(`main thread per request by stage (${requests} requests), µs:`);
+      [...stages.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .forEach(([stage, us]) => {
+          console.log(`  ${(us / requests).toFixed(1).padStart(6)}  ${pct(us)}  ${stage}`);
+        });
+    }
     print("self time by area:", areas, 12, false);
     print(`top ${top} functions by self time:`, self, top, false);
     print(`top ${top} functions by total (inclusive) time:`, total, top, true);
   };
   console.log(`\n## CPU profile of the vellum child (${file})`);
   for (const w of windows.filter((w) => w.name.startsWith("vellum"))) {
-    summarise(w.name, w.start, w.end);
+    summarise(w.name, w.start, w.end, w.requests);
   }
   summarise("whole run", Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
 }
