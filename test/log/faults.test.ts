@@ -7,12 +7,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { bytesEqual } from "../../src/core/bytes.js";
-import type { Receipt } from "../../src/log/receipt.js";
 import type { WriteFault } from "../../src/storage/memory.js";
 import type { WriteOp } from "../../src/storage/types.js";
 import {
   checkConsistentHistory,
   checkReceipt,
+  keyedSubmitter,
+  keyOf,
   openMemoryLog,
   payloadOf,
   waitForStatus,
@@ -62,15 +63,7 @@ describe.each(table)("storage fault $fault at the $step write", (row) => {
       recoveryMinMs: 20,
       onFailure: (e, event) => failures.push(`${event.kind} ${e.code}`),
     });
-    const acked: { receipt: Receipt; payload: Uint8Array }[] = [];
-    // Each with an idempotency key, as a client that retries must send (the log deduplicates
-    // by key): resubmitting after a failure then returns the original if it landed.
-    const keyOf = (payload: Uint8Array) => ({ idempotencyKey: new TextDecoder().decode(payload) });
-    const submit = async (payload: Uint8Array) => {
-      const receipt = await log.submit(payload, keyOf(payload));
-      acked.push({ receipt, payload });
-      return receipt;
-    };
+    const { acked, submit } = keyedSubmitter(log);
     await Promise.all([0, 1, 2, 3, 4].map((i) => submit(payloadOf(i))));
 
     let armed = true;

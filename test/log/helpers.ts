@@ -36,6 +36,26 @@ export async function openMemoryLog(
 
 export const payloadOf = (i: number, tag = "entry") => new TextEncoder().encode(`${tag} ${i}`);
 
+/** Each payload's idempotency key: its own text. */
+export const keyOf = (payload: Uint8Array) => ({
+  idempotencyKey: new TextDecoder().decode(payload),
+});
+
+/**
+ * Submits each entry with an idempotency key, as a client that retries must (the log
+ * deduplicates by key: resubmitting after a failure returns the original if it landed), and
+ * keeps what was acknowledged.
+ */
+export function keyedSubmitter(log: Log) {
+  const acked: { receipt: Receipt; payload: Uint8Array }[] = [];
+  const submit = async (payload: Uint8Array) => {
+    const receipt = await log.submit(payload, keyOf(payload));
+    acked.push({ receipt, payload });
+    return receipt;
+  };
+  return { acked, submit };
+}
+
 /** Waits (bounded) until `log.status` is `status`; throws naming what it is instead. */
 export async function waitForStatus(log: Log, status: Log["status"], ms = 3000): Promise<void> {
   for (let waited = 0; log.status !== status; waited += 5) {

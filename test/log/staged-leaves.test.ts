@@ -13,7 +13,7 @@ import type { Receipt } from "../../src/log/receipt.js";
 import { MemoryDatabase, type WriteFault } from "../../src/storage/memory.js";
 import { decodeState } from "../../src/storage/tree-state.js";
 import type { KeyValueStore, WriteOp } from "../../src/storage/types.js";
-import { checkReceipt, payloadOf, waitForStatus } from "./helpers.js";
+import { checkReceipt, keyedSubmitter, keyOf, payloadOf, waitForStatus } from "./helpers.js";
 
 const ORIGIN = "example.com/staged";
 const SEED = new Uint8Array(32).fill(7);
@@ -179,13 +179,7 @@ describe.each(leafFaults)("a $fault at a batch's leaves write (layout 3)", (row)
     // clock running behind the last checkpoint.
     const clock = () => Date.now() - 120_000;
     const { log, db, entriesDb, leafKv } = await openStaged({ clock, recoveryMinMs: 5 });
-    const keyOf = (payload: Uint8Array) => ({ idempotencyKey: new TextDecoder().decode(payload) });
-    const acked: { receipt: Receipt; payload: Uint8Array }[] = [];
-    const submit = async (payload: Uint8Array) => {
-      const receipt = await log.submit(payload, keyOf(payload));
-      acked.push({ receipt, payload });
-      return receipt;
-    };
+    const { acked, submit } = keyedSubmitter(log);
     await Promise.all([0, 1, 2, 3, 4].map((i) => submit(payloadOf(i))));
     let armed = true;
     entriesDb.faults = {

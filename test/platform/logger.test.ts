@@ -3,9 +3,9 @@
  * stderr; JSON lines for machines, `HH:MM:SS name: msg key=value` for people; levels filter.
  */
 import { describe, expect, it } from "vitest";
-import { createLogger, formatPretty } from "../../src/platform/logger.js";
+import { createLogger, formatPretty, type LoggerOptions } from "../../src/platform/logger.js";
 
-function capture(level: string, pretty: boolean) {
+function capture(level: string, pretty: boolean, options: Partial<LoggerOptions> = {}) {
   const out: string[] = [];
   const err: string[] = [];
   const logger = createLogger({
@@ -14,6 +14,7 @@ function capture(level: string, pretty: boolean) {
     pretty,
     out: { write: (s: string) => out.push(s) },
     err: { write: (s: string) => err.push(s) },
+    ...options,
   });
   return { logger, out, err };
 }
@@ -56,16 +57,7 @@ describe("process logger", () => {
   });
 
   it("gathers request lines into one write, sent when full, after the time limit, or before any other line", async () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const logger = createLogger({
-      name: "vellum",
-      level: "info",
-      pretty: false,
-      out: { write: (s: string) => out.push(s) },
-      err: { write: (s: string) => err.push(s) },
-      requestBatch: { bytes: 400, ms: 30 },
-    });
+    const { logger, out, err } = capture("info", false, { requestBatch: { bytes: 400, ms: 30 } });
     const request = logger.request!;
     request({ route: "/v1/entries", status: 201 }, "request");
     request({ route: "/v1/entries", status: 201 }, "request");
