@@ -264,7 +264,7 @@ export class KvLogStore implements LogStore {
    * Layout 3: starts the batch's leaves write to the entries store (synced) and resolves true
    * once it is durable; false, writing nothing, when the layout keeps the leaves in the batch's
    * own write. The sequencer stages a batch as soon as it is prepared, so its leaves are
-   * written while the previous batch's write is under way (measured: +18 % sustained, bench:log).
+   * written while the previous batch's write is under way (measured: +9–14 % sustained, bench:log).
    * Still strictly before this batch's own write: commit awaits the stage before it writes.
    * A staged batch that is never committed (an earlier one failed) leaves stray leaves past the
    * tree's size, which load deletes once every stage has settled.
