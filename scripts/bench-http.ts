@@ -450,11 +450,16 @@ function summariseProfile(file: string, top: number): void {
     console.log(`\n### ${name}: ${(all / 1e6).toFixed(1)} s of samples`);
     if (requests !== undefined && requests > 0) {
       console.log(`main thread per request by stage (${requests} requests), µs:`);
+      let busy = 0;
       [...stages.entries()]
         .sort((a, b) => b[1] - a[1])
         .forEach(([stage, us]) => {
+          busy += us;
           console.log(`  ${(us / requests).toFixed(1).padStart(6)}  ${pct(us)}  ${stage}`);
         });
+      console.log(
+        `  ${(busy / requests).toFixed(1).padStart(6)}  ${pct(busy)}  busy (the rest idle)`,
+      );
     }
     print("self time by area:", areas, 12, false);
     print(`top ${top} functions by self time:`, self, top, false);

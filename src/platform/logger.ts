@@ -136,13 +136,18 @@ export function createLogger(options: LoggerOptions): ProcessLogger {
     options.requestBatch ?? (options.out === undefined && !pretty && { bytes: 8192, ms: 100 });
   const batch = batching ? new LineBatch(out, batching.bytes, batching.ms) : undefined;
   const toRequests = batch === undefined ? toOut : pino(settings("debug"), batch);
-  /** Any other line first sends the request lines gathered before it, so order is kept. */
-  const after =
-    (method: (...args: unknown[]) => void): LogMethod =>
-    (...args: unknown[]) => {
-      batch?.send();
+  /**
+   * Any other line first sends the request lines gathered before it, so order is kept (a line
+   * its level filters out sends nothing).
+   */
+  const bound = (l: typeof toOut, level: "debug" | "info" | "warn" | "error"): LogMethod => {
+    const method = l[level].bind(l) as (...args: unknown[]) => void;
+    if (batch === undefined) return method;
+    return (...args: unknown[]) => {
+      if (l.isLevelEnabled(level)) batch.send();
       method(...args);
     };
+  };
   const flush = () => {
     batch?.send();
     for (const s of [out, err]) {
@@ -156,8 +161,6 @@ export function createLogger(options: LoggerOptions): ProcessLogger {
   };
   // Whatever way the process ends (process.exit after an error included), buffered lines go out.
   if (options.out === undefined) process.once("exit", flush);
-  const bound = (l: typeof toOut, level: "debug" | "info" | "warn" | "error") =>
-    after(l[level].bind(l) as (...args: unknown[]) => void);
   return {
     debug: bound(toOut, "debug"),
     info: bound(toOut, "info"),

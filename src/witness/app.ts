@@ -29,6 +29,7 @@ export function createWitnessApp(witness: Witness, options: WitnessAppOptions = 
   const app = new Hono();
   const metrics = options.metrics ?? new WitnessMetrics(witness);
   const logger = options.logger ?? silentLogger;
+  const logRequest = logger.request ?? logger.info;
   const refusals = metrics.refusals;
 
   // One line per request: route pattern, status, latency (a witness has no tokens).
@@ -38,7 +39,7 @@ export function createWitnessApp(witness: Witness, options: WitnessAppOptions = 
     const status = c.res.status;
     metrics.requests.inc({ class: `${Math.floor(status / 100)}xx` });
     const matched = routePath(c);
-    logger.info(
+    logRequest(
       {
         method: c.req.method,
         route: matched === "/*" || matched === "" ? "unmatched" : matched,

@@ -61,6 +61,8 @@ describe("process logger", () => {
     const request = logger.request!;
     request({ route: "/v1/entries", status: 201 }, "request");
     request({ route: "/v1/entries", status: 201 }, "request");
+    // A line the level filters out sends nothing.
+    logger.debug("hidden");
     expect(out).toEqual([]);
     // Another line sends the gathered ones first, in order, each whole.
     logger.info("serving on http://127.0.0.1:1");
