@@ -40,8 +40,9 @@ export interface LoggerOptions {
 
 /**
  * Request lines gathered into one write: a busy server writes a line per request, and a write
- * call each was its largest single cost per request after HTTP itself (bench:http --profile:
- * 18 µs of the event loop per single-entry POST, 8 µs gathered).
+ * call each was among its larger costs per request after HTTP itself. Gathered, the line's share
+ * of the event loop per single-entry POST about halved (bench:http --profile, alternating
+ * builds, against the HTTP parsing of the same run: 0.71–0.85 of it before, 0.34–0.58 after).
  */
 class LineBatch {
   readonly #out: { write(s: string): unknown };
