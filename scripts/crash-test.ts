@@ -32,7 +32,8 @@
  *      tree always has its checkpoint (a reopen that must sign one means they were not).
  * It stops after N kills or S seconds, whichever comes first, and prints one summary line: kills,
  * entries in the log, distinct acknowledged entries (each re-checked after every later kill),
- * receipts verified, checkpoints checked and the time. It exits 1 with the first violation. The child is killed if this process exits; the temporary directory
+ * receipts verified, checkpoints checked, reopens that took an unfinished batch back out (its own
+ * write landed before the kill, its leaves write did not: spec/storage.md) and the time. It exits 1 with the first violation. The child is killed if this process exits; the temporary directory
  * (under D, default the OS temp dir) is removed unless --keep.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -115,6 +116,8 @@ class History {
   /** Checkpoints the parent's own reopen signed after its checks; checked on the next reopen. */
   carried: string[] = [];
   kills = 0;
+  /** Reopens that took an unfinished batch back out (its own write landed, its leaves not). */
+  undone = 0;
   entries = 0;
   receipts = 0;
   checkpoints = 0;
@@ -416,6 +419,7 @@ async function checkAfterKill(dataDir: string, lines: string[], h: History): Pro
         checkpointIntervalMs: 0,
         ...(newest === undefined ? {} : { lastPublished: newest.note }),
         onCheckpoint: (cp) => published.push(cp.note),
+        onBatchUndone: () => h.undone++,
       });
     } catch (e) {
       fail(`the log does not reopen: ${why(e)}`);
@@ -499,7 +503,7 @@ async function main(): Promise<number> {
   }
   console.log(
     `crash-test: PASS kills=${h.kills} entries=${h.entries} acknowledged=${h.acked.size} ` +
-      `receipts=${h.receipts} checkpoints=${h.checkpoints} elapsed=${elapsed().toFixed(1)}s`,
+      `receipts=${h.receipts} checkpoints=${h.checkpoints} undone=${h.undone} elapsed=${elapsed().toFixed(1)}s`,
   );
   return 0;
 }

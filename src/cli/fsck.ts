@@ -48,6 +48,11 @@ function summary(dir: string, r: FsckReport): string {
   const lines = [
     `vellum fsck: ${dir}: log "${r.origin}", tree size ${r.size ?? "unknown (no valid tree state)"}`,
     `  entries      ${plural(r.entries, "leaf", "leaves")} re-hashed${r.strayLeaves === 0 ? "" : `; ${plural(r.strayLeaves, "leaf", "leaves")} past the tree's size, of a batch a crash cut off before it was acknowledged (deleted at the next start)`}`,
+    ...(r.unfinishedBatch === undefined
+      ? []
+      : [
+          `  unfinished   the last batch (entries ${r.unfinishedBatch.from} to ${r.unfinishedBatch.to - 1}) was stored without its leaves: a crash cut it off between its two writes, before it was acknowledged; checked as of size ${r.unfinishedBatch.from}, and the next start takes it back out`,
+        ]),
     `  tree         ${plural(r.nodes, "node")} in ${plural(r.tiles, "stored tile")} compared with the tree re-derived from the leaves`,
     `  checkpoints  ${plural(r.checkpoints, "stored checkpoint")} checked (signatures, roots)${r.lastPublished === undefined ? "" : `; DATA/checkpoint (size ${r.lastPublished}) too`}`,
     `  indexes      checked in full: id ${r.indexes.id}, leaf hash ${r.indexes.leafHash}, payload ${r.indexes.payload}, idempotency key ${r.indexes.idempotencyKey}`,

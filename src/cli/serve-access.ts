@@ -76,6 +76,11 @@ export async function openServerAccessLog(options: {
       ),
     onRecovered: (ms) =>
       logger.info(`the access log recovered after ${Math.round(ms)} ms; reads are served again`),
+    onBatchUndone: (from, to) =>
+      logger.warn(
+        { log: "access" },
+        `the access log's last batch (entries ${to} to ${from - 1}) was stored without its leaves (a crash or failure between its two writes); it was never acknowledged and was taken back out: the access log resumes at size ${to}`,
+      ),
   });
   const accessIndex = options.index
     ? await openServerIndex({

@@ -503,6 +503,10 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       },
       onRecovered: (ms) =>
         logger.info(`storage recovered after ${Math.round(ms)} ms; acknowledging again`),
+      onBatchUndone: (from, to) =>
+        logger.warn(
+          `the last batch (entries ${to} to ${from - 1}) was stored without its leaves (a crash or failure between its two writes); it was never acknowledged and was taken back out: the log resumes at size ${to}`,
+        ),
     });
     opened = true;
     // Both markers hold the stored checkpoint from the start (a new mirror, or a DATA/checkpoint

@@ -98,6 +98,12 @@ export interface LogConfig {
   readonly onFailure?: (error: VellumError, event: FailureEvent) => void;
   /** Called when the log acknowledges again after a failure. */
   readonly onRecovered?: (afterMs: number) => void;
+  /**
+   * Called when loading took an unfinished batch back out of storage (its own write durable, its
+   * leaves not: a crash or failure between them; nothing of it was acknowledged): the tree size
+   * it had stored and the size the log resumes from.
+   */
+  readonly onBatchUndone?: (from: number, to: number) => void;
   /** First pause before a recovery attempt; doubles up to `recoveryMaxMs` (defaults 100, 10,000). */
   readonly recoveryMinMs?: number;
   readonly recoveryMaxMs?: number;

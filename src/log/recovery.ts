@@ -11,7 +11,7 @@ import { nextBackoff } from "../core/backoff.js";
 import { decodeLeaf } from "../core/entry.js";
 import { isVellumError, VellumError } from "../core/errors.js";
 import { describeStorageFailure, storageFailure, storageFailureClass } from "../storage/failure.js";
-import type { TreeState } from "../storage/log-store.js";
+import type { StoredLog, TreeState } from "../storage/log-store.js";
 import type { LogContext } from "./context.js";
 import { decideDedup } from "./dedup.js";
 import { IdGenerator } from "./ids.js";
@@ -39,9 +39,18 @@ export class Recovery {
    * Decides the dedup rule from the stored setting and the requested one (dedup.ts). A new log
    * stores it with its first write (load); a change of an existing log's rule is stored here.
    */
+  /** What storage holds; says so when loading took an unfinished batch back out. */
+  async #loadStored(): Promise<StoredLog> {
+    const stored = await this.#ctx.store.load();
+    if (stored.undone !== undefined) {
+      this.#ctx.config.onBatchUndone?.(stored.undone.from, stored.undone.to);
+    }
+    return stored;
+  }
+
   async openDedup(): Promise<void> {
     const ctx = this.#ctx;
-    const stored = await ctx.store.load();
+    const stored = await this.#loadStored();
     const decision = decideDedup(stored.dedup, stored.state !== undefined, ctx.config.dedup);
     ctx.dedup = decision.mode;
     if (decision.changed !== undefined) {
@@ -58,7 +67,7 @@ export class Recovery {
    */
   async load(signUncovered = true): Promise<void> {
     const ctx = this.#ctx;
-    const stored = await ctx.store.load();
+    const stored = await this.#loadStored();
     if (stored.state === undefined) {
       await this.#create(stored.holdsData || stored.latestCheckpoint !== undefined);
       return;

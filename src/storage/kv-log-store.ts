@@ -4,12 +4,14 @@
  * in the key layout of kv-log-layout.ts (spec/storage.md, "Key layout"), and (layout 3, every
  * log created with one) a second namespace, in another database, for the leaves alone. A batch
  * is one atomic KeyValueStore write — a single synced LevelDB batch — followed by one read-back
- * of the tree state it set; in layout 3 its leaves are written and synced to the entries store
- * first, so the batch's write, which makes them part of the tree, never refers to leaves that a
- * crash could lose.
+ * of the tree state it set. In layout 3 its leaves go to the entries store in a synced write of
+ * their own, at the same time; the batch's write carries an undo record (batch-undo.ts), and the
+ * next batch's write starts only once these leaves are durable, so after a crash at most the last
+ * batch can be missing its leaves, and load takes that batch back out.
  */
 import { bytesEqual } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
+import { decodeUndo, encodeUndo, UNDO_KEY } from "./batch-undo.js";
 import type { EntryBatch } from "./entry-batch.js";
 import { EraFilters } from "./era-filters.js";
 import {
@@ -26,6 +28,7 @@ import {
   idKey,
   LAYOUT_KEY,
   LEAF_HASH_LAYOUT,
+  leafHashKey,
   leafHashKeyV1,
   payloadKey,
   putLeaves,
@@ -34,8 +37,9 @@ import {
   tileKey,
 } from "./kv-log-layout.js";
 import type { BatchWrite, DedupRule, LogStore, StoredLog } from "./log-store.js";
+import { rollbackStrata, truncateStratum } from "./stratum-bytes.js";
 import { decodeState, encodeState } from "./tree-state.js";
-import type { KeyValueStore } from "./types.js";
+import type { KeyValueStore, WriteOp } from "./types.js";
 import { writePuts } from "./write-puts.js";
 
 const utf8 = new TextEncoder();
@@ -77,6 +81,11 @@ export class KvLogStore implements LogStore {
   #sizeSeen = 0;
   /** Leaves writes started by stageLeaves and not yet settled (load waits for them). */
   readonly #staging = new Set<Promise<boolean>>();
+  /**
+   * The tree state ("s") stored before the next batch, as loaded, created or last committed:
+   * what a layout-3 batch's undo record puts back (undefined until loaded or created).
+   */
+  #stateStored: Uint8Array | undefined;
 
   /**
    * `entries`: a namespace of another database for the leaves of a log created here (layout 3).
@@ -99,13 +108,19 @@ export class KvLogStore implements LogStore {
     // land before the stray leaves are deleted below, not after.
     if (this.#staging.size > 0) await Promise.allSettled([...this.#staging]);
     const kv = this.#kv;
-    const [[stateBytes, dedupBytes], [latest], [anything]] = await Promise.all([
-      kv.getMany([STATE_KEY, DEDUP_KEY]),
-      kv.range({ ...CHECKPOINT_RANGE, reverse: true, limit: 1 }),
-      kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff), limit: 1 }),
-    ]);
-    const state = stateBytes === undefined ? undefined : decodeState(stateBytes);
+    const [stateBytes, dedupBytes] = await kv.getMany([STATE_KEY, DEDUP_KEY]);
+    let state = stateBytes === undefined ? undefined : decodeState(stateBytes);
+    this.#stateStored = stateBytes;
     const layout = state === undefined ? undefined : await this.#storeLayout();
+    let undone: StoredLog["undone"];
+    if (state !== undefined && layout === ENTRIES_STORE_LAYOUT && state.size > 0) {
+      const last = await this.#entries!.get(entryKey(state.size - 1));
+      if (last === undefined) {
+        const before = await this.#undoLastBatch(state.size);
+        undone = { from: state.size, to: before.size };
+        state = before;
+      }
+    }
     // Finished eras without a stored filter (a restart before it was written) get theirs now.
     if (state !== undefined && layout !== 1) {
       this.#sizeSeen = state.size;
@@ -114,12 +129,72 @@ export class KvLogStore implements LogStore {
     if (state !== undefined && layout === ENTRIES_STORE_LAYOUT) {
       await this.#deleteStrayLeaves(state.size);
     }
+    const [[latest], [anything]] = await Promise.all([
+      kv.range({ ...CHECKPOINT_RANGE, reverse: true, limit: 1 }),
+      kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff), limit: 1 }),
+    ]);
     return {
       state,
       latestCheckpoint: latest === undefined ? undefined : fromUtf8.decode(latest[1]),
       dedup: dedupBytes === undefined ? undefined : decodeDedup(dedupBytes),
       holdsData: anything !== undefined,
+      ...(undone !== undefined && { undone }),
     };
+  }
+
+  /**
+   * Layout 3: the stored tree of `size` is missing its last leaf: its last batch's own write
+   * became durable and its leaves write did not (a crash or a failure while both were under way).
+   * That batch was never acknowledged; its undo record (batch-undo.ts) takes it back out in one
+   * atomic write: the tree state before it, its checkpoint, every lookup key it put and the
+   * strata it wrote. Refuses (STATE_MISMATCH) when the record is not that batch's, or when the
+   * leaves before it are missing too (which the write order rules out: damaged storage).
+   */
+  async #undoLastBatch(size: number) {
+    const kv = this.#kv;
+    const stored = await kv.get(UNDO_KEY);
+    const missing = `the stored tree of size ${size} is missing its last leaf`;
+    if (stored === undefined) {
+      throw new VellumError("STATE_MISMATCH", `${missing}, and no undo record is stored`);
+    }
+    const undo = decodeUndo(stored);
+    const before = decodeState(undo.stateBefore);
+    if (undo.sizeAfter !== size || before.size !== undo.start) {
+      throw new VellumError(
+        "STATE_MISMATCH",
+        `${missing}, and the undo record is for a batch from ${before.size} to ${undo.sizeAfter}`,
+      );
+    }
+    if (before.size > 0 && (await this.#entries!.get(entryKey(before.size - 1))) === undefined) {
+      throw new VellumError(
+        "STATE_MISMATCH",
+        `${missing}, and entry ${before.size - 1} before its last batch is missing too`,
+      );
+    }
+    const ops: WriteOp[] = [
+      { type: "put", key: STATE_KEY, value: undo.stateBefore },
+      { type: "del", key: checkpointKey(size) },
+      { type: "del", key: UNDO_KEY },
+    ];
+    for (let i = 0; i < undo.count; i++) {
+      ops.push({ type: "del", key: idKey(undo.ids.subarray(i * 16, i * 16 + 16)) });
+      const hash = undo.leafHashes.subarray(i * 32, i * 32 + 32);
+      ops.push({ type: "del", key: leafHashKey(hash, undo.start + i, ENTRIES_STORE_LAYOUT) });
+    }
+    for (const key of undo.hashedKeys) ops.push({ type: "del", key });
+    for (const s of rollbackStrata(before.size, size)) {
+      const key = tileKey(s.level, s.index);
+      if (s.width === 0) {
+        ops.push({ type: "del", key });
+        continue;
+      }
+      const bytes = await kv.get(key);
+      if (bytes !== undefined)
+        ops.push({ type: "put", key, value: truncateStratum(bytes, s.width) });
+    }
+    await kv.write(ops);
+    this.#stateStored = undo.stateBefore;
+    return before;
   }
 
   /**
@@ -147,6 +222,7 @@ export class KvLogStore implements LogStore {
     ]);
     this.#layout = Promise.resolve(layout);
     this.#leafKv = this.#entries ?? this.#kv;
+    this.#stateStored = encodeState({ size: 0, compact: [] });
   }
 
   /**
@@ -223,20 +299,66 @@ export class KvLogStore implements LogStore {
   }
 
   async commit(batch: BatchWrite): Promise<void> {
-    // Three to five puts per entry, in one chained, synced LevelDB batch (MEASUREMENTS.md: the
-    // array form was ~8x slower; the driver chains), put one by one (no list of ops). Layout 3
-    // writes the leaves first, in a synced batch of their own to the entries store.
-    const state = batch.state === undefined ? undefined : encodeState(batch.state);
     const layout = await this.#storeLayout();
+    const apart = layout === ENTRIES_STORE_LAYOUT && batch.entries.count > 0;
+    if (!apart) {
+      // Layouts 1 and 2, and a batch with no new entry: one write.
+      this.#committed(batch, layout, await this.#writeOwn(batch, layout, undefined));
+      return;
+    }
+    // Layout 3: the leaves (staged when the batch was prepared, or written now) and the batch's
+    // own write at once, each synced; the batch is stored once both are. If the leaves are lost
+    // and the own write is not, the undo record in it lets load take the batch back out. The
+    // sequencer commits one batch at a time, so the next own write starts only after these
+    // leaves are durable: never more than one batch to undo.
+    const stateBefore = this.#stateStored;
+    if (stateBefore === undefined) {
+      throw new VellumError("INTERNAL", "a batch was committed to a log store never loaded");
+    }
+    const leaves =
+      batch.leavesStaged === undefined
+        ? this.#writeLeaves(batch.entries)
+        : batch.leavesStaged.then((staged) => {
+            if (!staged) return this.#writeLeaves(batch.entries);
+          });
+    const undo =
+      batch.state === undefined
+        ? undefined
+        : encodeUndo(
+            batch.state.size,
+            stateBefore,
+            batch.entries,
+            batch.keyAliases.map((a) => a.keyHash),
+          );
+    const [wroteLeaves, wroteOwn] = await Promise.allSettled([
+      leaves,
+      this.#writeOwn(batch, layout, undo),
+    ]);
+    if (wroteLeaves.status === "rejected") throw wroteLeaves.reason;
+    if (wroteOwn.status === "rejected") throw wroteOwn.reason;
+    this.#committed(batch, layout, wroteOwn.value);
+  }
+
+  /**
+   * The batch's own write: three to five puts per entry, in one chained, synced LevelDB batch
+   * (MEASUREMENTS.md: the array form was ~8x slower; the driver chains), put one by one (no list
+   * of ops); the leaves too unless the layout keeps them apart; then the tree state read back.
+   * Returns the tree state it stored, encoded.
+   */
+  async #writeOwn(
+    batch: BatchWrite,
+    layout: number,
+    undo: Uint8Array | undefined,
+  ): Promise<Uint8Array | undefined> {
+    const state = batch.state === undefined ? undefined : encodeState(batch.state);
     const apart = layout === ENTRIES_STORE_LAYOUT;
-    const staged = batch.leavesStaged === undefined ? false : await batch.leavesStaged;
-    if (apart && !staged && batch.entries.count > 0) await this.#writeLeaves(batch.entries);
     await writePuts(this.#kv, (put) => {
       if (!apart) putLeaves(batch.entries, put);
       putLookups(batch.entries, layout, put);
       for (const a of batch.keyAliases) put(idempotencyKey(a.keyHash), encodeIndex(a.index));
       for (const s of batch.strata) put(tileKey(s.level, s.index), s.bytes);
       if (state !== undefined) put(STATE_KEY, state);
+      if (undo !== undefined) put(UNDO_KEY, undo);
       if (batch.checkpoint !== undefined) {
         put(checkpointKey(batch.checkpoint.size), utf8.encode(batch.checkpoint.note));
       }
@@ -252,22 +374,30 @@ export class KvLogStore implements LogStore {
         );
       }
     }
+    return state;
+  }
+
+  /** After a batch is stored: what this store remembers of it. */
+  #committed(batch: BatchWrite, layout: number, state: Uint8Array | undefined): void {
+    if (state !== undefined && batch.state !== undefined) {
+      this.#stateStored = state;
+      this.#sizeSeen = batch.state.size;
+    }
     if (layout !== 1) {
       // Into the open era's filter; a filled era is written in the background.
       const b = batch.entries;
       this.#filters.committed(b.start, b.count, b.leafHashes);
-      if (batch.state !== undefined) this.#sizeSeen = batch.state.size;
     }
   }
 
   /**
    * Layout 3: starts the batch's leaves write to the entries store (synced) and resolves true
    * once it is durable; false, writing nothing, when the layout keeps the leaves in the batch's
-   * own write. The sequencer stages a batch as soon as it is prepared, so its leaves are
-   * written while the previous batch's write is under way (measured: +9–14 % sustained, bench:log).
-   * Still strictly before this batch's own write: commit awaits the stage before it writes.
-   * A staged batch that is never committed (an earlier one failed) leaves stray leaves past the
-   * tree's size, which load deletes once every stage has settled.
+   * own write. The sequencer stages a batch as soon as it is prepared, so its leaves are written
+   * while the tree is extended and the previous batch's writes finish (measured: +9–14 %
+   * sustained, bench:log); commit then runs the batch's own write alongside. A staged batch that
+   * is never committed (an earlier one failed) leaves stray leaves past the tree's size, which
+   * load deletes once every stage has settled.
    */
   stageLeaves(entries: EntryBatch): Promise<boolean> {
     const staging = (async () => {

@@ -8,8 +8,9 @@
  * (test/storage/log-store-conformance.ts).
  *
  * The contract (spec/storage.md, "The log store"):
- *   - `commit` is atomic and durable once it resolves: after a crash either all of a batch (its
- *     entries, lookup keys, tree strata, tree state and checkpoint) is there or none of it. It
+ *   - `commit` is atomic and durable once it resolves: after a crash, once `load` has run, either
+ *     all of a batch (its entries, lookup keys, tree strata, tree state and checkpoint) is there
+ *     or none of it (a store that writes a batch in parts puts an unfinished one back in `load`). It
  *     reads back what it wrote before resolving, so a write the medium acknowledged but did not
  *     apply fails *before* the caller signs or acknowledges anything.
  *   - Reads see every commit that resolved. Nothing is ever updated except the tree state, the
@@ -71,6 +72,11 @@ export interface StoredLog {
   readonly dedup: DedupRule | undefined;
   /** Whether the store holds anything at all (a store with data but no state is damaged). */
   readonly holdsData: boolean;
+  /**
+   * Set when load took an unfinished batch back out (a store that writes a batch in two parts
+   * at once, and found only one durable): the tree size it stored and the size it went back to.
+   */
+  readonly undone?: { readonly from: number; readonly to: number };
 }
 
 export interface LogStore {

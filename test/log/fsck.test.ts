@@ -10,7 +10,7 @@ import { sha256 } from "../../src/core/crypto.js";
 import { decodeLeaf, encodeLeafAndHash } from "../../src/core/entry.js";
 import { hashLeaf } from "../../src/core/rfc6962.js";
 import { type FsckReport, fsck } from "../../src/log/fsck.js";
-import type { Log } from "../../src/log/log.js";
+import { type Log, Log as LogClass } from "../../src/log/log.js";
 import { CheckpointSigner } from "../../src/log/signer.js";
 import { Tree } from "../../src/log/tree.js";
 import { EntryBatch } from "../../src/storage/entry-batch.js";
@@ -370,5 +370,82 @@ describe("fsck of a log with its leaves in an entries store (layout 3)", () => {
     expect(messages(alone)[0]).toBe(
       "the log keeps its leaves in the entries database (layout 3), and there is none (DATA/entries is missing)",
     );
+  });
+});
+
+describe("fsck of a layout-3 log whose last batch a crash cut off between its two writes", () => {
+  /** 250 entries, then a batch to 550 whose own write lands and whose leaves never do; a crash. */
+  async function cutOff() {
+    const entriesDb = new MemoryDatabase();
+    const dataDb = new MemoryDatabase();
+    const logc = await LogClass.open({
+      origin: ORIGIN,
+      seed: SEED,
+      kv: dataDb.namespace("log"),
+      entries: entriesDb.namespace("log"),
+      dedup: "payload",
+      checkpointIntervalMs: 0,
+      batchMaxEntries: 1000,
+    });
+    await logc.submitEach(
+      Array.from({ length: 250 }, (_, i) => ({ payload: payloadOf(i), idempotencyKey: `k${i}` })),
+    );
+    let ownLanded!: () => void;
+    const landed = new Promise<void>((r) => (ownLanded = r));
+    entriesDb.faults = { write: () => "hang" };
+    dataDb.faults = {
+      write: (_ns, ops) => {
+        if (ops.some((o) => o.type === "put" && o.key.length === 1 && o.key[0] === 0x75)) {
+          setImmediate(ownLanded);
+        }
+        return "ok";
+      },
+    };
+    void logc.submitEach(
+      Array.from({ length: 300 }, (_, i) => ({
+        payload: payloadOf(1000 + i),
+        idempotencyKey: `k${1000 + i}`,
+      })),
+    );
+    await landed;
+    const entries = entriesDb.simulateRestart();
+    const data = dataDb.simulateRestart();
+    return { logc, entries, data };
+  }
+
+  it("checks the log as of the size before it, and says so without calling it a problem", async () => {
+    const { logc, entries, data } = await cutOff();
+    const options = { verifierKey: logc.signer.verifierKey, entries: entries.namespace("log") };
+    const r = await fsck({ kv: data.namespace("log"), ...options });
+    expect(messages(r)).toEqual([]);
+    expect(r).toMatchObject({
+      clean: true,
+      size: 250,
+      entries: 250,
+      unfinishedBatch: { from: 250, to: 550 },
+      indexes: { id: 250, leafHash: 250, payload: 250, idempotencyKey: 250 },
+    });
+
+    // Without its undo record it is damage: entries missing, keys and a checkpoint beyond.
+    const copy = MemoryDatabase.fromSnapshot(data.snapshot());
+    await copy.namespace("log").write([{ type: "del", key: Uint8Array.of(0x75) }]);
+    const damaged = await fsck({ kv: copy.namespace("log"), ...options });
+    expect(damaged.clean).toBe(false);
+    expect(damaged.unfinishedBatch).toBeUndefined();
+
+    // Opened, the log takes the batch back out; then fsck finds it clean with nothing unfinished.
+    const reopened = await LogClass.open({
+      origin: ORIGIN,
+      seed: SEED,
+      kv: data.namespace("log"),
+      entries: entries.namespace("log"),
+      checkpointIntervalMs: 0,
+    });
+    expect(reopened.size).toBe(250);
+    await reopened.close();
+    const after = await fsck({ kv: data.namespace("log"), ...options });
+    expect(messages(after)).toEqual([]);
+    expect(after.unfinishedBatch).toBeUndefined();
+    expect(after).toMatchObject({ clean: true, size: 250 });
   });
 });

@@ -1,10 +1,11 @@
 /**
  * A log whose leaves are kept in an entries store of their own (layout 3) stages each batch's
- * leaves write as soon as the batch is prepared (LogStore.stageLeaves), so it runs while the
- * previous batch's own write is under way. What must still hold, checked here through the real
- * sequencer over two memory databases with write hooks: every batch's leaves are durable before
- * the write that makes them part of the tree begins; a batch staged behind one that fails leaves
- * no leaf past the tree once the log has recovered, even when its stage lands late.
+ * leaves write as soon as the batch is prepared (LogStore.stageLeaves), and runs the batch's own
+ * write alongside it. What must hold, checked here through the real sequencer over two memory
+ * databases with write hooks: a batch's own write begins only once every earlier batch's leaves
+ * are durable (so at most the last batch can lack its leaves, which load takes back out); a batch
+ * staged behind one that fails leaves no leaf past the tree once the log has recovered, even
+ * when its stage lands late; and a fault at the leaves write never loses an acknowledged entry.
  */
 import { describe, expect, it } from "vitest";
 import { bytesEqual, getUint64 } from "../../src/core/bytes.js";
@@ -50,12 +51,14 @@ async function openStaged(config: Partial<Parameters<typeof Log.open>[0]> = {}) 
 }
 
 describe("staged leaves writes (layout 3)", () => {
-  it("makes each batch's leaves durable before its own write, while the previous batch's write runs", async () => {
+  it("starts a batch's own write only once earlier batches' leaves are durable, alongside its own leaves", async () => {
     const { log, db, entriesDb, leafKv } = await openStaged({ batchMaxEntries: 20 });
     const events: string[] = [];
     const durable = new Set<number>();
     const violations: string[] = [];
     let overlapped = 0;
+    let alongside = 0;
+    let lastSize = 0;
     let ownWriteUnderWay: number | undefined;
     entriesDb.faults = {
       write: async (_ns, ops): Promise<WriteFault> => {
@@ -73,10 +76,14 @@ describe("staged leaves writes (layout 3)", () => {
       write: async (_ns, ops): Promise<WriteFault> => {
         const size = batchSize(ops);
         if (size === undefined) return "ok";
-        for (let i = 0; i < size; i++) {
+        // This batch's first index: the one after the last earlier batch's.
+        const start = lastSize;
+        lastSize = size;
+        for (let i = 0; i < start; i++) {
           if (!durable.has(i))
             violations.push(`batch to ${size} began before leaf ${i} was durable`);
         }
+        if (!durable.has(size - 1)) alongside++;
         ownWriteUnderWay = size;
         events.push(`batch to ${size}`);
         // Slow enough that the next batch is prepared, and its leaves staged, meanwhile.
@@ -89,6 +96,7 @@ describe("staged leaves writes (layout 3)", () => {
     const receipts: Receipt[] = await Promise.all(payloads.map((p) => log.submit(p)));
     expect(violations).toEqual([]);
     expect(overlapped).toBeGreaterThan(0);
+    expect(alongside).toBeGreaterThan(0);
     expect(events.filter((e) => e.startsWith("batch")).length).toBeGreaterThan(1);
     expect(log.size).toBe(200);
     expect(await storedLeaves(leafKv)).toEqual(Array.from({ length: 200 }, (_, i) => i));
@@ -160,17 +168,25 @@ describe("staged leaves writes (layout 3)", () => {
 });
 
 /**
- * What a fault at a batch's leaves write does (the batch's own write never starts): the
- * batch's submitters are refused (or wait, when the write hangs), the log recovers by itself,
- * and after a restart on what was durably applied every acknowledged entry is there, the
- * faulted batch is not, and no leaf lies past the tree.
+ * What a fault at a batch's leaves write does (the batch's own write runs alongside, and lands):
+ * the batch's submitters are refused (or wait, when the write hangs), the log recovers by itself,
+ * and after a restart on what was durably applied every acknowledged entry is there and no leaf
+ * lies past the tree. Where the leaves did not land, load takes the batch's own write back out
+ * (its undo record): the batch is gone, and resubmitting its entries makes new ones. Where they
+ * did ("persist-then-fail"), the whole batch is stored though its submitters heard a failure
+ * ("it may or may not be in the log"), and resubmitting with the same idempotency keys returns
+ * the originals.
  */
-const leafFaults: { fault: WriteFault; outcome: "STORAGE_FAILURE" | "hang" }[] = [
-  { fault: "fail", outcome: "STORAGE_FAILURE" },
-  { fault: "persist-then-fail", outcome: "STORAGE_FAILURE" },
+const leafFaults: {
+  fault: WriteFault;
+  outcome: "STORAGE_FAILURE" | "hang";
+  landed: boolean;
+}[] = [
+  { fault: "fail", outcome: "STORAGE_FAILURE", landed: false },
+  { fault: "persist-then-fail", outcome: "STORAGE_FAILURE", landed: true },
   // Acknowledged but not applied: caught by reading the batch's last leaf back.
-  { fault: "lose", outcome: "STORAGE_FAILURE" },
-  { fault: "hang", outcome: "hang" },
+  { fault: "lose", outcome: "STORAGE_FAILURE", landed: false },
+  { fault: "hang", outcome: "hang", landed: false },
 ];
 
 describe.each(leafFaults)("a $fault at a batch's leaves write (layout 3)", (row) => {
@@ -178,7 +194,12 @@ describe.each(leafFaults)("a $fault at a batch's leaves write (layout 3)", (row)
     // A minute behind real time, so the restart below (on the real clock) is not refused as a
     // clock running behind the last checkpoint.
     const clock = () => Date.now() - 120_000;
-    const { log, db, entriesDb, leafKv } = await openStaged({ clock, recoveryMinMs: 5 });
+    const undone: [number, number][] = [];
+    const { log, db, entriesDb, leafKv } = await openStaged({
+      clock,
+      recoveryMinMs: 5,
+      onBatchUndone: (from, to) => undone.push([from, to]),
+    });
     const { acked, submit } = keyedSubmitter(log);
     await Promise.all([0, 1, 2, 3, 4].map((i) => submit(payloadOf(i))));
     let armed = true;
@@ -197,6 +218,7 @@ describe.each(leafFaults)("a $fault at a batch's leaves write (layout 3)", (row)
         (e: { code?: string }) => e.code,
       ),
     );
+    const sizeAfter = row.landed ? 8 : 5;
     if (row.outcome === "hang") {
       const first = await Promise.race([Promise.all(faulted), sleep(50).then(() => "pending")]);
       expect(first).toBe("pending");
@@ -204,20 +226,25 @@ describe.each(leafFaults)("a $fault at a batch's leaves write (layout 3)", (row)
     } else {
       expect(await Promise.all(faulted)).toEqual(Array(3).fill("STORAGE_FAILURE"));
       await waitForStatus(log, "open");
-      expect(log.size).toBe(5);
-      expect(await storedLeaves(leafKv)).toEqual([0, 1, 2, 3, 4]);
+      expect(log.size).toBe(sizeAfter);
+      expect(undone).toEqual(row.landed ? [] : [[8, 5]]);
+      expect(await storedLeaves(leafKv)).toEqual(Array.from({ length: sizeAfter }, (_, i) => i));
       await Promise.all([8, 9].map((i) => submit(payloadOf(i))));
     }
 
     // Kill the process: only what was durably applied survives.
     const restartedEntries = entriesDb.simulateRestart();
+    const undoneAtRestart: [number, number][] = [];
     const again = await Log.open({
       origin: ORIGIN,
       seed: SEED,
       kv: db.simulateRestart().namespace("log"),
       entries: restartedEntries.namespace("log"),
       checkpointIntervalMs: 0,
+      onBatchUndone: (from, to) => undoneAtRestart.push([from, to]),
     });
+    // A hung leaves write never landed, while the batch's own write did: the restart undoes it.
+    expect(undoneAtRestart).toEqual(row.outcome === "hang" ? [[8, 5]] : []);
     for (const { receipt, payload } of acked) {
       const entry = await again.entry(receipt.index);
       expect(bytesEqual(entry.leafHash, receipt.leafHash)).toBe(true);
@@ -226,11 +253,120 @@ describe.each(leafFaults)("a $fault at a batch's leaves write (layout 3)", (row)
     expect(await storedLeaves(restartedEntries.namespace("log"))).toEqual(
       Array.from({ length: again.size }, (_, i) => i),
     );
-    // The faulted batch never landed: resubmitting its entries makes new ones.
+    // Resubmitting the faulted batch's entries with their keys: the originals where it landed,
+    // new entries where it did not.
     const resubmitted = await Promise.all(
       [5, 6, 7].map((i) => again.submit(payloadOf(i), keyOf(payloadOf(i)))),
     );
-    expect(resubmitted.map((r) => r.duplicate)).toEqual([false, false, false]);
+    expect(resubmitted.map((r) => r.duplicate)).toEqual(Array(3).fill(row.landed));
+    if (row.landed) expect(resubmitted.map((r) => r.index)).toEqual([5, 6, 7]);
     await again.close();
+  });
+});
+
+describe("an unfinished batch taken back out (layout 3)", () => {
+  it("leaves the log's database exactly as it was before the batch, and the log goes on", async () => {
+    const clock = () => Date.now() - 120_000;
+    const { log, db, entriesDb } = await openStaged({
+      clock,
+      dedup: "payload",
+      batchMaxEntries: 1000,
+    });
+    const ns = () => db.namespace("log");
+    const dump = async (kv: KeyValueStore) =>
+      new Map(
+        (await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) }))
+          // "u": the undo record of the last batch, which the undo deletes.
+          .filter(([k]) => !(k.length === 1 && k[0] === 0x75))
+          .map(([k, v]) => [Buffer.from(k).toString("hex"), Buffer.from(v).toString("hex")]),
+      );
+    // 250 entries in: the next batch starts inside a level-0 tile and crosses two more, and
+    // makes the first level-1 tile.
+    for (let at = 0; at < 250; at += 50) {
+      await log.submitEach(
+        Array.from({ length: 50 }, (_, i) => ({
+          payload: payloadOf(at + i),
+          ...keyOf(payloadOf(at + i)),
+        })),
+      );
+    }
+    const before = await dump(ns());
+    const first = await log.receipt(249);
+
+    // The next batch: 300 new entries with keys, and a duplicate of entry 3 under a new key (an
+    // alias). Its leaves write never lands; its own write does; then the process dies.
+    let ownLanded!: () => void;
+    const landed = new Promise<void>((r) => (ownLanded = r));
+    entriesDb.faults = {
+      write: (_ns, ops) => (leafIndices(ops).some((i) => i >= 250) ? "hang" : "ok"),
+    };
+    db.faults = {
+      write: (_ns, ops) => {
+        if ((batchSize(ops) ?? 0) > 250) setImmediate(ownLanded);
+        return "ok";
+      },
+    };
+    const lost = Array.from({ length: 300 }, (_, i) => ({
+      payload: payloadOf(1000 + i),
+      ...keyOf(payloadOf(1000 + i)),
+    }));
+    const alias = { payload: payloadOf(3), idempotencyKey: "a new key for entry 3" };
+    void log.submitEach([...lost, alias]);
+    await landed;
+    const stored = decodeState((await ns().get(Uint8Array.of(0x73)))!);
+    expect(stored.size).toBe(550);
+    expect((await dump(ns())).size).toBeGreaterThan(before.size);
+
+    const undone: [number, number][] = [];
+    const restartedEntries = entriesDb.simulateRestart();
+    const restarted = db.simulateRestart();
+    const again = await Log.open({
+      origin: ORIGIN,
+      seed: SEED,
+      kv: restarted.namespace("log"),
+      entries: restartedEntries.namespace("log"),
+      checkpointIntervalMs: 0,
+      onBatchUndone: (from, to) => undone.push([from, to]),
+    });
+    expect(undone).toEqual([[550, 250]]);
+    expect(again.size).toBe(250);
+    // Tree state, checkpoints, strata, and every lookup key (ids, leaf hashes, payload and key
+    // hashes, the alias): as before the batch, byte for byte.
+    expect(await dump(restarted.namespace("log"))).toEqual(before);
+    expect(await storedLeaves(restartedEntries.namespace("log"))).toEqual(
+      Array.from({ length: 250 }, (_, i) => i),
+    );
+
+    // The log goes on: the lost batch's entries are new, the alias's entry is the old one.
+    await checkReceipt(again, first, payloadOf(249));
+    const outcomes = await again.submitEach([...lost, alias]);
+    const receipts = outcomes as Receipt[];
+    expect(receipts.slice(0, 300).map((r) => r.duplicate)).toEqual(Array(300).fill(false));
+    expect(receipts.slice(0, 300).map((r) => r.index)).toEqual(
+      Array.from({ length: 300 }, (_, i) => 250 + i),
+    );
+    expect(receipts[300]!.duplicate).toBe(true);
+    expect(receipts[300]!.index).toBe(3);
+    await checkReceipt(again, receipts[299]!, payloadOf(1299));
+    await checkReceipt(again, first, payloadOf(249));
+    await again.close();
+  });
+
+  it("refuses to open a tree missing its last leaf without an undo record for it", async () => {
+    const { log, db, entriesDb, leafKv } = await openStaged();
+    await log.submitEach(Array.from({ length: 20 }, (_, i) => ({ payload: payloadOf(i) })));
+    await log.close();
+    // Damage: the last leaf gone, and with it no record of a batch to undo.
+    await leafKv.write([{ type: "del", key: Uint8Array.of(0x65, 0, 0, 0, 0, 0, 0, 0, 19) }]);
+    await db.namespace("log").write([{ type: "del", key: Uint8Array.of(0x75) }]);
+    await expect(
+      Log.open({
+        origin: ORIGIN,
+        seed: SEED,
+        kv: db.namespace("log"),
+        entries: entriesDb.namespace("log"),
+        checkpointIntervalMs: 0,
+      }),
+    ).rejects.toThrow(/missing its last leaf, and no undo record is stored/);
   });
 });
