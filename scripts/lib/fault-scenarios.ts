@@ -347,14 +347,19 @@ export async function straceInject(
   fault: {
     syscall: "write" | "fdatasync";
     error: "ENOSPC" | "EIO";
-    /** The write-ahead log (default), or the rollback marker DATA/checkpoint (and its temp file). */
-    target?: "wal" | "marker";
+    /**
+     * The write-ahead logs of both databases (default); DATA/entries' alone, where a batch's
+     * leaves go while its own write goes to DATA/db (so the own write can land without them,
+     * and the log takes that batch back out); or the rollback marker DATA/checkpoint (and its
+     * temp file).
+     */
+    target?: "wal" | "entries-wal" | "marker";
   },
   o: LoadFaultOptions = {},
 ): Promise<ScenarioReport> {
   const target = fault.target ?? "wal";
   const r = newReport(
-    `strace ${fault.syscall} ${fault.error} on ${target === "wal" ? "the WAL" : "DATA/checkpoint"}, kill -9`,
+    `strace ${fault.syscall} ${fault.error} on ${target === "wal" ? "the WAL" : target === "entries-wal" ? "DATA/entries' WAL" : "DATA/checkpoint"}, kill -9`,
   );
   const dir = logDir(join(work, "data"));
   const s = await startOrThrow(serveArgs(dir.data));
@@ -371,9 +376,11 @@ export async function straceInject(
         const marker = join(dir.data, "checkpoint");
         const paths =
           target === "wal"
-            ? // Both databases' logs: a batch's leaves go to DATA/entries, then the batch to DATA/db.
+            ? // Both databases' logs: a batch's leaves go to DATA/entries, its own write to DATA/db.
               [...walPathsAhead(join(dir.data, "db")), ...walPathsAhead(join(dir.data, "entries"))]
-            : [marker, `${marker}.tmp-${pid}`, `${marker}.tmp`];
+            : target === "entries-wal"
+              ? walPathsAhead(join(dir.data, "entries"))
+              : [marker, `${marker}.tmp-${pid}`, `${marker}.tmp`];
         strace = await StraceInjector.attach(
           pid,
           { syscall: fault.syscall, error: fault.error, paths },

@@ -81,6 +81,8 @@ export class KvLogStore implements LogStore {
   #sizeSeen = 0;
   /** Leaves writes started by stageLeaves and not yet settled (load waits for them). */
   readonly #staging = new Set<Promise<boolean>>();
+  /** Staged leaves writes that failed: commit then refuses before the batch's own write. */
+  readonly #stagesFailed = new WeakSet<Promise<boolean>>();
   /**
    * The tree state ("s") stored before the next batch, as loaded, created or last committed:
    * what a layout-3 batch's undo record puts back (undefined until loaded or created).
@@ -315,6 +317,10 @@ export class KvLogStore implements LogStore {
     if (stateBefore === undefined) {
       throw new VellumError("INTERNAL", "a batch was committed to a log store never loaded");
     }
+    // Leaves that already failed: the own write would only have to be undone.
+    if (batch.leavesStaged !== undefined && this.#stagesFailed.has(batch.leavesStaged)) {
+      await batch.leavesStaged;
+    }
     const leaves =
       batch.leavesStaged === undefined
         ? this.#writeLeaves(batch.entries)
@@ -408,7 +414,10 @@ export class KvLogStore implements LogStore {
     })();
     this.#staging.add(staging);
     const settled = () => void this.#staging.delete(staging);
-    staging.then(settled, settled);
+    staging.then(settled, () => {
+      this.#stagesFailed.add(staging);
+      settled();
+    });
     return staging;
   }
 
