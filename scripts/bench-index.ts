@@ -12,15 +12,18 @@
  *           and indexed first: for actors with 10, 1,000 and 100,000 events, a whole query
  *           answered page by page (indexPage, 1,000 results a page) and verified
  *           (verifyIndexPage), with its time and proof size (JSON bytes, hashes).
+ *  revisions  (only when named in --only) in process, what a revision's size costs per event:
+ *           CPU and bytes written, revisions of each of --revision-sizes in turns.
  *
  *   npm run bench:index
  *   npm run bench:index -- --seconds 20 --connections 64 --events 10000000
  *   npm run bench:index -- --only queries
  *   npm run bench:index -- --only lag --rounds 4     # the lag part four times, in turns (ABBA)
+ *   npm run bench:index -- --only revisions          # CPU and writes per event by revision size
  *
  * Absolute rates on a shared machine move between days: compare the ratio measured in one run.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as os from "node:os";
 import { join } from "node:path";
@@ -46,6 +49,8 @@ const { values: args } = parseArgs({
     events: { type: "string", default: "1000000" },
     only: { type: "string" },
     rounds: { type: "string", default: "1" },
+    "revision-events": { type: "string", default: "200000" },
+    "revision-sizes": { type: "string", default: "4000,10000" },
   },
 });
 const seconds = Number(args.seconds);
@@ -109,6 +114,30 @@ type Autocannon = (opts: Record<string, unknown>) => Promise<{
 }>;
 const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
 
+/** Bytes the process has caused to be written to storage (/proc/PID/io write_bytes). */
+function bytesWritten(pid: number | undefined): number | undefined {
+  try {
+    const m = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"));
+    return m === null ? undefined : Number(m[1]);
+  } catch {
+    return undefined; // not Linux, or the process is gone
+  }
+}
+
+/** Bytes under `dir`, by its top-level entries (each subdirectory summed). */
+function sizesUnder(dir: string): Map<string, number> {
+  const sizes = new Map<string, number>();
+  const walk = (path: string): number => {
+    const st = statSync(path);
+    if (!st.isDirectory()) return st.size;
+    let n = 0;
+    for (const e of readdirSync(path)) n += walk(join(path, e));
+    return n;
+  };
+  for (const e of readdirSync(dir)) sizes.set(e, walk(join(dir, e)));
+  return sizes;
+}
+
 async function metric(url: string, name: string): Promise<number | undefined> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const m = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)$`, "m").exec(text);
@@ -165,9 +194,11 @@ async function lagRun(withIndex: boolean) {
     })();
     const cpu0 = cpuSeconds(server.child.pid);
     const threads0 = threadCpu(server.child.pid);
+    const written0 = bytesWritten(server.child.pid);
     const result = await run(seconds);
     const cpu1 = cpuSeconds(server.child.pid);
     const threads1 = threadCpu(server.child.pid);
+    const written1 = bytesWritten(server.child.pid);
     const perThread = [...threads1]
       .map(
         ([name, s1]) => [name, (1e6 * (s1 - (threads0.get(name) ?? 0))) / result["2xx"]] as const,
@@ -196,7 +227,19 @@ async function lagRun(withIndex: boolean) {
     }
     const rate = result["2xx"] / result.duration;
     const cpu = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
+    // What the data directory holds by then, per event in the log (written over the run too).
+    const events = (await metric(server.url, "vellum_tree_size")) ?? 0;
+    const disk = [...sizesUnder(data)]
+      .filter(([, bytes]) => bytes >= 4096)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, bytes]) => `${name} ${(bytes / Math.max(1, events)).toFixed(0)}`)
+      .join(", ");
     return {
+      writtenPerEvent:
+        written0 === undefined || written1 === undefined
+          ? undefined
+          : (written1 - written0) / result["2xx"],
+      disk,
       rate,
       result,
       lags,
@@ -219,7 +262,10 @@ async function lagBench(): Promise<void> {
       `${name.padEnd(22)} ${formatRate(r.rate).padStart(8)} events/s  p50 ${r.result.latency.p50.toFixed(1)} ms  p99 ${r.result.latency.p99.toFixed(1)} ms` +
         `  [non-2xx ${r.result.non2xx}, errors ${r.result.errors}]` +
         (r.cpuPerEvent === undefined ? "" : `  server CPU ${r.cpuPerEvent.toFixed(0)} µs/event`) +
-        (r.perThread === "" ? "" : `\n${"".padEnd(22)} by thread, µs/event: ${r.perThread}`),
+        (r.perThread === "" ? "" : `\n${"".padEnd(22)} by thread, µs/event: ${r.perThread}`) +
+        (r.writtenPerEvent === undefined
+          ? ""
+          : `\n${"".padEnd(22)} written to storage during the run ${r.writtenPerEvent.toFixed(0)} B/event; data directory per event in the log, B: ${r.disk}`),
     );
   const ratios: number[] = [];
   for (let round = 1; round <= rounds; round++) {
@@ -381,6 +427,87 @@ async function queryBench(): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// revisions (only when named in --only)
+
+/**
+ * What a revision's size costs per event, in process: the same log of --revision-events events
+ * indexed from scratch with revisions of each size in --revision-sizes, in turns (twice each,
+ * the order reversed the second time), each into a fresh store. Prints the rate, the process's
+ * CPU per event (every thread, including 2 s after, while LevelDB compacts what was written)
+ * and the bytes handed to the store per event. The server's --index-interval-ms sets how large
+ * its revisions get: about the interval times the rate.
+ */
+async function revisionBench(): Promise<void> {
+  const events = Number(args["revision-events"].replaceAll("_", ""));
+  const revisionSizes = args["revision-sizes"].split(",").map(Number);
+  console.log(
+    `\n## revisions: ${events} events indexed in process with revisions of ${revisionSizes.join(" / ")} events, in turns`,
+  );
+  installNodeCrypto();
+  const dir = mkdtempSync(join(os.tmpdir(), "vellum-bench-revisions-"));
+  try {
+    const db = await openLevelDatabase(join(dir, "db"));
+    const seed = new Uint8Array(32).fill(3);
+    const log = await Log.open({
+      origin: "bench.example/log",
+      seed,
+      kv: db.namespace("log"),
+      checkpointIntervalMs: 0,
+    });
+    for (let i = 0; i < events; i += 10_000) {
+      const batch: Uint8Array[] = [];
+      for (let n = i; n < Math.min(events, i + 10_000); n++) {
+        batch.push(canonicalBytes(event(n, `user-${n % 1000}`)));
+      }
+      await log.submitMany(batch);
+    }
+    await new Promise((r) => setTimeout(r, 3000)); // the log's own compaction settles
+    const order = [...revisionSizes, ...[...revisionSizes].reverse()];
+    for (const [i, size] of order.entries()) {
+      const indexDb = await openLevelDatabase(join(dir, `index-${i}`));
+      const indexLog = await Log.open({
+        origin: "bench.example/log/index",
+        seed,
+        kv: indexDb.namespace("index-log"),
+        checkpointIntervalMs: 0,
+        batchMaxAgeMs: 0,
+      });
+      const kv = indexDb.namespace("index");
+      let written = 0;
+      const write = kv.write.bind(kv);
+      kv.write = (ops) => {
+        for (const op of ops) written += op.key.length + (op.type === "put" ? op.value.length : 0);
+        return write(ops);
+      };
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      const indexer = await Indexer.open({
+        source: log,
+        indexLog,
+        kv,
+        keysOf: indexKeysOfPayload,
+        maxRevisionEntries: size,
+      });
+      await indexer.catchUp();
+      const seconds = (performance.now() - t0) / 1000;
+      await new Promise((r) => setTimeout(r, 2000));
+      const cpu = process.cpuUsage(cpu0);
+      console.log(
+        `revisions of ${String(size).padStart(6)}: ${formatRate(events / seconds).padStart(8)} events/s, CPU ${((cpu.user + cpu.system) / events).toFixed(0)} µs/event (all threads, and 2 s after), ${(written / events / 1024).toFixed(2)} KiB written per event, ${indexLog.size} revisions`,
+      );
+      await indexer.close();
+      await indexLog.close();
+      await indexDb.close();
+    }
+    await log.close();
+    await db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 console.log(`# bench:index — ${machine()}; ${new Date().toISOString()}`);
 if (only.has("lag")) await lagBench();
 if (only.has("queries")) await queryBench();
+if (only.has("revisions")) await revisionBench();

@@ -29,6 +29,8 @@ export async function openServerAccessLog(options: {
   readonly witnesses: (() => WitnessCollector) | undefined;
   /** Whether to keep a verifiable index of the records (the server's --index). */
   readonly index: boolean;
+  /** Least time between two revisions of that index (the server's --index-interval-ms). */
+  readonly indexIntervalMs?: number;
   readonly logger: Logger;
 }): Promise<ServerAccessLog> {
   const { dataDir, origin, store, witnesses, logger } = options;
@@ -92,6 +94,9 @@ export async function openServerAccessLog(options: {
         logger,
         ...(witnesses === undefined ? {} : { witnesses: witnesses() }),
         storeDir: "access-index",
+        ...(options.indexIntervalMs === undefined
+          ? {}
+          : { revisionIntervalMs: options.indexIntervalMs }),
       })
     : undefined;
   logger.info(

@@ -62,6 +62,8 @@ export async function openServerIndex(options: {
   onRevision?: (revision: PublishedRevision) => void;
   /** Another log's index (the access log's): its store's folder. */
   storeDir?: string;
+  /** Least time between two index revisions (the server's --index-interval-ms). */
+  revisionIntervalMs?: number;
 }): Promise<ServerIndex> {
   const { logger } = options;
   const indexLog = await openIndexLog(
@@ -82,6 +84,9 @@ export async function openServerIndex(options: {
       store,
       logger,
       ...(options.onRevision === undefined ? {} : { onRevision: options.onRevision }),
+      ...(options.revisionIntervalMs === undefined
+        ? {}
+        : { revisionIntervalMs: options.revisionIntervalMs }),
     });
     indexer.start();
     logger.info(

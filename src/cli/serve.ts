@@ -216,6 +216,15 @@ export const SERVE_SETTINGS: SettingsTable = {
       default: true,
     },
     {
+      name: "index-interval-ms",
+      kind: "int",
+      arg: "<ms>",
+      help: "least time between two revisions of the index: longer costs less per event, and the index lags the log by about this much more",
+      defaultHelp: "2500",
+      min: 100,
+      max: 60_000,
+    },
+    {
       name: "access-log",
       kind: "bool",
       help: "record every read of entry contents in the access log (<origin>/access, under /access/); a read that cannot be recorded is refused",
@@ -254,6 +263,7 @@ export interface ServeOptions {
   bodyBudgetMb: number;
   allowClockBehind: boolean;
   index: boolean;
+  indexIntervalMs?: number;
   accessLog: boolean;
   stateMirror?: string;
   store?: string;
@@ -531,6 +541,9 @@ export async function runServe(opts: ServeOptions): Promise<void> {
             : {
                 witnesses: otherCollector(policy),
               }),
+          ...(opts.indexIntervalMs === undefined
+            ? {}
+            : { revisionIntervalMs: opts.indexIntervalMs }),
           logger,
         })
       : undefined;
@@ -554,6 +567,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
           store,
           witnesses: policy === undefined ? undefined : () => otherCollector(policy),
           index: opts.index,
+          ...(opts.indexIntervalMs === undefined ? {} : { indexIntervalMs: opts.indexIntervalMs }),
           logger,
         })
       : undefined;

@@ -22,11 +22,11 @@ afterAll(() => {
 const serve = (data: string, ...more: string[]) =>
   startVellum(["serve", "--data", data, "--port", "0", "--host", "127.0.0.1", ...more], "/readyz");
 
-async function untilIndexed(client: VellumClient, logKey: string, size: number) {
+async function untilIndexed(client: VellumClient, logKey: string, size: number, tries = 200) {
   for (let i = 0; ; i++) {
     const r = await client.query({ action: "UpdateInvoice" }, { logKey }).catch(() => undefined);
     if (r !== undefined && r.treeSize >= size) return r;
-    if (i > 200) throw new Error("the index did not catch up");
+    if (i > tries) throw new Error("the index did not catch up");
     await new Promise((done) => setTimeout(done, 25));
   }
 }
@@ -100,6 +100,31 @@ describe("the verifiable index, end to end", () => {
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { detail: string }).detail).toMatch(/keeps no index/);
+    expect((await server.stop()).code).toBe(0);
+  });
+
+  it("takes --index-interval-ms: a revision at most that often, within bounds", async () => {
+    const data = mkdtempSync(join(tmpdir(), "vellum-index-interval-"));
+    dirs.push(data);
+    const refused = runVellum(["serve", "--data", data, "--index-interval-ms", "50"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/index-interval-ms/);
+
+    // Six seconds between revisions: an event logged just after one waits for the next, longer
+    // than the default (2.5 s) would make it.
+    const server = await serve(data, "--index-interval-ms", "6000");
+    const token = readFileSync(join(data, "admin.token"), "utf8").trim();
+    const logKey = readFileSync(join(data, "log.vkey"), "utf8").trim();
+    const client = new VellumClient({ url: server.url, token });
+    const event = (uid: string) =>
+      apiActivity({ metadata: { product: { name: "e2e" }, version: "1.8.0", uid } });
+    await client.event(event("first"));
+    await untilIndexed(client, logKey, 1, 600);
+    await client.event(event("second"));
+    await new Promise((done) => setTimeout(done, 3500));
+    const r = await client.query({ action: "UpdateInvoice" }, { logKey });
+    expect(r.treeSize).toBe(1);
+    await untilIndexed(client, logKey, 2, 600);
     expect((await server.stop()).code).toBe(0);
   });
 });
