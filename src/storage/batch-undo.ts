@@ -34,6 +34,7 @@ export const UNDO_KEY = Uint8Array.of(0x75); // "u"
 const VERSION = 1;
 const ID_SIZE = 16;
 const HASH_SIZE = 32;
+/** The "p" and "k" tags of kv-log-layout.ts: each hashed key recorded is the lookup key itself. */
 const PAYLOAD_TAG = 0x70;
 const IDEM_TAG = 0x6b;
 

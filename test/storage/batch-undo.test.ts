@@ -10,6 +10,7 @@ import { sha256 } from "../../src/core/crypto.js";
 import { Tree } from "../../src/log/tree.js";
 import { decodeUndo, encodeUndo } from "../../src/storage/batch-undo.js";
 import { EntryBatch } from "../../src/storage/entry-batch.js";
+import { idempotencyKey, payloadKey } from "../../src/storage/kv-log-layout.js";
 import { rollbackStrata, truncateStratum } from "../../src/storage/stratum-bytes.js";
 import { encodeState } from "../../src/storage/tree-state.js";
 
@@ -41,22 +42,16 @@ describe("the undo record", () => {
     expect(hex(undo.stateBefore)).toBe(hex(stateBefore));
     expect(hex(undo.ids)).toBe(hex(batch.ids.subarray(0, 64)));
     expect(hex(undo.leafHashes)).toBe(hex(batch.leafHashes.subarray(0, 128)));
+    // Each is the lookup key the batch put (kv-log-layout.ts), in entry order, then the aliases.
     const expected = [
-      ["p", 0],
-      ["k", 0],
-      ["p", 1],
-      ["p", 2],
-      ["k", 2],
-      ["p", 3],
-    ].map(([tag, i]) =>
-      hex(
-        Uint8Array.of(
-          (tag as string).charCodeAt(0),
-          ...(tag === "p" ? batch.payloadHash(i as number)! : batch.keyHash(i as number)!),
-        ),
-      ),
-    );
-    expected.push(hex(Uint8Array.of(0x6b, ...alias)));
+      payloadKey(batch.payloadHash(0)!),
+      idempotencyKey(batch.keyHash(0)!),
+      payloadKey(batch.payloadHash(1)!),
+      payloadKey(batch.payloadHash(2)!),
+      idempotencyKey(batch.keyHash(2)!),
+      payloadKey(batch.payloadHash(3)!),
+      idempotencyKey(alias),
+    ].map(hex);
     expect(undo.hashedKeys.map(hex)).toEqual(expected);
   });
 
