@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatRate, machine } from "./lib/bench.js";
+import { SERVER_NODE_FLAGS } from "./lib/vellum-process.js";
 
 const BIN = fileURLToPath(new URL("../bin/vellum.js", import.meta.url));
 const { values } = parseArgs({ options: { lines: { type: "string", default: "30000" } } });
@@ -39,9 +40,13 @@ function timed(what: string, args: string[], env: Record<string, string>): void 
 
 /** `vellum serve` on a free port of 127.0.0.1; resolves with its URL once it says so. */
 function startServer(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, "serve", "--data", data, "--port", "0"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, BIN, "serve", "--data", data, "--port", "0"],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   process.on("exit", () => child.kill("SIGKILL"));
   const stop = () =>
     new Promise<void>((resolve) => {

@@ -55,6 +55,7 @@ import { parseTlogProof, verifyTlogProof } from "../src/core/tlog-proof.js";
 import { verifyInclusion } from "../src/core/verify.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { cpuSeconds, formatRate, machine } from "./lib/bench.js";
+import { SERVER_NODE_FLAGS } from "./lib/vellum-process.js";
 
 const HOST = "127.0.0.1";
 const SELF = fileURLToPath(import.meta.url);
@@ -501,13 +502,20 @@ async function main(): Promise<void> {
 
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "vellum-bench-http-"));
   tempDirs.push(dataDir);
-  const nodeFlags: string[] = [...args["node-arg"]];
+  // Both servers run with the flags `vellum` sets for itself (bin/vellum.js), the bare one too.
+  const nodeFlags: string[] = [...SERVER_NODE_FLAGS, ...args["node-arg"]];
   let profileDir: string | undefined;
   if (args.profile !== undefined) {
     profileDir = path.resolve(args.profile);
     nodeFlags.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`);
   }
-  const bare = await startChild("bare hono", ["--import", "tsx", SELF, "--bare-server"]);
+  const bare = await startChild("bare hono", [
+    ...SERVER_NODE_FLAGS,
+    "--import",
+    "tsx",
+    SELF,
+    "--bare-server",
+  ]);
   const vellum = await startChild("vellum serve", [
     ...nodeFlags,
     VELLUM_BIN,
@@ -525,6 +533,7 @@ async function main(): Promise<void> {
   if (args["serve-arg"].length > 0 || args["node-arg"].length > 0) {
     console.log(`# node ${args["node-arg"].join(" ")} vellum serve ${args["serve-arg"].join(" ")}`);
   }
+  console.log(`# both servers: node ${SERVER_NODE_FLAGS.join(" ")} (as bin/vellum.js runs itself)`);
 
   const token = readFileSync(path.join(dataDir, "admin.token"), "utf8").trim();
   const verifier = verifierFromKey(readFileSync(path.join(dataDir, "log.vkey"), "utf8").trim());

@@ -42,6 +42,7 @@ import { CheckpointSigner } from "../src/log/signer.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { namespacePrefix } from "../src/storage/namespace.js";
 import { bench, formatRate, machine } from "./lib/bench.js";
+import { SERVER_NODE_FLAGS } from "./lib/vellum-process.js";
 
 installNodeCrypto();
 
@@ -1048,6 +1049,12 @@ const load = () =>
     .map((x) => x.toFixed(2))
     .join(" ");
 console.log(`load average before: ${load()}`);
+// The young generation's size moves the GC share a lot (15-16 % of the sustained run at node's
+// default of 16 MiB a half, 8-9 % at 64): say what this run had, and whether it is the server's.
+const serverFlags = SERVER_NODE_FLAGS.every((f) => process.execArgv.includes(f));
+console.log(
+  `node flags: ${process.execArgv.filter((a) => a.startsWith("--") && !a.startsWith("--import")).join(" ") || "(none)"}${serverFlags ? " (the server's, as bin/vellum.js runs it)" : `; not the server's ${SERVER_NODE_FLAGS.join(" ")}: run it as npm run bench:log does`}`,
+);
 console.log(
   `temp dir ${os.tmpdir()}; payloads: JSON audit events, ${Math.min(...payloadSizes)}–${Math.max(...payloadSizes)} B (avg ${AVG_PAYLOAD.toFixed(0)} B)`,
 );

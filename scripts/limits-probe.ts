@@ -31,6 +31,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatTilePath } from "../src/core/tiles.js";
 import { parseJsonBody } from "../src/server/json-body.js";
+import { SERVER_NODE_FLAGS } from "./lib/vellum-process.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const MiB = 1024 * 1024;
@@ -62,7 +63,7 @@ async function startServer(): Promise<Server> {
   const extra = (args["serve-arg"] as string[]).flatMap((a) => a.split(" "));
   const child = spawn(
     process.execPath,
-    [VELLUM_BIN, "serve", "--data", data, "--port", "0", ...extra],
+    [...SERVER_NODE_FLAGS, VELLUM_BIN, "serve", "--data", data, "--port", "0", ...extra],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   let out = "";

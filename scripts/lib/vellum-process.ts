@@ -10,6 +10,15 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const VELLUM_BIN = fileURLToPath(new URL("../../bin/vellum.js", import.meta.url));
 
+/**
+ * The node flags `vellum` runs with when started as a program (bin/vellum.js's second line; `npm
+ * start` and `npm run bench:log` pass the same): V8's young generation at 64 MiB a half. Processes
+ * started here run `node bin/vellum.js`, which skips that line, so they pass these themselves: a
+ * benchmark measures the server as users run it. test/scripts/server-flags.test.ts keeps the
+ * places in step.
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=64"];
+
 export interface VellumProcess {
   readonly child: ChildProcess;
   readonly url: string;
@@ -39,7 +48,7 @@ export function spawnVellum(
   // VELLUM_NODE_ARGS: node flags for every process started here, e.g. "--cpu-prof
   // --cpu-prof-dir=/tmp/prof" to profile a benchmark's servers (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.VELLUM_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-  const child = spawn(process.execPath, [...nodeArgs, VELLUM_BIN, ...args], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, VELLUM_BIN, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, NO_COLOR: "1", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],

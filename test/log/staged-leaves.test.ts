@@ -369,4 +369,57 @@ describe("an unfinished batch taken back out (layout 3)", () => {
       }),
     ).rejects.toThrow(/missing its last leaf, and no undo record is stored/);
   });
+
+  it("refuses, and changes nothing, when the undo record is another batch's or leaves before it are missing", async () => {
+    const { log, db, entriesDb, leafKv } = await openStaged();
+    const kv = db.namespace("log");
+    const dump = async () =>
+      [db.namespace("log"), leafKv].map(async (store) =>
+        (await store.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) })).map(
+          ([k, v]) => `${Buffer.from(k).toString("hex")}=${Buffer.from(v).toString("hex")}`,
+        ),
+      );
+    const reopen = () =>
+      Log.open({
+        origin: ORIGIN,
+        seed: SEED,
+        kv: db.namespace("log"),
+        entries: entriesDb.namespace("log"),
+        checkpointIntervalMs: 0,
+      });
+    const leaf = (i: number) => Uint8Array.of(0x65, 0, 0, 0, 0, 0, 0, 0, i);
+    await log.submitEach(Array.from({ length: 20 }, (_, i) => ({ payload: payloadOf(i) })));
+    const firstUndo = (await kv.get(Uint8Array.of(0x75)))!;
+    await log.submitEach(Array.from({ length: 10 }, (_, i) => ({ payload: payloadOf(20 + i) })));
+    await log.close();
+    const secondUndo = (await kv.get(Uint8Array.of(0x75)))!;
+    expect(Buffer.from(secondUndo).equals(Buffer.from(firstUndo))).toBe(false);
+    const lastLeaf = (await leafKv.get(leaf(29)))!;
+    await leafKv.write([{ type: "del", key: leaf(29) }]);
+
+    // The record left by the batch before (0 to 20), not by the one missing its leaf (20 to 30).
+    await kv.write([{ type: "put", key: Uint8Array.of(0x75), value: firstUndo }]);
+    let before = await Promise.all(await dump());
+    await expect(reopen()).rejects.toThrow(
+      /missing its last leaf, and the undo record is for a batch from 0 to 20/,
+    );
+    expect(await Promise.all(await dump())).toEqual(before);
+
+    // The right record, but a leaf of an earlier batch is gone too: storage is damaged.
+    await kv.write([{ type: "put", key: Uint8Array.of(0x75), value: secondUndo }]);
+    const earlier = (await leafKv.get(leaf(19)))!;
+    await leafKv.write([{ type: "del", key: leaf(19) }]);
+    before = await Promise.all(await dump());
+    await expect(reopen()).rejects.toThrow(
+      /missing its last leaf, and entry 19 before its last batch is missing too/,
+    );
+    expect(await Promise.all(await dump())).toEqual(before);
+
+    // With entry 19 back, the same record takes the batch out, and the log is 20 entries again.
+    await leafKv.write([{ type: "put", key: leaf(19), value: earlier }]);
+    const again = await reopen();
+    expect(again.size).toBe(20);
+    expect(lastLeaf.length).toBeGreaterThan(0);
+    await again.close();
+  });
 });
