@@ -297,11 +297,6 @@ export class Indexer {
     this.#loop = this.#follow();
   }
 
-  /** Wakes the follower (e.g. after the source published a checkpoint). */
-  poke(): void {
-    this.#wake?.();
-  }
-
   async #follow(): Promise<void> {
     let pauseMs = this.#pollMs;
     while (this.#running) {
