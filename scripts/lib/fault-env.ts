@@ -127,8 +127,13 @@ export class Tmpfs {
 export interface InjectOptions {
   /** The system call to fail: `write`, `fdatasync`, … */
   readonly syscall: string;
-  /** The errno it returns: `ENOSPC`, `EIO`, … */
-  readonly error: string;
+  /** The errno it returns: `ENOSPC`, `EIO`, …; or, with `delayMs` instead, none. */
+  readonly error?: string;
+  /**
+   * Instead of failing it, hold each matching call this long before it runs (strace's
+   * delay_enter): a stalled disk. The call then goes through, unless the process is killed first.
+   */
+  readonly delayMs?: number;
   /** Only calls on these files fail (strace -P; matched through the process's open fds). */
   readonly paths: readonly string[];
   /** The first matching call that fails (strace's when=N+); 1 = from the first. */
@@ -140,15 +145,28 @@ export interface InjectOptions {
  * from the N-th matching call on, the kernel never runs the call and the process sees the error.
  * `detach()` ends the fault (strace detaches; the calls work again). Counts what it injected.
  */
+/** strace's inject= action for `o`: an error, or a delay in microseconds. */
+function injected(o: InjectOptions): string {
+  if ((o.error === undefined) === (o.delayMs === undefined)) {
+    throw new Error("strace injection takes an error or a delay, one of them");
+  }
+  return o.error !== undefined
+    ? `error=${o.error}`
+    : `delay_enter=${Math.round(o.delayMs! * 1000)}`;
+}
+
 export class StraceInjector {
   readonly #child: ChildProcess;
   readonly #trace: string;
   readonly #exited: Promise<void>;
   #stderr = "";
 
-  private constructor(child: ChildProcess, trace: string) {
+  readonly #delayed: boolean;
+
+  private constructor(child: ChildProcess, trace: string, delayed: boolean) {
     this.#child = child;
     this.#trace = trace;
+    this.#delayed = delayed;
     this.#exited = new Promise((resolve) => child.on("exit", () => resolve()));
     child.stderr!.setEncoding("utf8").on("data", (s: string) => {
       this.#stderr += s;
@@ -162,12 +180,12 @@ export class StraceInjector {
       "-f",
       ...["-p", String(pid)],
       ...["-e", `trace=${o.syscall}`],
-      ...["-e", `inject=${o.syscall}:error=${o.error}:when=${o.from ?? 1}+`],
+      ...["-e", `inject=${o.syscall}:${injected(o)}:when=${o.from ?? 1}+`],
       ...o.paths.flatMap((p) => ["-P", p]),
       ...["-o", traceFile],
     ];
     const child = spawn("strace", args, { stdio: ["ignore", "ignore", "pipe"] });
-    const s = new StraceInjector(child, traceFile);
+    const s = new StraceInjector(child, traceFile, o.delayMs !== undefined);
     const deadline = Date.now() + 10_000;
     while (!/attached/.test(s.#stderr)) {
       if (child.exitCode !== null || Date.now() > deadline) {
@@ -179,13 +197,34 @@ export class StraceInjector {
     return s;
   }
 
-  /** Calls failed so far (lines strace marked "(INJECTED)"). */
+  /**
+   * Calls failed or held so far: lines strace marked "(INJECTED)", or for a delay, every call it
+   * traced (a held call shows when it returns, "(DELAYED)", or as "<unfinished ...>" when the
+   * process died while it was held).
+   */
   injected(): number {
+    let trace: string;
     try {
-      return readFileSync(this.#trace, "utf8").split("(INJECTED)").length - 1;
+      trace = readFileSync(this.#trace, "utf8");
     } catch {
       return 0;
     }
+    return this.#delayed
+      ? trace.split("\n").filter((l) => /^\d+\s+\w+\(/.test(l)).length
+      : trace.split("(INJECTED)").length - 1;
+  }
+
+  /**
+   * Kills strace at once rather than letting it detach. For a held call (delayMs) of a process
+   * just killed: strace keeps the held thread stopped until the delay ends, so the killed process
+   * cannot finish exiting; when strace dies the kernel lets it go, and a call held at its entry
+   * is not run by a thread that is being killed.
+   */
+  async kill(): Promise<void> {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) {
+      this.#child.kill("SIGKILL");
+    }
+    await this.#exited;
   }
 
   /** Ends the fault: strace detaches from every thread and exits. */

@@ -403,6 +403,63 @@ export async function straceInject(
   return r;
 }
 
+/**
+ * The crash window of a batch's two writes at once, in a real process: writes to DATA/entries'
+ * write-ahead log held (strace delay_enter) under load, so a batch's leaves are stuck while its
+ * own write to DATA/db goes on and lands; acknowledgements stop (a batch is answered only once
+ * both writes are done); then kill -9 with the leaves still held. `vellum fsck` on the killed
+ * directory must call the batch unfinished, and the restart must take it back out, say so, and
+ * lose nothing acknowledged.
+ */
+export async function heldLeavesKill(
+  work: string,
+  o: AfterOptions & { concurrency?: number; warmup?: number } = {},
+): Promise<ScenarioReport & { fsck: string }> {
+  const r = { ...newReport("writes to DATA/entries' WAL held (strace), kill -9"), fsck: "" };
+  const dir = logDir(join(work, "data"));
+  const s = await startOrThrow(serveArgs(dir.data));
+  const w = new Workload({ url: s.url, token: dir.token(), logKey: dir.logKey(), tag: "held" });
+  let strace: StraceInjector | undefined;
+  try {
+    w.start(o.concurrency ?? 16);
+    if (!(await waitFor(() => w.acks() >= (o.warmup ?? 50), 20_000))) {
+      r.notes.push(`only ${w.acks()} acknowledged before the fault`);
+    }
+    w.phase = "fault";
+    strace = await StraceInjector.attach(
+      s.proc.child.pid!,
+      { syscall: "write", delayMs: 120_000, paths: walPathsAhead(join(dir.data, "entries")) },
+      join(work, "strace.txt"),
+    );
+    // Acknowledgements stop once a batch's leaves are held: wait until none came for a second.
+    let seen = w.acks();
+    let since = Date.now();
+    const quiet = await waitFor(() => {
+      if (w.acks() !== seen) {
+        seen = w.acks();
+        since = Date.now();
+      }
+      return Date.now() - since > 1000;
+    }, 15_000);
+    if (!quiet) r.notes.push("acknowledgements went on while DATA/entries' writes were held");
+  } finally {
+    // kill -9 while the leaves are held; then strace, which would hold the killed process's
+    // stopped thread (and so its exit) until the delay ran out.
+    s.proc.child.kill("SIGKILL");
+    await strace?.kill();
+    await s.proc.exited;
+    await w.stop();
+  }
+  r.injected = strace?.injected() ?? 0;
+  absorb(r, w);
+  r.serverLog = s.proc.output();
+  const fsck = spawnVellum(["fsck", "--data", dir.data]);
+  await fsck.exited;
+  r.fsck = fsck.output();
+  await restartAndAudit(r, dir, w.acked, o);
+  return r;
+}
+
 // ---------------------------------------------------------------------------------------------
 // (c) A flipped byte in a table or the write-ahead log of a stopped server
 

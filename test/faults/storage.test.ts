@@ -7,11 +7,15 @@
  * and /metrics counts it by class; once it clears, the same process acknowledges again (the
  * driver reopens the database; no restart). Then kill -9 and a restart: every acknowledged entry
  * is there with its bytes, and no size has two signed roots (scripts/lib/fault-audit.ts).
+ * Also the crash window of a batch's two writes at once: DATA/entries' writes held (strace
+ * delay_enter) until the batch's own write has landed, then kill -9: fsck and the restart must
+ * both see the unfinished batch, and the restart takes it back out.
  *
  * Needs root (mount, ptrace) and strace: skipped without them, except under CI=true.
  */
 import { describe, expect } from "vitest";
 import {
+  heldLeavesKill,
   type ScenarioReport,
   straceInject,
   tmpfsEnospc,
@@ -97,6 +101,29 @@ describe("storage faults under load, then kill -9", () => {
       // when one was, the server said it took that batch back out.
       const undone = r.serverLog.match(/was stored without its leaves/g)?.length ?? 0;
       console.log(`entries-wal fault: ${undone} batch(es) taken back out`);
+    },
+    90_000,
+  );
+
+  faultIt(
+    "writes to DATA/entries' write-ahead log held (strace), kill -9: fsck calls the last batch unfinished, the restart takes it back out and loses nothing",
+    ["strace"],
+    async (work) => {
+      const r = await heldLeavesKill(work, { growMs: 8_000 });
+      const why = `${summary(r)}\nfsck:\n${r.fsck}`;
+      expect(r.injected, why).toBeGreaterThan(0);
+      // Held, not failed: no submission got an error answer; those in flight at the kill got none.
+      expect(
+        keysOf(r.faultAnswers).filter((k) => k !== "2xx" && k !== "network"),
+        why,
+      ).toEqual([]);
+      // Its own write landed: the stored tree is one batch past its leaves.
+      expect(r.fsck, why).toMatch(/unfinished {3}the last batch \(entries \d+ to \d+\)/);
+      expect(r.fsck, why).toMatch(/^clean/m);
+      expect(r.restart.output, why).toMatch(
+        /the last batch \(entries \d+ to \d+\) was stored without its leaves/,
+      );
+      expectNothingLost(r);
     },
     90_000,
   );
