@@ -61,9 +61,10 @@ export const LEAF_HASH_LAYOUT = 2;
  * are about three quarters of what a log writes, and their keys only ever grow; in one LSM tree
  * with the random lookup keys, every compaction that merged the lookups rewrote the leaves too
  * (LevelDB rewrote 924 B per entry at 10M entries against 266 B stored). Alone, their tables
- * never overlap and move down the levels without being rewritten. A batch's leaves are written
- * (synced) before the batch itself, so a crash between the two leaves only leaves past the tree's
- * size, which no reader asks for and the next load deletes.
+ * never overlap and move down the levels without being rewritten. A batch's leaves and its own
+ * write run at the same time (spec/storage.md, "Order"): a crash can leave leaves past the tree's
+ * size, which no reader asks for and the next load deletes, or the last batch's own write without
+ * its leaves, which the next load takes back out with the batch's undo record (batch-undo.ts).
  */
 export const ENTRIES_STORE_LAYOUT = 3;
 export const ERA_BITS = 18;
