@@ -9,6 +9,7 @@ import { formatCheckpoint } from "../src/core/checkpoint.js";
 import { CompactRange, foldRight } from "../src/core/compact.js";
 import { cosignerFromSeed } from "../src/core/cosignature.js";
 import { type CryptoProvider, nobleCrypto, setCryptoProvider } from "../src/core/crypto.js";
+import { indexKeysOfPayload } from "../src/core/event-keys.js";
 import { signerFromSeed } from "../src/core/keys.js";
 import { type NodeId, rangeNodes } from "../src/core/merkle.js";
 import { expandMultiproof, multiproofRanges } from "../src/core/multiproof.js";
@@ -88,3 +89,37 @@ function run(provider: CryptoProvider): void {
 
 run(nodeCrypto);
 run(nobleCrypto);
+
+// The index's key function (src/core/event-keys.ts) per entry, as the index applies it to every
+// entry of the log: an OCSF event (parsed), JSON that names no key's field and has no backslash
+// (answered without parsing), and the same JSON with one escape (parsed, as it must be).
+console.log("\n## the index's key function, per payload");
+const utf8 = (s: string) => new TextEncoder().encode(s);
+const ocsf = utf8(
+  JSON.stringify({
+    activity_id: 3,
+    actor: { user: { uid: "alice" } },
+    api: { operation: "UpdateInvoice" },
+    class_uid: 6003,
+    metadata: { product: { name: "bench" }, tenant_uid: "acme", version: "1.8.0" },
+    resources: [{ type: "invoice", uid: "invoice-42" }],
+    severity_id: 1,
+    status_id: 1,
+    time: 1764748800000,
+    type_uid: 600303,
+  }),
+);
+const plain = utf8(
+  '{"v":1,"seq":"0000001234","ts":"2024-06-01T12:00:00.000Z","tenant":"acme","who":"alice@acme.example","what":"document.update","target":"documents/3k2j1","outcome":"success","ip":"10.1.2.7"}',
+);
+const escaped = utf8(
+  plain.length > 0 ? '{"note":"tab\\there",' + new TextDecoder().decode(plain).slice(1) : "",
+);
+bench(`an OCSF API Activity (${ocsf.length} B)`, () => indexKeysOfPayload(ocsf));
+bench(`other JSON, no backslash (${plain.length} B)`, () => indexKeysOfPayload(plain));
+bench(`other JSON with one escape (${escaped.length} B)`, () => indexKeysOfPayload(escaped));
+// As bench:http's payloads: JSON padded with dots, which does not parse (the parser throws).
+const padded = utf8(`{"bench":"1234-1764748800000","phase":"single","n":42}${".".repeat(64)}`);
+bench(`text starting with "{" that is not JSON (${padded.length} B)`, () =>
+  indexKeysOfPayload(padded),
+);

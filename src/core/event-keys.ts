@@ -85,6 +85,36 @@ const KIND_FIELD = {
   tenant: "tenants",
 } as const satisfies Record<KeyKind, keyof EventKeys>;
 
+/**
+ * The properties eventKeys reads a key from (or, for user and activity_id, with class_uid 3002),
+ * each in quotes, as JSON writes a name without escapes.
+ */
+const KEY_NAMES = ["actor", "user", "api", "activity_id", "activity_name", "resources", "metadata"]
+  .map((name) => new TextEncoder().encode(`"${name}"`));
+
+/**
+ * False when the payload cannot have an event key, decided without parsing it: it holds no
+ * backslash (so every string in it is written as its own bytes) and none of KEY_NAMES. Then no
+ * object in it has a property eventKeys reads, and indexKeysOfPayload's answer is [] as parsing
+ * would find. Most entries of a log that is not kept for events look like that, and parsing each
+ * was most of what the index did per entry for them. A backslash anywhere (an escaped name such
+ * as "\u0061ctor" parses to "actor") means: parse.
+ */
+function mayHoldKeys(payload: Uint8Array): boolean {
+  for (let i = 0; i < payload.length; i++) {
+    const b = payload[i]!;
+    if (b === 0x5c) return true;
+    if (b !== 0x22) continue;
+    for (const name of KEY_NAMES) {
+      if (payload[i + 1] !== name[1] || i + name.length > payload.length) continue;
+      let k = 2;
+      while (k < name.length && payload[i + k] === name[k]) k++;
+      if (k === name.length) return true;
+    }
+  }
+  return false;
+}
+
 /** Refuses bytes that are not UTF-8 (a payload that is not text is not an event). */
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -96,6 +126,7 @@ const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 export function indexKeysOfPayload(payload: Uint8Array): IndexKey[] {
   // An event's canonical bytes start with "{" (0x7b); anything else is not an event.
   if (payload.length === 0 || payload[0] !== 0x7b) return [];
+  if (!mayHoldKeys(payload)) return [];
   let value: unknown;
   try {
     value = JSON.parse(STRICT_UTF8.decode(payload));

@@ -1,6 +1,13 @@
 /** Event keys (src/core/event-keys.ts): who, what and on what, read from OCSF attributes, exactly. */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { eventKeys, matchesFilter } from "../../src/core/event-keys.js";
+import {
+  eventKeys,
+  type IndexKey,
+  indexKeysOfPayload,
+  KEY_KINDS,
+  matchesFilter,
+} from "../../src/core/event-keys.js";
 import { apiActivity, authentication } from "../audit/events.js";
 
 describe("event keys", () => {
@@ -29,5 +36,85 @@ describe("event keys", () => {
     expect(matchesFilter(e, { actor: "ALICE" })).toBe(false);
     expect(matchesFilter(e, {})).toBe(true);
     expect(matchesFilter("not an event", { actor: "alice" })).toBe(false);
+  });
+});
+
+/** indexKeysOfPayload as its definition reads, always parsing: the reference for the shortcut. */
+function parsedKeys(payload: Uint8Array): IndexKey[] {
+  if (payload.length === 0 || payload[0] !== 0x7b) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+  } catch {
+    return [];
+  }
+  const keys = eventKeys(value);
+  const field = { actor: "actors", action: "actions", resource: "resources", tenant: "tenants" };
+  return KEY_KINDS.flatMap((kind) =>
+    keys[field[kind] as keyof typeof keys].map((v) => ({ kind, value: v })),
+  );
+}
+
+describe("the index's key function without parsing", () => {
+  const utf8 = (s: string) => new TextEncoder().encode(s);
+  const names = ["actor", "user", "api", "activity_id", "activity_name", "resources", "metadata"];
+
+  it("finds keys behind escaped names, and none in JSON that never names a key's field", () => {
+    const escaped = utf8('{"\\u0061ctor":{"user":{"uid":"mallory"}},"x":1}');
+    expect(indexKeysOfPayload(escaped)).toEqual([{ kind: "actor", value: "mallory" }]);
+    const escapedValue = utf8('{"actor":{"user":{"uid":"a\\"b"}}}');
+    expect(indexKeysOfPayload(escapedValue)).toEqual([{ kind: "actor", value: 'a"b' }]);
+    expect(indexKeysOfPayload(utf8('{"v":1,"seq":"0001","target":"documents/x"}'))).toEqual([]);
+    // A name as a value, or inside a longer name, is not a property: parsed, and still no keys.
+    expect(indexKeysOfPayload(utf8('{"note":"actor","actors":{"user":{"uid":"x"}}}'))).toEqual([]);
+    // Each field alone, unescaped, is found.
+    const one: Record<string, string> = {
+      actor: '{"actor":{"user":{"uid":"u"}}}',
+      user: '{"class_uid":3002,"user":{"uid":"u"}}',
+      api: '{"api":{"operation":"Op"}}',
+      activity_id: '{"class_uid":3002,"activity_id":1}',
+      activity_name: '{"activity_name":"Act"}',
+      resources: '{"resources":[{"uid":"r"}]}',
+      metadata: '{"metadata":{"tenant_uid":"t"}}',
+    };
+    for (const name of names) expect(indexKeysOfPayload(utf8(one[name]!)), name).not.toEqual([]);
+  });
+
+  it("answers as parsing every payload would (random JSON, escaped and plain names)", () => {
+    const key = fc.oneof(
+      fc.constantFrom(...names, "uid", "name", "operation", "tenant_uid", "class_uid", "x"),
+      fc.string({ maxLength: 6 }),
+    );
+    const leaf = fc.oneof(
+      fc.string({ maxLength: 8 }),
+      fc.constantFrom(...names, "Logon", '"', "\\"),
+      fc.integer({ min: 0, max: 3003 }),
+      fc.constant(3002),
+      fc.boolean(),
+      fc.constant(null),
+    );
+    const { json } = fc.letrec((tie) => ({
+      json: fc.oneof(
+        { depthSize: "small" },
+        leaf,
+        fc.array(tie("json"), { maxLength: 3 }),
+        fc.dictionary(key, tie("json"), { maxKeys: 5 }),
+      ),
+    }));
+    // Escape some names' first letter (\u0061 for "a", …), as a writer may.
+    const escapeSome = (text: string, on: boolean) =>
+      on
+        ? text.replace(
+            /"(actor|user|api|activity_id|activity_name|resources|metadata)"/g,
+            (_m, n: string) => `"\\u${n.charCodeAt(0).toString(16).padStart(4, "0")}${n.slice(1)}"`,
+          )
+        : text;
+    fc.assert(
+      fc.property(fc.dictionary(key, json, { maxKeys: 6 }), fc.boolean(), (event, escape) => {
+        const payload = utf8(escapeSome(JSON.stringify(event), escape));
+        expect(indexKeysOfPayload(payload)).toEqual(parsedKeys(payload));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
