@@ -112,9 +112,7 @@ const ocsf = utf8(
 const plain = utf8(
   '{"v":1,"seq":"0000001234","ts":"2024-06-01T12:00:00.000Z","tenant":"acme","who":"alice@acme.example","what":"document.update","target":"documents/3k2j1","outcome":"success","ip":"10.1.2.7"}',
 );
-const escaped = utf8(
-  plain.length > 0 ? '{"note":"tab\\there",' + new TextDecoder().decode(plain).slice(1) : "",
-);
+const escaped = utf8(`{"note":"tab\\there",${new TextDecoder().decode(plain).slice(1)}`);
 bench(`an OCSF API Activity (${ocsf.length} B)`, () => indexKeysOfPayload(ocsf));
 bench(`other JSON, no backslash (${plain.length} B)`, () => indexKeysOfPayload(plain));
 bench(`other JSON with one escape (${escaped.length} B)`, () => indexKeysOfPayload(escaped));

@@ -89,8 +89,15 @@ const KIND_FIELD = {
  * The properties eventKeys reads a key from (or, for user and activity_id, with class_uid 3002),
  * each in quotes, as JSON writes a name without escapes.
  */
-const KEY_NAMES = ["actor", "user", "api", "activity_id", "activity_name", "resources", "metadata"]
-  .map((name) => new TextEncoder().encode(`"${name}"`));
+const KEY_NAMES = [
+  "actor",
+  "user",
+  "api",
+  "activity_id",
+  "activity_name",
+  "resources",
+  "metadata",
+].map((name) => new TextEncoder().encode(`"${name}"`));
 
 /**
  * False when the payload cannot have an event key, decided without parsing it: it holds no

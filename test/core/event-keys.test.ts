@@ -110,8 +110,8 @@ describe("the index's key function without parsing", () => {
           )
         : text;
     fc.assert(
-      fc.property(fc.dictionary(key, json, { maxKeys: 6 }), fc.boolean(), (event, escape) => {
-        const payload = utf8(escapeSome(JSON.stringify(event), escape));
+      fc.property(fc.dictionary(key, json, { maxKeys: 6 }), fc.boolean(), (event, escaping) => {
+        const payload = utf8(escapeSome(JSON.stringify(event), escaping));
         expect(indexKeysOfPayload(payload)).toEqual(parsedKeys(payload));
       }),
       { numRuns: 2000 },
