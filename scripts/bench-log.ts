@@ -741,6 +741,67 @@ async function leafHashLookups(
   return { found, absent };
 }
 
+/** Log.submitMany is newer than submit(): used where the engine measured has it. */
+const SUBMIT_MANY = (
+  Log.prototype as { submitMany?: (payloads: readonly Uint8Array[]) => Promise<unknown[]> }
+).submitMany;
+
+/** A log for a throughput run in `db` (the engine's defaults but the batch size and dedup rule). */
+function openRunLog(
+  db: Awaited<ReturnType<typeof openDataDirDatabases>>,
+  onCheckpoint?: () => void,
+) {
+  return Log.open({
+    origin: ORIGIN,
+    seed: SEED,
+    ...db.place("log"),
+    batchMaxEntries: BATCH,
+    ...(onCheckpoint === undefined ? {} : { onCheckpoint }),
+    ...(DEDUP === undefined ? {} : { dedup: DEDUP }),
+  });
+}
+
+/**
+ * In-process appends: `total` entries into `log`, from CONCURRENCY / chunkSize callers each
+ * handing it `chunkSize` at a time (submitMany, or submit() when 1 or on an engine without
+ * submitMany) and waiting for the receipts. A chunk refused as OVERLOADED is offered again.
+ * `acknowledged(n)` hears of each chunk done; `stopped()` ends the run early.
+ */
+async function appendConcurrently(
+  log: Log,
+  total: number,
+  chunkSize: number,
+  o: { stopped?: () => boolean; acknowledged?: (n: number) => void; overloaded?: () => void } = {},
+): Promise<void> {
+  const submitOne = (chunk: Uint8Array[]) =>
+    chunk.length === 1 || SUBMIT_MANY === undefined
+      ? log.submit(chunk[0]!)
+      : SUBMIT_MANY.call(log, chunk);
+  let issued = 0;
+  const submitter = async () => {
+    while (!(o.stopped?.() ?? false) && issued < total) {
+      const first = issued;
+      const n = Math.min(chunkSize, total - first);
+      issued += n;
+      const chunk = payloads(first, n);
+      for (;;) {
+        try {
+          await submitOne(chunk);
+          break;
+        } catch (e) {
+          if (!(e instanceof VellumError) || e.code !== "OVERLOADED") throw e;
+          o.overloaded?.();
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+      o.acknowledged?.(n);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.floor(CONCURRENCY / chunkSize)) }, submitter),
+  );
+}
+
 /**
  * The engine's code compiled before the clock starts: `entries` appended the same way into a
  * throwaway log, which is then deleted. Measured from a cold start, the first 100,000 entries
@@ -752,26 +813,9 @@ async function warmUp(entries: number, chunkSize: number): Promise<void> {
   if (entries === 0) return;
   const dir = makeTempDir("warmup");
   const db = await openDataDirDatabases(dir);
-  const log = await Log.open({
-    origin: ORIGIN,
-    seed: SEED,
-    ...db.place("log"),
-    batchMaxEntries: BATCH,
-    ...(DEDUP === undefined ? {} : { dedup: DEDUP }),
-  });
+  const log = await openRunLog(db);
   const t0 = performance.now();
-  let issued = 0;
-  const submitter = async () => {
-    while (issued < entries) {
-      const n = Math.min(chunkSize, entries - issued);
-      const chunk = payloads(issued, n);
-      issued += n;
-      await (n === 1 ? log.submit(chunk[0]!) : log.submitMany(chunk));
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.floor(CONCURRENCY / chunkSize)) }, submitter),
-  );
+  await appendConcurrently(log, entries, chunkSize);
   const seconds = (performance.now() - t0) / 1000;
   await log.close();
   await db.close();
@@ -783,11 +827,7 @@ async function warmUp(entries: number, chunkSize: number): Promise<void> {
 
 async function throughputRun(total: number, label: string): Promise<ThroughputResult> {
   const step = total >= 5_000_000 ? 1_000_000 : 100_000;
-  // Log.submitMany is newer than submit(): use it where this engine has it.
-  const submitMany = (
-    Log.prototype as { submitMany?: (payloads: readonly Uint8Array[]) => Promise<unknown[]> }
-  ).submitMany;
-  const chunkSize = submitMany === undefined ? 1 : (CHUNK_OPTION ?? 256);
+  const chunkSize = SUBMIT_MANY === undefined ? 1 : (CHUNK_OPTION ?? 256);
   const deadlineMs = (60 + total / 5_000) * 1000;
   console.log(
     `\n## ${label}: ${fmtInt(total)} entries, ${fmtInt(CONCURRENCY)} entries in flight from ` +
@@ -801,20 +841,12 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
   const dir = makeTempDir("log");
   const db = await openDataDirDatabases(dir);
   let batches = 0;
-  const log = await Log.open({
-    origin: ORIGIN,
-    seed: SEED,
-    ...db.place("log"),
-    batchMaxEntries: BATCH,
-    onCheckpoint: () => batches++,
-    ...(DEDUP === undefined ? {} : { dedup: DEDUP }),
-  });
+  const log = await openRunLog(db, () => batches++);
   console.log(`  dedup rule: ${log.dedup}`);
   batches = 0;
 
   gc?.();
   const rssStart = process.memoryUsage.rss();
-  let issued = 0;
   let done = 0;
   let stopped = false;
   let overloaded = 0;
@@ -866,34 +898,15 @@ async function throughputRun(total: number, label: string): Promise<ThroughputRe
     );
   };
 
-  // In-process appends: each submitter hands the log `chunk` entries at a time (submitMany) or
-  // one (submit) and waits for the receipts; CONCURRENCY entries in flight in all.
-  const submitOne = (chunk: Uint8Array[]) =>
-    chunk.length === 1 ? log.submit(chunk[0]!) : submitMany!.call(log, chunk);
-  const submitter = async () => {
-    while (!stopped && issued < total) {
-      const first = issued;
-      const n = Math.min(chunkSize, total - first);
-      issued += n;
-      const chunk = payloads(first, n);
-      for (;;) {
-        try {
-          await submitOne(chunk);
-          break;
-        } catch (e) {
-          if (!(e instanceof VellumError) || e.code !== "OVERLOADED") throw e;
-          overloaded++;
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      }
+  await appendConcurrently(log, total, chunkSize, {
+    stopped: () => stopped,
+    overloaded: () => overloaded++,
+    acknowledged: (n) => {
       const before = done;
       done += n;
       if (Math.floor(done / step) > Math.floor(before / step)) progress();
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.floor(CONCURRENCY / chunkSize)) }, submitter),
-  );
+    },
+  });
   const seconds = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const elu = performance.eventLoopUtilization(elu0);

@@ -22,6 +22,7 @@ import { missingTools, type Tool } from "./lib/fault-env.js";
 import { formatTally } from "./lib/fault-load.js";
 import {
   byteFlip,
+  heldLeavesKill,
   restoreBackup,
   type ScenarioReport,
   straceInject,
@@ -89,6 +90,12 @@ const scenarios: { name: string; tools: Tool[]; run: Run }[] = [
           faultMs: 5_000,
         },
       ),
+  },
+  {
+    name: "strace-entries-held-kill",
+    tools: ["strace"],
+    // The crash window of a batch's two writes: its leaves held, its own write landed, kill -9.
+    run: (w) => heldLeavesKill(w, { ...RETRY, warmup: 200 }),
   },
   {
     name: "flip-ldb",

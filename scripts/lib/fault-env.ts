@@ -140,11 +140,6 @@ export interface InjectOptions {
   readonly from?: number;
 }
 
-/**
- * `strace -f -p PID -e inject=SYSCALL:error=ERR:when=N+ -P PATH…` attached to a running process:
- * from the N-th matching call on, the kernel never runs the call and the process sees the error.
- * `detach()` ends the fault (strace detaches; the calls work again). Counts what it injected.
- */
 /** strace's inject= action for `o`: an error, or a delay in microseconds. */
 function injected(o: InjectOptions): string {
   if ((o.error === undefined) === (o.delayMs === undefined)) {
@@ -155,13 +150,18 @@ function injected(o: InjectOptions): string {
     : `delay_enter=${Math.round(o.delayMs! * 1000)}`;
 }
 
+/**
+ * `strace -f -p PID -e inject=SYSCALL:error=ERR:when=N+ -P PATH…` attached to a running process:
+ * from the N-th matching call on, the kernel never runs the call and the process sees the error
+ * (or, with a delay, the call is held that long first). `detach()` ends the fault (strace
+ * detaches; the calls work again); `kill()` ends it at once. Counts what it injected.
+ */
 export class StraceInjector {
   readonly #child: ChildProcess;
   readonly #trace: string;
   readonly #exited: Promise<void>;
-  #stderr = "";
-
   readonly #delayed: boolean;
+  #stderr = "";
 
   private constructor(child: ChildProcess, trace: string, delayed: boolean) {
     this.#child = child;

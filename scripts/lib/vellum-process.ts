@@ -14,8 +14,8 @@ export const VELLUM_BIN = fileURLToPath(new URL("../../bin/vellum.js", import.me
  * The node flags `vellum` runs with when started as a program (bin/vellum.js's second line; `npm
  * start` and `npm run bench:log` pass the same): V8's young generation at 64 MiB a half. Processes
  * started here run `node bin/vellum.js`, which skips that line, so they pass these themselves: a
- * benchmark measures the server as users run it. test/scripts/server-flags.test.ts keeps the
- * places in step.
+ * benchmark measures the server as users run it. test/e2e/launcher.test.ts keeps the places in
+ * step.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=64"];
 

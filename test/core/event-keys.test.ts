@@ -101,7 +101,8 @@ describe("the index's key function without parsing", () => {
         fc.dictionary(key, tie("json"), { maxKeys: 5 }),
       ),
     }));
-    // Escape some names' first letter (\u0061 for "a", …), as a writer may.
+    // In half the cases, every such name written with its first letter escaped (\u0061 for "a",
+    // …), as a writer may.
     const escapeSome = (text: string, on: boolean) =>
       on
         ? text.replace(
