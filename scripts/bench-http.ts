@@ -54,7 +54,7 @@ import { formatTilePath, TILE_WIDTH } from "../src/core/tiles.js";
 import { parseTlogProof, verifyTlogProof } from "../src/core/tlog-proof.js";
 import { verifyInclusion } from "../src/core/verify.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
-import { cpuSeconds, formatRate, machine } from "./lib/bench.js";
+import { cpuSeconds, formatRate, machine, perThread, threadCpu } from "./lib/bench.js";
 import { SERVER_NODE_FLAGS } from "./lib/vellum-process.js";
 
 const HOST = "127.0.0.1";
@@ -163,6 +163,8 @@ interface Measured {
   result: AutocannonResult;
   /** CPU seconds the server process and this (generator) process used in the measured run. */
   serverCpu: number | undefined;
+  /** The server's CPU in the measured run by thread, µs per unit ("main 120, node 40"). */
+  serverThreads: string;
   generatorCpu: number;
 }
 
@@ -217,12 +219,14 @@ async function load(
     );
   if (options.warmup > 0) await run(options.warmup);
   const server0 = cpuSeconds(options.server?.pid);
+  const threads0 = threadCpu(options.server?.pid);
   const self0 = process.cpuUsage();
   const start = nowMicros();
   const result = await run(options.seconds);
   windows.push({ name, start, end: nowMicros(), requests: result["2xx"] });
   const self = process.cpuUsage(self0);
   const server1 = cpuSeconds(options.server?.pid);
+  const threads1 = threadCpu(options.server?.pid);
   const perRequest = options.perRequest ?? 1;
   return {
     name,
@@ -230,6 +234,7 @@ async function load(
     unit: perRequest === 1 ? "req/s" : "entries/s",
     result,
     serverCpu: server0 === undefined || server1 === undefined ? undefined : server1 - server0,
+    serverThreads: perThread(threads0, threads1, result["2xx"] * perRequest),
     generatorCpu: (self.user + self.system) / 1e6,
   };
 }
@@ -245,7 +250,8 @@ function report(m: Measured, extra = ""): void {
     m.serverCpu === undefined || units === 0
       ? ""
       : `\n${"".padEnd(44)} server CPU ${((1e6 * m.serverCpu) / units).toFixed(0)} µs per ${m.unit.startsWith("entries") ? "entry" : "request"}` +
-        ` (${(m.serverCpu / r.duration).toFixed(2)} cores busy); generator ${(m.generatorCpu / r.duration).toFixed(2)} cores`;
+        ` (${(m.serverCpu / r.duration).toFixed(2)} cores busy); generator ${(m.generatorCpu / r.duration).toFixed(2)} cores` +
+        (m.serverThreads === "" ? "" : `\n${"".padEnd(44)} by thread, µs: ${m.serverThreads}`);
   console.log(
     `${m.name.padEnd(44)} ${formatRate(m.rate).padStart(8)} ${m.unit.padEnd(9)}` +
       ` p50 ${r.latency.p50.toFixed(1).padStart(6)} ms  p99 ${r.latency.p99.toFixed(1).padStart(6)} ms` +

@@ -39,7 +39,7 @@ import { Indexer } from "../src/indexing/engine.js";
 import { Log } from "../src/log/log.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { openLevelDatabase } from "../src/storage/level.js";
-import { cpuSeconds, formatRate, machine, procStat } from "./lib/bench.js";
+import { cpuSeconds, formatRate, machine, perThread, threadCpu } from "./lib/bench.js";
 import { startVellum } from "./lib/vellum-process.js";
 
 const { values: args } = parseArgs({
@@ -79,24 +79,6 @@ function event(n: number, actor: string): Record<string, unknown> {
       tenant_uid: `tenant-${n % 10}`,
     },
   };
-}
-
-/** CPU seconds by thread of a process, by thread name (Linux /proc). */
-function threadCpu(pid: number | undefined): Map<string, number> {
-  const out = new Map<string, number>();
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    // not Linux, or the process is gone
-  }
-  for (const tid of tids) {
-    const stat = procStat(`/proc/${pid}/task/${tid}/stat`);
-    if (stat === undefined) continue;
-    const name = tid === String(pid) ? "main" : stat.comm;
-    out.set(name, (out.get(name) ?? 0) + stat.cpuSeconds);
-  }
-  return out;
 }
 
 const pct = (sorted: number[], p: number) =>
@@ -199,14 +181,7 @@ async function lagRun(withIndex: boolean) {
     const cpu1 = cpuSeconds(server.child.pid);
     const threads1 = threadCpu(server.child.pid);
     const written1 = bytesWritten(server.child.pid);
-    const perThread = [...threads1]
-      .map(
-        ([name, s1]) => [name, (1e6 * (s1 - (threads0.get(name) ?? 0))) / result["2xx"]] as const,
-      )
-      .filter(([, us]) => us >= 1)
-      .sort((a, b) => b[1] - a[1])
-      .map(([name, us]) => `${name} ${us.toFixed(0)}`)
-      .join(", ");
+    const byThread = perThread(threads0, threads1, result["2xx"]);
     // Let the index catch up (bounded), still sampling.
     const drainStart = performance.now();
     while (withIndex && performance.now() - drainStart < 60_000) {
@@ -244,7 +219,7 @@ async function lagRun(withIndex: boolean) {
       result,
       lags,
       drainSeconds,
-      perThread,
+      perThread: byThread,
       cpuPerEvent: cpu === undefined ? undefined : (1e6 * cpu) / result["2xx"],
     };
   } finally {

@@ -2,7 +2,7 @@
  * A tiny benchmark harness: runs a function in timed rounds and reports the median rate, with the
  * machine's details, so numbers quoted in the README can be reproduced and compared.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import * as os from "node:os";
 
 export function machine(): string {
@@ -59,6 +59,42 @@ export function procStat(path: string): { comm: string; cpuSeconds: number } | u
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU seconds by thread of process `pid` so far, by thread name (Linux /proc; empty elsewhere):
+ * the main thread as "main", others by their name ("node" for V8's helpers and libuv's pool,
+ * "vellum-index" for the index's thread).
+ */
+export function threadCpu(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    // not Linux, or the process is gone
+  }
+  for (const tid of tids) {
+    const stat = procStat(`/proc/${pid}/task/${tid}/stat`);
+    if (stat === undefined) continue;
+    const name = tid === String(pid) ? "main" : stat.comm;
+    out.set(name, (out.get(name) ?? 0) + stat.cpuSeconds);
+  }
+  return out;
+}
+
+/** CPU between two threadCpu readings in µs per unit by thread, largest first: "main 120, node 40". */
+export function perThread(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  units: number,
+): string {
+  return [...after]
+    .map(([name, s]) => [name, (1e6 * (s - (before.get(name) ?? 0))) / units] as const)
+    .filter(([, us]) => us >= 1)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => `${name} ${us.toFixed(0)}`)
+    .join(", ");
 }
 
 /** User + system CPU seconds of process `pid` so far (Linux), or undefined. */
