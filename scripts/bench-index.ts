@@ -456,6 +456,7 @@ async function revisionBench(): Promise<void> {
         return write(ops);
       };
       const cpu0 = process.cpuUsage();
+      const threads0 = threadCpu(process.pid);
       const t0 = performance.now();
       const indexer = await Indexer.open({
         source: log,
@@ -468,8 +469,10 @@ async function revisionBench(): Promise<void> {
       const seconds = (performance.now() - t0) / 1000;
       await new Promise((r) => setTimeout(r, 2000));
       const cpu = process.cpuUsage(cpu0);
+      const byThread = perThread(threads0, threadCpu(process.pid), events);
       console.log(
-        `revisions of ${String(size).padStart(6)}: ${formatRate(events / seconds).padStart(8)} events/s, CPU ${((cpu.user + cpu.system) / events).toFixed(0)} µs/event (all threads, and 2 s after), ${(written / events / 1024).toFixed(2)} KiB written per event, ${indexLog.size} revisions`,
+        `revisions of ${String(size).padStart(6)}: ${formatRate(events / seconds).padStart(8)} events/s, CPU ${((cpu.user + cpu.system) / events).toFixed(0)} µs/event (all threads, and 2 s after), ${(written / events / 1024).toFixed(2)} KiB written per event, ${indexLog.size} revisions` +
+          (byThread === "" ? "" : `\n${"".padEnd(20)} by thread, µs/event: ${byThread}`),
       );
       await indexer.close();
       await indexLog.close();

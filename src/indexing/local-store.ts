@@ -121,7 +121,7 @@ export class LocalIndexStore implements IndexStore {
       for (let i = 0; i < groups.length; i++) {
         const g = groups[i]!;
         const list = await this.#lists.append(g.mapKey, g.key, g.indices, ops, loaded[i] ?? null);
-        changes.push({ key: g.mapKey, value: mapValueOf(list.count, list.tree.root()) });
+        changes.push({ key: g.mapKey, value: mapValueOf(list.count, list.root) });
       }
       const mapRoot = await this.#map.update(changes, ops);
       ops.push({ type: "put", key: STATE_KEY, value: encodeState(target, mapRoot) });

@@ -99,8 +99,46 @@ describe("LocalIndexStore", () => {
     await b.write(ops);
     expect(await dump(a)).toEqual(await dump(b));
     const root = mth([5, 9].map((i) => hashLeaf(listLeaf(i))));
-    expect(Buffer.from(both.tree.root())).toEqual(Buffer.from(root));
+    expect(Buffer.from(both.root)).toEqual(Buffer.from(root));
     expect(both.count).toBe(2);
+  });
+
+  it("stores a new short list (built without a Tree) as a long one built with it", async () => {
+    // A new key with fewer than 256 entries takes KeyLists' short path; 256 or more, the Tree.
+    // Either way, then appended to after a reload, the store ends up byte for byte the same.
+    const key: IndexKey = { kind: "actor", value: "alice" };
+    const mapKey = mapKeyOf(key);
+    const indices = Array.from({ length: 300 }, (_, i) => 3 * i + 1);
+    const dumpOf = async (splits: number[]) => {
+      const kv = new MemoryDatabase().namespace("index");
+      let at = 0;
+      let last: { count: number; root: Uint8Array } | undefined;
+      for (const n of splits) {
+        const ops: WriteOp[] = [];
+        last = await new KeyLists(kv).append(mapKey, key, indices.slice(at, at + n), ops);
+        await kv.write(ops);
+        at += n;
+      }
+      const rows = await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) });
+      return {
+        rows: rows.map(([k, v]) => Buffer.concat([k, Buffer.from("="), v]).toString("hex")),
+        count: last!.count,
+        root: Buffer.from(last!.root).toString("hex"),
+      };
+    };
+    const whole = await dumpOf([300]);
+    expect(whole.count).toBe(300);
+    expect(whole.root).toBe(
+      Buffer.from(mth(indices.map((i) => hashLeaf(listLeaf(i))))).toString("hex"),
+    );
+    for (const splits of [
+      [255, 45],
+      [1, 299],
+      [200, 56, 44],
+      [100, 100, 100],
+    ]) {
+      expect(await dumpOf(splits)).toEqual(whole);
+    }
   });
 
   it("drops an old store with its state deleted last, so a crash part way is dropped again", async () => {
