@@ -92,6 +92,18 @@ const scenarios: { name: string; tools: Tool[]; run: Run }[] = [
       ),
   },
   {
+    name: "strace-entries-wal-enospc",
+    tools: ["strace"],
+    // DATA/entries' write-ahead log alone: a batch's own write may land without its leaves,
+    // and must be taken back out (the server says so) with nothing acknowledged lost.
+    run: (w) =>
+      straceInject(
+        w,
+        { syscall: "write", error: "ENOSPC", target: "entries-wal" },
+        { ...RETRY, warmup: 200, failures: 100, afterClear: 1000, clearedMs: 15_000 },
+      ),
+  },
+  {
     name: "strace-entries-held-kill",
     tools: ["strace"],
     // The crash window of a batch's two writes: its leaves held, its own write landed, kill -9.
