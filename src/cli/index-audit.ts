@@ -12,7 +12,7 @@
  * from the beginning of both logs.
  */
 
-import { EVIDENCE_FORMAT, type Evidence, MonitorError } from "../client/monitor.js";
+import { EVIDENCE_FORMAT, type Evidence, MonitorError } from "../client/monitor-evidence.js";
 import type { TileReader } from "../client/tiles.js";
 import { base64Encode } from "../core/bytes.js";
 import { openCheckpoint } from "../core/checkpoint.js";

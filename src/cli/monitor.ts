@@ -29,13 +29,8 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import {
-  type Evidence,
-  Monitor,
-  MonitorError,
-  type MonitorProgress,
-  type MonitorState,
-} from "../client/monitor.js";
+import { Monitor, type MonitorProgress, type MonitorState } from "../client/monitor.js";
+import { type Evidence, MonitorError } from "../client/monitor-evidence.js";
 import { TileReader } from "../client/tiles.js";
 import { compareWitnessViews } from "../client/witness-views.js";
 import { check, VellumError } from "../core/errors.js";

@@ -5,6 +5,15 @@
  */
 export * from "./http.js";
 export * from "./monitor.js";
+export {
+  EVIDENCE_FORMAT,
+  type Evidence,
+  type EvidenceCheck,
+  type EvidenceCheckpoint,
+  type EvidenceResource,
+  MonitorError,
+  verifyEvidence,
+} from "./monitor-evidence.js";
 export * from "./receipts.js";
 export * from "./tiles.js";
 export * from "./verifying.js";

@@ -16,7 +16,7 @@ import { rangeNodes } from "../core/merkle.js";
 import type { Policy } from "../core/policy.js";
 import { EMPTY_ROOT } from "../core/rfc6962.js";
 import { verifyConsistency } from "../core/verify.js";
-import { EVIDENCE_FORMAT, type Evidence, MonitorError } from "./monitor.js";
+import { EVIDENCE_FORMAT, type Evidence, MonitorError } from "./monitor-evidence.js";
 import type { TileReader } from "./tiles.js";
 
 export interface WitnessView {

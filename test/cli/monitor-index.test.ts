@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT_EVIDENCE, EXIT_OK, runMonitor } from "../../src/cli/monitor.js";
-import type { Evidence } from "../../src/client/monitor.js";
+import type { Evidence } from "../../src/client/monitor-evidence.js";
 import { encodeRevision } from "../../src/core/index-answer.js";
 import { apiActivity } from "../audit/events.js";
 import { closeAll, startVellum } from "../client/tlog-fixtures.js";

@@ -29,7 +29,7 @@ import {
   runMonitor,
   STATE_FILE,
 } from "../../src/cli/monitor.js";
-import { type Evidence, verifyEvidence } from "../../src/client/monitor.js";
+import { type Evidence, verifyEvidence } from "../../src/client/monitor-evidence.js";
 import { formatPolicy } from "../../src/core/policy.js";
 import {
   closeAll,

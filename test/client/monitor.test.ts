@@ -13,14 +13,12 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  type Evidence,
   Monitor,
   type MonitorEntry,
-  MonitorError,
   type MonitorProgress,
   type MonitorState,
-  verifyEvidence,
 } from "../../src/client/monitor.js";
+import { type Evidence, MonitorError, verifyEvidence } from "../../src/client/monitor-evidence.js";
 import { TileReader } from "../../src/client/tiles.js";
 import { base64Decode, base64Encode, hexEncode } from "../../src/core/bytes.js";
 import { rootOf } from "../../src/core/compact.js";

@@ -5,7 +5,8 @@
  * ahead, has cosigned nothing, cannot be reached or serves another log's checkpoint is reported.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { Monitor, verifyEvidence } from "../../src/client/monitor.js";
+import { Monitor } from "../../src/client/monitor.js";
+import { verifyEvidence } from "../../src/client/monitor-evidence.js";
 import { TileReader } from "../../src/client/tiles.js";
 import { compareWitnessViews } from "../../src/client/witness-views.js";
 import { base64Encode } from "../../src/core/bytes.js";
