@@ -98,7 +98,7 @@ export interface AppendedList {
 }
 
 /**
- * A new key's list of fewer than CHUNK entries, written as appending to an empty Tree would
+ * A new key's list of 1 to CHUNK − 1 entries, written as appending to an empty Tree would
  * write it (its one chunk of values and its record; no stratum is full), without building
  * the Tree: most keys are new and stay short (a resource id, a request id), and a Tree and its
  * strata for each cost several times the hashing (measured: 14–19 µs and 2 KiB of heap per
@@ -221,7 +221,9 @@ export class KeyLists {
     loaded?: KeyList | null,
   ): Promise<AppendedList> {
     let list = loaded === undefined ? await this.load(mapKey) : (loaded ?? undefined);
-    if (list === undefined && indices.length < CHUNK) return newList(mapKey, key, indices, ops);
+    if (list === undefined && indices.length > 0 && indices.length < CHUNK) {
+      return newList(mapKey, key, indices, ops);
+    }
     if (list === undefined) {
       list = new KeyList(
         mapKey,
