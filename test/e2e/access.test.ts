@@ -88,6 +88,7 @@ describe("vellum serve --access-log", () => {
         vkey,
         "--json",
       ]);
+    // biome-ignore lint/suspicious/noExplicitAny: JSON lines, read by path in the assertions
     let lines: Record<string, any>[] = [];
     for (let i = 0; i < 40; i++) {
       const r = ask();

@@ -91,8 +91,8 @@ const waitVerdict = (page: Page, prefix: string) =>
   });
 const waitFor = (page: Page, prefix: string) =>
   page.waitForFunction(
-    // biome-ignore lint/suspicious/noExplicitAny: as above
     (p: string) =>
+      // biome-ignore lint/suspicious/noExplicitAny: the page's globals
       (globalThis as any).document.querySelector("#verdict")?.textContent?.startsWith(p) === true,
     prefix,
   );
@@ -307,8 +307,8 @@ describe.skipIf(env === undefined)("the explorer in Chromium", () => {
     const id = list.tokens.find((t) => t.name === "explorer-made")!.id;
     await page.click(`[data-revoke="${id}"]`);
     await page.waitForFunction(
-      // biome-ignore lint/suspicious/noExplicitAny: the page's globals
       (tokenId: string) =>
+        // biome-ignore lint/suspicious/noExplicitAny: the page's globals
         (globalThis as any).document.querySelector(`[data-revoke="${tokenId}"]`) === null,
       id,
     );

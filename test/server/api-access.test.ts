@@ -53,6 +53,7 @@ const first = (await (await get(h.app, "/v1/entries/0", { token: h.tokens.read }
 };
 
 /** The access event the last recorded read wrote. */
+// biome-ignore lint/suspicious/noExplicitAny: an access event, read by path in the assertions
 async function lastAccess(): Promise<Record<string, any>> {
   const e = await accessLog.entry(accessLog.size - 1);
   return JSON.parse(new TextDecoder().decode(decodeLeaf(e.leaf).payload));
