@@ -97,6 +97,17 @@ export interface AppendedList {
   readonly root: Uint8Array;
 }
 
+/** Throws unless `indices` increase and start after `last`. A plain if, not check(): it runs
+ * for every index, and check()'s message would be built every time. */
+function checkIncreasing(key: IndexKey, indices: readonly number[], last: number): void {
+  for (const i of indices) {
+    if (i <= last) {
+      throw new VellumError("INTERNAL", `index list of ${key.kind} "${key.value}" must increase`);
+    }
+    last = i;
+  }
+}
+
 /**
  * A new key's list of 1 to CHUNK − 1 entries, written as appending to an empty Tree would
  * write it (its one chunk of values and its record; no stratum is full), without building
@@ -110,15 +121,11 @@ function newList(
   indices: readonly number[],
   ops: WriteOp[],
 ): AppendedList {
+  checkIncreasing(key, indices, -1);
   const range = CompactRange.empty();
   const values = new Uint8Array(8 * indices.length);
-  let last = -1;
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k]!;
-    if (i <= last) {
-      throw new VellumError("INTERNAL", `index list of ${key.kind} "${key.value}" must increase`);
-    }
-    last = i;
     range.append(hashLeaf(listLeaf(i)));
     putUint64(values, 8 * k, i);
   }
@@ -241,15 +248,7 @@ export class KeyLists {
         `two index keys share one hash: ${key.kind} "${key.value}"`,
       );
     }
-    let last = list.last ?? -1;
-    for (const i of indices) {
-      // A plain if, not check(): this runs for every index, and check()'s message would be
-      // built every time.
-      if (i <= last) {
-        throw new VellumError("INTERNAL", `index list of ${key.kind} "${key.value}" must increase`);
-      }
-      last = i;
-    }
+    checkIncreasing(key, indices, list.last ?? -1);
     let position = list.count;
     const strata = list.tree.append(indices.map((i) => hashLeaf(listLeaf(i))));
     for (const s of strata) {
