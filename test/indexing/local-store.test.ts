@@ -141,6 +141,22 @@ describe("LocalIndexStore", () => {
     }
   });
 
+  it("refuses indices that do not increase, on a new list and on a stored one, writing nothing", async () => {
+    const key: IndexKey = { kind: "actor", value: "bob" };
+    const mapKey = mapKeyOf(key);
+    const kv = new MemoryDatabase().namespace("index");
+    const ops: WriteOp[] = [];
+    await expect(new KeyLists(kv).append(mapKey, key, [5, 3], ops)).rejects.toThrow(
+      /must increase/,
+    );
+    expect(ops).toEqual([]);
+    await new KeyLists(kv).append(mapKey, key, [5, 9], ops);
+    await kv.write(ops);
+    const more: WriteOp[] = [];
+    await expect(new KeyLists(kv).append(mapKey, key, [9], more)).rejects.toThrow(/must increase/);
+    expect(more).toEqual([]);
+  });
+
   it("drops an old store with its state deleted last, so a crash part way is dropped again", async () => {
     const db = new MemoryDatabase();
     const kv = db.namespace("index");
