@@ -43,20 +43,22 @@ export interface EmbeddedDatabases {
 
 /**
  * Opens both databases (by default creating them). With `createIfMissing: false`, DATA/db must
- * exist and DATA/entries is opened only if it does. Throws what openLevelDatabase throws (LOCKED
- * while a server holds them); nothing is left open then.
+ * exist and DATA/entries is opened only if it does, or created if `createEntries` (to move a
+ * log made before it there: vellum migrate). Throws what openLevelDatabase throws (LOCKED while
+ * a server holds them); nothing is left open then.
  */
 export async function openEmbeddedDatabases(
   paths: DatabasePaths,
-  options: { readonly createIfMissing?: boolean } = {},
+  options: { readonly createIfMissing?: boolean; readonly createEntries?: boolean } = {},
 ): Promise<EmbeddedDatabases> {
   const create = options.createIfMissing ?? true;
+  const createEntries = create || options.createEntries === true;
   const db = await openLevelDatabase(paths.dbPath, { createIfMissing: create });
   let entries: Database | undefined;
   try {
-    if (create || existsSync(paths.entriesPath)) {
+    if (createEntries || existsSync(paths.entriesPath)) {
       entries = await openLevelDatabase(paths.entriesPath, {
-        createIfMissing: create,
+        createIfMissing: createEntries,
         cacheSize: ENTRIES_CACHE_SIZE,
         maxOpenFiles: ENTRIES_OPEN_FILES,
       });

@@ -56,6 +56,7 @@ import {
   LAYOUT_KEY,
   LEAF_HASH_LAYOUT,
   leafHashKey,
+  MIGRATION_KEY,
   payloadKey,
   STATE_KEY,
 } from "../storage/kv-log-layout.js";
@@ -229,12 +230,20 @@ class FsckRun {
 
   /** The stored tree state and dedup rule. */
   async #readState(): Promise<void> {
-    const [stateBytes, dedupBytes, layoutBytes, filteredBytes] = await this.#kv.getMany([
+    const [stateBytes, dedupBytes, layoutBytes, filteredBytes, migrating] = await this.#kv.getMany([
       STATE_KEY,
       DEDUP_KEY,
       LAYOUT_KEY,
       FILTERED_KEY,
+      MIGRATION_KEY,
     ]);
+    if (migrating !== undefined) {
+      this.#report({
+        kind: "state",
+        message:
+          "the log's move to layout 3 (vellum migrate) was cut off before it finished: the log does not open until `vellum migrate` is run again",
+      });
+    }
     if (filteredBytes !== undefined) {
       const eras = decodeFilteredEras(filteredBytes);
       if (eras === undefined) {

@@ -9,6 +9,8 @@
  *   "e" u64 index              → leaf bytes (src/core/entry.ts)
  *   "t" u8 level u64 index     → stored tile: all 8 levels of a tile's stratum (strata.ts)
  *   "l"                        → the store's layout: 2 or 3 (absent: 1, logs made before layouts)
+ *   "m"                        → a migration to layout 3 is under way (kv-log-migrate.ts): the
+ *                              log does not open until it is finished
  *   "i" id(16)                 → u64 index          (lookup by entry id)
  *   "h" u32 era leafHash(32)   → u64 index          (lookup by leaf hash; layout 2, see below)
  *   "h" leafHash(32)           → u64 index          (the same in layout 1)
@@ -27,6 +29,7 @@ export const STATE_KEY = Uint8Array.of(0x73); // "s"
 export const DEDUP_KEY = Uint8Array.of(0x64); // "d"
 export const LAYOUT_KEY = Uint8Array.of(0x6c); // "l"
 export const FILTERED_KEY = Uint8Array.of(0x66); // "f"
+export const MIGRATION_KEY = Uint8Array.of(0x6d); // "m"
 
 /** The "f" key's value: u32 big-endian, how many eras (from era 0) have their filter stored. */
 export function encodeFilteredEras(eras: number): Uint8Array {

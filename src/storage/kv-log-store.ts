@@ -30,6 +30,7 @@ import {
   LEAF_HASH_LAYOUT,
   leafHashKey,
   leafHashKeyV1,
+  MIGRATION_KEY,
   payloadKey,
   putLeaves,
   putLookups,
@@ -229,11 +230,17 @@ export class KvLogStore implements LogStore {
 
   /**
    * The store's layout (kv-log-layout.ts): 3 for logs created with an entries store, 2 for those
-   * created without one since era keys exist, 1 (no "l" key) for older ones; each keeps its own.
-   * Read once.
+   * created without one since era keys exist, 1 (no "l" key) for older ones; each keeps its own
+   * unless moved to layout 3 (kv-log-migrate.ts), and one being moved does not open. Read once.
    */
   #storeLayout(): Promise<number> {
-    this.#layout ??= this.#kv.get(LAYOUT_KEY).then((v) => {
+    this.#layout ??= this.#kv.getMany([LAYOUT_KEY, MIGRATION_KEY]).then(([v, migrating]) => {
+      if (migrating !== undefined) {
+        throw new VellumError(
+          "STATE_MISMATCH",
+          "this log's move to layout 3 (vellum migrate) was cut off before it finished: run `vellum migrate` again to finish it; the log does not open until then",
+        );
+      }
       if (v === undefined) {
         this.#leafKv = this.#kv;
         return 1;
