@@ -45,6 +45,7 @@ async function migrate(dataDir: string): Promise<number> {
     }
     throw e;
   }
+  let found = 0;
   try {
     for (const name of LOGS) {
       const { kv, entries } = dbs.place(name);
@@ -68,6 +69,7 @@ async function migrate(dataDir: string): Promise<number> {
         );
       }
       if (report === undefined) continue;
+      found++;
       const { from, size, resumed } = report;
       if (from === 3 && !resumed) {
         process.stdout.write(`${name}: ${count(size)} entries, already layout 3\n`);
@@ -85,6 +87,8 @@ async function migrate(dataDir: string): Promise<number> {
   } finally {
     await dbs.close();
   }
+  if (found === 0)
+    process.stdout.write(`no log is stored in ${join(dataDir, "db")}: nothing to move\n`);
   return 0;
 }
 

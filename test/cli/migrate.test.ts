@@ -14,6 +14,7 @@ import { base64Decode } from "../../src/core/bytes.js";
 import { verifierFromKey } from "../../src/core/keys.js";
 import { parseTlogProof, verifyTlogProof } from "../../src/core/tlog-proof.js";
 import { LAYOUT_KEY } from "../../src/storage/kv-log-layout.js";
+import { openLevelDatabase } from "../../src/storage/level.js";
 import { runVellum } from "../helpers/cli.js";
 import { openDataDb, openDataLog } from "../helpers/data-dir.js";
 import { startVellum } from "../helpers/processes.js";
@@ -89,12 +90,16 @@ describe("vellum migrate", () => {
     expect(after.stdout).toContain(`tree size ${SIZE + 1}`);
   });
 
-  it("says what is wrong with a directory that is not a data directory", () => {
+  it("says what is wrong with a directory that is not a data directory, and when there is no log", async () => {
     const empty = mkdtempSync(join(tmpdir(), "vellum-migrate-empty-"));
     try {
       const r = runVellum(["migrate", "--data", empty]);
       expect(r.code).toBe(4);
       expect(r.stderr).toMatch(/is not a Vellum data directory \(it has no db\/\)/);
+      await (await openLevelDatabase(join(empty, "db"))).close();
+      const none = runVellum(["migrate", "--data", empty]);
+      expect({ code: none.code, stderr: none.stderr }).toEqual({ code: 0, stderr: "" });
+      expect(none.stdout).toMatch(/^no log is stored in .*db: nothing to move$/m);
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }
