@@ -9,6 +9,9 @@
  *   (b) the real server, `node bin/vellum.js serve` (the built dist/) on a temporary data dir.
  * Phases (each a short warm-up, then --seconds measured):
  *   bare POST       POST /post with a unique body per request
+ *   floor           POST /floor on the bare app: the least a durable, signed log can do for one
+ *                   submission (scripts/lib/floor-log.ts: token, leaf hash, group commit of one
+ *                   synced LevelDB write and one signature per batch, a receipt with its proof)
  *   single          POST /v1/entries, one unique payload per request, answered with a receipt
  *   batch           POST /v1/entries/batch?proof=multi, --batch unique payloads per request,
  *                   answered as the SDK asks: one checkpoint and one multiproof per request
@@ -55,6 +58,7 @@ import { parseTlogProof, verifyTlogProof } from "../src/core/tlog-proof.js";
 import { verifyInclusion } from "../src/core/verify.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { cpuSeconds, formatRate, machine, perThread, threadCpu } from "./lib/bench.js";
+import { addFloorRoute, FLOOR_TOKEN } from "./lib/floor-log.js";
 import { SERVER_NODE_FLAGS } from "./lib/vellum-process.js";
 
 const HOST = "127.0.0.1";
@@ -97,6 +101,7 @@ function runBareServer(): void {
   const postFill = filler(1200);
   const getFill = filler(900);
   const app = new Hono();
+  const closeFloor = addFloorRoute(app);
   app.post("/post", async (c) => {
     const body = new Uint8Array(await c.req.arrayBuffer());
     return c.body(JSON.stringify({ bytes: body.length, receipt: postFill }), 201, {
@@ -118,7 +123,7 @@ function runBareServer(): void {
   const server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => {
     console.log(`bare hono serving on http://${HOST}:${info.port}`);
   });
-  process.on("SIGTERM", () => server.close(() => process.exit(0)));
+  process.on("SIGTERM", () => server.close(() => void closeFloor().finally(() => process.exit(0))));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,7 +495,7 @@ async function main(): Promise<void> {
   const batchSize = count("batch", args.batch);
   const payloadBytes = count("payload-bytes", args["payload-bytes"], 16);
   const phases = new Set(
-    (args.only ?? "bare-post,single,batch,batch-full,bare-get,proof,entry,bundle").split(","),
+    (args.only ?? "bare-post,floor,single,batch,batch-full,bare-get,proof,entry,bundle").split(","),
   );
   const opts = { connections, seconds, warmup };
 
@@ -593,6 +598,21 @@ async function main(): Promise<void> {
         },
         onBare,
         { "Content-Type": "application/octet-stream" },
+      ),
+    );
+  }
+
+  if (phases.has("floor")) {
+    out(
+      await load(
+        "floor POST /floor (least durable signed log)",
+        `${bare.url}/floor`,
+        {
+          method: "POST",
+          setupRequest: (r) => ({ ...r, body: nextPayload("floor") }),
+        },
+        onBare,
+        { "Content-Type": "application/octet-stream", Authorization: `Bearer ${FLOOR_TOKEN}` },
       ),
     );
   }
@@ -808,6 +828,7 @@ async function main(): Promise<void> {
   // Summary against the targets.
   const get = (prefix: string) => results.find((r) => r.name.startsWith(prefix))?.rate;
   const bp = get("bare hono POST");
+  const floor = get("floor POST");
   const bg = get("bare hono GET");
   const single = get("vellum POST /v1/entries (");
   const batch = get("vellum POST /v1/entries/batch?proof=multi");
@@ -822,6 +843,14 @@ async function main(): Promise<void> {
         (ratio === undefined
           ? ""
           : `, ${(100 * ratio).toFixed(0)}% of bare POST (target ≥ 60%: ${verdict(ratio >= 0.6)})`),
+    );
+  }
+  if (floor !== undefined && bp !== undefined) {
+    console.log(
+      `the floor (least durable signed log, same machine, same run) ${formatRate(floor)}/s = ${((100 * floor) / bp).toFixed(0)}% of bare POST` +
+        (single === undefined
+          ? ""
+          : `; single entries are ${((100 * single) / floor).toFixed(0)}% of the floor`),
     );
   }
   if (batch !== undefined) {
