@@ -60,7 +60,12 @@ export function addFloorRoute(app: Hono): () => Promise<void> {
   const nodes: Uint8Array[][] = [];
   const encoded = new WeakMap<Uint8Array, string>();
   const keep = (level: number, index: number, hash: Uint8Array) => {
-    (nodes[level] ??= [])[index] = hash;
+    let row = nodes[level];
+    if (row === undefined) {
+      row = [];
+      nodes[level] = row;
+    }
+    row[index] = hash;
   };
   const encode = (hash: Uint8Array) => {
     let text = encoded.get(hash);
