@@ -152,6 +152,8 @@ export class PostgresLayoutView implements KeyValueStore {
     if (key.length === 1 && key[0] === 0x6c) return undefined;
     // "f": layout 2's era filters (era-filter.ts), which layout 1 has none of.
     if (key[0] === 0x66) return undefined;
+    // "m": a move to layout 3 under way (kv-log-migrate.ts), which only embedded logs make.
+    if (key.length === 1 && key[0] === 0x6d) return undefined;
     if (key.length === 1 && (key[0] === 0x73 || key[0] === 0x64)) {
       const [row] = await this.#rows<{ size: string; compact: Buffer[]; dedup: string }>(
         `SELECT size, compact, dedup FROM ${s}.state`,
