@@ -5,13 +5,13 @@
  *   bare copy   the same leaves read in the same chunks and written to another database, one
  *               synced write per chunk, nothing deleted: the least a move can do (the baseline);
  *   migrate     the real thing: copy, delete from DATA/db, check, switch the layout;
- * and prints entries per second for each and their ratio, then `vellum fsck`'s verdict on the
- * result (clean, every leaf re-hashed from DATA/entries).
+ * and prints entries per second for each and their ratio, `vellum fsck`'s verdict on the result
+ * (clean, every leaf re-hashed from DATA/entries), and the two databases' sizes before and after.
  *
  *   npm run bench:migrate                  (200,000 entries)
  *   npm run bench:migrate -- 1000000
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { databasePaths, openEmbeddedDatabases } from "../src/cli/embedded-db.js";
@@ -28,6 +28,20 @@ installNodeCrypto();
 const SIZE = Number((process.argv[2] ?? "200000").replaceAll("_", ""));
 if (!Number.isSafeInteger(SIZE) || SIZE < 1) throw new Error("the entry count must be ≥ 1");
 const CHUNK = 4096;
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+
+/** Bytes of the files in a LevelDB directory. */
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    try {
+      total += statSync(join(dir, name)).size;
+    } catch {
+      // Removed by a compaction meanwhile.
+    }
+  }
+  return total;
+}
 
 const dir = mkdtempSync(join(tmpdir(), "vellum-bench-migrate-"));
 try {
@@ -74,6 +88,7 @@ try {
   await db.close();
 
   // The migration, as `vellum migrate` runs it.
+  const dbBefore = dirBytes(paths.dbPath);
   const dbs = await openEmbeddedDatabases(paths, { createIfMissing: false, createEntries: true });
   const place = dbs.place("log");
   const cpu0 = process.cpuUsage();
@@ -83,6 +98,8 @@ try {
   const cpu = process.cpuUsage(cpu0);
   const check = await fsck({ ...place, verifierKey });
   await dbs.close();
+  const dbAfter = dirBytes(paths.dbPath);
+  const entriesAfter = dirBytes(paths.entriesPath);
 
   const rate = SIZE / seconds;
   const bareRate = copied / bareSeconds;
@@ -98,6 +115,9 @@ try {
   );
   console.log(
     `moved ${report?.leavesMoved.toLocaleString("en-US")} leaves; fsck after: ${check.clean ? "clean" : `${check.problemCount} problems`}, ${check.entries.toLocaleString("en-US")} leaves re-hashed from DATA/entries`,
+  );
+  console.log(
+    `DATA/db ${mib(dbBefore)} before, ${mib(dbAfter)} after (the leaves' range compacted); DATA/entries ${mib(entriesAfter)}`,
   );
   if (!check.clean || report?.leavesMoved !== SIZE) process.exitCode = 1;
 } finally {

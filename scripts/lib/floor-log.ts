@@ -17,8 +17,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ClassicLevel } from "classic-level";
 import type { Context, Hono } from "hono";
+import { Level } from "level";
 import { formatCheckpoint } from "../../src/core/checkpoint.js";
 import { CompactRange } from "../../src/core/compact.js";
 import { sha256 } from "../../src/core/crypto.js";
@@ -45,7 +45,7 @@ interface Waiting {
 /** Adds POST /floor to `app`; returns a function that closes its database. */
 export function addFloorRoute(app: Hono): () => Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "vellum-bench-floor-"));
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
+  const db = new Level<Uint8Array, Uint8Array>(dir, {
     keyEncoding: "view",
     valueEncoding: "view",
   });

@@ -8,7 +8,7 @@
  * contradicts itself; 4 when the directory cannot be used (in use by a server, not a data
  * directory, a failed write).
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { VellumError } from "../core/errors.js";
@@ -24,6 +24,20 @@ const LOGS = ["log", "index-log", "access-log", "access-index-log"] as const;
 const PROGRESS_FROM = 100_000;
 
 const count = (n: number) => n.toLocaleString("en-US");
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+/** Bytes of the files in a LevelDB directory (flat; a file removed meanwhile counts nothing). */
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    try {
+      total += statSync(join(dir, name)).size;
+    } catch {
+      // Removed by a compaction between the listing and here.
+    }
+  }
+  return total;
+}
 
 async function migrate(dataDir: string): Promise<number> {
   const fail = (message: string, code: number) => {
@@ -46,6 +60,8 @@ async function migrate(dataDir: string): Promise<number> {
     throw e;
   }
   let found = 0;
+  let moved = 0;
+  const dbBytesBefore = dirBytes(join(dataDir, "db"));
   try {
     for (const name of LOGS) {
       const { kv, entries } = dbs.place(name);
@@ -71,6 +87,7 @@ async function migrate(dataDir: string): Promise<number> {
       if (report === undefined) continue;
       found++;
       const { from, size, resumed } = report;
+      moved += report.leavesMoved;
       if (from === 3 && !resumed) {
         process.stdout.write(`${name}: ${count(size)} entries, already layout 3\n`);
         continue;
@@ -89,6 +106,11 @@ async function migrate(dataDir: string): Promise<number> {
   }
   if (found === 0)
     process.stdout.write(`no log is stored in ${join(dataDir, "db")}: nothing to move\n`);
+  if (moved > 0) {
+    process.stdout.write(
+      `DATA/db: ${mib(dbBytesBefore)} before, ${mib(dirBytes(join(dataDir, "db")))} after; DATA/entries: ${mib(dirBytes(join(dataDir, "entries")))}\n`,
+    );
+  }
   return 0;
 }
 

@@ -66,6 +66,8 @@ const RANGE_HIGH_WATER_MARK_BYTES = 1024 * 1024;
 const SMALL_VALUE = 64;
 
 type Db = Level<Uint8Array, Uint8Array>;
+/** classic-level's manual compaction of a key range (what `level` is in Node). */
+type Compacting = { compactRange(start: Uint8Array, end: Uint8Array): Promise<void> };
 
 /**
  * Opens (by default creating) the LevelDB database in `dir`.
@@ -424,6 +426,17 @@ class LevelStore implements KeyValueStore {
       cache[length] = s;
     }
     return s;
+  }
+
+  compact(range: { readonly gte: Uint8Array; readonly lt: Uint8Array }): Promise<void> {
+    return this.#run("compact", async (db) => {
+      const { gte, lt } = checkRange(range);
+      // `level` in Node is classic-level, whose compactRange its types do not declare.
+      await (db as unknown as Compacting).compactRange(
+        prefixKey(this.#prefix, gte),
+        prefixKey(this.#prefix, lt),
+      );
+    });
   }
 
   async close(): Promise<void> {

@@ -58,6 +58,13 @@ export interface KeyValueStore {
    */
   writePuts?(fill: (put: Put) => void): Promise<void>;
   /**
+   * Optional: asks the store to rewrite the keys in [gte, lt) now, dropping what was deleted
+   * there, so the space comes back at once rather than when the store would have got to it
+   * (LevelDB: a manual compaction of the range). Changes nothing a read sees. For bulk deletes
+   * (vellum migrate); a driver without one reclaims space in its own time.
+   */
+  compact?(range: { readonly gte: Uint8Array; readonly lt: Uint8Array }): Promise<void>;
+  /**
    * After a failed write: makes the store writable again (LevelDB: closes and reopens the
    * database, so a fresh write-ahead log is used and the old one's records are checked and made
    * durable as tables). Called after a failure, whether the driver saw it or not (a write it

@@ -53,6 +53,9 @@ describe("vellum migrate", () => {
     expect(r.stdout).toMatch(
       /^log: 700 entries, layout 2 → 3: 700 leaves moved to DATA\/entries \(\d+\.\d s\)$/m,
     );
+    expect(r.stdout).toMatch(
+      /^DATA\/db: [\d.]+ MiB before, [\d.]+ MiB after; DATA\/entries: [\d.]+ MiB$/m,
+    );
     expect(existsSync(join(dir, "entries"))).toBe(true);
     const check = runVellum(["fsck", "--data", dir]);
     expect(check.code, check.stdout).toBe(0);

@@ -4,7 +4,8 @@
  * namespace prefix, and a SIGKILL durability test against a child process writing batches.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,7 +52,46 @@ async function openError(dir: string): Promise<unknown> {
   return undefined;
 }
 
+/** Bytes of LevelDB's table files in `dir` (what compaction rewrites; the WAL aside). */
+async function tableBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) {
+    // A table compaction deleted after the listing counts nothing.
+    if (name.endsWith(".ldb"))
+      total += (await stat(join(dir, name)).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}
+
 describe("LevelDB driver", () => {
+  it("compacts a namespace's range: deleted keys' space comes back, nothing else changes", async () => {
+    const dir = await tempDir();
+    const db = await openLevelDatabase(dir, { writeBufferSize: 256 * 1024 });
+    const log = db.namespace("log");
+    const other = db.namespace("other");
+    // Random values: LevelDB compresses its tables, and would shrink repeated bytes to nothing.
+    for (let chunk = 0; chunk < 8; chunk++) {
+      await log.write(
+        Array.from({ length: 256 }, (_, i) => put(b(0x65, chunk, i), randomBytes(1024))),
+      );
+    }
+    await log.write([put(b(0x73), b(1))]);
+    await other.write([put(b(0x65, 0, 0), b(9))]);
+    await log.compact!({ gte: b(0x65), lt: b(0x66) });
+    const full = await tableBytes(dir);
+    expect(full).toBeGreaterThan(2_000_000);
+    for (let chunk = 0; chunk < 8; chunk++) {
+      await log.write(Array.from({ length: 256 }, (_, i) => del(b(0x65, chunk, i))));
+    }
+    await log.compact!({ gte: b(0x65), lt: b(0x66) });
+    expect(await tableBytes(dir)).toBeLessThan(full / 20);
+    // The rest of the namespace, and the other namespace's keys in the same range, are kept.
+    expect(await log.get(b(0x73))).toEqual(b(1));
+    expect(await other.get(b(0x65, 0, 0))).toEqual(b(9));
+    expect(await log.range({ gte: b(0x65), lt: b(0x66) })).toEqual([]);
+    await db.close();
+  });
+
   it("shows persisted data after close and reopen", async () => {
     const dir = await tempDir();
     const first = await openLevelDatabase(dir);
