@@ -9,12 +9,15 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { databasePaths, openEmbeddedDatabases } from "../../src/cli/embedded-db.js";
 import { readKeyArg } from "../../src/cli/keys-arg.js";
 import { base64Decode } from "../../src/core/bytes.js";
 import { verifierFromKey } from "../../src/core/keys.js";
 import { parseTlogProof, verifyTlogProof } from "../../src/core/tlog-proof.js";
 import { LAYOUT_KEY } from "../../src/storage/kv-log-layout.js";
+import { migrateToEntriesStore } from "../../src/storage/kv-log-migrate.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
+import type { KeyValueStore } from "../../src/storage/types.js";
 import { runVellum } from "../helpers/cli.js";
 import { openDataDb, openDataLog } from "../helpers/data-dir.js";
 import { startVellum } from "../helpers/processes.js";
@@ -91,6 +94,53 @@ describe("vellum migrate", () => {
     const after = runVellum(["fsck", "--data", dir]);
     expect(after.code, after.stdout).toBe(0);
     expect(after.stdout).toContain(`tree size ${SIZE + 1}`);
+  });
+
+  it("a migration cut off: serve refuses (exit 3) and fsck names it until migrate runs again and finishes", async () => {
+    const cut = mkdtempSync(join(tmpdir(), "vellum-migrate-cut-"));
+    try {
+      const { log, close } = await openDataLog(cut);
+      await log.submitMany(Array.from({ length: 300 }, (_, i) => payloadOf(i)));
+      await close();
+      // The log store's second write fails: the marker and the first chunk's copy to DATA/entries
+      // landed, that chunk's delete from DATA/db did not.
+      const dbs = await openEmbeddedDatabases(databasePaths(cut), {
+        createIfMissing: false,
+        createEntries: true,
+      });
+      const { kv, entries } = dbs.place("log");
+      let writes = 0;
+      const failing: KeyValueStore = {
+        ...kv,
+        get: (k) => kv.get(k),
+        getMany: (k) => kv.getMany(k),
+        range: (o) => kv.range(o),
+        write: (ops) => (++writes === 2 ? Promise.reject(new Error("cut off")) : kv.write(ops)),
+      };
+      await expect(migrateToEntriesStore(failing, entries!, { chunk: 100 })).rejects.toThrow(
+        "cut off",
+      );
+      await dbs.close();
+
+      const serve = runVellum(["serve", "--data", cut, "--port", "0"], { timeoutMs: 20_000 });
+      expect(serve.code, serve.stdout).toBe(3);
+      expect(serve.stderr).toContain("run `vellum migrate` again");
+      const check = runVellum(["fsck", "--data", cut]);
+      expect(check.code).toBe(1);
+      expect(check.stdout).toContain(
+        "problem: the log's move to layout 3 (vellum migrate) was cut off before it finished",
+      );
+      const again = runVellum(["migrate", "--data", cut]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toMatch(
+        /^log: 300 entries, layout 2 → 3 \(finishing a migration that was cut off\): 300 leaves moved/m,
+      );
+      const clean = runVellum(["fsck", "--data", cut]);
+      expect(clean.code, clean.stdout).toBe(0);
+      expect(clean.stdout).toContain("300 leaves re-hashed");
+    } finally {
+      rmSync(cut, { recursive: true, force: true });
+    }
   });
 
   it("says what is wrong with a directory that is not a data directory, and when there is no log", async () => {
