@@ -11,10 +11,10 @@
  *   npm run bench:migrate                  (200,000 entries)
  *   npm run bench:migrate -- 1000000
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { databasePaths, openEmbeddedDatabases } from "../src/cli/embedded-db.js";
+import { databaseBytes, databasePaths, openEmbeddedDatabases } from "../src/cli/embedded-db.js";
 import { fsck } from "../src/log/fsck.js";
 import { Log } from "../src/log/log.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
@@ -29,19 +29,6 @@ const SIZE = Number((process.argv[2] ?? "200000").replaceAll("_", ""));
 if (!Number.isSafeInteger(SIZE) || SIZE < 1) throw new Error("the entry count must be ≥ 1");
 const CHUNK = 4096;
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
-
-/** Bytes of the files in a LevelDB directory. */
-function dirBytes(dir: string): number {
-  let total = 0;
-  for (const name of readdirSync(dir)) {
-    try {
-      total += statSync(join(dir, name)).size;
-    } catch {
-      // Removed by a compaction meanwhile.
-    }
-  }
-  return total;
-}
 
 const dir = mkdtempSync(join(tmpdir(), "vellum-bench-migrate-"));
 try {
@@ -88,7 +75,7 @@ try {
   await db.close();
 
   // The migration, as `vellum migrate` runs it.
-  const dbBefore = dirBytes(paths.dbPath);
+  const dbBefore = databaseBytes(paths.dbPath);
   const dbs = await openEmbeddedDatabases(paths, { createIfMissing: false, createEntries: true });
   const place = dbs.place("log");
   const cpu0 = process.cpuUsage();
@@ -98,8 +85,8 @@ try {
   const cpu = process.cpuUsage(cpu0);
   const check = await fsck({ ...place, verifierKey });
   await dbs.close();
-  const dbAfter = dirBytes(paths.dbPath);
-  const entriesAfter = dirBytes(paths.entriesPath);
+  const dbAfter = databaseBytes(paths.dbPath);
+  const entriesAfter = databaseBytes(paths.entriesPath);
 
   const rate = SIZE / seconds;
   const bareRate = copied / bareSeconds;

@@ -4,7 +4,7 @@
  * and the server's own records) and DATA/entries (the leaves of logs created since it exists),
  * two LevelDB databases opened and closed together. Why two: kv-log-layout.ts, layout 3.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { openLevelDatabase } from "../storage/level.js";
 import type { Database, KeyValueStore } from "../storage/types.js";
@@ -24,6 +24,19 @@ const ENTRIES_OPEN_FILES = 100;
 export interface DatabasePaths {
   readonly dbPath: string;
   readonly entriesPath: string;
+}
+
+/** Bytes on disk of a LevelDB database's directory (flat; a file a compaction removes meanwhile counts nothing). */
+export function databaseBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    try {
+      total += statSync(join(dir, name)).size;
+    } catch {
+      // Removed between the listing and here.
+    }
+  }
+  return total;
 }
 
 /** Where a data directory keeps its two databases: DATA/db and DATA/entries. */

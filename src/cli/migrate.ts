@@ -8,12 +8,17 @@
  * contradicts itself; 4 when the directory cannot be used (in use by a server, not a data
  * directory, a failed write).
  */
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { VellumError } from "../core/errors.js";
 import { type MigrationProgress, migrateToEntriesStore } from "../storage/kv-log-migrate.js";
-import { databasePaths, type EmbeddedDatabases, openEmbeddedDatabases } from "./embedded-db.js";
+import {
+  databaseBytes,
+  databasePaths,
+  type EmbeddedDatabases,
+  openEmbeddedDatabases,
+} from "./embedded-db.js";
 import { EXIT_EVIDENCE, EXIT_IO, exitCodesHelp } from "./exit-codes.js";
 import { DEFAULT_DATA } from "./serve.js";
 
@@ -25,19 +30,6 @@ const PROGRESS_FROM = 100_000;
 
 const count = (n: number) => n.toLocaleString("en-US");
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
-
-/** Bytes of the files in a LevelDB directory (flat; a file removed meanwhile counts nothing). */
-function dirBytes(dir: string): number {
-  let total = 0;
-  for (const name of readdirSync(dir)) {
-    try {
-      total += statSync(join(dir, name)).size;
-    } catch {
-      // Removed by a compaction between the listing and here.
-    }
-  }
-  return total;
-}
 
 async function migrate(dataDir: string): Promise<number> {
   const fail = (message: string, code: number) => {
@@ -61,7 +53,7 @@ async function migrate(dataDir: string): Promise<number> {
   }
   let found = 0;
   let moved = 0;
-  const dbBytesBefore = dirBytes(join(dataDir, "db"));
+  const dbBytesBefore = databaseBytes(join(dataDir, "db"));
   try {
     for (const name of LOGS) {
       const { kv, entries } = dbs.place(name);
@@ -108,7 +100,7 @@ async function migrate(dataDir: string): Promise<number> {
     process.stdout.write(`no log is stored in ${join(dataDir, "db")}: nothing to move\n`);
   if (moved > 0) {
     process.stdout.write(
-      `DATA/db: ${mib(dbBytesBefore)} before, ${mib(dirBytes(join(dataDir, "db")))} after; DATA/entries: ${mib(dirBytes(join(dataDir, "entries")))}\n`,
+      `DATA/db: ${mib(dbBytesBefore)} before, ${mib(databaseBytes(join(dataDir, "db")))} after; DATA/entries: ${mib(databaseBytes(join(dataDir, "entries")))}\n`,
     );
   }
   return 0;

@@ -9,6 +9,7 @@
 import { bytesEqual, getUint64, hexEncode } from "../core/bytes.js";
 import { foldRight } from "../core/compact.js";
 import { EMPTY_ROOT, HASH_SIZE, hashChildren } from "../core/rfc6962.js";
+import { keyAfter } from "../storage/kv-log-layout.js";
 import type { KeyValueStore } from "../storage/types.js";
 import { nodeAddress, Stratum } from "./strata.js";
 
@@ -32,13 +33,6 @@ const tileName = (level: number, index: number) => {
   return `tile ${at.tileLevel}/${at.tileIndex}`;
 };
 
-/** The key right after `key` in bytewise order. */
-function successor(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(key.length + 1);
-  out.set(key);
-  return out;
-}
-
 /** Every [key, value] with gte <= key < lt, in order, read `chunk` at a time. */
 export async function* scan(
   kv: KeyValueStore,
@@ -51,7 +45,7 @@ export async function* scan(
     const rows = await kv.range({ gte: from, lt, limit: chunk });
     yield* rows;
     if (rows.length < chunk) return;
-    from = successor(rows[rows.length - 1]![0]);
+    from = keyAfter(rows[rows.length - 1]![0]);
   }
 }
 

@@ -31,6 +31,7 @@ import {
   filterGroups,
   filterKey,
   filterKeyEra,
+  keyAfter,
 } from "./kv-log-layout.js";
 import type { KeyValueStore } from "./types.js";
 import { writePuts } from "./write-puts.js";
@@ -150,9 +151,7 @@ export class EraFilters {
       const rows = await this.#kv.range({ gte, lt, limit: SCAN_CHUNK });
       for (const [key] of rows) filter.add(key, 5);
       if (rows.length < SCAN_CHUNK) return filter;
-      const last = rows[rows.length - 1]![0];
-      gte = new Uint8Array(last.length + 1);
-      gte.set(last);
+      gte = keyAfter(rows[rows.length - 1]![0]);
     }
   }
 

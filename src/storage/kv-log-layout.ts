@@ -101,6 +101,13 @@ function u64Key(tag: number, value: number): Uint8Array {
   return key;
 }
 
+/** The key right after `key` in bytewise order (`key` ‖ 0): where a range read goes on from. */
+export function keyAfter(key: Uint8Array): Uint8Array<ArrayBuffer> {
+  const next = new Uint8Array(key.length + 1);
+  next.set(key);
+  return next;
+}
+
 export const entryKey = (index: number) => u64Key(TAG.entry, index);
 export const checkpointKey = (size: number) => u64Key(TAG.cp, size);
 export const idKey = (id: Uint8Array) => tagged(TAG.id, id);

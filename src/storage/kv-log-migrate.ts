@@ -26,6 +26,7 @@ import {
   entryRange,
   eraLeafHashKey,
   eraOf,
+  keyAfter,
   LAYOUT_KEY,
   MIGRATION_KEY,
   STATE_KEY,
@@ -140,15 +141,8 @@ async function moveLeaves(
     await kv.write(rows.map(([key]): WriteOp => ({ type: "del", key })));
     moved += rows.length;
     progress(moved);
-    gte = after(rows[rows.length - 1]![0]);
+    gte = keyAfter(rows[rows.length - 1]![0]);
   }
-}
-
-/** The least key greater than `key`. */
-function after(key: Uint8Array): Uint8Array<ArrayBuffer> {
-  const next = new Uint8Array(key.length + 1);
-  next.set(key);
-  return next;
 }
 
 /** Step 2 (layout 1): each old leaf-hash key replaced by its era key, in the same write. */
@@ -176,7 +170,7 @@ async function rekeyLeafHashes(
       rekeyed += ops.length / 2;
       progress(rekeyed);
     }
-    gte = after(rows[rows.length - 1]![0]);
+    gte = keyAfter(rows[rows.length - 1]![0]);
   }
 }
 
