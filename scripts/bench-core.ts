@@ -5,6 +5,7 @@
  *
  *   npm run bench:core
  */
+import { hash } from "node:crypto";
 import { formatCheckpoint } from "../src/core/checkpoint.js";
 import { CompactRange, foldRight } from "../src/core/compact.js";
 import { cosignerFromSeed } from "../src/core/cosignature.js";
@@ -18,7 +19,7 @@ import { buildProof, consistencyProofPlan, inclusionProofPlan } from "../src/cor
 import { hashChildren, hashLeaf } from "../src/core/rfc6962.js";
 import { verifyConsistency, verifyInclusion } from "../src/core/verify.js";
 import { nodeCrypto } from "../src/platform/node-crypto.js";
-import { bench, machine } from "./lib/bench.js";
+import { bench, formatRate, machine } from "./lib/bench.js";
 
 console.log(`# Vellum core benchmarks — ${machine()}`);
 
@@ -121,3 +122,29 @@ const padded = utf8(`{"bench":"1234-1764748800000","phase":"single","n":42}${"."
 bench(`text starting with "{" that is not JSON (${padded.length} B)`, () =>
   indexKeysOfPayload(padded),
 );
+
+// What node:crypto's one-shot SHA-256 costs by how its digest comes back, in CPU of every thread
+// (a Buffer's backing store is malloc'd and later freed by V8's sweeper threads, which a
+// main-thread timer does not see). The provider (src/platform/node-crypto.ts) copies the digest
+// out of a one-byte string into a 32-byte Uint8Array, which V8 keeps on its heap.
+console.log("\n## SHA-256 digest as (65-byte input, CPU of every thread per hash)");
+{
+  const input = new Uint8Array(65).fill(7);
+  const cpuPerOp = (name: string, fn: () => Uint8Array) => {
+    const n = 1_000_000;
+    for (let i = 0; i < n / 10; i++) fn(); // warm-up
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      input[0] = i & 0xff;
+      fn();
+    }
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    console.log(
+      `${name.padEnd(58)} ${formatRate((n / ms) * 1000).padStart(12)} ops/s  ${((cpu.user + cpu.system) / n).toFixed(2)} µs CPU/op`,
+    );
+  };
+  cpuPerOp("a Buffer (crypto.hash(…, 'buffer'))", () => hash("sha256", input, "buffer"));
+  cpuPerOp("a heap Uint8Array (the provider: nodeCrypto.sha256)", () => nodeCrypto.sha256(input));
+}

@@ -36,6 +36,7 @@ import { type IndexPin, indexLogVerifierKey, verifyIndexPage } from "../src/core
 import { verifierFromKey } from "../src/core/keys.js";
 import { indexPage } from "../src/indexing/answers.js";
 import { Indexer } from "../src/indexing/engine.js";
+import { INDEX_DATABASE_OPTIONS } from "../src/indexing/local-store.js";
 import { Log } from "../src/log/log.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { openLevelDatabase } from "../src/storage/level.js";
@@ -273,7 +274,7 @@ async function queryBench(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), "vellum-bench-index-q-"));
   try {
     const db = await openLevelDatabase(join(dir, "db"));
-    const indexDb = await openLevelDatabase(join(dir, "index"));
+    const indexDb = await openLevelDatabase(join(dir, "index"), INDEX_DATABASE_OPTIONS);
     const seed = new Uint8Array(32).fill(7);
     const log = await Log.open({
       origin: "bench.example/log",
@@ -440,7 +441,7 @@ async function revisionBench(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3000)); // the log's own compaction settles
     const order = [...revisionSizes, ...[...revisionSizes].reverse()];
     for (const [i, size] of order.entries()) {
-      const indexDb = await openLevelDatabase(join(dir, `index-${i}`));
+      const indexDb = await openLevelDatabase(join(dir, `index-${i}`), INDEX_DATABASE_OPTIONS);
       const indexLog = await Log.open({
         origin: "bench.example/log/index",
         seed,

@@ -17,15 +17,28 @@ export const EMPTY_ROOT: Uint8Array = Uint8Array.from([
   0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ]);
 
+/** Entries up to this size are hashed through one reused input buffer (see hashChildren). */
+const LEAF_SCRATCH_LIMIT = 64 * 1024;
+let leafInput = new Uint8Array(1024);
+
 export function hashLeaf(entry: Uint8Array): Uint8Array {
-  const buf = new Uint8Array(1 + entry.length);
-  buf[0] = 0x00;
-  buf.set(entry, 1);
-  return sha256(buf);
+  const size = 1 + entry.length;
+  if (size > LEAF_SCRATCH_LIMIT) {
+    const buf = new Uint8Array(size);
+    buf.set(entry, 1);
+    return sha256(buf);
+  }
+  if (size > leafInput.length) {
+    leafInput = new Uint8Array(Math.min(LEAF_SCRATCH_LIMIT, Math.max(size, 2 * leafInput.length)));
+  }
+  leafInput[0] = 0x00;
+  leafInput.set(entry, 1);
+  return sha256(leafInput.subarray(0, size));
 }
 
 /**
- * The input of every interior-node hash goes through one module-level scratch buffer: a fresh
+ * The input of every interior-node hash (and of leaf hashes up to 64 KiB) goes through a
+ * module-level scratch buffer: a fresh
  * 65-byte buffer per call (1 byte over V8's on-heap typed-array limit, so an ArrayBuffer plus
  * off-heap backing store each time) was a measurable share of the sequencer's GC. Safe because
  * `sha256` reads its input synchronously and returns a new buffer: nothing retains the scratch,

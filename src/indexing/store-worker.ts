@@ -10,7 +10,7 @@ import { VellumError } from "../core/errors.js";
 import { installNodeCrypto } from "../platform/node-crypto.js";
 import { openLevelDatabase } from "../storage/level.js";
 import { KEY_FUNCTIONS, type KeyFunctionName } from "./key-functions.js";
-import { LocalIndexStore } from "./local-store.js";
+import { INDEX_DATABASE_OPTIONS, LocalIndexStore } from "./local-store.js";
 import { type PackedEntries, unpackEntries } from "./worker-store.js";
 
 interface Call {
@@ -35,7 +35,7 @@ const errorOf = (e: unknown) => ({
 });
 
 try {
-  const db = await openLevelDatabase(path);
+  const db = await openLevelDatabase(path, INDEX_DATABASE_OPTIONS);
   const store = new LocalIndexStore(db.namespace("index"), KEY_FUNCTIONS[keyFunction]);
   // One call at a time, in order: the store is not safe for concurrent use.
   let queue: Promise<void> = Promise.resolve();

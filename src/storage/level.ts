@@ -54,6 +54,12 @@ export interface LevelDatabaseOptions {
    * over 100 million entries, until the caches were full.
    */
   readonly maxOpenFiles?: number;
+  /**
+   * Snappy-compress table blocks (default true, LevelDB's). Off for data that is mostly hashes,
+   * which do not compress: LevelDB would try every block at every flush and compaction for
+   * nothing (the verifiable index's store: spec/audit.md).
+   */
+  readonly compression?: boolean;
 }
 
 const DEFAULT_CACHE_SIZE = 32 * 1024 * 1024;
@@ -88,6 +94,7 @@ export async function openLevelDatabase(
     cacheSize: options.cacheSize ?? DEFAULT_CACHE_SIZE,
     writeBufferSize: options.writeBufferSize ?? DEFAULT_WRITE_BUFFER_SIZE,
     ...(options.maxOpenFiles === undefined ? {} : { maxOpenFiles: options.maxOpenFiles }),
+    ...(options.compression === undefined ? {} : { compression: options.compression }),
   });
   await openChecked(db, dir);
   return new LevelDatabase(db, dir);

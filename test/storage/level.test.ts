@@ -92,6 +92,32 @@ describe("LevelDB driver", () => {
     await db.close();
   });
 
+  it("compression: off stores tables uncompressed; either way the other opens them", async () => {
+    const sizes: number[] = [];
+    for (const compression of [true, false]) {
+      const dir = await tempDir();
+      const db = await openLevelDatabase(dir, { compression, writeBufferSize: 256 * 1024 });
+      const kv = db.namespace("log");
+      // Repeated bytes: Snappy shrinks them to almost nothing, stored as they are they stay 1 MiB.
+      await kv.write(
+        Array.from({ length: 1024 }, (_, i) =>
+          put(b(0x65, i >> 8, i & 0xff), new Uint8Array(1024).fill(7)),
+        ),
+      );
+      await kv.compact!({ gte: b(0x65), lt: b(0x66) });
+      sizes.push(await tableBytes(dir));
+      await db.close();
+      const reopened = await openLevelDatabase(dir, { compression: !compression });
+      expect(await reopened.namespace("log").get(b(0x65, 3, 7))).toEqual(
+        new Uint8Array(1024).fill(7),
+      );
+      await reopened.close();
+    }
+    const [compressed, plain] = sizes as [number, number];
+    expect(plain).toBeGreaterThan(1024 * 1024);
+    expect(compressed).toBeLessThan(plain / 10);
+  });
+
   it("shows persisted data after close and reopen", async () => {
     const dir = await tempDir();
     const first = await openLevelDatabase(dir);
