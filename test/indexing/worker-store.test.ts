@@ -3,7 +3,7 @@
  * in this thread (LocalIndexStore): the same map roots after each batch, the same counts, runs
  * and map proofs; the state survives closing and reopening; errors keep their codes.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -62,4 +62,34 @@ describe("WorkerIndexStore", () => {
     await worker.close();
     await expect(worker.load()).rejects.toMatchObject({ code: "UNAVAILABLE" });
   });
+
+  it.runIf(process.platform === "linux")(
+    "runs its thread as 'vellum-index' at nice 10, the rest of the process as it was",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "vellum-worker-store-"));
+      dirs.push(dir);
+      // /proc/<pid>/task/<tid>/stat: "tid (comm) state ..." with nice the 19th field.
+      const niceOf = (tid: string) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, "latin1");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+      };
+      const indexThreads = () =>
+        readdirSync("/proc/self/task").filter((tid) => {
+          try {
+            return readFileSync(`/proc/self/task/${tid}/comm`, "latin1").trim() === "vellum-index";
+          } catch {
+            return false; // a thread that ended while listed
+          }
+        });
+      const before = indexThreads().length;
+      const mainNice = niceOf(String(process.pid));
+      const store = await WorkerIndexStore.open(join(dir, "index"), "event-keys");
+      await store.load();
+      const started = indexThreads();
+      expect(started.length).toBe(before + 1);
+      expect(started.map(niceOf)).toContain(10);
+      expect(niceOf(String(process.pid))).toBe(mainNice);
+      await store.close();
+    },
+  );
 });
