@@ -95,7 +95,26 @@ export function hexDecode(text: string, what = "hex value"): Uint8Array {
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/**
+ * Strings up to this long that are all ASCII are encoded here, into a Uint8Array that V8 keeps
+ * on its heap (up to 64 bytes): TextEncoder returns a buffer malloc'd outside it, freed later
+ * by V8's sweeper threads, which for the index's keys (several short strings per event) cost
+ * more than the encoding itself.
+ */
+const SHORT_ASCII = 64;
+
 export function utf8Encode(text: string): Uint8Array {
+  const n = text.length;
+  if (n <= SHORT_ASCII) {
+    const out = new Uint8Array(n);
+    let i = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) break;
+      out[i] = c;
+    }
+    if (i === n) return out;
+  }
   return encoder.encode(text);
 }
 

@@ -108,8 +108,14 @@ class MapTile {
     return at;
   }
 
+  /**
+   * The tile's stored form: a view of its bytes, not a copy (a copy per changed tile was a
+   * buffer malloc'd and swept per key in every revision). Valid until the tile next changes,
+   * which is in the next update: the stores copy a value into their write before the write
+   * resolves, and updates are serialised behind it (see the class comment).
+   */
   encode(): Uint8Array {
-    return this.#bytes.slice(0, this.#length);
+    return this.#bytes.subarray(0, this.#length);
   }
 
   /** The tile stored as `bytes` (which it keeps: a value read is the reader's own). */
