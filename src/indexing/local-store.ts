@@ -24,12 +24,20 @@ import { KeyLists } from "./key-lists.js";
 import { MapStore } from "./map-store.js";
 
 /**
- * How the index's own LevelDB database is opened: without Snappy, since nearly all it holds is
- * hashes (map tiles, list nodes), which do not compress. Measured in process (`npm run
- * bench:index -- --only revisions`): compression was about a sixth of LevelDB's compaction
- * thread, which is most of the index's CPU outside its own thread.
+ * How the index's own LevelDB database is opened. Without Snappy: nearly all it holds is
+ * hashes (map tiles, list nodes), which do not compress, and LevelDB would try every block at
+ * every flush and compaction. A 64 MiB memtable (the log's databases use 16): the index
+ * rewrites the same tiles revision after revision at random keys, and larger level-0 tables
+ * mean fewer compactions that each rewrite most of level 1. LevelDB's compaction thread was the
+ * largest share of the index's CPU outside its own thread; in process (`npm run bench:index --
+ * --only revisions --revision-events 800000`), the other threads took 48 instead of 54–56 µs
+ * per event. The cost: up to twice 64 MiB of memory while a memtable is being written out,
+ * and up to 64 MiB of write-ahead log to replay after a crash (the index is derived data).
  */
-export const INDEX_DATABASE_OPTIONS: LevelDatabaseOptions = { compression: false };
+export const INDEX_DATABASE_OPTIONS: LevelDatabaseOptions = {
+  compression: false,
+  writeBufferSize: 64 * 1024 * 1024,
+};
 
 /** The index's state key: u64be log size ‖ map root. */
 export const STATE_KEY = Uint8Array.of(0x73); // "s"
