@@ -25,7 +25,8 @@ interface Call {
  * normal thread's share when they contend). The index is derived and may lag; the log's
  * submissions come first. On two busy cores it cost the log less of its rate with the index
  * (`npm run bench:index -- --only lag --rounds 3`, six rounds each, in turns: ratio median 0.86
- * at nice 10 against 0.80 at 0) and left the lag as it was (p99 3.4–3.6 s against 3.3–3.6 s):
+ * at nice 10 against 0.80 at 0, with a temporary switch for the value) and left the lag as it
+ * was (p99 3.4–3.6 s against 3.3–3.6 s):
  * the index still gets the CPU the log leaves, which at the log's full rate is enough.
  */
 const INDEX_THREAD_NICE = 10;
