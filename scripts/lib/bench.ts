@@ -61,24 +61,56 @@ export function procStat(path: string): { comm: string; cpuSeconds: number } | u
   }
 }
 
+/** The processes whose parent is `pid` (Linux /proc; empty elsewhere): a server's index process. */
+export function childProcesses(pid: number): number[] {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) {
+        out.push(Number(name));
+      }
+    } catch {
+      // ended while listed
+    }
+  }
+  return out;
+}
+
 /**
- * CPU seconds by thread of process `pid` so far, by thread name (Linux /proc; empty elsewhere):
- * the main thread as "main", others by their name ("node" for V8's helpers and libuv's pool,
- * "vellum-index" for the index's thread).
+ * CPU seconds by thread of process `pid` and its child processes so far, by thread name (Linux
+ * /proc; empty elsewhere): the main thread as "main", others by their name ("node" for V8's
+ * helpers and libuv's pool); a child's main thread by its name ("vellum-index", the index's
+ * process), its other threads as "<that name>:<theirs>" ("vellum-index:node").
  */
 export function threadCpu(pid: number | undefined): Map<string, number> {
   const out = new Map<string, number>();
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    // not Linux, or the process is gone
-  }
-  for (const tid of tids) {
-    const stat = procStat(`/proc/${pid}/task/${tid}/stat`);
-    if (stat === undefined) continue;
-    const name = tid === String(pid) ? "main" : stat.comm;
-    out.set(name, (out.get(name) ?? 0) + stat.cpuSeconds);
+  if (pid === undefined) return out;
+  const add = (of: number, name: (tid: string, comm: string) => string) => {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${of}/task`);
+    } catch {
+      // not Linux, or the process is gone
+    }
+    for (const tid of tids) {
+      const stat = procStat(`/proc/${of}/task/${tid}/stat`);
+      if (stat === undefined) continue;
+      const key = name(tid, stat.comm);
+      out.set(key, (out.get(key) ?? 0) + stat.cpuSeconds);
+    }
+  };
+  add(pid, (tid, comm) => (tid === String(pid) ? "main" : comm));
+  for (const child of childProcesses(pid)) {
+    const comm = procStat(`/proc/${child}/stat`)?.comm ?? "child";
+    add(child, (tid, threadComm) => (tid === String(child) ? comm : `${comm}:${threadComm}`));
   }
   return out;
 }
@@ -97,7 +129,16 @@ export function perThread(
     .join(", ");
 }
 
-/** User + system CPU seconds of process `pid` so far (Linux), or undefined. */
+/**
+ * User + system CPU seconds of process `pid` and its live child processes (a server's index
+ * process) so far (Linux), or undefined.
+ */
 export function cpuSeconds(pid: number | undefined): number | undefined {
-  return pid === undefined ? undefined : procStat(`/proc/${pid}/stat`)?.cpuSeconds;
+  if (pid === undefined) return undefined;
+  const own = procStat(`/proc/${pid}/stat`)?.cpuSeconds;
+  if (own === undefined) return undefined;
+  let total = own;
+  for (const child of childProcesses(pid))
+    total += procStat(`/proc/${child}/stat`)?.cpuSeconds ?? 0;
+  return total;
 }

@@ -11,8 +11,8 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { hexEncode } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
+import { ChildIndexStore } from "../indexing/child-store.js";
 import { Indexer } from "../indexing/engine.js";
-import { WorkerIndexStore } from "../indexing/worker-store.js";
 import { Log } from "../log/log.js";
 import { openDataDir } from "./datadir.js";
 import { type EmbeddedDatabases, openEmbeddedDatabases } from "./embedded-db.js";
@@ -48,7 +48,7 @@ async function rebuild(dataDir: string): Promise<number> {
   const indexLog = await openIndexLog(dbs.place("index-log"), files.origin, files.seed);
   const storePath = join(dataDir, INDEX_DIR);
   rmSync(storePath, { recursive: true, force: true });
-  const store = await WorkerIndexStore.open(storePath, "event-keys");
+  const store = await ChildIndexStore.open(storePath, "event-keys");
   let code = 0;
   try {
     const indexer = await Indexer.open({ source: log, indexLog, store });

@@ -3,17 +3,17 @@
  * The server's verifiable index (spec/audit.md, "The index"), as `vellum serve` keeps it: the
  * index log (origin `<origin>/index`, signed with the log's key, stored beside the main log in
  * DATA/db, witnessed by the same policy) and the index's own, derived store in DATA/index, which
- * can be dropped and rebuilt (`vellum index rebuild`), worked on in a worker thread
- * (src/indexing/worker-store.ts) so that the index takes no time from the event loop but
- * reading the log's new entries.
+ * can be dropped and rebuilt (`vellum index rebuild`), worked on in a child process at a lower
+ * priority (src/indexing/child-store.ts) so that the index takes no time from the event loop
+ * but reading the log's new entries, and yields the CPU to the log's own work.
  *
  * A derived index that cannot be opened (its store does not make the index log's last
  * revision) never stops the log: the server says why in its log and answers index queries 503.
  */
 import { join } from "node:path";
 import type { Logger } from "../core/logger.js";
+import { ChildIndexStore } from "../indexing/child-store.js";
 import { Indexer, type PublishedRevision } from "../indexing/engine.js";
-import { WorkerIndexStore } from "../indexing/worker-store.js";
 import { Log } from "../log/log.js";
 import type { WitnessCollector } from "../log/witnessing.js";
 import type { LogPlace } from "./serve-store.js";
@@ -75,9 +75,9 @@ export async function openServerIndex(options: {
   const storeDir = options.storeDir ?? INDEX_DIR;
   let indexer: Indexer | undefined;
   let failure: string | undefined;
-  let store: WorkerIndexStore | undefined;
+  let store: ChildIndexStore | undefined;
   try {
-    store = await WorkerIndexStore.open(join(options.dataDir, storeDir), "event-keys");
+    store = await ChildIndexStore.open(join(options.dataDir, storeDir), "event-keys");
     indexer = await Indexer.open({
       source: options.log,
       indexLog,

@@ -39,7 +39,7 @@ export interface IndexerOptions {
   /** The signed log of the index's revisions. */
   readonly indexLog: Log;
   /**
-   * The index's own store (derived data: droppable): `store` (e.g. a WorkerIndexStore), or a
+   * The index's own store (derived data: droppable): `store` (e.g. a ChildIndexStore), or a
    * key-value namespace and the published key function for a LocalIndexStore.
    */
   readonly store?: IndexStore;

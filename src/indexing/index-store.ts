@@ -2,8 +2,8 @@
  * @module
  * The index's store (its derived data: every key's list and the map), as the engine and the
  * answers use it. Two implementations: LocalIndexStore (local-store.ts) does the work in the
- * calling thread over any key-value store (tests, tools); WorkerIndexStore (worker-store.ts)
- * does the same work in a worker thread over its own LevelDB, so that parsing events, hashing
+ * calling thread over any key-value store (tests, tools); ChildIndexStore (child-store.ts)
+ * does the same work in a child process over its own LevelDB, at a lower priority, so that parsing events, hashing
  * lists and rewriting the map never hold the server's event loop.
  *
  * Not safe for concurrent use: the engine serialises every call (its lock).

@@ -1,7 +1,7 @@
 /**
  * @module
- * The published key functions an index can follow a log with, by name: a worker thread cannot
- * be handed a function, so the index store names the one it applies (worker-store.ts).
+ * The published key functions an index can follow a log with, by name: the index's process cannot
+ * be handed a function, so the index store names the one it applies (child-store.ts).
  */
 import { type IndexKey, indexKeysOfPayload } from "../core/event-keys.js";
 

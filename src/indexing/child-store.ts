@@ -1,13 +1,20 @@
 /**
  * @module
- * The index's store in a worker thread (index-store.ts): the thread owns the index's LevelDB
+ * The index's store in a child process (index-store.ts): the process owns the index's LevelDB
  * (DATA/index) and does all of the index's work there — parsing events, appending to lists,
  * rewriting the map — so the server's event loop only reads the log's entries and hands them
- * over. Calls are answered in order. If the thread dies, pending calls fail (STORAGE_FAILURE)
- * and the next call starts a new thread on the same database: the engine reloads the stored
- * state after any failure, so nothing the thread had not written counts.
+ * over. Calls are answered in order. If the process dies, pending calls fail (STORAGE_FAILURE)
+ * and the next call starts a new one on the same database: the engine reloads the stored state
+ * after any failure, so nothing the process had not written counts.
+ *
+ * Why a process and not a worker thread: the index is derived and may lag, the log's
+ * submissions may not, so the index runs at a lower priority (INDEX_PROCESS_NICE). A thread's
+ * priority reaches only that thread; about half of the index's CPU is spent on the process's
+ * shared threads (LevelDB's compaction of what it writes, V8's garbage-collection helpers),
+ * which in a process of its own are the index's alone and yield with it.
  */
-import { Worker } from "node:worker_threads";
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { type ErrorCode, VellumError } from "../core/errors.js";
 import type { IndexKey } from "../core/event-keys.js";
 import type { SmtProof } from "../core/smt.js";
@@ -21,8 +28,14 @@ import type {
 import type { KeyFunctionName } from "./key-functions.js";
 
 /**
+ * The index process's nice value (Linux and macOS; about a tenth of a normal thread's share of
+ * a core when they contend). The index still gets whatever CPU the log leaves.
+ */
+export const INDEX_PROCESS_NICE = 10;
+
+/**
  * A revision's entries as one message: the payloads back to back, where each ends, and the
- * first entry's index. One buffer moved to the thread rather than one cloned per entry (a
+ * first entry's index. One buffer sent to the index's process rather than one per entry (a
  * revision holds thousands, and each would be an allocation of its own on both sides).
  */
 export interface PackedEntries {
@@ -40,7 +53,7 @@ export function packEntries(entries: readonly IndexedEntry[]): PackedEntries {
   let at = 0;
   for (let k = 0; k < entries.length; k++) {
     const e = entries[k]!;
-    // The thread numbers them from the first: a gap here would be renumbered silently there.
+    // The process numbers them from the first: a gap here would be renumbered silently there.
     if (e.index !== first + k) {
       throw new VellumError("INTERNAL", `the index takes consecutive entries, not ${e.index} here`);
     }
@@ -66,28 +79,30 @@ export function unpackEntries(packed: PackedEntries): IndexedEntry[] {
 type Reply = { id: number; value?: unknown; error?: { code: ErrorCode; message: string } };
 
 /**
- * The worker: the built store-worker.js beside this file; from the TypeScript sources (tests),
- * a small script that registers tsx in the thread first and then imports store-worker.ts.
+ * The process: node running the built store-child.js beside this file; from the TypeScript
+ * sources (tests), store-child.ts with tsx registered. Its young generation is 32 MiB a half:
+ * a revision makes many short-lived objects (decoded nodes, hashes), and with V8's default
+ * the index spent a quarter of its time collecting them.
  */
-function newWorker(workerData: unknown): Worker {
-  // A larger young generation: a revision makes many short-lived objects (decoded nodes, hashes),
-  // and with V8's default the thread spends a quarter of its time collecting them.
-  const resourceLimits = { maxYoungGenerationSizeMb: 96 };
-  if (!import.meta.url.endsWith(".ts")) {
-    return new Worker(new URL("./store-worker.js", import.meta.url), {
-      workerData,
-      resourceLimits,
-    });
-  }
-  const source = new URL("./store-worker.ts", import.meta.url).href;
-  const script = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(source)}); })`;
-  return new Worker(script, { eval: true, workerData, resourceLimits });
+function newChild(path: string, keyFunction: KeyFunctionName): ChildProcess {
+  const fromSources = import.meta.url.endsWith(".ts");
+  const script = fileURLToPath(
+    new URL(fromSources ? "./store-child.ts" : "./store-child.js", import.meta.url),
+  );
+  return fork(script, [path, keyFunction], {
+    execArgv: [
+      ...(fromSources ? ["--import", import.meta.resolve("tsx")] : []),
+      "--max-semi-space-size=32",
+    ],
+    serialization: "advanced",
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
 }
 
-export class WorkerIndexStore implements IndexStore {
+export class ChildIndexStore implements IndexStore {
   readonly #path: string;
   readonly #keyFunction: KeyFunctionName;
-  #worker: Promise<Worker> | undefined;
+  #child: Promise<ChildProcess> | undefined;
   readonly #pending = new Map<
     number,
     { resolve: (v: unknown) => void; reject: (e: Error) => void }
@@ -101,24 +116,24 @@ export class WorkerIndexStore implements IndexStore {
     this.#keyFunction = keyFunction;
   }
 
-  /** Starts the thread and opens the database at `path` there (rejects if it cannot). */
-  static async open(path: string, keyFunction: KeyFunctionName): Promise<WorkerIndexStore> {
-    const store = new WorkerIndexStore(path, keyFunction);
+  /** Starts the process and opens the database at `path` there (rejects if it cannot). */
+  static async open(path: string, keyFunction: KeyFunctionName): Promise<ChildIndexStore> {
+    const store = new ChildIndexStore(path, keyFunction);
     await store.#start();
     return store;
   }
 
-  #start(): Promise<Worker> {
-    this.#worker ??= new Promise<Worker>((resolve, reject) => {
-      const worker = newWorker({ path: this.#path, keyFunction: this.#keyFunction });
+  #start(): Promise<ChildProcess> {
+    this.#child ??= new Promise<ChildProcess>((resolve, reject) => {
+      const child = newChild(this.#path, this.#keyFunction);
       let ready = false;
-      worker.on("message", (m: Reply & { ready?: boolean }) => {
+      child.on("message", (m: Reply & { ready?: boolean }) => {
         if (m.ready !== undefined) {
           ready = m.ready;
-          if (m.ready) resolve(worker);
+          if (m.ready) resolve(child);
           else {
             reject(new VellumError(m.error!.code, `the index store: ${m.error!.message}`));
-            void worker.terminate();
+            child.kill("SIGKILL");
           }
           return;
         }
@@ -129,16 +144,16 @@ export class WorkerIndexStore implements IndexStore {
         else p.reject(new VellumError(m.error.code, m.error.message));
       });
       const died = (why: string) => {
-        this.#worker = undefined;
-        const error = new VellumError("STORAGE_FAILURE", `the index's worker thread ${why}`);
+        this.#child = undefined;
+        const error = new VellumError("STORAGE_FAILURE", `the index's process ${why}`);
         if (!ready) reject(error);
         for (const p of this.#pending.values()) p.reject(error);
         this.#pending.clear();
       };
-      worker.on("error", (e) => died(`failed: ${e.message}`));
-      worker.on("exit", (code) => {
+      child.on("error", (e) => died(`failed: ${e.message}`));
+      child.on("exit", (code, signal) => {
         if (!this.#closing) {
-          died(`stopped (exit ${code})`);
+          died(`stopped (${signal === null ? `exit ${code}` : signal})`);
           return;
         }
         // Closing: whatever was pending (the close itself) is over.
@@ -146,16 +161,21 @@ export class WorkerIndexStore implements IndexStore {
         this.#pending.clear();
       });
     });
-    return this.#worker;
+    return this.#child;
   }
 
-  async #call<T>(method: string, args: unknown[], transfer: ArrayBuffer[] = []): Promise<T> {
+  async #call<T>(method: string, args: unknown[]): Promise<T> {
     if (this.#closed) throw new VellumError("UNAVAILABLE", "the index store is closed");
-    const worker = await this.#start();
+    const child = await this.#start();
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      worker.postMessage({ id, method, args }, transfer);
+      child.send({ id, method, args }, (e) => {
+        // Not sent (the process is gone): its exit fails every pending call.
+        if (e !== null && e !== undefined && this.#pending.delete(id)) {
+          reject(new VellumError("STORAGE_FAILURE", `the index's process: ${e.message}`));
+        }
+      });
     });
   }
 
@@ -164,12 +184,7 @@ export class WorkerIndexStore implements IndexStore {
   }
 
   apply(entries: readonly IndexedEntry[]): Promise<Uint8Array> {
-    const packed = packEntries(entries);
-    return this.#call(
-      "apply",
-      [packed],
-      [packed.bytes.buffer as ArrayBuffer, packed.ends.buffer as ArrayBuffer],
-    );
+    return this.#call("apply", [packEntries(entries)]);
   }
 
   counts(keys: readonly IndexKey[]): Promise<number[]> {
@@ -185,23 +200,29 @@ export class WorkerIndexStore implements IndexStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed || this.#worker === undefined) {
+    if (this.#closed || this.#child === undefined) {
       this.#closed = true;
       return;
     }
-    const worker = await this.#worker.catch(() => undefined);
-    if (worker === undefined) return;
+    const child = await this.#child.catch(() => undefined);
+    if (child === undefined) return;
     this.#closing = true;
-    // Listen for the exit before asking for it: the thread may end before the reply is read,
+    // Listen for the exit before asking for it: the process may end before the reply is read,
     // and a process waiting on nothing else would then simply stop (exit 0, mid-shutdown).
-    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-    await this.#call("close", []);
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once("exit", () => resolve());
+    });
+    await this.#call("close", []).catch(() => undefined);
     this.#closed = true;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       exited,
       new Promise<void>((resolve) => {
-        timer = setTimeout(() => void worker.terminate().then(() => resolve()), 5000);
+        timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          resolve();
+        }, 5000);
       }),
     ]);
     clearTimeout(timer);
