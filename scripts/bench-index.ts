@@ -40,7 +40,14 @@ import { INDEX_DATABASE_OPTIONS } from "../src/indexing/local-store.js";
 import { Log } from "../src/log/log.js";
 import { installNodeCrypto } from "../src/platform/node-crypto.js";
 import { openLevelDatabase } from "../src/storage/level.js";
-import { cpuSeconds, formatRate, machine, perThread, threadCpu } from "./lib/bench.js";
+import {
+  childProcesses,
+  cpuSeconds,
+  formatRate,
+  machine,
+  perThread,
+  threadCpu,
+} from "./lib/bench.js";
 import { startVellum } from "./lib/vellum-process.js";
 
 const { values: args } = parseArgs({
@@ -99,12 +106,40 @@ const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
 
 /** Bytes the process has caused to be written to storage (/proc/PID/io write_bytes). */
 function bytesWritten(pid: number | undefined): number | undefined {
-  try {
-    const m = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"));
-    return m === null ? undefined : Number(m[1]);
-  } catch {
-    return undefined; // not Linux, or the process is gone
+  if (pid === undefined) return undefined;
+  let total = 0;
+  for (const p of [pid, ...childProcesses(pid)]) {
+    try {
+      const m = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${p}/io`, "utf8"));
+      if (m === null) return undefined;
+      total += Number(m[1]);
+    } catch {
+      return undefined; // not Linux, or the process is gone
+    }
   }
+  return total;
+}
+
+/** Resident memory (MiB) of `pid` and of each child process, by name: "main 410, vellum-index 95". */
+function residentMiB(pid: number | undefined): string {
+  if (pid === undefined) return "";
+  const rss = (p: number) => {
+    try {
+      const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p}/status`, "utf8"));
+      return m === null ? undefined : Number(m[1]) / 1024;
+    } catch {
+      return undefined;
+    }
+  };
+  const parts: string[] = [];
+  const own = rss(pid);
+  if (own !== undefined) parts.push(`server ${own.toFixed(0)}`);
+  for (const child of childProcesses(pid)) {
+    const r = rss(child);
+    const name = readFileSync(`/proc/${child}/comm`, "utf8").trim();
+    if (r !== undefined) parts.push(`${name} ${r.toFixed(0)}`);
+  }
+  return parts.join(", ");
 }
 
 /** Bytes under `dir`, by its top-level entries (each subdirectory summed). */
@@ -182,6 +217,7 @@ async function lagRun(withIndex: boolean) {
     const cpu1 = cpuSeconds(server.child.pid);
     const threads1 = threadCpu(server.child.pid);
     const written1 = bytesWritten(server.child.pid);
+    const resident = residentMiB(server.child.pid);
     const byThread = perThread(threads0, threads1, result["2xx"]);
     // Let the index catch up (bounded), still sampling.
     const drainStart = performance.now();
@@ -216,6 +252,7 @@ async function lagRun(withIndex: boolean) {
           ? undefined
           : (written1 - written0) / result["2xx"],
       disk,
+      resident,
       rate,
       result,
       lags,
@@ -241,7 +278,10 @@ async function lagBench(): Promise<void> {
         (r.perThread === "" ? "" : `\n${"".padEnd(22)} by thread, µs/event: ${r.perThread}`) +
         (r.writtenPerEvent === undefined
           ? ""
-          : `\n${"".padEnd(22)} written to storage during the run ${r.writtenPerEvent.toFixed(0)} B/event; data directory per event in the log, B: ${r.disk}`),
+          : `\n${"".padEnd(22)} written to storage during the run ${r.writtenPerEvent.toFixed(0)} B/event; data directory per event in the log, B: ${r.disk}`) +
+        (r.resident === ""
+          ? ""
+          : `\n${"".padEnd(22)} resident memory at the end of the load, MiB: ${r.resident}`),
     );
   const ratios: number[] = [];
   for (let round = 1; round <= rounds; round++) {

@@ -65,7 +65,7 @@ describe("ChildIndexStore", () => {
   });
 
   it.runIf(process.platform === "linux")(
-    "runs as a process named 'vellum-index', every thread of it at nice 10, ended by close()",
+    "runs as a process named 'vellum-index', every thread of it at nice 19, ended by close()",
     async () => {
       const dir = mkdtempSync(join(tmpdir(), "vellum-child-store-"));
       dirs.push(dir);
@@ -95,7 +95,7 @@ describe("ChildIndexStore", () => {
       const tids = readdirSync(`/proc/${pid}/task`);
       expect(tids.length).toBeGreaterThan(1);
       for (const tid of tids) {
-        expect(Number(fields(`/proc/${pid}/task/${tid}/stat`)[16])).toBe(10);
+        expect(Number(fields(`/proc/${pid}/task/${tid}/stat`)[16])).toBe(19);
       }
       expect(Number(fields(`/proc/${process.pid}/stat`)[16])).toBe(mainNice);
       await store.close();
