@@ -89,6 +89,11 @@ function event(n: number, actor: string): Record<string, unknown> {
   };
 }
 
+/** The median of sorted values: the mean of the middle two for an even count. */
+const median = (sorted: number[]) => {
+  const n = sorted.length;
+  return n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+};
 const pct = (sorted: number[], p: number) =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 
@@ -304,7 +309,7 @@ async function lagBench(): Promise<void> {
   if (rounds > 1) {
     const sorted = [...ratios].sort((a, b) => a - b);
     console.log(
-      `ratios over ${rounds} rounds: ${ratios.map((r) => r.toFixed(3)).join(", ")}; median ${pct(sorted, 0.5).toFixed(3)}`,
+      `ratios over ${rounds} rounds: ${ratios.map((r) => r.toFixed(3)).join(", ")}; median ${median(sorted).toFixed(3)}`,
     );
   }
 }
