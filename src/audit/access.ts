@@ -10,6 +10,7 @@
  * Fail closed: `record` resolves only once the event is durable in the access log; when it
  * cannot be recorded the read is refused (UNAVAILABLE, 503), never served unrecorded.
  */
+import { utf8Encode } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
 import type { Log } from "../log/log.js";
 import { canonicalBytes } from "./canonical.js";
@@ -72,6 +73,50 @@ export function accessEvent(r: AccessRecord): Record<string, unknown> {
   };
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The RFC 8785 canonical bytes of accessEvent(r), written directly: its keys in their sorted
+ * order, each string by JSON.stringify (JCS's escaping), each number an integer. Every read is
+ * recorded, and the generic canonicalisation (a walk over the event object, then a sort of every
+ * object's keys) was about a tenth of a recorded read's time on the event loop. The same bytes as
+ * canonicalBytes(accessEvent(r)) for every record (a property test holds them equal); a string
+ * that JCS refuses (a lone surrogate) goes the generic way, which refuses it.
+ */
+export function accessEventBytes(r: AccessRecord): Uint8Array {
+  const strings = [r.method, r.route, r.requestId, ...(r.tenants ?? [])];
+  if (r.token !== undefined) strings.push(r.token.id, r.token.name);
+  if (r.client !== undefined) strings.push(r.client);
+  if (r.query !== undefined) strings.push(r.query);
+  const integers = [r.time, ...r.entries];
+  if (
+    strings.some((x) => LONE_SURROGATE.test(x)) ||
+    !integers.every((n) => Number.isSafeInteger(n))
+  ) {
+    return canonicalBytes(accessEvent(r));
+  }
+  const q = JSON.stringify;
+  const user =
+    r.token === undefined
+      ? '{"name":"public read (no token)","uid":"public"}'
+      : `{"name":${q(r.token.name)},"uid":${q(r.token.id)}}`;
+  const [kind, type] = r.of === "access" ? ["access", "access record"] : ["entry", "log entry"];
+  let resources = "";
+  for (let k = 0; k < r.entries.length; k++) {
+    resources += `${k === 0 ? "" : ","}{"type":"${type}","uid":"${kind}:${r.entries[k]}"}`;
+  }
+  const unmapped =
+    (r.query === undefined ? "" : `"query":${q(r.query)},`) +
+    `"returned":${r.entries.length}` +
+    (r.tenants === undefined ? "" : `,"tenants":[${r.tenants.map((t) => q(t)).join(",")}]`);
+  return utf8Encode(
+    `{"activity_id":2,"actor":{"user":${user}},"api":{"operation":${q(`${r.method} ${r.route}`)},"request":{"uid":${q(r.requestId)}}},` +
+      `"category_uid":6,"class_uid":6003,"metadata":{"product":{"name":"vellum","vendor_name":"Vellum"},"version":"1.8.0"},` +
+      `"resources":[${resources}],"severity_id":1,"src_endpoint":${r.client === undefined ? "{}" : `{"ip":${q(r.client)}}`},` +
+      `"status_id":1,"time":${r.time},"type_uid":600302,"unmapped":{${unmapped}}}`,
+  );
+}
+
 export class AccessRecorder {
   readonly log: Log;
 
@@ -82,7 +127,7 @@ export class AccessRecorder {
   /** Resolves once the read's event is durable in the access log; else refuses the read. */
   async record(r: AccessRecord): Promise<void> {
     try {
-      await this.log.submit(canonicalBytes(accessEvent(r)));
+      await this.log.submit(accessEventBytes(r));
     } catch (e) {
       throw new VellumError(
         "UNAVAILABLE",
