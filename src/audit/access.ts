@@ -13,7 +13,7 @@
 import { utf8Encode } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
 import type { Log } from "../log/log.js";
-import { canonicalBytes } from "./canonical.js";
+import { canonicalBytes, LONE_SURROGATE } from "./canonical.js";
 
 /** What one read returned, to whom. */
 export interface AccessRecord {
@@ -72,8 +72,6 @@ export function accessEvent(r: AccessRecord): Record<string, unknown> {
     },
   };
 }
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * The RFC 8785 canonical bytes of accessEvent(r), written directly: its keys in their sorted

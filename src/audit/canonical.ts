@@ -18,7 +18,9 @@ const canonicalize = ((jcs as { default?: unknown }).default ?? jcs) as (
 /** Deepest nesting an event may have (the HTTP API's JSON depth limit is the same). */
 export const MAX_EVENT_DEPTH = 32;
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A UTF-16 surrogate without its pair: not I-JSON, so not in an event (RFC 8785 §3.2.2.2). */
+export const LONE_SURROGATE =
+  /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Throws MALFORMED naming the JSON pointer of the first value JCS cannot represent. */
 function checkValue(value: unknown, path: string, depth: number): void {
