@@ -19,6 +19,24 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+/** /proc/<pid>/stat's fields after the command name: state, ppid, ..., nice at [16]. */
+const statFields = (path: string) => {
+  const stat = readFileSync(path, "latin1");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+};
+
+/** The processes whose parent is `pid` (Linux). */
+const childrenOf = (pid: number) =>
+  readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return Number(statFields(`/proc/${p}/stat`)[1]) === pid;
+      } catch {
+        return false; // a process that ended while listed
+      }
+    });
+
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const payload = (i: number) =>
   enc(
@@ -33,18 +51,18 @@ describe("ChildIndexStore", () => {
     const dir = mkdtempSync(join(tmpdir(), "vellum-child-store-"));
     dirs.push(dir);
     const local = new LocalIndexStore(new MemoryDatabase().namespace("index"), indexKeysOfPayload);
-    let worker = await ChildIndexStore.open(join(dir, "index"), "event-keys");
-    expect(await worker.load()).toEqual(await local.load());
+    let store = await ChildIndexStore.open(join(dir, "index"), "event-keys");
+    expect(await store.load()).toEqual(await local.load());
     let next = 0;
     for (const n of [1, 10, 100, 37]) {
       const entries = Array.from({ length: n }, () => ({ index: next, payload: payload(next++) }));
-      expect(Buffer.from(await worker.apply(entries))).toEqual(
+      expect(Buffer.from(await store.apply(entries))).toEqual(
         Buffer.from(await local.apply(entries)),
       );
     }
-    await worker.close();
-    worker = await ChildIndexStore.open(join(dir, "index"), "event-keys");
-    const state = await worker.load();
+    await store.close();
+    store = await ChildIndexStore.open(join(dir, "index"), "event-keys");
+    const state = await store.load();
     expect(state.size).toBe(next);
     expect(Buffer.from(state.mapRoot)).toEqual(Buffer.from((await local.load()).mapRoot));
     const keys = [
@@ -52,16 +70,16 @@ describe("ChildIndexStore", () => {
       { kind: "resource", value: "r4" },
       { kind: "actor", value: "nobody" },
     ] as const;
-    expect(await worker.counts(keys)).toEqual(await local.counts(keys));
+    expect(await store.counts(keys)).toEqual(await local.counts(keys));
     const q = { key: keys[0], count: 20, from: 10, to: 120, order: "desc", limit: 5 } as const;
-    expect(await worker.run(q)).toEqual(await local.run(q));
-    expect(await worker.prove(keys[2])).toEqual(await local.prove(keys[2]));
+    expect(await store.run(q)).toEqual(await local.run(q));
+    expect(await store.prove(keys[2])).toEqual(await local.prove(keys[2]));
     // An entry out of order is refused there as here, with its code.
-    await expect(worker.apply([{ index: 0, payload: payload(0) }])).rejects.toMatchObject({
+    await expect(store.apply([{ index: 0, payload: payload(0) }])).rejects.toMatchObject({
       code: "INTERNAL",
     });
-    await worker.close();
-    await expect(worker.load()).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    await store.close();
+    await expect(store.load()).rejects.toMatchObject({ code: "UNAVAILABLE" });
   });
 
   it.runIf(process.platform === "linux")(
@@ -69,23 +87,9 @@ describe("ChildIndexStore", () => {
     async () => {
       const dir = mkdtempSync(join(tmpdir(), "vellum-child-store-"));
       dirs.push(dir);
-      // /proc/<pid>/stat: "pid (comm) state ppid ..." with nice the 19th field.
-      const fields = (path: string) => {
-        const stat = readFileSync(path, "latin1");
-        return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      };
-      const children = () =>
-        readdirSync("/proc")
-          .filter((p) => /^\d+$/.test(p))
-          .filter((p) => {
-            try {
-              return Number(fields(`/proc/${p}/stat`)[1]) === process.pid;
-            } catch {
-              return false; // a process that ended while listed
-            }
-          });
+      const children = () => childrenOf(process.pid);
       const before = new Set(children());
-      const mainNice = Number(fields(`/proc/${process.pid}/stat`)[16]);
+      const mainNice = Number(statFields(`/proc/${process.pid}/stat`)[16]);
       const store = await ChildIndexStore.open(join(dir, "index"), "event-keys");
       await store.apply([{ index: 0, payload: payload(0) }]); // LevelDB's threads started
       const started = children().filter((p) => !before.has(p));
@@ -95,9 +99,9 @@ describe("ChildIndexStore", () => {
       const tids = readdirSync(`/proc/${pid}/task`);
       expect(tids.length).toBeGreaterThan(1);
       for (const tid of tids) {
-        expect(Number(fields(`/proc/${pid}/task/${tid}/stat`)[16])).toBe(19);
+        expect(Number(statFields(`/proc/${pid}/task/${tid}/stat`)[16])).toBe(19);
       }
-      expect(Number(fields(`/proc/${process.pid}/stat`)[16])).toBe(mainNice);
+      expect(Number(statFields(`/proc/${process.pid}/stat`)[16])).toBe(mainNice);
       await store.close();
       expect(existsSync(`/proc/${pid}`)).toBe(false);
     },
@@ -131,16 +135,7 @@ describe("ChildIndexStore", () => {
         server.stdout!.on("data", (d: Buffer) => d.toString().includes("open") && resolve());
         server.on("exit", (code) => reject(new Error(`the server ended first (${code})`)));
       });
-      const child = readdirSync("/proc")
-        .filter((p) => /^\d+$/.test(p))
-        .find((p) => {
-          try {
-            const stat = readFileSync(`/proc/${p}/stat`, "latin1");
-            return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === server.pid;
-          } catch {
-            return false;
-          }
-        });
+      const [child] = childrenOf(server.pid!);
       expect(child).toBeDefined();
       server.kill("SIGKILL");
       const deadline = Date.now() + 10_000;
@@ -151,6 +146,48 @@ describe("ChildIndexStore", () => {
       const next = await ChildIndexStore.open(join(dir, "index"), "event-keys");
       expect((await next.load()).size).toBe(0);
       await next.close();
+    },
+    20_000,
+  );
+
+  it.runIf(process.platform === "linux")(
+    "a killed index process fails the calls pending; the next call starts a new one on the stored state",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "vellum-child-store-"));
+      dirs.push(dir);
+      const local = new LocalIndexStore(
+        new MemoryDatabase().namespace("index"),
+        indexKeysOfPayload,
+      );
+      const store = await ChildIndexStore.open(join(dir, "index"), "event-keys");
+      const first = Array.from({ length: 50 }, (_, i) => ({ index: i, payload: payload(i) }));
+      const root = Buffer.from(await store.apply(first));
+      expect(root).toEqual(Buffer.from(await local.apply(first)));
+      const [child] = childrenOf(process.pid);
+      expect(child).toBeDefined();
+      // A revision in flight when the process dies: refused, nothing of it counts.
+      const next = Array.from({ length: 2000 }, (_, i) => ({
+        index: 50 + i,
+        payload: payload(50 + i),
+      }));
+      const pending = store.apply(next);
+      process.kill(Number(child), "SIGKILL");
+      const outcome = await pending.then(
+        () => "applied",
+        (e: { code?: string }) => e.code,
+      );
+      // It either finished before the kill landed or failed as the process died.
+      expect(["applied", "STORAGE_FAILURE"]).toContain(outcome);
+      // The next call starts a new process over what the store holds.
+      const state = await store.load();
+      if (outcome === "STORAGE_FAILURE") {
+        expect(state.size === 50 || state.size === 2050).toBe(true);
+      } else {
+        expect(state.size).toBe(2050);
+      }
+      if (state.size === 50) expect(Buffer.from(state.mapRoot)).toEqual(root);
+      else expect(Buffer.from(state.mapRoot)).toEqual(Buffer.from(await local.apply(next)));
+      await store.close();
     },
     20_000,
   );
