@@ -6,20 +6,13 @@
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
+import { concatBytes } from "../../src/core/bytes.js";
 import { nobleCrypto, setCryptoProvider } from "../../src/core/crypto.js";
 import { hashChildren, hashLeaf } from "../../src/core/rfc6962.js";
 import { nodeCrypto } from "../../src/platform/node-crypto.js";
 
-const reference = (prefix: number, ...parts: Uint8Array[]) => {
-  const all = new Uint8Array(1 + parts.reduce((n, p) => n + p.length, 0));
-  all[0] = prefix;
-  let at = 1;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return nobleSha256(all);
-};
+const reference = (prefix: number, ...parts: Uint8Array[]) =>
+  nobleSha256(concatBytes(Uint8Array.of(prefix), ...parts));
 
 describe.each([nodeCrypto, nobleCrypto])(
   "RFC 6962 hashes through scratch buffers ($name)",
