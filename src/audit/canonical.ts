@@ -8,6 +8,7 @@
  * are not JSON (undefined, functions, bigint), and nesting deeper than the API allows.
  */
 import * as jcs from "canonicalize";
+import { utf8Encode } from "../core/bytes.js";
 import { VellumError } from "../core/errors.js";
 
 // A CommonJS module: its function is the namespace's default under Node's ESM and bundlers.
@@ -77,5 +78,5 @@ export function canonicalJson(value: unknown): string {
 
 /** The canonical bytes (UTF-8) of a JSON value: what the log stores for an event. */
 export function canonicalBytes(value: unknown): Uint8Array {
-  return new TextEncoder().encode(canonicalJson(value));
+  return utf8Encode(canonicalJson(value));
 }
