@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { indexKeysOfPayload } from "../../src/core/event-keys.js";
 import { ChildIndexStore } from "../../src/indexing/child-store.js";
 import { LocalIndexStore } from "../../src/indexing/local-store.js";
+import { openLevelDatabase } from "../../src/storage/level.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { apiActivity } from "../audit/events.js";
 
@@ -191,4 +192,16 @@ describe("ChildIndexStore", () => {
     },
     20_000,
   );
+
+  it("waits for the database's lock when another holder is closing it, then opens", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vellum-child-store-"));
+    dirs.push(dir);
+    const holder = await openLevelDatabase(join(dir, "index"));
+    const opening = ChildIndexStore.open(join(dir, "index"), "event-keys");
+    await new Promise((r) => setTimeout(r, 700));
+    await holder.close();
+    const store = await opening;
+    expect((await store.load()).size).toBe(0);
+    await store.close();
+  });
 });
