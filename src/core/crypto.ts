@@ -15,6 +15,11 @@ ed.hashes.sha512 = sha512;
 export interface CryptoProvider {
   readonly name: string;
   sha256(data: Uint8Array): Uint8Array;
+  /**
+   * Optional: SHA-256 written into out[offset, offset + 32) rather than a new array (hot loops
+   * that hash millions of nodes; a new 32-byte array per hash was most of what they allocated).
+   */
+  sha256Into?(data: Uint8Array, out: Uint8Array, offset: number): void;
   /** Public key (32 bytes) of an Ed25519 private key given as its 32-byte seed. */
   ed25519PublicKey(seed: Uint8Array): Uint8Array;
   /** 64-byte Ed25519 signature of `message` by the key with this 32-byte seed. */
@@ -51,4 +56,11 @@ export function cryptoProvider(): CryptoProvider {
 
 export function sha256(data: Uint8Array): Uint8Array {
   return active.sha256(data);
+}
+
+/** SHA-256 of `data` written into out[offset, offset + 32). */
+export function sha256Into(data: Uint8Array, out: Uint8Array, offset: number): void {
+  if (offset < 0 || offset + 32 > out.length) throw new RangeError("no room for a digest");
+  if (active.sha256Into !== undefined) active.sha256Into(data, out, offset);
+  else out.set(active.sha256(data), offset);
 }

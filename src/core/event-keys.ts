@@ -53,29 +53,45 @@ export interface EventFilter {
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json | undefined =>
   typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
-const strings = (...vs: unknown[]) => vs.filter((v): v is string => typeof v === "string");
 
-/** The keys of an event (empty lists for a value that is not an OCSF event). */
+/** Appends `v` when it is a string not yet in `out` (first occurrence kept, as a Set would). */
+function addString(out: string[], v: unknown): void {
+  if (typeof v === "string" && !out.includes(v)) out.push(v);
+}
+
+/**
+ * The keys of an event (empty lists for a value that is not an OCSF event). Written as plain
+ * loops over small arrays: the index calls it for every entry, and the spread-filter-Set form
+ * of the same rules allocated several short-lived arrays and Sets per event.
+ */
 export function eventKeys(value: unknown): EventKeys {
+  const actors: string[] = [];
+  const actions: string[] = [];
+  const resources: string[] = [];
+  const tenants: string[] = [];
   const e = obj(value);
-  if (e === undefined) return { actors: [], actions: [], resources: [], tenants: [] };
+  if (e === undefined) return { actors, actions, resources, tenants };
   const actorUser = obj(obj(e.actor)?.user);
-  const user = e.class_uid === 3002 ? obj(e.user) : undefined;
-  const actors = strings(actorUser?.uid, actorUser?.name, user?.uid, user?.name);
-  const actions = strings(
-    obj(e.api)?.operation,
-    e.class_uid === 3002 ? AUTHENTICATION_ACTIVITIES[e.activity_id as number] : undefined,
-    e.activity_name,
-  );
-  const resources = (Array.isArray(e.resources) ? e.resources : []).flatMap((r) =>
-    strings(obj(r)?.uid, obj(r)?.name),
-  );
-  return {
-    actors: [...new Set(actors)],
-    actions: [...new Set(actions)],
-    resources: [...new Set(resources)],
-    tenants: strings(obj(e.metadata)?.tenant_uid),
-  };
+  addString(actors, actorUser?.uid);
+  addString(actors, actorUser?.name);
+  if (e.class_uid === 3002) {
+    const user = obj(e.user);
+    addString(actors, user?.uid);
+    addString(actors, user?.name);
+  }
+  addString(actions, obj(e.api)?.operation);
+  if (e.class_uid === 3002) addString(actions, AUTHENTICATION_ACTIVITIES[e.activity_id as number]);
+  addString(actions, e.activity_name);
+  if (Array.isArray(e.resources)) {
+    for (const r of e.resources) {
+      const o = obj(r);
+      addString(resources, o?.uid);
+      addString(resources, o?.name);
+    }
+  }
+  const tenant = obj(e.metadata)?.tenant_uid;
+  if (typeof tenant === "string") tenants.push(tenant);
+  return { actors, actions, resources, tenants };
 }
 
 const KIND_FIELD = {
@@ -141,7 +157,10 @@ export function indexKeysOfPayload(payload: Uint8Array): IndexKey[] {
     return [];
   }
   const keys = eventKeys(value);
-  return KEY_KINDS.flatMap((kind) => keys[KIND_FIELD[kind]].map((v) => ({ kind, value: v })));
+  const out: IndexKey[] = [];
+  for (const kind of KEY_KINDS)
+    for (const v of keys[KIND_FIELD[kind]]) out.push({ kind, value: v });
+  return out;
 }
 
 /** Whether an event has the key. */

@@ -22,7 +22,7 @@ import { listLeaf } from "../core/list-run.js";
 import { LruCache } from "../core/lru.js";
 import { hashLeaf } from "../core/rfc6962.js";
 import { Tree } from "../log/tree.js";
-import type { KeyValueStore, WriteOp } from "../storage/types.js";
+import type { KeyValueStore, Put, WriteOp } from "../storage/types.js";
 
 const CHUNK = 256;
 
@@ -119,22 +119,19 @@ function newList(
   mapKey: Uint8Array,
   key: IndexKey,
   indices: readonly number[],
-  ops: WriteOp[],
+  leafHashes: readonly Uint8Array[],
+  put: Put,
 ): AppendedList {
   checkIncreasing(key, indices, -1);
   const range = CompactRange.empty();
   const values = new Uint8Array(8 * indices.length);
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k]!;
-    range.append(hashLeaf(listLeaf(i)));
+    range.append(leafHashes[k]!);
     putUint64(values, 8 * k, i);
   }
-  ops.push({ type: "put", key: keyOf("v", mapKey, u64(0)), value: values });
-  ops.push({
-    type: "put",
-    key: keyOf("k", mapKey),
-    value: encodeRecord(key, indices.length, range.hashes()),
-  });
+  put(keyOf("v", mapKey, u64(0)), values);
+  put(keyOf("k", mapKey), encodeRecord(key, indices.length, range.hashes()));
   return { count: indices.length, root: range.root() };
 }
 
@@ -227,15 +224,40 @@ export class KeyLists {
     /** The list as loadMany found it (null: no such key yet); read here when not given. */
     loaded?: KeyList | null,
   ): Promise<AppendedList> {
-    let list = loaded === undefined ? await this.load(mapKey) : (loaded ?? undefined);
+    const list = loaded === undefined ? await this.load(mapKey) : (loaded ?? undefined);
+    return this.appendTo(
+      list,
+      mapKey,
+      key,
+      indices,
+      indices.map((i) => hashLeaf(listLeaf(i))),
+      (k, v) => ops.push({ type: "put", key: k.slice(), value: v.slice() }),
+    );
+  }
+
+  /**
+   * append() without waiting: to `list` as loadMany found it (undefined: no such key yet),
+   * with the indices' leaf hashes, hashLeaf(listLeaf(i)), given (an entry with several keys
+   * joins several lists with the same leaf, hashed once), the writes given to `put` as they
+   * are made (a revision streams them into its write rather than holding them all).
+   */
+  appendTo(
+    list: KeyList | undefined,
+    mapKey: Uint8Array,
+    key: IndexKey,
+    indices: readonly number[],
+    leafHashes: readonly Uint8Array[],
+    put: Put,
+  ): AppendedList {
+    check(leafHashes.length === indices.length, "INTERNAL", "a leaf hash per index");
     if (list === undefined && indices.length > 0 && indices.length < CHUNK) {
-      return newList(mapKey, key, indices, ops);
+      return newList(mapKey, key, indices, leafHashes, put);
     }
     if (list === undefined) {
       list = new KeyList(
         mapKey,
         key,
-        await Tree.load(async () => undefined, 0, [], TREE_OPTIONS),
+        Tree.empty(async () => undefined, TREE_OPTIONS),
         [],
       );
       // Not cached: most new keys are never seen again (a resource id, a request id), and
@@ -250,9 +272,8 @@ export class KeyLists {
     }
     checkIncreasing(key, indices, list.last ?? -1);
     let position = list.count;
-    const strata = list.tree.append(indices.map((i) => hashLeaf(listLeaf(i))));
-    for (const s of strata) {
-      ops.push({ type: "put", key: stratumKey(mapKey, s.level, s.index), value: s.bytes });
+    for (const s of list.tree.append(leafHashes)) {
+      put(stratumKey(mapKey, s.level, s.index), s.bytes);
     }
     for (const i of indices) {
       list.tail.push(i);
@@ -261,15 +282,11 @@ export class KeyLists {
         const chunk = Math.floor((position - 1) / CHUNK);
         const bytes = new Uint8Array(8 * list.tail.length);
         for (let k = 0; k < list.tail.length; k++) putUint64(bytes, 8 * k, list.tail[k]!);
-        ops.push({ type: "put", key: keyOf("v", mapKey, u64(chunk)), value: bytes });
+        put(keyOf("v", mapKey, u64(chunk)), bytes);
         if (position % CHUNK === 0) list.tail.length = 0;
       }
     }
-    ops.push({
-      type: "put",
-      key: keyOf("k", mapKey),
-      value: encodeRecord(list.key, list.count, list.tree.compactHashes()),
-    });
+    put(keyOf("k", mapKey), encodeRecord(list.key, list.count, list.tree.compactHashes()));
     return { count: list.count, root: list.tree.root() };
   }
 

@@ -8,11 +8,13 @@ import { bytesEqual, getUint64, putUint64 } from "../core/bytes.js";
 import { check, VellumError } from "../core/errors.js";
 import type { IndexKey } from "../core/event-keys.js";
 import { mapKeyOf, mapValueOf } from "../core/index-answer.js";
-import { EMPTY_ROOT } from "../core/rfc6962.js";
-import { EMPTY_HASH, type SmtEntry, type SmtProof } from "../core/smt.js";
+import { listLeaf } from "../core/list-run.js";
+import { EMPTY_ROOT, hashLeaf } from "../core/rfc6962.js";
+import { EMPTY_HASH, type SmtProof } from "../core/smt.js";
 import { windowPageIndices } from "../core/window.js";
 import type { LevelDatabaseOptions } from "../storage/level.js";
-import type { KeyValueStore, WriteOp } from "../storage/types.js";
+import type { KeyValueStore } from "../storage/types.js";
+import { writePuts } from "../storage/write-puts.js";
 import type {
   IndexedEntry,
   IndexStore,
@@ -110,7 +112,10 @@ export class LocalIndexStore implements IndexStore {
   }
 
   async apply(entries: readonly IndexedEntry[]): Promise<Uint8Array> {
-    const byKey = new Map<string, { key: IndexKey; mapKey: Uint8Array; indices: number[] }>();
+    const byKey = new Map<
+      string,
+      { key: IndexKey; mapKey: Uint8Array; indices: number[]; leaves: Uint8Array[] }
+    >();
     for (let k = 0; k < entries.length; k++) {
       const e = entries[k]!;
       if (e.index !== this.#size + k) {
@@ -119,31 +124,46 @@ export class LocalIndexStore implements IndexStore {
           `the index takes entry ${this.#size + k} next, not ${e.index}`,
         );
       }
-      for (const key of this.#keysOf(e.payload)) {
+      const keys = this.#keysOf(e.payload);
+      if (keys.length === 0) continue;
+      // The entry's leaf in every list it joins: hashed once.
+      const leaf = hashLeaf(listLeaf(e.index));
+      for (const key of keys) {
         const id = `${key.kind}\u0000${key.value}`;
         let group = byKey.get(id);
         if (group === undefined) {
-          group = { key, mapKey: mapKeyOf(key), indices: [] };
+          group = { key, mapKey: mapKeyOf(key), indices: [], leaves: [] };
           byKey.set(id, group);
         }
-        if (group.indices[group.indices.length - 1] !== e.index) group.indices.push(e.index);
+        if (group.indices[group.indices.length - 1] !== e.index) {
+          group.indices.push(e.index);
+          group.leaves.push(leaf);
+        }
       }
     }
-    const ops: WriteOp[] = [];
-    const changes: SmtEntry[] = [];
     const target = this.#size + entries.length;
     try {
       const groups = [...byKey.values()];
       const loaded = await this.#lists.loadMany(groups.map((g) => g.mapKey));
-      for (let i = 0; i < groups.length; i++) {
-        const g = groups[i]!;
-        const list = await this.#lists.append(g.mapKey, g.key, g.indices, ops, loaded[i] ?? null);
-        changes.push({ key: g.mapKey, value: mapValueOf(list.count, list.root) });
-      }
-      const mapRoot = await this.#map.update(changes, ops);
-      ops.push({ type: "put", key: STATE_KEY, value: encodeState(target, mapRoot) });
-      ops.push({ type: "put", key: LAYOUT_KEY, value: Uint8Array.of(LAYOUT) });
-      await this.#kv.write(ops);
+      // Values are set once the lists are appended; prepare() looks at the keys only.
+      const changes = groups.map((g): { key: Uint8Array; value: Uint8Array } => ({
+        key: g.mapKey,
+        value: EMPTY_HASH,
+      }));
+      const prepared = await this.#map.prepare(changes);
+      let mapRoot = this.#map.root;
+      // Everything from here on is computed as it is written: the revision's writes go into the
+      // store's batch one by one rather than living, all of them, until the write.
+      await writePuts(this.#kv, (put) => {
+        for (let i = 0; i < groups.length; i++) {
+          const g = groups[i]!;
+          const list = this.#lists.appendTo(loaded[i], g.mapKey, g.key, g.indices, g.leaves, put);
+          changes[i]!.value = mapValueOf(list.count, list.root);
+        }
+        mapRoot = this.#map.commit(prepared, put);
+        put(STATE_KEY, encodeState(target, mapRoot));
+        put(LAYOUT_KEY, Uint8Array.of(LAYOUT));
+      });
       this.#size = target;
       return mapRoot;
     } catch (e) {

@@ -25,11 +25,11 @@
  * Not safe for concurrent use: the index engine (engine.ts) serialises updates and proofs.
  */
 import { bytesEqual } from "../core/bytes.js";
-import { sha256 } from "../core/crypto.js";
+import { sha256Into } from "../core/crypto.js";
 import { check, VellumError } from "../core/errors.js";
 import { LruCache } from "../core/lru.js";
 import { EMPTY_HASH, keyBit, type SmtEntry, type SmtProof } from "../core/smt.js";
-import type { KeyValueStore, WriteOp } from "../storage/types.js";
+import type { KeyValueStore, Put, WriteOp } from "../storage/types.js";
 
 const INNER = 1;
 const LEAF = 0;
@@ -71,14 +71,11 @@ class MapTile {
     return this.#offsets[slot]!;
   }
 
-  /** Writes slot's record (held or new); returns its offset. */
-  put(slot: number, kind: number, a: Uint8Array, b: Uint8Array): number {
+  /** Writes slot's record (held or new), RECORD bytes; returns its offset. */
+  put(slot: number, record: Uint8Array): number {
     let at = this.#offsets[slot]!;
     if (at === 0) at = this.#insert(slot);
-    const bytes = this.#bytes;
-    bytes[at] = kind;
-    bytes.set(a, at + 1);
-    bytes.set(b, at + 33);
+    this.#bytes.set(record, at);
     return at;
   }
 
@@ -196,10 +193,19 @@ function sortByKey(changes: readonly SmtEntry[]): SmtEntry[] {
   return order.map((i) => changes[i]!);
 }
 
+/** What MapStore.prepare read for an update: the changes in key order and the tiles on their paths. */
+export interface PreparedUpdate {
+  readonly sorted: readonly SmtEntry[];
+  readonly empty: boolean;
+  readonly work: Map<string, MapTile>;
+}
+
 export class MapStore {
   readonly #kv: KeyValueStore;
   /** Tiles by id, weighed by their records (the top tiers are read by every update and proof). */
   readonly #cache = new LruCache<string, MapTile>(200_000, (t) => t.cacheWeight);
+  /** Node records while an update runs (TileUpdate). */
+  readonly #scratch = new RecordScratch();
   #root: Uint8Array;
 
   constructor(kv: KeyValueStore, root: Uint8Array) {
@@ -246,15 +252,32 @@ export class MapStore {
    * calls reset() if that write fails.
    */
   async update(changes: readonly SmtEntry[], ops: WriteOp[]): Promise<Uint8Array> {
-    if (changes.length === 0) return this.#root;
+    return this.commit(await this.prepare(changes), (key, value) =>
+      ops.push({ type: "put", key: key.slice(), value: value.slice() }),
+    );
+  }
+
+  /**
+   * update() in two steps, so that a revision can stream its writes: prepare() reads the tiles
+   * on the changed keys' paths (it looks at the keys only), commit() rewrites the paths with the
+   * values the changes hold by then, gives each changed tile to `put`, and returns the new root
+   * (also kept). Nothing may update the map in between.
+   */
+  async prepare(changes: readonly SmtEntry[]): Promise<PreparedUpdate> {
     const sorted = sortByKey(changes);
     const empty = bytesEqual(this.#root, EMPTY_HASH);
-    const work = empty ? new Map<string, MapTile>() : await this.#load(sorted);
-    const update = new TileUpdate(work);
-    this.#root = update.subtree(sorted, 0, sorted.length, 0, empty);
+    if (changes.length === 0) return { sorted, empty, work: new Map() };
+    return { sorted, empty, work: empty ? new Map() : await this.#load(sorted) };
+  }
+
+  commit(prepared: PreparedUpdate, put: Put): Uint8Array {
+    const { sorted, empty, work } = prepared;
+    if (sorted.length === 0) return this.#root;
+    const update = new TileUpdate(work, this.#scratch);
+    this.#root = update.root(sorted, empty);
     for (const id of update.changed) {
       const tile = work.get(id)!;
-      ops.push({ type: "put", key: storedKey(id), value: tile.encode() });
+      put(storedKey(id), tile.encode());
       this.#remember(id, tile);
     }
     return this.#root;
@@ -344,29 +367,57 @@ function missingNode(depth: number): VellumError {
 }
 
 /**
+ * Node records while an update is built: the record of the node at depth d (kind ‖ left child's
+ * hash ‖ right child's hash) is built in place at 65·(d + 1), where each child, finished first,
+ * wrote its hash; the root's hash lands in bytes [1, 33). Each record is hashed from a view made
+ * once (`views[d]`), so an update allocates nothing per node: a new array per hash, and a view
+ * and copies per record, were most of what it allocated and much of its time.
+ */
+class RecordScratch {
+  readonly bytes = new Uint8Array(65 * 258);
+  readonly views: Uint8Array[] = Array.from({ length: 257 }, (_, d) =>
+    this.bytes.subarray(65 * (d + 1), 65 * (d + 2)),
+  );
+}
+
+/**
  * One update's rewrite of the paths, over tiles already loaded (MapStore.#load): no storage
  * reads, so no waiting between levels. Tiles it creates or changes are in `changed`.
  */
 class TileUpdate {
   readonly #work: Map<string, MapTile>;
   readonly changed = new Set<string>();
+  readonly #scratch: RecordScratch;
+  /** The last tile looked up, by the path object and tier it was looked up for. */
+  #lastPath: Uint8Array | undefined;
+  #lastTier = -1;
+  #lastId = "";
 
-  constructor(work: Map<string, MapTile>) {
+  constructor(work: Map<string, MapTile>, scratch: RecordScratch) {
     this.#work = work;
+    this.#scratch = scratch;
+  }
+
+  /** The new root: updates the whole map over `changes` (sorted). */
+  root(changes: readonly SmtEntry[], empty: boolean): Uint8Array {
+    this.#subtree(changes, 0, changes.length, 0, 0, empty);
+    return this.#scratch.bytes.slice(1, 33);
   }
 
   /**
    * Updates the subtree at `depth` holding changes[lo, hi) (sorted, all sharing their first
-   * `depth` bits: any of them is the subtree's path) and returns its new hash. `absent`: nothing
-   * is stored there (its hash in its parent is empty, or it is below a node built fresh).
+   * `depth` bits: any of them is the subtree's path), its parent's `side` child, and writes its
+   * new hash into the parent's record. `absent`: nothing is stored there (its hash in its parent
+   * is empty, or it is below a node built fresh).
    */
-  subtree(
+  #subtree(
     changes: readonly SmtEntry[],
     lo: number,
     hi: number,
     depth: number,
+    side: 0 | 1,
     absent: boolean,
-  ): Uint8Array {
+  ): void {
     const path = changes[lo]!.key;
     if (!absent) {
       const tile = this.#tile(path, depth);
@@ -376,7 +427,8 @@ class TileUpdate {
       if (bytes[at] === INNER) {
         const leftEmpty = isEmptyAt(bytes, at + 1);
         const rightEmpty = isEmptyAt(bytes, at + 33);
-        return this.#split(changes, lo, hi, depth, true, leftEmpty, rightEmpty);
+        this.#split(changes, lo, hi, depth, side, true, leftEmpty, rightEmpty);
+        return;
       }
       // A leaf: it moves down beside the new keys, unless one of them replaces its value.
       const key = bytes.subarray(at + 1, at + 33);
@@ -387,15 +439,21 @@ class TileUpdate {
         let p = lo;
         while (p < hi && compareKeys(changes[p]!, moved) < 0) p++;
         const all = [...changes.slice(lo, p), moved, ...changes.slice(p, hi)];
-        return this.#split(all, 0, all.length, depth, false, true, true);
+        this.#split(all, 0, all.length, depth, side, false, true, true);
+        return;
       }
     }
     if (hi - lo === 1) {
       const only = changes[lo]!;
-      return this.#put(only.key, depth, LEAF, only.key, only.value);
+      const record = this.#scratch.views[depth]!;
+      record[0] = LEAF;
+      record.set(only.key, 1);
+      record.set(only.value, 33);
+      this.#put(only.key, depth, side);
+      return;
     }
     // Nothing is stored below a leaf or an empty subtree: the inner node is built fresh.
-    return this.#split(changes, lo, hi, depth, false, true, true);
+    this.#split(changes, lo, hi, depth, side, false, true, true);
   }
 
   /**
@@ -407,53 +465,75 @@ class TileUpdate {
     lo: number,
     hi: number,
     depth: number,
+    side: 0 | 1,
     stored: boolean,
     leftEmpty: boolean,
     rightEmpty: boolean,
-  ): Uint8Array {
+  ): void {
     check(depth < 256, "INTERNAL", "two equal keys in the map");
     let mid = lo;
     while (mid < hi && keyBit(changes[mid]!.key, depth) === 0) mid++;
     const path = changes[lo]!.key;
-    const left =
-      mid > lo
-        ? this.subtree(changes, lo, mid, depth + 1, leftEmpty)
-        : this.#unchanged(path, depth, 0, stored);
-    const right =
-      mid < hi
-        ? this.subtree(changes, mid, hi, depth + 1, rightEmpty)
-        : this.#unchanged(path, depth, 1, stored);
-    return this.#put(path, depth, INNER, left, right);
+    if (mid > lo) this.#subtree(changes, lo, mid, depth + 1, 0, leftEmpty);
+    else this.#unchanged(path, depth, 0, stored);
+    if (mid < hi) this.#subtree(changes, mid, hi, depth + 1, 1, rightEmpty);
+    else this.#unchanged(path, depth, 1, stored);
+    // Both children wrote their hashes into this node's record; a child's own record, at the
+    // next depth, is free again once its hash is here.
+    this.#scratch.views[depth]![0] = INNER;
+    this.#put(path, depth, side);
   }
 
   /**
-   * The hash of a child no change goes under: from the stored node (a copy: the tile's records
-   * move as others are inserted), or EMPTY under a fresh one.
+   * Writes into the record at `depth` the hash of its `bit` child that no change goes under:
+   * the stored node's (read again: the tile's records move as others are inserted), or EMPTY
+   * under a fresh one.
    */
-  #unchanged(path: Uint8Array, depth: number, bit: 0 | 1, stored: boolean): Uint8Array {
-    if (!stored) return EMPTY_HASH;
+  #unchanged(path: Uint8Array, depth: number, bit: 0 | 1, stored: boolean): void {
+    const out = this.#scratch.bytes;
+    const to = 65 * (depth + 1) + 1 + 32 * bit;
+    if (!stored) {
+      out.fill(0, to, to + 32);
+      return;
+    }
     const tile = this.#tile(path, depth);
-    const at = tile.at(slotOf(path, depth)) + half(bit);
-    return tile.bytes.slice(at, at + 32);
+    const bytes = tile.bytes;
+    const from = tile.at(slotOf(path, depth)) + half(bit);
+    for (let i = 0; i < 32; i++) out[to + i] = bytes[from + i]!;
+  }
+
+  /** The id of the tile holding the node at `depth` on `path`. */
+  #idOf(path: Uint8Array, depth: number): string {
+    const tier = depth >> 3;
+    if (path !== this.#lastPath || tier !== this.#lastTier) {
+      this.#lastPath = path;
+      this.#lastTier = tier;
+      this.#lastId = tileId(path, tier);
+    }
+    return this.#lastId;
   }
 
   #tile(path: Uint8Array, depth: number): MapTile {
-    const tile = this.#work.get(tileId(path, depth >> 3));
+    const tile = this.#work.get(this.#idOf(path, depth));
     // #load read every stored tile on the changes' paths; a node it did not find is corrupt.
     if (tile === undefined) throw missingTile(depth >> 3);
     return tile;
   }
 
-  /** Stores the node's record (kind ‖ a ‖ b) in its tile; returns the node's hash. */
-  #put(path: Uint8Array, depth: number, kind: number, a: Uint8Array, b: Uint8Array): Uint8Array {
-    const id = tileId(path, depth >> 3);
+  /**
+   * Stores the record built at `depth` in its tile, and writes its hash into its parent's
+   * record (the root's: bytes [1, 33)) as the parent's `side` child.
+   */
+  #put(path: Uint8Array, depth: number, side: 0 | 1): void {
+    const record = this.#scratch.views[depth]!;
+    const id = this.#idOf(path, depth);
     let tile = this.#work.get(id);
     if (tile === undefined) {
       tile = new MapTile();
       this.#work.set(id, tile);
     }
-    const at = tile.put(slotOf(path, depth), kind, a, b);
+    tile.put(slotOf(path, depth), record);
     this.changed.add(id);
-    return sha256(tile.bytes.subarray(at, at + RECORD));
+    sha256Into(record, this.#scratch.bytes, 65 * depth + 1 + 32 * side);
   }
 }

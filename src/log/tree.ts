@@ -71,6 +71,11 @@ export class Tree {
     this.#leafEdgeKept = options.leafEdgeKept === true;
   }
 
+  /** A tree of no leaves (nothing to read: the same as load() at size 0, without waiting). */
+  static empty(read: StratumReader, options: TreeOptions = {}): Tree {
+    return new Tree(read, CompactRange.empty(), options);
+  }
+
   /**
    * Loads the tree of `size` whose compact range is `compact` (from the stored state), and the
    * partial strata on its right edge.

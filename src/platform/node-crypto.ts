@@ -51,15 +51,21 @@ function toBytes(b: Buffer): Uint8Array {
  * maps each byte to the character of that code.
  */
 function sha256ToHeap(data: Uint8Array): Uint8Array {
-  const digest = crypto.hash("sha256", data, "binary");
   const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = digest.charCodeAt(i);
+  sha256Into(data, out, 0);
   return out;
+}
+
+/** The same digest written into out[offset, offset + 32) (the caller checked the room). */
+function sha256Into(data: Uint8Array, out: Uint8Array, offset: number): void {
+  const digest = crypto.hash("sha256", data, "binary");
+  for (let i = 0; i < 32; i++) out[offset + i] = digest.charCodeAt(i);
 }
 
 export const nodeCrypto: CryptoProvider = {
   name: "node:crypto",
   sha256: sha256ToHeap,
+  sha256Into,
   ed25519PublicKey: (seed) => {
     const der = crypto.createPublicKey(privateKey(seed)).export({ format: "der", type: "spki" });
     return toBytes(der.subarray(SPKI_PREFIX.length));

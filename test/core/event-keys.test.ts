@@ -10,6 +10,47 @@ import {
 } from "../../src/core/event-keys.js";
 import { apiActivity, authentication } from "../audit/events.js";
 
+/**
+ * eventKeys as first written (spread, filter, Set): the rules in their plainest form, the
+ * reference for the loop form the index runs for every entry.
+ */
+function referenceEventKeys(value: unknown) {
+  type Json = Record<string, unknown>;
+  const obj = (v: unknown): Json | undefined =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
+  const strings = (...vs: unknown[]) => vs.filter((v): v is string => typeof v === "string");
+  const activities: Record<number, string> = {
+    0: "Unknown",
+    1: "Logon",
+    2: "Logoff",
+    3: "Authentication Ticket",
+    4: "Service Ticket Request",
+    5: "Service Ticket Renew",
+    6: "Preauth",
+    7: "Account Switch",
+    99: "Other",
+  };
+  const e = obj(value);
+  if (e === undefined) return { actors: [], actions: [], resources: [], tenants: [] };
+  const actorUser = obj(obj(e.actor)?.user);
+  const user = e.class_uid === 3002 ? obj(e.user) : undefined;
+  const actors = strings(actorUser?.uid, actorUser?.name, user?.uid, user?.name);
+  const actions = strings(
+    obj(e.api)?.operation,
+    e.class_uid === 3002 ? activities[e.activity_id as number] : undefined,
+    e.activity_name,
+  );
+  const resources = (Array.isArray(e.resources) ? e.resources : []).flatMap((r) =>
+    strings(obj(r)?.uid, obj(r)?.name),
+  );
+  return {
+    actors: [...new Set(actors)],
+    actions: [...new Set(actions)],
+    resources: [...new Set(resources)],
+    tenants: strings(obj(e.metadata)?.tenant_uid),
+  };
+}
+
 describe("event keys", () => {
   it("reads actor, action and resources from an API Activity", () => {
     expect(eventKeys(apiActivity())).toEqual({
@@ -27,6 +68,41 @@ describe("event keys", () => {
       resources: [],
       tenants: [],
     });
+  });
+
+  it("follows the rules as first written, on events of every shape", () => {
+    const text = fc.oneof(
+      fc.constantFrom("alice", "Alice", "bob", "Logon", "r1", "r2", ""),
+      fc.string({ maxLength: 4 }),
+    );
+    const value = fc.oneof(text, fc.integer({ min: 0, max: 8 }), fc.constant(null), fc.boolean());
+    const named = (names: string[]) =>
+      fc.dictionary(fc.constantFrom(...names), fc.oneof(value, fc.array(value, { maxLength: 2 })), {
+        maxKeys: 3,
+      });
+    const user = named(["uid", "name", "x"]);
+    const event = fc.record(
+      {
+        class_uid: fc.constantFrom(3002, 6003, "3002", 1),
+        activity_id: fc.oneof(fc.integer({ min: -1, max: 100 }), fc.constantFrom("1", "toString")),
+        activity_name: value,
+        actor: fc.oneof(fc.record({ user }, { requiredKeys: [] }), value, fc.array(user)),
+        user: fc.oneof(user, value),
+        api: fc.oneof(named(["operation", "x"]), value),
+        resources: fc.oneof(
+          fc.array(fc.oneof(named(["uid", "name"]), value), { maxLength: 4 }),
+          value,
+        ),
+        metadata: fc.oneof(named(["tenant_uid", "uid"]), value),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.oneof(event, value, fc.array(event, { maxLength: 1 })), (e) => {
+        expect(eventKeys(e)).toEqual(referenceEventKeys(e));
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it("matches a filter only when every named key is there, exactly", () => {

@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { nobleCrypto } from "../../src/core/crypto.js";
+import { nobleCrypto, setCryptoProvider, sha256Into } from "../../src/core/crypto.js";
 import { nodeCrypto } from "../../src/platform/node-crypto.js";
 
 const bytes = (max: number) => fc.uint8Array({ minLength: 0, maxLength: max });
@@ -31,6 +31,28 @@ describe("noble and node:crypto agree", () => {
     expect(Buffer.from(nodeCrypto.sha256(new TextEncoder().encode("abc"))).toString("hex")).toBe(
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
     );
+  });
+
+  it("SHA-256 into a given array: the digest at the offset, nothing else touched", () => {
+    for (const provider of [nodeCrypto, nobleCrypto]) {
+      setCryptoProvider(provider);
+      try {
+        fc.assert(
+          fc.property(bytes(300), fc.integer({ min: 0, max: 40 }), (data, offset) => {
+            const out = new Uint8Array(offset + 32 + 7).fill(0xa5);
+            sha256Into(data, out, offset);
+            expect(out.subarray(offset, offset + 32)).toEqual(nobleCrypto.sha256(data));
+            expect(out.subarray(0, offset).every((b) => b === 0xa5)).toBe(true);
+            expect(out.subarray(offset + 32).every((b) => b === 0xa5)).toBe(true);
+          }),
+          { numRuns: 200 },
+        );
+        expect(() => sha256Into(new Uint8Array(1), new Uint8Array(40), 9)).toThrow(RangeError);
+        expect(() => sha256Into(new Uint8Array(1), new Uint8Array(40), -1)).toThrow(RangeError);
+      } finally {
+        setCryptoProvider(nobleCrypto);
+      }
+    }
   });
 
   it("Ed25519 keys and signatures are byte-identical and cross-verify", () => {
