@@ -19,7 +19,7 @@
  *
  * Pure: the caller opens both checkpoints with their keys first and passes what they say.
  */
-import { bytesEqual, concatBytes, getUint64, putUint64, utf8Encode } from "./bytes.js";
+import { bytesEqual, getUint64, putUint64, utf8Encode } from "./bytes.js";
 import { sha256 } from "./crypto.js";
 import { decodeLeaf } from "./entry.js";
 import { check, VellumError } from "./errors.js";
@@ -68,7 +68,13 @@ export function decodeRevision(bytes: Uint8Array): IndexRevision {
 /** A key's place in the map: SHA-256(kind ‖ 0x00 ‖ value), both UTF-8. */
 export function mapKeyOf(key: IndexKey): Uint8Array {
   check(KEY_KINDS.includes(key.kind), "MALFORMED", `unknown index key kind "${key.kind}"`);
-  return sha256(concatBytes(utf8Encode(key.kind), new Uint8Array(1), utf8Encode(key.value)));
+  // One buffer: the kinds are ASCII, written as they are (the index computes this per key).
+  const value = utf8Encode(key.value);
+  const kind = key.kind;
+  const input = new Uint8Array(kind.length + 1 + value.length);
+  for (let i = 0; i < kind.length; i++) input[i] = kind.charCodeAt(i);
+  input.set(value, kind.length + 1);
+  return sha256(input);
 }
 
 /** What the map holds for a key: SHA-256(u64be(count) ‖ list root). */

@@ -20,9 +20,23 @@ export const EMPTY_ROOT: Uint8Array = Uint8Array.from([
 /** Entries up to this size are hashed through one reused input buffer (see hashChildren). */
 const LEAF_SCRATCH_LIMIT = 64 * 1024;
 let leafInput = new Uint8Array(1024);
+/**
+ * Inputs of small leaves, one of exactly each size up to 128 bytes: hashed whole, with no view
+ * made per hash (an index hashes a 9-byte leaf for every entry of every list it joins).
+ */
+const smallLeafInputs: (Uint8Array | undefined)[] = [];
 
 export function hashLeaf(entry: Uint8Array): Uint8Array {
   const size = 1 + entry.length;
+  if (size <= 128) {
+    let input = smallLeafInputs[size];
+    if (input === undefined) {
+      input = new Uint8Array(size);
+      smallLeafInputs[size] = input;
+    }
+    input.set(entry, 1);
+    return sha256(input);
+  }
   if (size > LEAF_SCRATCH_LIMIT) {
     const buf = new Uint8Array(size);
     buf.set(entry, 1);

@@ -55,6 +55,38 @@ function stratumKey(mapKey: Uint8Array, level: number, index: number): Uint8Arra
   return keyOf("t", mapKey, tail);
 }
 
+/**
+ * Keys for puts, written into buffers reused from put to put (a Put copies its key before it
+ * returns): a revision puts a few keys per entry, and a new array for each, with the pieces
+ * it was assembled from, was a large part of what the index allocated.
+ */
+const putKeys = {
+  k: keyOf("k", new Uint8Array(32)),
+  v: keyOf("v", new Uint8Array(32), new Uint8Array(8)),
+  t: keyOf("t", new Uint8Array(32), new Uint8Array(9)),
+};
+
+/** "k" ‖ mapKey, in the reused buffer. */
+function recordPutKey(mapKey: Uint8Array): Uint8Array {
+  putKeys.k.set(mapKey, 1);
+  return putKeys.k;
+}
+
+/** "v" ‖ mapKey ‖ u64be chunk, in the reused buffer. */
+function chunkPutKey(mapKey: Uint8Array, chunk: number): Uint8Array {
+  putKeys.v.set(mapKey, 1);
+  putUint64(putKeys.v, 33, chunk);
+  return putKeys.v;
+}
+
+/** "t" ‖ mapKey ‖ u8 level ‖ u64be index, in the reused buffer. */
+function stratumPutKey(mapKey: Uint8Array, level: number, index: number): Uint8Array {
+  putKeys.t.set(mapKey, 1);
+  putKeys.t[33] = level;
+  putUint64(putKeys.t, 34, index);
+  return putKeys.t;
+}
+
 /** One key's list as loaded: its tree and the values of its last, partial chunk. */
 export class KeyList {
   readonly mapKey: Uint8Array;
@@ -130,8 +162,8 @@ function newList(
     range.append(leafHashes[k]!);
     putUint64(values, 8 * k, i);
   }
-  put(keyOf("v", mapKey, u64(0)), values);
-  put(keyOf("k", mapKey), encodeRecord(key, indices.length, range.hashes()));
+  put(chunkPutKey(mapKey, 0), values);
+  put(recordPutKey(mapKey), encodeRecord(key, indices.length, range.hashes()));
   return { count: indices.length, root: range.root() };
 }
 
@@ -273,7 +305,7 @@ export class KeyLists {
     checkIncreasing(key, indices, list.last ?? -1);
     let position = list.count;
     for (const s of list.tree.append(leafHashes)) {
-      put(stratumKey(mapKey, s.level, s.index), s.bytes);
+      put(stratumPutKey(mapKey, s.level, s.index), s.bytes);
     }
     for (const i of indices) {
       list.tail.push(i);
@@ -282,11 +314,11 @@ export class KeyLists {
         const chunk = Math.floor((position - 1) / CHUNK);
         const bytes = new Uint8Array(8 * list.tail.length);
         for (let k = 0; k < list.tail.length; k++) putUint64(bytes, 8 * k, list.tail[k]!);
-        put(keyOf("v", mapKey, u64(chunk)), bytes);
+        put(chunkPutKey(mapKey, chunk), bytes);
         if (position % CHUNK === 0) list.tail.length = 0;
       }
     }
-    put(keyOf("k", mapKey), encodeRecord(list.key, list.count, list.tree.compactHashes()));
+    put(recordPutKey(mapKey), encodeRecord(list.key, list.count, list.tree.compactHashes()));
     return { count: list.count, root: list.tree.root() };
   }
 

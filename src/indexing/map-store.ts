@@ -38,11 +38,27 @@ const BITMAP = 32;
 /** Levels per tile. */
 const TIER = 8;
 
+/** Set bits of each byte value. */
+const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
+  let n = 0;
+  for (let v = b; v !== 0; v >>= 1) n += v & 1;
+  return n;
+});
+
+/**
+ * Tiles of up to this many records find a record's offset from the bitmap (the records before
+ * it); larger ones keep a table of offsets. Most tiles below the top two tiers hold a handful
+ * of records, and a 512-byte table for each, in a cache of up to a hundred thousand tiles, was
+ * most of the index's long-lived memory.
+ */
+const SPARSE = 16;
+
 /**
  * A tile as held in memory: its stored form itself (bitmap, then the held slots' records in
- * slot order), with room to grow, and where each slot's record starts. Records are never
- * separate objects: a revision makes millions of them, and a 65-byte typed array is one byte
- * too large for V8's heap, so each would be a buffer of its own for the collector to track.
+ * slot order), with room to grow, and (above SPARSE records) where each slot's record starts.
+ * Records are never separate objects: a revision makes millions of them, and a 65-byte typed
+ * array is one byte too large for V8's heap, so each would be a buffer of its own for the
+ * collector to track.
  *
  * Offsets move when a slot is inserted before them: read a record's offset again after
  * anything may have written to the tile.
@@ -50,8 +66,8 @@ const TIER = 8;
 class MapTile {
   #bytes: Uint8Array;
   #length: number;
-  /** Byte offset of each held slot's record (0: not held). */
-  readonly #offsets = new Uint16Array(256);
+  /** Byte offset of each held slot's record (0: not held); only above SPARSE records. */
+  #offsets: Uint16Array | undefined;
   count = 0;
   /** The weight the cache holds it at (fixed while it is in the cache). */
   cacheWeight = 0;
@@ -68,25 +84,31 @@ class MapTile {
 
   /** Where slot's record starts, or 0 when the slot is not held. */
   at(slot: number): number {
-    return this.#offsets[slot]!;
+    if (this.#offsets !== undefined) return this.#offsets[slot]!;
+    const bytes = this.#bytes;
+    if ((bytes[slot >> 3]! & (0x80 >> (slot & 7))) === 0) return 0;
+    return this.#offsetBefore(slot);
+  }
+
+  /** Where slot's record starts or would start: after the records of the slots before it. */
+  #offsetBefore(slot: number): number {
+    const bytes = this.#bytes;
+    const byte = slot >> 3;
+    let before = POPCOUNT[bytes[byte]! & ((0xff00 >> (slot & 7)) & 0xff)]!;
+    for (let i = 0; i < byte; i++) before += POPCOUNT[bytes[i]!]!;
+    return BITMAP + RECORD * before;
   }
 
   /** Writes slot's record (held or new), RECORD bytes; returns its offset. */
   put(slot: number, record: Uint8Array): number {
-    let at = this.#offsets[slot]!;
+    let at = this.at(slot);
     if (at === 0) at = this.#insert(slot);
     this.#bytes.set(record, at);
     return at;
   }
 
   #insert(slot: number): number {
-    let at = BITMAP;
-    for (let s = slot - 1; s >= 1; s--) {
-      if (this.#offsets[s] !== 0) {
-        at = this.#offsets[s]! + RECORD;
-        break;
-      }
-    }
+    const at = this.#offsetBefore(slot);
     if (this.#length + RECORD > this.#bytes.length) {
       const grown = new Uint8Array(
         Math.min(BITMAP + 255 * RECORD, Math.max(this.#length + RECORD, 2 * this.#bytes.length)),
@@ -96,13 +118,31 @@ class MapTile {
     }
     this.#bytes.copyWithin(at + RECORD, at, this.#length);
     this.#length += RECORD;
-    for (let s = slot + 1; s < 256; s++) {
-      if (this.#offsets[s] !== 0) this.#offsets[s] = this.#offsets[s]! + RECORD;
-    }
-    this.#offsets[slot] = at;
     this.#bytes[slot >> 3] = this.#bytes[slot >> 3]! | (0x80 >> (slot & 7));
     this.count++;
+    const offsets = this.#offsets;
+    if (offsets !== undefined) {
+      for (let s = slot + 1; s < 256; s++) {
+        if (offsets[s] !== 0) offsets[s] = offsets[s]! + RECORD;
+      }
+      offsets[slot] = at;
+    } else if (this.count > SPARSE) {
+      this.#offsets = this.#table();
+    }
     return at;
+  }
+
+  /** Every held slot's offset, from the bitmap. */
+  #table(): Uint16Array {
+    const offsets = new Uint16Array(256);
+    const bytes = this.#bytes;
+    let at = BITMAP;
+    for (let s = 1; s < 256; s++) {
+      if ((bytes[s >> 3]! & (0x80 >> (s & 7))) === 0) continue;
+      offsets[s] = at;
+      at += RECORD;
+    }
+    return offsets;
   }
 
   /**
@@ -126,7 +166,6 @@ class MapTile {
         "STATE_MISMATCH",
         "a stored map tile is corrupt",
       );
-      tile.#offsets[s] = at;
       tile.count++;
       at += RECORD;
     }
@@ -135,6 +174,7 @@ class MapTile {
       "STATE_MISMATCH",
       "a stored map tile is corrupt",
     );
+    if (tile.count > SPARSE) tile.#offsets = tile.#table();
     return tile;
   }
 }
@@ -146,11 +186,22 @@ function tileId(path: Uint8Array, tier: number): string {
   return id;
 }
 
-function storedKey(id: string): Uint8Array {
-  const out = new Uint8Array(1 + id.length);
+function storedKey(id: string, out: Uint8Array = new Uint8Array(1 + id.length)): Uint8Array {
   out[0] = 0x4d; // "M"
   for (let i = 0; i < id.length; i++) out[1 + i] = id.charCodeAt(i);
   return out;
+}
+
+/** Keys for puts, one buffer per length, reused (a Put copies its key before it returns). */
+const putKeys: Uint8Array[] = [];
+
+function storedPutKey(id: string): Uint8Array {
+  let out = putKeys[id.length];
+  if (out === undefined) {
+    out = new Uint8Array(1 + id.length);
+    putKeys[id.length] = out;
+  }
+  return storedKey(id, out);
 }
 
 /** The slot of the node at `depth` on `path`, in its tier's tile. */
@@ -277,7 +328,7 @@ export class MapStore {
     this.#root = update.root(sorted, empty);
     for (const id of update.changed) {
       const tile = work.get(id)!;
-      put(storedKey(id), tile.encode());
+      put(storedPutKey(id), tile.encode());
       this.#remember(id, tile);
     }
     return this.#root;
