@@ -501,6 +501,17 @@ async function revisionBench(): Promise<void> {
         for (const op of ops) written += op.key.length + (op.type === "put" ? op.value.length : 0);
         return write(ops);
       };
+      // A revision streams its puts (writePuts); count those too.
+      const writePuts = kv.writePuts?.bind(kv);
+      if (writePuts !== undefined) {
+        kv.writePuts = (fill) =>
+          writePuts((put) =>
+            fill((key, value) => {
+              written += key.length + value.length;
+              put(key, value);
+            }),
+          );
+      }
       const cpu0 = process.cpuUsage();
       const threads0 = threadCpu(process.pid);
       const t0 = performance.now();

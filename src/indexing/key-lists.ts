@@ -7,10 +7,15 @@
  *
  * Layout, per key (mapKey = the key's 32-byte hash, src/core/index-answer.ts):
  *   "k" ‖ mapKey                        the key: u8 kind, u64be count, u8 n, n compact-range
- *                                       hashes, then the key's value (UTF-8)
+ *                                       hashes, the values of the last, partial chunk (count
+ *                                       mod 256 of them, u64be each), then the key's value (UTF-8)
  *   "t" ‖ mapKey ‖ u8 level ‖ u64be i   the list tree's stratum (level, i); at level 0 only full
  *                                       ones (the partial one is the last chunk's values)
- *   "v" ‖ mapKey ‖ u64be chunk          list values [256·chunk, 256·chunk + 256), u64be each
+ *   "v" ‖ mapKey ‖ u64be chunk          a full chunk: list values [256·chunk, 256·chunk + 256)
+ *
+ * The partial chunk lives in the record because both change together at every append: one
+ * record to write per list a revision touches and one to read per list it loads, not two
+ * (most keys are new and hold one entry: a record and nothing else).
  *
  * Not safe for concurrent use: the index engine (engine.ts) serialises updates and reads.
  */
@@ -111,15 +116,25 @@ export class KeyList {
   }
 }
 
-/** A key's "k" record: kind, count, the list tree's compact range, the key's value. */
-function encodeRecord(key: IndexKey, count: number, compact: readonly Uint8Array[]): Uint8Array {
+/**
+ * A key's "k" record: kind, count, the list tree's compact range, the partial chunk's values
+ * (count mod CHUNK of them), the key's value.
+ */
+function encodeRecord(
+  key: IndexKey,
+  count: number,
+  compact: readonly Uint8Array[],
+  tail: readonly number[],
+): Uint8Array {
   const value = utf8Encode(key.value);
-  const out = new Uint8Array(1 + 8 + 1 + 32 * compact.length + value.length);
+  const at = 10 + 32 * compact.length;
+  const out = new Uint8Array(at + 8 * tail.length + value.length);
   out[0] = KEY_KINDS.indexOf(key.kind);
   putUint64(out, 1, count);
   out[9] = compact.length;
   for (let i = 0; i < compact.length; i++) out.set(compact[i]!, 10 + 32 * i);
-  out.set(value, 10 + 32 * compact.length);
+  for (let i = 0; i < tail.length; i++) putUint64(out, at + 8 * i, tail[i]!);
+  out.set(value, at + 8 * tail.length);
   return out;
 }
 
@@ -142,7 +157,7 @@ function checkIncreasing(key: IndexKey, indices: readonly number[], last: number
 
 /**
  * A new key's list of 1 to CHUNK − 1 entries, written as appending to an empty Tree would
- * write it (its one chunk of values and its record; no stratum is full), without building
+ * write it (its record, holding its values; no stratum or chunk is full), without building
  * the Tree: most keys are new and stay short (a resource id, a request id), and a Tree and its
  * strata for each cost several times the hashing (measured: 14–19 µs and 2 KiB of heap per
  * new one-entry list before, against the compact range alone now).
@@ -156,14 +171,8 @@ function newList(
 ): AppendedList {
   checkIncreasing(key, indices, -1);
   const range = CompactRange.empty();
-  const values = new Uint8Array(8 * indices.length);
-  for (let k = 0; k < indices.length; k++) {
-    const i = indices[k]!;
-    range.append(leafHashes[k]!);
-    putUint64(values, 8 * k, i);
-  }
-  put(chunkPutKey(mapKey, 0), values);
-  put(recordPutKey(mapKey), encodeRecord(key, indices.length, range.hashes()));
+  for (let k = 0; k < indices.length; k++) range.append(leafHashes[k]!);
+  put(recordPutKey(mapKey), encodeRecord(key, indices.length, range.hashes(), indices));
   return { count: indices.length, root: range.root() };
 }
 
@@ -219,13 +228,13 @@ export class KeyLists {
     const count = getUint64(record, 1, "list count");
     const n = record[9]!;
     const compact = Array.from({ length: n }, (_, i) => record.slice(10 + 32 * i, 42 + 32 * i));
-    const value = utf8Decode(record.subarray(10 + 32 * n), "index key");
-    const tail = count % CHUNK === 0 ? [] : await this.#chunk(mapKey, Math.floor(count / CHUNK));
-    check(
-      tail.length === count % CHUNK,
-      "STATE_MISMATCH",
-      `index list of ${kind} "${value}" is short`,
+    const at = 10 + 32 * n;
+    const held = count % CHUNK;
+    check(record.length >= at + 8 * held, "STATE_MISMATCH", "a stored index key is corrupt");
+    const tail = Array.from({ length: held }, (_, i) =>
+      getUint64(record, at + 8 * i, "list value"),
     );
+    const value = utf8Decode(record.subarray(at + 8 * held), "index key");
     const tree = await Tree.load(
       (l, i) => this.#kv.get(stratumKey(mapKey, l, i)),
       count,
@@ -310,15 +319,18 @@ export class KeyLists {
     for (const i of indices) {
       list.tail.push(i);
       position++;
-      if (position % CHUNK === 0 || i === indices[indices.length - 1]) {
-        const chunk = Math.floor((position - 1) / CHUNK);
-        const bytes = new Uint8Array(8 * list.tail.length);
-        for (let k = 0; k < list.tail.length; k++) putUint64(bytes, 8 * k, list.tail[k]!);
-        put(chunkPutKey(mapKey, chunk), bytes);
-        if (position % CHUNK === 0) list.tail.length = 0;
+      if (position % CHUNK === 0) {
+        // A full chunk goes to its own record; the partial one is in the key's record.
+        const bytes = new Uint8Array(8 * CHUNK);
+        for (let k = 0; k < CHUNK; k++) putUint64(bytes, 8 * k, list.tail[k]!);
+        put(chunkPutKey(mapKey, position / CHUNK - 1), bytes);
+        list.tail.length = 0;
       }
     }
-    put(recordPutKey(mapKey), encodeRecord(list.key, list.count, list.tree.compactHashes()));
+    put(
+      recordPutKey(mapKey),
+      encodeRecord(list.key, list.count, list.tree.compactHashes(), list.tail),
+    );
     return { count: list.count, root: list.tree.root() };
   }
 

@@ -45,12 +45,13 @@ export const INDEX_DATABASE_OPTIONS: LevelDatabaseOptions = {
 export const STATE_KEY = Uint8Array.of(0x73); // "s"
 
 /**
- * The layout of the store's records, under "l": 2 since the map is kept in tiles (map-store.ts);
- * a store without it keeps one record per map node. The store is derived data, so one in
- * another layout is dropped and rebuilt from the log, not converted.
+ * The layout of the store's records, under "l": 3 since a list's partial chunk is kept in its
+ * key's record (key-lists.ts), 2 since the map is kept in tiles (map-store.ts); a store without
+ * it keeps one record per map node. The store is derived data, so one in another layout is
+ * dropped and rebuilt from the log, not converted.
  */
 const LAYOUT_KEY = Uint8Array.of(0x6c); // "l"
-const LAYOUT = 2;
+const LAYOUT = 3;
 
 function encodeState(size: number, mapRoot: Uint8Array): Uint8Array {
   const out = new Uint8Array(40);

@@ -76,6 +76,15 @@ describe("LocalIndexStore", () => {
     expect(state.dropped).toMatch(/layout 1.*rebuilt from the log/);
     expect(await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) })).toEqual([]);
     expect(await kv.get(STATE_KEY)).toBeUndefined();
+    // A store of the second layout (lists' partial chunks in records of their own) likewise.
+    const again = new LocalIndexStore(kv, indexKeysOfPayload);
+    await again.load();
+    await again.apply(Array.from({ length: 10 }, (_, i) => ({ index: i, payload: payload(i) })));
+    await kv.write([{ type: "put", key: Uint8Array.of(0x6c), value: Uint8Array.of(2) }]);
+    const second = await new LocalIndexStore(kv, indexKeysOfPayload).load();
+    expect(second.size).toBe(0);
+    expect(second.dropped).toMatch(/layout 2, this version keeps layout 3.*rebuilt from the log/);
+    expect(await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) })).toEqual([]);
   });
 
   it("stores a list appended in two revisions exactly as one appended at once", async () => {
