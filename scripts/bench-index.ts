@@ -161,8 +161,12 @@ function sizesUnder(dir: string): Map<string, number> {
   return sizes;
 }
 
-async function metric(url: string, name: string): Promise<number | undefined> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+/** The server's /metrics, once: both sides of a comparison pay the same for being sampled. */
+async function metrics(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+function metric(text: string, name: string): number | undefined {
   const m = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)$`, "m").exec(text);
   return m === null ? undefined : Number(m[1]);
 }
@@ -209,8 +213,9 @@ async function lagRun(withIndex: boolean) {
     const sampler = (async () => {
       while (sampling) {
         const t = performance.now();
-        const size = (await metric(server.url, "vellum_tree_size")) ?? 0;
-        const lag = withIndex ? ((await metric(server.url, "vellum_index_lag_entries")) ?? 0) : 0;
+        const text = await metrics(server.url);
+        const size = metric(text, "vellum_tree_size") ?? 0;
+        const lag = withIndex ? (metric(text, "vellum_index_lag_entries") ?? 0) : 0;
         samples.push({ t, size, indexed: size - lag });
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -245,7 +250,7 @@ async function lagRun(withIndex: boolean) {
     const rate = result["2xx"] / result.duration;
     const cpu = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
     // What the data directory holds by then, per event in the log (written over the run too).
-    const events = (await metric(server.url, "vellum_tree_size")) ?? 0;
+    const events = metric(await metrics(server.url), "vellum_tree_size") ?? 0;
     const disk = [...sizesUnder(data)]
       .filter(([, bytes]) => bytes >= 4096)
       .sort((a, b) => b[1] - a[1])

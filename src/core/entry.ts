@@ -268,80 +268,113 @@ interface Decoded extends LeafFields {
 }
 
 /**
+ * Where decode() is in its input: one per module, not closures and a DataView per call (the
+ * index decodes every entry it reads). decode() runs to the end without yielding, so one is
+ * enough.
+ */
+const cursor: { bytes: Uint8Array; at: number; what: string } = {
+  bytes: new Uint8Array(0),
+  at: 0,
+  what: "",
+};
+
+function malformed(why: string): VellumError {
+  return new VellumError("MALFORMED", `${cursor.what}: ${why}`);
+}
+
+/** Reads a CBOR head of `major` type at the cursor; its argument, in shortest form. */
+function readHead(major: number, name: string): number {
+  const bytes = cursor.bytes;
+  let at = cursor.at;
+  if (at >= bytes.length) throw malformed(`truncated before ${name}`);
+  const b = bytes[at]!;
+  if (b >>> 5 !== major) throw malformed(`${name} has the wrong CBOR type`);
+  const info = b & 31;
+  at++;
+  let value: number;
+  let need = 0;
+  if (info < 24) value = info;
+  else if (info === 24) need = 1;
+  else if (info === 25) need = 2;
+  else if (info === 26) need = 4;
+  else if (info === 27) need = 8;
+  else throw malformed(`${name} has an indefinite or reserved length`);
+  if (need > 0) {
+    if (at + need > bytes.length) throw malformed(`truncated in ${name}`);
+    value = 0;
+    for (let i = 0; i < need; i++) value = value * 256 + bytes[at + i]!;
+    at += need;
+  }
+  cursor.at = at;
+  if (!Number.isSafeInteger(value!)) throw malformed(`${name} exceeds 2^53-1`);
+  if (headSize(value!) !== 1 + need) throw malformed(`${name} is not in shortest form`);
+  return value!;
+}
+
+/**
  * Decodes a leaf (`last` "required": its payload) or an extra (`last` "optional": its leaf hash).
  * Version 1 is [1, id, timestamp, last?], version 2 [2, id, timestamp, submitter, last?].
  */
-function decode(bytes: Uint8Array, last: "required" | "optional", what: string): Decoded {
-  const fail = (why: string) => new VellumError("MALFORMED", `${what}: ${why}`);
-  let at = 0;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const readHead = (major: number, name: string): number => {
-    if (at >= bytes.length) throw fail(`truncated before ${name}`);
-    const b = bytes[at]!;
-    if (Math.floor(b / 32) !== major) throw fail(`${name} has the wrong CBOR type`);
-    const info = b % 32;
-    at++;
-    let value: number;
-    let need = 0;
-    if (info < 24) value = info;
-    else if (info === 24) need = 1;
-    else if (info === 25) need = 2;
-    else if (info === 26) need = 4;
-    else if (info === 27) need = 8;
-    else throw fail(`${name} has an indefinite or reserved length`);
-    if (need > 0) {
-      if (at + need > bytes.length) throw fail(`truncated in ${name}`);
-      if (need === 1) value = bytes[at]!;
-      else if (need === 2) value = view.getUint16(at);
-      else if (need === 4) value = view.getUint32(at);
-      else value = view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
-      at += need;
+function decode(
+  bytes: Uint8Array,
+  last: "required" | "optional",
+  what: string,
+  /** The last item as a view of `bytes` rather than a copy (the caller only reads it, at once). */
+  view = false,
+): Decoded {
+  cursor.bytes = bytes;
+  cursor.at = 0;
+  cursor.what = what;
+  try {
+    const items = readHead(4, "array");
+    const version = readHead(0, "version");
+    if (version !== LEAF_V1 && version !== LEAF_V2) throw malformed(`unknown version ${version}`);
+    const base = version === LEAF_V1 ? 3 : 4;
+    if (items !== base + 1 && (last === "required" || items !== base)) {
+      const arities = last === "required" ? `${base + 1}` : `${base} or ${base + 1}`;
+      throw malformed(`version ${version} expects an array of ${arities}`);
     }
-    if (!Number.isSafeInteger(value!)) throw fail(`${name} exceeds 2^53-1`);
-    if (headSize(value!) !== 1 + need) throw fail(`${name} is not in shortest form`);
-    return value!;
-  };
-  const items = readHead(4, "array");
-  const version = readHead(0, "version");
-  if (version !== LEAF_V1 && version !== LEAF_V2) throw fail(`unknown version ${version}`);
-  const base = version === LEAF_V1 ? 3 : 4;
-  const arities = last === "required" ? [base + 1] : [base, base + 1];
-  if (!arities.includes(items)) {
-    throw fail(`version ${version} expects an array of ${arities.join(" or ")}`);
-  }
-  if (readHead(2, "id") !== ID_SIZE) throw fail(`id must be ${ID_SIZE} bytes`);
-  if (at + ID_SIZE > bytes.length) throw fail("truncated in id");
-  const id = bytes.slice(at, at + ID_SIZE);
-  at += ID_SIZE;
-  const timestamp = readHead(0, "timestamp");
-  let submitter: string | undefined;
-  if (version === LEAF_V2) {
-    const length = readHead(3, "submitter");
-    if (length === 0 || length > MAX_SUBMITTER_SIZE) {
-      throw fail(`submitter must be 1-${MAX_SUBMITTER_SIZE} bytes`);
+    if (readHead(2, "id") !== ID_SIZE) throw malformed(`id must be ${ID_SIZE} bytes`);
+    if (cursor.at + ID_SIZE > bytes.length) throw malformed("truncated in id");
+    const id = bytes.slice(cursor.at, cursor.at + ID_SIZE);
+    cursor.at += ID_SIZE;
+    const timestamp = readHead(0, "timestamp");
+    let submitter: string | undefined;
+    if (version === LEAF_V2) {
+      const length = readHead(3, "submitter");
+      if (length === 0 || length > MAX_SUBMITTER_SIZE) {
+        throw malformed(`submitter must be 1-${MAX_SUBMITTER_SIZE} bytes`);
+      }
+      const at = cursor.at;
+      if (at + length > bytes.length) throw malformed("truncated in submitter");
+      submitter = "";
+      for (let i = 0; i < length; i++) {
+        const c = bytes[at + i]!;
+        if (c < 0x21 || c > 0x7e) throw malformed("submitter must be printable ASCII");
+        submitter += String.fromCharCode(c);
+      }
+      cursor.at += length;
     }
-    if (at + length > bytes.length) throw fail("truncated in submitter");
-    submitter = "";
-    for (let i = 0; i < length; i++) {
-      const c = bytes[at + i]!;
-      if (c < 0x21 || c > 0x7e) throw fail("submitter must be printable ASCII");
-      submitter += String.fromCharCode(c);
+    let tail: Uint8Array | undefined;
+    if (items === base + 1) {
+      const name = last === "required" ? "payload" : "leaf hash";
+      const length = readHead(2, name);
+      const at = cursor.at;
+      if (at + length > bytes.length) throw malformed(`truncated in ${name}`);
+      tail = view ? bytes.subarray(at, at + length) : bytes.slice(at, at + length);
+      cursor.at += length;
     }
-    at += length;
+    if (cursor.at !== bytes.length) throw malformed("trailing bytes");
+    return submitter === undefined
+      ? { id, timestamp, last: tail }
+      : { id, timestamp, submitter, last: tail };
+  } finally {
+    // Not kept alive by the cursor until the next decode.
+    cursor.bytes = EMPTY_INPUT;
   }
-  let tail: Uint8Array | undefined;
-  if (items === base + 1) {
-    const name = last === "required" ? "payload" : "leaf hash";
-    const length = readHead(2, name);
-    if (at + length > bytes.length) throw fail(`truncated in ${name}`);
-    tail = bytes.slice(at, at + length);
-    at += length;
-  }
-  if (at !== bytes.length) throw fail("trailing bytes");
-  return submitter === undefined
-    ? { id, timestamp, last: tail }
-    : { id, timestamp, submitter, last: tail };
 }
+
+const EMPTY_INPUT: Uint8Array = new Uint8Array(0);
 
 /** Decodes a leaf of either version; anything but the canonical encoding is MALFORMED. */
 export function decodeLeaf(bytes: Uint8Array): Leaf {
@@ -350,6 +383,15 @@ export function decodeLeaf(bytes: Uint8Array): Leaf {
   return submitter === undefined
     ? { id, timestamp, payload }
     : { id, timestamp, submitter, payload };
+}
+
+/**
+ * A leaf's payload as a view of the leaf's bytes, decoded and checked as decodeLeaf does: for a
+ * reader that takes the payload and lets the leaf go (the index reads every entry's payload, and
+ * a copy of each was an allocation outside V8's heap, swept later).
+ */
+export function leafPayload(bytes: Uint8Array): Uint8Array {
+  return decode(bytes, "required", "leaf", true).last!;
 }
 
 /**

@@ -21,7 +21,7 @@
  * index log's latest revision.
  */
 import { bytesEqual } from "../core/bytes.js";
-import { decodeLeaf } from "../core/entry.js";
+import { leafPayload } from "../core/entry.js";
 import { check, VellumError } from "../core/errors.js";
 import type { IndexKey } from "../core/event-keys.js";
 import { decodeRevision, encodeRevision, type IndexRevision } from "../core/index-answer.js";
@@ -236,7 +236,7 @@ export class Indexer {
       const read = await this.#source.leaves(start, Math.min(READ_CHUNK, target - start));
       check(read.length > 0, "INTERNAL", `the log returned no entries from ${start}`);
       for (let k = 0; k < read.length; k++) {
-        entries.push({ index: start + k, payload: decodeLeaf(read[k]!).payload });
+        entries.push({ index: start + k, payload: leafPayload(read[k]!) });
       }
     }
     try {

@@ -15,6 +15,7 @@ import {
   encodeLeafInto,
   formatUuid,
   leafFromFields,
+  leafPayload,
   leafSize,
   MAX_PAYLOAD_SIZE,
   MAX_SUBMITTER_SIZE,
@@ -113,6 +114,51 @@ describe("leaf encoding", () => {
         codeOf(() => decodeLeaf(Uint8Array.from(Buffer.from(h, "hex")))),
         h,
       ).toBe("MALFORMED");
+  });
+});
+
+describe("a leaf's payload as a view (leafPayload)", () => {
+  const outcome = (f: () => Uint8Array) => {
+    try {
+      return { payload: Buffer.from(f()).toString("hex") };
+    } catch (e) {
+      return { error: `${(e as { code?: string }).code} ${(e as Error).message}` };
+    }
+  };
+
+  it("reads what decodeLeaf reads and refuses what it refuses, with the same message", () => {
+    const leaf = fc
+      .record({
+        id: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        timestamp: fc.oneof(fc.integer({ min: 0, max: 30 }), fc.maxSafeNat()),
+        submitter: fc.option(fc.stringMatching(/^[!-~]{1,40}$/), { nil: undefined }),
+        payload: fc.uint8Array({ maxLength: 300 }),
+      })
+      .map((l) => encodeLeaf(l.submitter === undefined ? { ...l, submitter: undefined } : l));
+    // The leaf, a byte changed, cut short, or grown by a byte.
+    const input = fc
+      .tuple(leaf, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(3))
+      .map(([bytes, at, b, how]) => {
+        const i = at % bytes.length;
+        if (how === 0) return bytes;
+        if (how === 1) return Uint8Array.from(bytes, (x, k) => (k === i ? b : x));
+        if (how === 2) return bytes.subarray(0, i);
+        return Uint8Array.of(...bytes, b);
+      });
+    fc.assert(
+      fc.property(input, (bytes) => {
+        const got = outcome(() => leafPayload(bytes));
+        expect(got).toEqual(outcome(() => decodeLeaf(bytes).payload));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("is a view of the leaf's own bytes", () => {
+    const leaf = encodeLeaf({ id: new Uint8Array(16), timestamp: 1, payload: Uint8Array.of(7, 8) });
+    const payload = leafPayload(leaf);
+    expect([...payload]).toEqual([7, 8]);
+    expect(payload.buffer).toBe(leaf.buffer);
   });
 });
 
