@@ -35,6 +35,7 @@ import { indexKeysOfPayload } from "../src/core/event-keys.js";
 import { type IndexPin, indexLogVerifierKey, verifyIndexPage } from "../src/core/index-answer.js";
 import { verifierFromKey } from "../src/core/keys.js";
 import { indexPage } from "../src/indexing/answers.js";
+import { ChildIndexStore } from "../src/indexing/child-store.js";
 import { Indexer } from "../src/indexing/engine.js";
 import { INDEX_DATABASE_OPTIONS } from "../src/indexing/local-store.js";
 import { Log } from "../src/log/log.js";
@@ -59,6 +60,8 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "1" },
     "revision-events": { type: "string", default: "200000" },
     "revision-sizes": { type: "string", default: "4000,10000" },
+    /** local: the store in this process (bytes written counted); child: as the server runs it. */
+    "revision-store": { type: "string", default: "local" },
   },
 });
 const seconds = Number(args.seconds);
@@ -490,8 +493,13 @@ async function revisionBench(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 3000)); // the log's own compaction settles
     const order = [...revisionSizes, ...[...revisionSizes].reverse()];
+    const inChild = args["revision-store"] === "child";
     for (const [i, size] of order.entries()) {
       const indexDb = await openLevelDatabase(join(dir, `index-${i}`), INDEX_DATABASE_OPTIONS);
+      // In a child process, the store's database is its own (the index log stays here).
+      const child = inChild
+        ? await ChildIndexStore.open(join(dir, `index-store-${i}`), "event-keys")
+        : undefined;
       const indexLog = await Log.open({
         origin: "bench.example/log/index",
         seed,
@@ -523,8 +531,7 @@ async function revisionBench(): Promise<void> {
       const indexer = await Indexer.open({
         source: log,
         indexLog,
-        kv,
-        keysOf: indexKeysOfPayload,
+        ...(child === undefined ? { kv, keysOf: indexKeysOfPayload } : { store: child }),
         maxRevisionEntries: size,
       });
       await indexer.catchUp();
@@ -532,8 +539,16 @@ async function revisionBench(): Promise<void> {
       await new Promise((r) => setTimeout(r, 2000));
       const cpu = process.cpuUsage(cpu0);
       const byThread = perThread(threads0, threadCpu(process.pid), events);
+      // The index process's CPU (µs), which process.cpuUsage() does not count.
+      let childCpu = 0;
+      for (const [name, sec] of threadCpu(process.pid)) {
+        if (name.startsWith("vellum-index")) childCpu += 1e6 * (sec - (threads0.get(name) ?? 0));
+      }
+      const writtenText = inChild
+        ? "the store in a child process"
+        : `${(written / events / 1024).toFixed(2)} KiB written per event`;
       console.log(
-        `revisions of ${String(size).padStart(6)}: ${formatRate(events / seconds).padStart(8)} events/s, CPU ${((cpu.user + cpu.system) / events).toFixed(0)} µs/event (all threads, and 2 s after), ${(written / events / 1024).toFixed(2)} KiB written per event, ${indexLog.size} revisions` +
+        `revisions of ${String(size).padStart(6)}: ${formatRate(events / seconds).padStart(8)} events/s, CPU ${((cpu.user + cpu.system + childCpu) / events).toFixed(0)} µs/event (all threads${inChild ? " of both processes" : ""}, and 2 s after), ${writtenText}, ${indexLog.size} revisions` +
           (byThread === "" ? "" : `\n${"".padEnd(20)} by thread, µs/event: ${byThread}`),
       );
       await indexer.close();
