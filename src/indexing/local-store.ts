@@ -113,10 +113,10 @@ export class LocalIndexStore implements IndexStore {
   }
 
   async apply(entries: readonly IndexedEntry[]): Promise<Uint8Array> {
-    const byKey = new Map<
-      string,
-      { key: IndexKey; mapKey: Uint8Array; indices: number[]; leaves: Uint8Array[] }
-    >();
+    type Group = { key: IndexKey; mapKey: Uint8Array; indices: number[]; leaves: Uint8Array[] };
+    // By kind, then value: no string made per key of every entry to look its group up.
+    const byKind = new Map<string, Map<string, Group>>();
+    const groups: Group[] = [];
     for (let k = 0; k < entries.length; k++) {
       const e = entries[k]!;
       if (e.index !== this.#size + k) {
@@ -130,11 +130,16 @@ export class LocalIndexStore implements IndexStore {
       // The entry's leaf in every list it joins: hashed once.
       const leaf = hashLeaf(listLeaf(e.index));
       for (const key of keys) {
-        const id = `${key.kind}\u0000${key.value}`;
-        let group = byKey.get(id);
+        let ofKind = byKind.get(key.kind);
+        if (ofKind === undefined) {
+          ofKind = new Map();
+          byKind.set(key.kind, ofKind);
+        }
+        let group = ofKind.get(key.value);
         if (group === undefined) {
           group = { key, mapKey: mapKeyOf(key), indices: [], leaves: [] };
-          byKey.set(id, group);
+          ofKind.set(key.value, group);
+          groups.push(group);
         }
         if (group.indices[group.indices.length - 1] !== e.index) {
           group.indices.push(e.index);
@@ -144,7 +149,6 @@ export class LocalIndexStore implements IndexStore {
     }
     const target = this.#size + entries.length;
     try {
-      const groups = [...byKey.values()];
       const loaded = await this.#lists.loadMany(groups.map((g) => g.mapKey));
       // Values are set once the lists are appended; prepare() looks at the keys only.
       const changes = groups.map((g): { key: Uint8Array; value: Uint8Array } => ({
