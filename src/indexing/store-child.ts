@@ -8,11 +8,11 @@
  *
  *   node store-child.js <index directory> <key function name>
  */
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import { VellumError } from "../core/errors.js";
 import { installNodeCrypto } from "../platform/node-crypto.js";
-import { openLevelDatabase } from "../storage/level.js";
+import { type LevelDatabaseOptions, openLevelDatabase } from "../storage/level.js";
 import type { Database } from "../storage/types.js";
 import { INDEX_PROCESS_NICE, type PackedEntries, unpackEntries } from "./child-store.js";
 import { KEY_FUNCTIONS, type KeyFunctionName } from "./key-functions.js";
@@ -57,11 +57,11 @@ const errorOf = (e: unknown) => ({
   message: e instanceof Error ? e.message : String(e),
 });
 
-async function open(): Promise<Database> {
+async function open(options: LevelDatabaseOptions): Promise<Database> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
-      return await openLevelDatabase(path, INDEX_DATABASE_OPTIONS);
+      return await openLevelDatabase(path, options);
     } catch (e) {
       if (!(e instanceof VellumError && e.code === "LOCKED") || Date.now() > deadline) throw e;
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -82,26 +82,51 @@ installNodeCrypto();
 process.on("SIGINT", () => {});
 process.on("SIGTERM", () => {});
 
+/**
+ * The running kernel's boot id (Linux), or undefined. With it, the store's writes are not
+ * synced: it records the boot id with its state and drops itself if the machine restarted
+ * before a clean close made them durable (LocalIndexStore). Without it, every write is synced.
+ */
+function bootId(): string | undefined {
+  try {
+    const id = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    return /^[0-9a-f-]{36}$/.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 let db: Database | undefined;
+let store: LocalIndexStore | undefined;
+// One call at a time, in order: the store is not safe for concurrent use.
+let queue: Promise<void> = Promise.resolve();
 let closing: Promise<void> | undefined;
 const closeAndExit = () => {
-  closing ??= (db?.close() ?? Promise.resolve()).then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
+  closing ??= queue
+    .then(() => store?.close())
+    .then(() => db?.close())
+    .then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   return closing;
 };
 process.on("disconnect", () => void closeAndExit());
 
 try {
-  db = await open();
-  const store = new LocalIndexStore(db.namespace("index"), KEY_FUNCTIONS[keyFunction]);
-  // One call at a time, in order: the store is not safe for concurrent use.
-  let queue: Promise<void> = Promise.resolve();
+  const boot = bootId();
+  db = await open(
+    boot === undefined ? INDEX_DATABASE_OPTIONS : { ...INDEX_DATABASE_OPTIONS, sync: false },
+  );
+  const opened = new LocalIndexStore(db.namespace("index"), KEY_FUNCTIONS[keyFunction], {
+    ...(boot === undefined ? {} : { bootId: boot }),
+  });
+  store = opened;
   process.on("message", (call: Call) => {
     queue = queue.then(async () => {
       try {
         if (call.method === "close") {
+          await opened.close();
           await db!.close();
           db = undefined;
           process.send!({ id: call.id, value: undefined }, () => process.exit(0));
@@ -109,9 +134,9 @@ try {
         }
         const value =
           call.method === "apply"
-            ? await store.apply(unpackEntries(call.args[0] as PackedEntries))
-            : await (store[call.method] as (...args: unknown[]) => Promise<unknown>).apply(
-                store,
+            ? await opened.apply(unpackEntries(call.args[0] as PackedEntries))
+            : await (opened[call.method] as (...args: unknown[]) => Promise<unknown>).apply(
+                opened,
                 call.args,
               );
         send({ id: call.id, value });

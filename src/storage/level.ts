@@ -5,7 +5,8 @@
  *
  * - `write(ops)` is one chained batch written with `{ sync: true }`: LevelDB appends it to its WAL
  *   as one record and fdatasyncs before resolving, so a batch is all-or-nothing and survives a
- *   crash once acknowledged. (The chained form is ~8x faster than `db.batch(array)`.)
+ *   crash once acknowledged. (The chained form is ~8x faster than `db.batch(array)`.) A database
+ *   opened with `sync: false` (derived data only) skips the fdatasync except in `writeDurable`.
  * - Reads (`get`, `getMany`, iterators) each read from an implicit LevelDB snapshot, so they never
  *   see half a batch.
  * - Namespaces are key prefixes (./namespace.ts), identical to `sublevel(name)`'s, kept in this
@@ -60,6 +61,14 @@ export interface LevelDatabaseOptions {
    * nothing (the verifiable index's store: spec/audit.md).
    */
   readonly compression?: boolean;
+  /**
+   * fdatasync every write before it resolves (default true). False only for derived data that
+   * notices for itself when the machine restarted under unsynced writes and rebuilds (the
+   * verifiable index's store: src/indexing/local-store.ts): without it, a write survives a
+   * killed process (it is in the kernel's page cache) but not a machine crash, and its
+   * `writeDurable` is the only write that does.
+   */
+  readonly sync?: boolean;
 }
 
 const DEFAULT_CACHE_SIZE = 32 * 1024 * 1024;
@@ -97,7 +106,7 @@ export async function openLevelDatabase(
     ...(options.compression === undefined ? {} : { compression: options.compression }),
   });
   await openChecked(db, dir);
-  return new LevelDatabase(db, dir);
+  return new LevelDatabase(db, dir, options.sync ?? true);
 }
 
 /** Checks the write-ahead logs, then opens `db` (first open or a reopen after a failure). */
@@ -162,9 +171,13 @@ class LevelDatabase implements Database {
   #failure: VellumError | undefined;
   #reopening: Promise<void> | undefined;
 
-  constructor(db: Db, dir: string) {
+  /** Whether writes are fdatasynced (LevelDatabaseOptions.sync). */
+  readonly sync: boolean;
+
+  constructor(db: Db, dir: string, sync: boolean) {
     this.#db = db;
     this.#dir = dir;
+    this.sync = sync;
   }
 
   namespace(name: string): KeyValueStore {
@@ -311,6 +324,15 @@ class LevelStore implements KeyValueStore {
   }
 
   write(ops: readonly WriteOp[]): Promise<void> {
+    return this.#write(ops, this.#owner.sync);
+  }
+
+  /** A write fdatasynced even in a database opened without synced writes (and so every one before it). */
+  writeDurable(ops: readonly WriteOp[]): Promise<void> {
+    return this.#write(ops, true);
+  }
+
+  #write(ops: readonly WriteOp[], sync: boolean): Promise<void> {
     // Handed over once: the closure below outlives the copy into the native batch (it is held
     // until the write is done), and must not keep the ops alive with it.
     let handed: readonly WriteOp[] | undefined = ops;
@@ -319,7 +341,7 @@ class LevelStore implements KeyValueStore {
       handed = undefined;
       this.#checkWritable();
       const batch = this.#nativeBatch(db, checkOps(mine));
-      return batch === undefined ? Promise.resolve() : this.#commit(batch);
+      return batch === undefined ? Promise.resolve() : this.#commit(batch, sync);
     });
   }
 
@@ -345,7 +367,7 @@ class LevelStore implements KeyValueStore {
         void batch.close();
         return Promise.resolve();
       }
-      return this.#commit(batch);
+      return this.#commit(batch, this.#owner.sync);
     });
   }
 
@@ -406,9 +428,9 @@ class LevelStore implements KeyValueStore {
     return batch;
   }
 
-  async #commit(batch: ReturnType<Db["batch"]>): Promise<void> {
+  async #commit(batch: ReturnType<Db["batch"]>, sync: boolean): Promise<void> {
     try {
-      await batch.write({ sync: true });
+      await batch.write({ sync });
     } catch (e) {
       const failure = storageFailure(`write in namespace ${JSON.stringify(this.#name)}`, e);
       this.#owner.failed(failure);

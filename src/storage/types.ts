@@ -58,6 +58,12 @@ export interface KeyValueStore {
    */
   writePuts?(fill: (put: Put) => void): Promise<void>;
   /**
+   * Optional: `write`, durable before it resolves, with every write before it, even in a store
+   * whose writes are not synced (LevelDB opened with `sync: false`). Where it is missing,
+   * `write` is durable already.
+   */
+  writeDurable?(ops: readonly WriteOp[]): Promise<void>;
+  /**
    * Optional: asks the store to rewrite the keys in [gte, lt) now, dropping what was deleted
    * there, so the space comes back at once rather than when the store would have got to it
    * (LevelDB: a manual compaction of the range). Changes nothing a read sees. For bulk deletes

@@ -203,3 +203,78 @@ describe("LocalIndexStore", () => {
     expect(await kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) })).toEqual([]);
   });
 });
+
+describe("LocalIndexStore over writes that are not synced (a boot id given)", () => {
+  const BOOT_A = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+  const BOOT_B = "11111111-2222-3333-4444-555555555555";
+  const entries = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ index: from + i, payload: payload(from + i) }));
+  const everything = (kv: ReturnType<MemoryDatabase["namespace"]>) =>
+    kv.range({ gte: new Uint8Array(0), lt: Uint8Array.of(0xff) });
+
+  it("drops a store whose last writes were made under another boot and never closed", async () => {
+    const kv = new MemoryDatabase().namespace("index");
+    const store = new LocalIndexStore(kv, indexKeysOfPayload, { bootId: BOOT_A });
+    await store.load();
+    await store.apply(entries(0, 10));
+    // The process was killed (no close); the same boot: every write is there.
+    const again = await new LocalIndexStore(kv, indexKeysOfPayload, { bootId: BOOT_A }).load();
+    expect(again.size).toBe(10);
+    expect(again.dropped).toBeUndefined();
+    // The machine restarted: the writes may be lost, or lost out of order.
+    const after = await new LocalIndexStore(kv, indexKeysOfPayload, { bootId: BOOT_B }).load();
+    expect(after.size).toBe(0);
+    expect(after.dropped).toMatch(/machine restarted .*not synced.*rebuilt from the log/);
+    expect(await everything(kv)).toEqual([]);
+  });
+
+  it("keeps a store closed cleanly, whatever boot opens it next, and one written synced", async () => {
+    const kv = new MemoryDatabase().namespace("index");
+    const store = new LocalIndexStore(kv, indexKeysOfPayload, { bootId: BOOT_A });
+    await store.load();
+    const root = await store.apply(entries(0, 10));
+    await store.close();
+    const after = await new LocalIndexStore(kv, indexKeysOfPayload, { bootId: BOOT_B }).load();
+    expect(after).toEqual({ size: 10, mapRoot: root });
+    // Another revision under the new boot, not closed: a third boot drops it.
+    const b = new LocalIndexStore(kv, indexKeysOfPayload, { bootId: BOOT_B });
+    await b.load();
+    await b.apply(entries(10, 5));
+    expect(
+      (await new LocalIndexStore(kv, indexKeysOfPayload, { bootId: BOOT_A }).load()).size,
+    ).toBe(0);
+    // A store written with synced writes (no boot id) is kept by one that has a boot id.
+    const synced = new MemoryDatabase().namespace("index");
+    const s = new LocalIndexStore(synced, indexKeysOfPayload);
+    await s.load();
+    await s.apply(entries(0, 3));
+    expect(
+      (await new LocalIndexStore(synced, indexKeysOfPayload, { bootId: BOOT_B }).load()).size,
+    ).toBe(3);
+  });
+
+  it("writes its state durably on close, and each revision's with the boot id", async () => {
+    const kv = new MemoryDatabase().namespace("index");
+    const durable: WriteOp[][] = [];
+    const plain: WriteOp[][] = [];
+    const write = kv.write.bind(kv);
+    kv.write = (ops) => {
+      plain.push([...ops]);
+      return write(ops);
+    };
+    (kv as { writeDurable?: (ops: readonly WriteOp[]) => Promise<void> }).writeDurable = (ops) => {
+      durable.push([...ops]);
+      return write(ops);
+    };
+    const store = new LocalIndexStore(kv, indexKeysOfPayload, { bootId: BOOT_A });
+    await store.load();
+    await store.apply(entries(0, 4));
+    const state = await kv.get(STATE_KEY);
+    expect(new TextDecoder().decode(state!.subarray(40))).toBe(BOOT_A);
+    expect(durable).toEqual([]);
+    await store.close();
+    expect(durable.length).toBe(1);
+    expect(durable[0]!.map((op) => op.key)).toEqual([STATE_KEY]);
+    expect((await kv.get(STATE_KEY))!.length).toBe(40);
+  });
+});

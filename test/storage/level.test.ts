@@ -118,6 +118,26 @@ describe("LevelDB driver", () => {
     expect(compressed).toBeLessThan(plain / 10);
   });
 
+  it("sync: false: a write is in the write-ahead log file once it resolves; writeDurable too", async () => {
+    const dir = await tempDir();
+    const db = await openLevelDatabase(dir, { sync: false });
+    const kv = db.namespace("index");
+    const marker = (n: number) => new TextEncoder().encode(`unsynced-but-written-${n}`);
+    await kv.write([put(b(1), marker(1))]);
+    await kv.writeDurable!([put(b(2), marker(2))]);
+    // In the kernel's hands already (a killed process loses nothing), not in a buffer of ours.
+    const { readFile } = await import("node:fs/promises");
+    const logs = (await readdir(dir)).filter((f) => f.endsWith(".log"));
+    const wal = Buffer.concat(await Promise.all(logs.map((f) => readFile(join(dir, f)))));
+    expect(wal.includes(Buffer.from(marker(1)))).toBe(true);
+    expect(wal.includes(Buffer.from(marker(2)))).toBe(true);
+    await db.close();
+    const again = await openLevelDatabase(dir);
+    expect(await again.namespace("index").get(b(1))).toEqual(marker(1));
+    expect(await again.namespace("index").get(b(2))).toEqual(marker(2));
+    await again.close();
+  });
+
   it("shows persisted data after close and reopen", async () => {
     const dir = await tempDir();
     const first = await openLevelDatabase(dir);
