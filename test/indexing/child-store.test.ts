@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { indexKeysOfPayload } from "../../src/core/event-keys.js";
 import { ChildIndexStore } from "../../src/indexing/child-store.js";
-import { LocalIndexStore } from "../../src/indexing/local-store.js";
+import { LocalIndexStore, STATE_KEY } from "../../src/indexing/local-store.js";
 import { openLevelDatabase } from "../../src/storage/level.js";
 import { MemoryDatabase } from "../../src/storage/memory.js";
 import { apiActivity } from "../audit/events.js";
@@ -188,6 +188,56 @@ describe("ChildIndexStore", () => {
       }
       if (state.size === 50) expect(Buffer.from(state.mapRoot)).toEqual(root);
       else expect(Buffer.from(state.mapRoot)).toEqual(Buffer.from(await local.apply(next)));
+      await store.close();
+    },
+    20_000,
+  );
+
+  it.runIf(process.platform === "linux")(
+    "writes unsynced under this boot's id, durably on close; a store left by another boot is rebuilt",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "vellum-child-store-"));
+      dirs.push(dir);
+      const path = join(dir, "index");
+      const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+      const stateOf = async () => {
+        const db = await openLevelDatabase(path);
+        try {
+          return await db.namespace("index").get(STATE_KEY);
+        } finally {
+          await db.close();
+        }
+      };
+      const entries = Array.from({ length: 20 }, (_, i) => ({ index: i, payload: payload(i) }));
+      let store = await ChildIndexStore.open(path, "event-keys");
+      await store.apply(entries);
+      // Killed, not closed: the revision's state carries this boot's id.
+      const [child] = childrenOf(process.pid);
+      process.kill(Number(child), "SIGKILL");
+      for (let i = 0; i < 100 && existsSync(`/proc/${child}`); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await store.close();
+      const unsynced = (await stateOf())!;
+      expect(new TextDecoder().decode(unsynced.subarray(40))).toBe(boot);
+      // The same boot: the store is trusted as it is.
+      store = await ChildIndexStore.open(path, "event-keys");
+      expect((await store.load()).size).toBe(20);
+      await store.close();
+      // Closed cleanly: the state was written durably, without a boot id.
+      expect((await stateOf())!.length).toBe(40);
+      // As if the machine had restarted under unsynced writes: another boot's id in the state.
+      const db = await openLevelDatabase(path);
+      const other = new TextEncoder().encode("00000000-0000-0000-0000-000000000000");
+      const left = new Uint8Array(40 + other.length);
+      left.set(unsynced.subarray(0, 40));
+      left.set(other, 40);
+      await db.namespace("index").write([{ type: "put", key: STATE_KEY, value: left }]);
+      await db.close();
+      store = await ChildIndexStore.open(path, "event-keys");
+      const state = await store.load();
+      expect(state.size).toBe(0);
+      expect(state.dropped).toMatch(/machine restarted/);
       await store.close();
     },
     20_000,
