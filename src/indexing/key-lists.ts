@@ -254,31 +254,8 @@ export class KeyLists {
   }
 
   /**
-   * Appends increasing log indices to the key's list (created if new); the writes go to `ops`.
-   * Returns the list's new count and tree root.
-   */
-  async append(
-    mapKey: Uint8Array,
-    key: IndexKey,
-    indices: readonly number[],
-    ops: WriteOp[],
-    /** The list as loadMany found it (null: no such key yet); read here when not given. */
-    loaded?: KeyList | null,
-  ): Promise<AppendedList> {
-    const list = loaded === undefined ? await this.load(mapKey) : (loaded ?? undefined);
-    return this.appendTo(
-      list,
-      mapKey,
-      key,
-      indices,
-      indices.map((i) => hashLeaf(listLeaf(i))),
-      (k, v) => ops.push({ type: "put", key: k.slice(), value: v.slice() }),
-    );
-  }
-
-  /**
-   * append() without waiting: to `list` as loadMany found it (undefined: no such key yet),
-   * with the indices' leaf hashes, hashLeaf(listLeaf(i)), given (an entry with several keys
+   * Appends increasing log indices to the key's list: `list` as loadMany found it (undefined:
+   * no such key yet, created), with the indices' leaf hashes, hashLeaf(listLeaf(i)), given (an entry with several keys
    * joins several lists with the same leaf, hashed once), the writes given to `put` as they
    * are made (a revision streams them into its write rather than holding them all).
    */

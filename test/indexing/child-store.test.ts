@@ -179,7 +179,12 @@ describe("ChildIndexStore", () => {
       );
       // It either finished before the kill landed or failed as the process died.
       expect(["applied", "STORAGE_FAILURE"]).toContain(outcome);
-      // The next call starts a new process over what the store holds.
+      // Once the process is gone (reaped: its exit seen), the next call starts a new one over what
+      // the store holds. (A call made while the killed process still stood fails, as a call to a
+      // dying process does; the engine retries.)
+      for (let i = 0; i < 100 && existsSync(`/proc/${child}`); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const state = await store.load();
       if (outcome === "STORAGE_FAILURE") {
         expect(state.size === 50 || state.size === 2050).toBe(true);
