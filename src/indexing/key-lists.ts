@@ -255,9 +255,10 @@ export class KeyLists {
 
   /**
    * Appends increasing log indices to the key's list: `list` as loadMany found it (undefined:
-   * no such key yet, created), with the indices' leaf hashes, hashLeaf(listLeaf(i)), given (an entry with several keys
-   * joins several lists with the same leaf, hashed once), the writes given to `put` as they
-   * are made (a revision streams them into its write rather than holding them all).
+   * no such key yet, created), with the indices' leaf hashes, hashLeaf(listLeaf(i)), given (an
+   * entry with several keys joins several lists with the same leaf, hashed once), the writes
+   * given to `put` as they are made (a revision streams them into its write rather than
+   * holding them all). Returns the list's new count and tree root.
    */
   appendTo(
     list: KeyList | undefined,
